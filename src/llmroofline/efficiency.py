@@ -1,0 +1,118 @@
+"""How much of the roofline real kernels achieve: a handful of physical parameters.
+
+`Efficiency.plain()` is the pure roofline (every fraction 1, no overheads): an upper bound on
+speed. Calibrated parameters are data (`catalog/calibration/*.yaml`), fitted by
+`llmroofline calibrate` and loaded here; each parameter's meaning is written beside it.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .catalog import CATALOG_ROOT
+from .errors import InputError
+from .hardware import Hardware, read_yaml
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    """Achieved fractions of peak and fixed costs. Fractions in (0, 1], times in seconds."""
+
+    gemm_compute: float = 1.0  # fraction of dense tensor peak a large GEMM reaches
+    gemm_tile_rows: float = 0.0  # GEMMs with M rows cost like M + this (tile/wave quantization)
+    memory: float = 1.0  # fraction of DRAM bandwidth streaming kernels reach
+    attn_prefill_compute: float = 1.0  # fraction of peak a flash-attention prefill kernel reaches
+    attn_decode_memory: float = 1.0  # fraction of bandwidth a decode-attention kernel reaches
+    comm_bandwidth: float = 1.0  # fraction of link bandwidth an all-reduce reaches
+    comm_latency_s: float = 0.0  # fixed cost of one all-reduce
+    layer_overhead_s: float = 0.0  # kernel launches and glue per layer per forward pass
+    step_overhead_s: float = 0.0  # scheduling, sampling and host work per forward pass
+
+    @classmethod
+    def plain(cls) -> Efficiency:
+        return cls()
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+FRACTIONS = ("gemm_compute", "memory", "attn_prefill_compute", "attn_decode_memory", "comm_bandwidth")
+
+
+def efficiency_from_dict(data: Any, where: str) -> Efficiency:
+    if not isinstance(data, dict):
+        raise InputError(f"{where}: expected a mapping of parameter: value")
+    names = {f.name for f in fields(Efficiency)}
+    extra = set(data) - names
+    if extra:
+        raise InputError(f"{where}: unknown parameter(s) {', '.join(sorted(map(str, extra)))}")
+    values: dict[str, float] = {}
+    for k, v in data.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise InputError(f"{where}: {k} must be a number, got {v!r}")
+        if k in FRACTIONS and not 0 < v <= 1:
+            raise InputError(f"{where}: {k} = {v} must be a fraction in (0, 1]")
+        if k not in FRACTIONS and not 0 <= v < 1e4:
+            raise InputError(f"{where}: {k} = {v} must be non-negative")
+        values[k] = float(v)
+    return replace(Efficiency(), **values)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Efficiency parameters per device family, with a default for families never measured,
+    and the relative error bands measured by validation."""
+
+    default: Efficiency
+    families: dict[str, Efficiency]
+    error_bands: dict[str, float]  # e.g. "throughput": 0.12 (median abs. relative error)
+    source: str = ""
+
+    def for_device(self, hw: Hardware) -> Efficiency:
+        return self.families.get(hw.family, self.default)
+
+
+PLAIN = Calibration(default=Efficiency.plain(), families={}, error_bands={}, source="plain roofline")
+
+
+def calibration_from_dict(data: Any, where: str) -> Calibration:
+    if not isinstance(data, dict) or "default" not in data:
+        raise InputError(f"{where}: a calibration file needs a 'default' section")
+    extra = set(data) - {"default", "families", "error_bands", "source", "reasons", "fit"}
+    if extra:
+        raise InputError(f"{where}: unknown section(s) {', '.join(sorted(extra))}")
+    default = efficiency_from_dict(data["default"], f"{where}: default")
+    fams = {
+        str(k): efficiency_from_dict({**default.to_dict(), **(v or {})}, f"{where}: families.{k}")
+        for k, v in (data.get("families") or {}).items()
+    }
+    bands = {str(k): float(v) for k, v in (data.get("error_bands") or {}).items()}
+    return Calibration(default=default, families=fams, error_bands=bands, source=str(data.get("source", where)))
+
+
+DEFAULT_CALIBRATION_FILE = CATALOG_ROOT / "calibration" / "default.yaml"
+
+
+@functools.lru_cache(maxsize=8)
+def _load_file(path: str) -> Calibration:
+    p = Path(path)
+    return calibration_from_dict(read_yaml(p, "calibration file"), str(p))
+
+
+def load_calibration(name: str | Calibration | None) -> Calibration:
+    """`none` (plain roofline), `default` (bundled fit), or a path to a calibration YAML file."""
+    if isinstance(name, Calibration):
+        return name
+    if name is None or str(name).lower() == "default":
+        if DEFAULT_CALIBRATION_FILE.exists():
+            return _load_file(str(DEFAULT_CALIBRATION_FILE))
+        return PLAIN
+    if str(name).lower() in ("none", "plain"):
+        return PLAIN
+    p = Path(str(name)).expanduser()
+    if not p.exists():
+        raise InputError(f"calibration: {name!r} is neither none, default nor an existing file")
+    return _load_file(str(p.resolve()))

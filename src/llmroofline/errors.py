@@ -1,0 +1,40 @@
+"""Errors that carry a message meant for the user (bad input), as opposed to bugs."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class InputError(ValueError):
+    """Bad input: unknown name, impossible value, unreadable or malformed file.
+
+    The command line turns it into one line on stderr and exit status 2.
+    """
+
+
+def unknown_name(kind: str, name: str, known: Iterable[str]) -> InputError:
+    """An error for an unknown catalog name that suggests the nearest known names."""
+    known = list(known)
+    lowered = {k.lower(): k for k in known}
+    close = difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.5)
+    # Substring matches catch short queries such as "h100" against long ids.
+    close += [k for k in lowered if name.lower() in k and k not in close][: 3 - len(close)]
+    hint = f"; did you mean {', '.join(lowered[c] for c in close)}?" if close else ""
+    return InputError(f"unknown {kind} {name!r}{hint} (see `llmroofline {kind_command(kind)} list`)")
+
+
+def kind_command(kind: str) -> str:
+    return {"device": "hardware", "model": "models"}.get(kind, kind)
+
+
+def require_positive(name: str, value: float, *, upper: float | None = None) -> None:
+    """Raise InputError unless 0 < value (<= upper)."""
+    try:
+        ok = value > 0
+    except TypeError:
+        raise InputError(f"{name} must be a number, got {value!r}") from None
+    if not ok or value != value:  # value != value catches NaN
+        raise InputError(f"{name} must be positive, got {value!r}")
+    if upper is not None and value > upper:
+        raise InputError(f"{name} = {value!r} is absurd (allowed up to {upper:g})")

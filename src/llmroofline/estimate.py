@@ -1,0 +1,308 @@
+"""Workloads: TTFT, TPOT, end-to-end time and throughput of static and continuous batches.
+
+Every input (batch, input and output length) may be an array; results broadcast over them.
+A static batch's decode steps are summed exactly in closed form: each operator's time is the
+max of two affine functions of the KV length (clamped at its sliding window), and a sum of such
+a max over consecutive integers splits at the crossing point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .efficiency import Calibration, Efficiency, load_calibration
+from .errors import InputError
+from .hardware import Hardware, load_hardware
+from .memory import MemoryUse, max_batch, memory_use
+from .model import ModelSpec, load_model
+from .operators import ACT_BYTES, AttentionGroup, Operator, Sharding, forward_ops
+from .precision import gemm_precision, normalize
+from .roofline import OpTimes, pass_overhead_s, time_ops
+
+MODES = ("static", "continuous", "max")
+MAX_BATCH = 2048
+ABSURD_LENGTH = 1e8
+ABSURD_BATCH = 1e7
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Where and how a model runs: device, parallelism, precisions."""
+
+    model: ModelSpec
+    hardware: Hardware
+    tp: int = 1
+    pp: int = 1
+    ep: int = 1
+    weight_dtype: str = "fp16"
+    kv_dtype: str = "fp16"
+    fused_attention: bool = True
+
+    @property
+    def gpus(self) -> int:
+        return self.tp * self.pp
+
+    @property
+    def gemm_precision(self) -> str:
+        return gemm_precision(self.weight_dtype, self.hardware.precisions)
+
+    def ops(self, groups: list[AttentionGroup]) -> list[Operator]:
+        return forward_ops(self.model, groups=groups, weight_dtype=self.weight_dtype, kv_dtype=self.kv_dtype,
+                           gemm_precision=self.gemm_precision, sharding=Sharding(self.tp, self.ep),
+                           fused_attention=self.fused_attention)
+
+
+def make_deployment(model, hardware, *, tp: int = 1, pp: int = 1, ep: int = 1, weight_dtype: str = "fp16",
+                    kv_dtype: str | None = None, fused_attention: bool = True) -> Deployment:
+    """Validate names and parallelism and build a Deployment."""
+    m = load_model(model)
+    hw = load_hardware(hardware)
+    wd = normalize(weight_dtype, field="weight_dtype")
+    kd = normalize(kv_dtype or "fp16", field="kv_dtype")
+    for name, v in (("tp", tp), ("pp", pp), ("ep", ep)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 1 <= v <= 1024:
+            raise InputError(f"{name} must be an integer from 1 to 1024, got {v!r}")
+    if m.num_heads % tp:
+        raise InputError(f"tp = {tp} does not divide the {m.num_heads} attention heads of {m.id}")
+    if pp > m.num_layers:
+        raise InputError(f"pp = {pp} exceeds the {m.num_layers} layers of {m.id}")
+    if ep > 1:
+        if not m.is_moe:
+            raise InputError(f"ep = {ep} needs a mixture-of-experts model; {m.id} is dense")
+        if tp % ep or m.num_experts % ep:
+            raise InputError(f"ep = {ep} must divide tp ({tp}) and the {m.num_experts} experts")
+    if wd in ("fp8", "fp4") and wd not in hw.precisions:
+        pass  # runs weight-only at 16 bit (see precision.gemm_precision)
+    return Deployment(m, hw, tp, pp, ep, wd, kd, fused_attention)
+
+
+# ---- exact sums over decode steps --------------------------------------------------------
+
+def _sum_affine(c0, c1, lo, hi):
+    """Σ_{L=lo}^{hi} (c0 + c1·L) over integers; 0 when hi < lo."""
+    n = np.maximum(hi - lo + 1, 0)
+    return n * c0 + c1 * (lo + hi) * n / 2
+
+
+def sum_max_affine(a0, a1, b0, b1, lo, hi, window=np.inf):
+    """Σ_{L=lo}^{hi} max(a0 + a1·m, b0 + b1·m) with m = min(L, window), exactly, over integers.
+
+    Below the window the two lines cross once at most: split the range there. Above it the
+    value is constant.
+    """
+    lo = np.asarray(lo, dtype=float)
+    hi = np.asarray(hi, dtype=float)
+    top = np.minimum(hi, window)
+    d0, d1 = a0 - b0, a1 - b1  # (a - b)(L) = d0 + d1·L
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cross = np.where(d1 != 0, -d0 / np.where(d1 != 0, d1, 1), 0.0)
+    # Integers where line a wins: L >= ceil(cross) if d1 > 0; L <= floor(cross) if d1 < 0; all or none if d1 = 0.
+    a_lo = np.where(d1 > 0, np.maximum(lo, np.ceil(cross)), lo)
+    a_hi = np.where(d1 < 0, np.minimum(top, np.floor(cross)), top)
+    flat = d1 == 0
+    a_hi = np.where(flat & (d0 < 0), lo - 1, a_hi)
+    a_lo = np.clip(a_lo, lo, top + 1)
+    a_hi = np.clip(a_hi, lo - 1, top)
+    a_sum = _sum_affine(a0, a1, a_lo, a_hi)
+    # b wins on the rest of [lo, top]: one interval before and one after a's.
+    b_sum = _sum_affine(b0, b1, lo, np.minimum(a_lo - 1, top)) + _sum_affine(b0, b1, np.maximum(a_hi + 1, a_lo), top)
+    b_sum = np.where(a_hi < a_lo, _sum_affine(b0, b1, lo, top), b_sum)
+    n_above = np.maximum(hi - np.maximum(lo, window + 1) + 1, 0)
+    m = np.minimum(window, hi)
+    above = np.where(n_above > 0, n_above * np.maximum(a0 + a1 * m, b0 + b1 * m), 0.0)
+    return a_sum + b_sum + above
+
+
+def decode_steps_time(dep: Deployment, eff: Efficiency, batch, first_kv, last_kv) -> np.ndarray:
+    """Seconds for decode steps whose attended KV length runs from first_kv to last_kv (inclusive)."""
+    t1 = time_ops(dep.ops([AttentionGroup(batch, 1, 0)]), dep.hardware, eff)  # kv length 1
+    t2 = time_ops(dep.ops([AttentionGroup(batch, 1, 1)]), dep.hardware, eff)  # kv length 2
+    c1, m1 = t2.compute_s - t1.compute_s, t2.memory_s - t1.memory_s
+    c0, m0 = t1.compute_s - c1, t1.memory_s - m1
+    win = t1.windows.reshape((-1,) + (1,) * (t1.compute_s.ndim - 1))
+    per_op = sum_max_affine(c0, c1, m0, m1, first_kv, last_kv, win)
+    steps = np.maximum(np.asarray(last_kv, dtype=float) - first_kv + 1, 0)
+    counts = t1.counts.reshape(win.shape)
+    fixed = (counts * t1.comm_s).sum(axis=0) + pass_overhead_s(dep.model.num_layers, eff)
+    return (counts * per_op).sum(axis=0) + steps * fixed
+
+
+def pass_time(dep: Deployment, eff: Efficiency, groups: list[AttentionGroup]) -> np.ndarray:
+    """Seconds for one forward pass over the given sequences."""
+    return time_ops(dep.ops(groups), dep.hardware, eff).total() + pass_overhead_s(dep.model.num_layers, eff)
+
+
+def p2p_time(dep: Deployment, eff: Efficiency, tokens) -> np.ndarray:
+    """Pipeline stages hand hidden states on: (pp-1) point-to-point sends per pass."""
+    if dep.pp == 1:
+        return np.zeros_like(np.asarray(tokens, dtype=float))
+    nbytes = np.asarray(tokens, dtype=float) * dep.model.hidden_size * ACT_BYTES
+    per_hop = nbytes / (dep.hardware.interconnect_bandwidth * eff.comm_bandwidth) + eff.comm_latency_s
+    return (dep.pp - 1) * per_hop
+
+
+# ---- results -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Estimate:
+    """Predicted serving performance; arrays broadcast over the workload inputs.
+
+    Times in seconds, throughput in output tokens per second.
+    """
+
+    ttft_s: np.ndarray
+    tpot_s: np.ndarray
+    e2e_s: np.ndarray
+    throughput_tok_s: np.ndarray  # whole system (all gpus of one model instance)
+    throughput_per_gpu_tok_s: np.ndarray
+    batch: np.ndarray
+    memory: MemoryUse
+    input_len: np.ndarray
+    output_len: np.ndarray
+    mode: str
+    gpus: int
+    calibrated: bool
+    error_band: dict[str, float] = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        def clean(x):
+            a = np.asarray(x)
+            if a.dtype == bool:
+                return a.tolist()
+            a = a.astype(float)
+            return [None if not np.isfinite(v) else float(v) for v in a.ravel()] if a.ndim else (
+                float(a) if np.isfinite(a) else None)
+
+        d = {
+            **self.inputs,
+            "mode": self.mode,
+            "gpus": self.gpus,
+            "calibrated": self.calibrated,
+            "batch": clean(self.batch),
+            "input_len": clean(self.input_len),
+            "output_len": clean(self.output_len),
+            "ttft_s": clean(self.ttft_s),
+            "tpot_s": clean(self.tpot_s),
+            "e2e_s": clean(self.e2e_s),
+            "throughput_tok_s": clean(self.throughput_tok_s),
+            "throughput_per_gpu_tok_s": clean(self.throughput_per_gpu_tok_s),
+            "memory": {k: clean(v) for k, v in self.memory.to_dict().items()},
+        }
+        if self.error_band:
+            d["error_band"] = dict(self.error_band)
+        return d
+
+
+def _as_lengths(name: str, value, minimum: int = 1) -> np.ndarray:
+    a = np.asarray(value, dtype=float) if not isinstance(value, str) else None
+    if a is None or a.size == 0 or not np.all(np.isfinite(a)):
+        raise InputError(f"{name} must be a number or list of numbers, got {value!r}")
+    if np.any(a < minimum) or np.any(a != np.round(a)):
+        raise InputError(f"{name} must be whole numbers >= {minimum}, got {value!r}")
+    if np.any(a > (ABSURD_BATCH if name == "batch" else ABSURD_LENGTH)):
+        raise InputError(f"{name} = {value!r} is absurdly large")
+    return a
+
+
+def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: Any = 128, *, tp: int = 1,
+             pp: int = 1, ep: int = 1, weight_dtype: str = "fp16", kv_dtype: str | None = None,
+             mode: str = "static", calibration: str | Calibration | None = "default",
+             max_batch_size: int = MAX_BATCH, fused_attention: bool = True,
+             kv_memory_fraction: float = 0.9) -> Estimate:
+    """Predict TTFT, TPOT, end-to-end time, throughput and memory of a workload.
+
+    mode: `static` (batch sequences start together: prefill, then output-1 decode steps),
+    `continuous` (batch requests kept in flight), `max` (continuous at the largest batch that
+    fits, up to max_batch_size). batch may be "max" (implies mode max).
+    """
+    mode = str(mode).lower()
+    if isinstance(batch, str):
+        if batch.lower() != "max":
+            raise InputError(f"batch must be a number or 'max', got {batch!r}")
+        mode = "max"
+    if mode not in MODES:
+        raise InputError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    dep = make_deployment(model, hardware, tp=tp, pp=pp, ep=ep, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
+                          fused_attention=fused_attention)
+    cal = load_calibration(calibration)
+    eff = cal.for_device(dep.hardware)
+    I = _as_lengths("input_len", input_len)
+    O = _as_lengths("output_len", output_len)
+    if mode == "max":
+        if not 1 <= max_batch_size <= ABSURD_BATCH:
+            raise InputError(f"max_batch_size must be from 1 to {ABSURD_BATCH:g}, got {max_batch_size}")
+        B = max_batch(dep.model, dep.hardware, context=I + O, weight_dtype=dep.weight_dtype,
+                      kv_dtype=dep.kv_dtype, tp=tp, pp=pp, kv_fraction=kv_memory_fraction, limit=max_batch_size)
+        B = np.maximum(B, 1.0)  # evaluate at 1 where nothing fits; memory.fits says so
+    else:
+        B = _as_lengths("batch", batch)
+    B, I, O = np.broadcast_arrays(B, I, O)
+    B, I, O = B.astype(float), I.astype(float), O.astype(float)
+
+    if mode == "static":
+        ttft, decode = _static(dep, eff, B, I, O)
+        tpot = np.where(O > 1, decode / np.maximum(O - 1, 1), 0.0)
+        e2e = ttft + decode
+        throughput = B * O / e2e
+        prefill_tokens = B * I
+    else:
+        ttft, tpot = _continuous(dep, eff, B, I, O)
+        e2e = ttft + (O - 1) * tpot
+        throughput = B / tpot
+        prefill_tokens = np.maximum(B * I / O, I)
+    mem = memory_use(dep.model, dep.hardware, batch=B, context=I + O, prefill_tokens=prefill_tokens,
+                     weight_dtype=dep.weight_dtype, kv_dtype=dep.kv_dtype, tp=tp, pp=pp)
+    bands = {k: v for k, v in cal.error_bands.items()} if cal.error_bands else {}
+    return Estimate(
+        ttft_s=ttft, tpot_s=tpot, e2e_s=e2e, throughput_tok_s=throughput,
+        throughput_per_gpu_tok_s=throughput / dep.gpus, batch=B, memory=mem, input_len=I, output_len=O,
+        mode=mode, gpus=dep.gpus, calibrated=cal.source != "plain roofline", error_band=bands,
+        inputs={"model": dep.model.id, "hardware": dep.hardware.id, "tp": tp, "pp": pp, "ep": ep,
+                "weight_dtype": dep.weight_dtype, "kv_dtype": dep.kv_dtype, "gemm_precision": dep.gemm_precision},
+    )
+
+
+def _static(dep: Deployment, eff: Efficiency, B, I, O):
+    """Prefill of the whole batch (first token), then O-1 decode steps with KV I+1 .. I+O-1.
+
+    With pipeline parallelism the batch runs as pp micro-batches: prefill pays the fill bubble
+    ((2pp-1)/pp of one whole-model pass of a micro-batch), decode keeps the pipeline full.
+    """
+    pp = dep.pp
+    micro = B / pp
+    prefill = pass_time(dep, eff, [AttentionGroup(micro, I, 0)]) * (2 * pp - 1) / pp + p2p_time(dep, eff, micro * I)
+    decode = decode_steps_time(dep, eff, micro, I + 1, I + O - 1)
+    decode = decode + np.maximum(O - 1, 0) * p2p_time(dep, eff, micro)
+    return prefill, decode
+
+
+def _continuous(dep: Deployment, eff: Efficiency, B, I, O):
+    """Steady state of continuous batching with B requests in flight.
+
+    Each step, B(O-1)/O requests decode at the mean KV length I + O/2 and B/O new requests
+    prefill their prompts in the same pass (chunked prefill: the linear layers see all tokens
+    in one GEMM). Every step emits B tokens. TTFT: one such step, or the prompt's own prefill
+    if that is longer.
+    """
+    micro = B / dep.pp
+    groups = [
+        AttentionGroup(micro * (O - 1) / O, 1, I + O / 2 - 1),
+        AttentionGroup(micro / O, I, 0, label="prefill"),
+    ]
+    tokens = micro * (O - 1) / O + micro * I / O
+    step = pass_time(dep, eff, groups) + p2p_time(dep, eff, tokens)
+    alone = pass_time(dep, eff, [AttentionGroup(np.ones_like(I), I, 0)]) + p2p_time(dep, eff, I)
+    return np.maximum(step, alone), step
+
+
+def decode_step(model, hardware, batch, kv_len, *, tp: int = 1, weight_dtype: str = "fp16", kv_dtype: str | None = None,
+                calibration: str | Calibration | None = "none", ep: int = 1) -> OpTimes:
+    """Per-operator times of one decode step (batch sequences attending kv_len positions)."""
+    dep = make_deployment(model, hardware, tp=tp, ep=ep, weight_dtype=weight_dtype, kv_dtype=kv_dtype)
+    eff = load_calibration(calibration).for_device(dep.hardware)
+    kv = np.asarray(kv_len, dtype=float)
+    return time_ops(dep.ops([AttentionGroup(batch, 1, kv - 1)]), dep.hardware, eff)

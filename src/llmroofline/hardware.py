@@ -1,0 +1,223 @@
+"""Accelerator specifications: one validated YAML file per device, loaded into a frozen object.
+
+Units are in the file's field names (GB, GB/s, TFLOPS, MB, W); values are converted to SI
+(bytes, bytes/s, FLOP/s) once, here. Giga and tera are decimal (1e9, 1e12).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .catalog import catalog_files, looks_like_path
+from .errors import InputError, unknown_name
+from .precision import PRECISIONS
+
+GB = 1e9
+TERA = 1e12
+
+_REQUIRED = {
+    "id", "name", "vendor", "family", "aliases", "release_year", "memory_gb", "memory_type",
+    "memory_bandwidth_gbps", "peak_tflops", "onchip_buffer_mb", "interconnect", "tdp_w",
+    "price_per_hour_usd", "confidence", "notes", "source", "sources",
+}
+_OPTIONAL: set[str] = set()
+_INTERCONNECT_KEYS = {"kind", "bandwidth_gbps", "max_devices"}
+_CONFIDENCE = {"high", "medium", "low"}
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """One accelerator. SI units: bytes, bytes/s, FLOP/s, W, USD/h."""
+
+    id: str
+    name: str
+    vendor: str
+    family: str
+    memory_bytes: float
+    memory_bandwidth: float  # bytes/s
+    peak_flops: dict[str, float]  # FLOP/s (or OP/s) dense, keyed by precision
+    onchip_buffer_bytes: float
+    interconnect_kind: str
+    interconnect_bandwidth: float  # bytes/s per direction per device (half the datasheet's bidirectional figure)
+    max_devices: int  # devices in one scale-up domain
+    tdp_w: float
+    price_per_hour_usd: float
+    memory_type: str = ""
+    release_year: int = 0
+    confidence: str = "high"
+    aliases: tuple[str, ...] = ()
+    notes: str = ""
+    source: str = ""
+    sources: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def precisions(self) -> set[str]:
+        return set(self.peak_flops)
+
+    def peak(self, precision: str) -> float:
+        """Dense peak FLOP/s at a precision; InputError if the device lacks it."""
+        try:
+            return self.peak_flops[precision]
+        except KeyError:
+            raise InputError(
+                f"device {self.id} has no {precision} peak (it has {', '.join(sorted(self.peak_flops))})"
+            ) from None
+
+    def ridge_intensity(self, precision: str = "fp16") -> float:
+        """FLOPs per byte at which the roofline turns from memory- to compute-bound."""
+        return self.peak(precision) / self.memory_bandwidth
+
+    def to_dict(self) -> dict[str, Any]:
+        """The catalog view, in the file's units (GB, GB/s, TFLOPS)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "vendor": self.vendor,
+            "family": self.family,
+            "aliases": list(self.aliases),
+            "release_year": self.release_year,
+            "memory_gb": self.memory_bytes / GB,
+            "memory_type": self.memory_type,
+            "memory_bandwidth_gbps": self.memory_bandwidth / GB,
+            "peak_tflops": {p: v / TERA for p, v in self.peak_flops.items()},
+            "ridge_flops_per_byte": {p: v / self.memory_bandwidth for p, v in self.peak_flops.items()},
+            "onchip_buffer_mb": self.onchip_buffer_bytes / 1e6,
+            "interconnect": {
+                "kind": self.interconnect_kind,
+                "bandwidth_gbps": 2 * self.interconnect_bandwidth / GB,
+                "max_devices": self.max_devices,
+            },
+            "tdp_w": self.tdp_w,
+            "price_per_hour_usd": self.price_per_hour_usd,
+            "confidence": self.confidence,
+            "notes": self.notes,
+            "source": self.source,
+            "sources": dict(self.sources),
+        }
+
+
+def _number(where: str, key: str, value: Any, *, upper: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"{where}: {key} must be a number, got {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise InputError(f"{where}: {key} must be a positive number, got {value!r}")
+    if value > upper:
+        raise InputError(f"{where}: {key} = {value!r} is implausible (above {upper:g})")
+    return float(value)
+
+
+def hardware_from_dict(data: Any, where: str = "hardware spec") -> Hardware:
+    """Validate a spec mapping (the YAML schema) and convert it to SI units."""
+    if not isinstance(data, dict):
+        raise InputError(f"{where}: expected a mapping of fields, got {type(data).__name__}")
+    keys = set(data)
+    missing = _REQUIRED - keys
+    if missing:
+        raise InputError(f"{where}: missing field(s) {', '.join(sorted(missing))}")
+    extra = keys - _REQUIRED - _OPTIONAL
+    if extra:
+        raise InputError(f"{where}: unknown field(s) {', '.join(sorted(extra))}")
+    where = f"{where} ({data['id']})" if isinstance(data.get("id"), str) else where
+    peaks = data["peak_tflops"]
+    if not isinstance(peaks, dict) or not peaks:
+        raise InputError(f"{where}: peak_tflops must map precisions to TFLOPS")
+    bad = set(peaks) - set(PRECISIONS) - {"int4"}
+    if bad:
+        raise InputError(f"{where}: peak_tflops has unknown precision(s) {', '.join(sorted(map(str, bad)))}")
+    ic = data["interconnect"]
+    if not isinstance(ic, dict) or set(ic) != _INTERCONNECT_KEYS:
+        raise InputError(f"{where}: interconnect needs exactly {', '.join(sorted(_INTERCONNECT_KEYS))}")
+    if data["confidence"] not in _CONFIDENCE:
+        raise InputError(f"{where}: confidence must be one of {', '.join(sorted(_CONFIDENCE))}")
+    aliases = data["aliases"] or []
+    if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+        raise InputError(f"{where}: aliases must be a list of strings")
+    sources = data["sources"] or {}
+    if not isinstance(sources, dict):
+        raise InputError(f"{where}: sources must map figures to their sources")
+    if not str(data["source"]).strip():
+        raise InputError(f"{where}: source must name where the figures come from")
+    return Hardware(
+        id=str(data["id"]),
+        name=str(data["name"]),
+        vendor=str(data["vendor"]),
+        family=str(data["family"]).lower(),
+        memory_bytes=_number(where, "memory_gb", data["memory_gb"], upper=1e5) * GB,
+        memory_bandwidth=_number(where, "memory_bandwidth_gbps", data["memory_bandwidth_gbps"], upper=1e6) * GB,
+        peak_flops={
+            str(p): _number(where, f"peak_tflops.{p}", v, upper=1e6) * TERA for p, v in peaks.items()
+        },
+        onchip_buffer_bytes=_number(where, "onchip_buffer_mb", data["onchip_buffer_mb"], upper=1e6) * 1e6,
+        interconnect_kind=str(ic["kind"]),
+        interconnect_bandwidth=_number(where, "interconnect.bandwidth_gbps", ic["bandwidth_gbps"], upper=1e5) * GB / 2,
+        max_devices=int(_number(where, "interconnect.max_devices", ic["max_devices"], upper=1e5)),
+        tdp_w=_number(where, "tdp_w", data["tdp_w"], upper=1e5),
+        price_per_hour_usd=_number(where, "price_per_hour_usd", data["price_per_hour_usd"], upper=1e3),
+        memory_type=str(data["memory_type"]),
+        release_year=int(data["release_year"]),
+        confidence=str(data["confidence"]),
+        aliases=tuple(a.lower() for a in aliases),
+        notes=str(data["notes"] or ""),
+        source=str(data["source"]),
+        sources={str(k): str(v) for k, v in sources.items()},
+    )
+
+
+def read_yaml(path: Path, what: str) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise InputError(f"cannot read {what} {path}: {e.strerror or e}") from None
+    try:
+        return yaml.safe_load(text)  # safe_load: YAML tags that build objects are refused
+    except yaml.YAMLError as e:
+        raise InputError(f"{what} {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+
+
+def load_hardware_file(path: str | Path) -> Hardware:
+    p = Path(path).expanduser()
+    return hardware_from_dict(read_yaml(p, "hardware spec"), where=str(p))
+
+
+@functools.lru_cache(maxsize=1)
+def hardware_catalog() -> dict[str, Hardware]:
+    """All bundled devices by canonical id."""
+    out: dict[str, Hardware] = {}
+    for path in catalog_files("hardware", (".yaml", ".yml")):
+        hw = load_hardware_file(path)
+        if hw.id != path.stem:
+            raise InputError(f"{path}: id {hw.id!r} differs from the file name")
+        out[hw.id] = hw
+    return out
+
+
+def _lookup_table() -> dict[str, str]:
+    table: dict[str, str] = {}
+    for hw in hardware_catalog().values():
+        table[hw.id.lower()] = hw.id
+        for alias in hw.aliases:
+            table.setdefault(alias, hw.id)
+    return table
+
+
+def load_hardware(name: str | Hardware) -> Hardware:
+    """A device by canonical id or alias (case-insensitive), or a path to a spec YAML file."""
+    if isinstance(name, Hardware):
+        return name
+    key = str(name).strip()
+    table = _lookup_table()
+    if key.lower() in table:
+        return hardware_catalog()[table[key.lower()]]
+    if looks_like_path(key):
+        return load_hardware_file(key)
+    raise unknown_name("device", key, hardware_catalog())
+
+
+def list_hardware() -> list[Hardware]:
+    return list(hardware_catalog().values())

@@ -1,0 +1,126 @@
+"""Memory on each device: weights, KV cache and activation workspace against capacity.
+
+Capacity is the datasheet's nominal size in decimal GB (80 GB = 80e9 bytes). GPU memory sizes
+are really binary (80 GiB = 85.9e9 bytes); the ~7% left over stands for the runtime's own
+context, allocator fragmentation and buffers that no formula here counts.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .hardware import Hardware
+from .model import ModelSpec
+from .operators import ACT_BYTES, SMALL_WEIGHT_BYTES
+from .precision import bytes_per_element
+
+GB = 1e9
+PREFILL_CHUNK_TOKENS = 16384  # tokens in one prefill pass for workspace sizing (chunked prefill)
+LOGIT_BYTES = 4.0  # logits are kept in fp32 for sampling
+
+
+@dataclass(frozen=True)
+class MemoryUse:
+    """Bytes per device; arrays over the workload grid."""
+
+    weights: np.ndarray
+    kv_cache: np.ndarray
+    activations: np.ndarray
+    capacity: float
+
+    @property
+    def total(self) -> np.ndarray:
+        return self.weights + self.kv_cache + self.activations
+
+    @property
+    def fits(self) -> np.ndarray:
+        return self.total <= self.capacity
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "weights_gb": self.weights / GB,
+            "kv_cache_gb": self.kv_cache / GB,
+            "activations_gb": self.activations / GB,
+            "total_gb": self.total / GB,
+            "capacity_gb": self.capacity / GB,
+            "fits": self.fits,
+        }
+
+
+def weights_per_device(model: ModelSpec, weight_dtype: str, tp: int = 1, pp: int = 1) -> float:
+    """Weight bytes held by the busiest device.
+
+    Layers split over pp stages (ceil) and their matrices over tp; KV projections are
+    replicated when tp exceeds the KV heads; MLA's down-projections are replicated; the
+    embedding and lm_head (vocab-parallel) sit on the first and last stage.
+    """
+    m = model
+    wb = bytes_per_element(weight_dtype)
+    emb = (m.embedding_params() + m.hidden_size) * SMALL_WEIGHT_BYTES
+    layers = m.weight_bytes(weight_dtype) - emb
+    per_layer = layers / m.num_layers / tp
+    if m.is_mla:
+        replicated = m.hidden_size * (m.kv_lora_rank + m.qk_rope_head_dim + m.q_lora_rank) * wb
+        per_layer += replicated * (1 - 1 / tp)
+    else:
+        extra_heads = math.ceil(m.num_kv_heads / tp) - m.num_kv_heads / tp
+        per_layer += 2 * m.hidden_size * m.head_dim * extra_heads * wb
+    stage_layers = math.ceil(m.num_layers / pp)
+    emb_share = emb / tp / (2 if pp > 1 and not m.tie_word_embeddings else 1)
+    return per_layer * stage_layers + emb_share
+
+
+def kv_bytes_per_sequence(model: ModelSpec, length, kv_dtype: str, tp: int = 1, pp: int = 1):
+    """KV-cache bytes per sequence of `length` tokens on one device (window layers keep at most
+    the window)."""
+    m = model
+    length = np.asarray(length, dtype=float)
+    if m.is_mla:
+        per_layer_token = m.kv_elements_per_token_per_layer  # replicated latent
+    else:
+        per_layer_token = 2 * math.ceil(m.num_kv_heads / tp) * m.head_dim
+    frac = math.ceil(m.num_layers / pp) / m.num_layers
+    tokens = m.num_global_layers * length + m.num_sliding_layers * np.minimum(length, m.sliding_window or np.inf)
+    return tokens * frac * per_layer_token * bytes_per_element(kv_dtype)
+
+
+def activation_bytes(model: ModelSpec, tokens, seqs, tp: int = 1):
+    """Peak workspace of one forward pass: the widest live tensors of a layer for `tokens`
+    tokens, plus fp32 logits for `seqs` sequences."""
+    m = model
+    tokens = np.asarray(tokens, dtype=float)
+    qkv = (m.num_heads + 2 * m.num_kv_heads) * m.q_head_dim / tp
+    mlp = 2 * m.intermediate_size / tp
+    if m.is_moe:
+        mlp = max(mlp, 2 * m.moe_intermediate_size * m.experts_per_token / tp)
+    per_token = (2 * m.hidden_size + max(qkv, mlp)) * ACT_BYTES
+    return tokens * per_token + np.asarray(seqs, dtype=float) * m.vocab_size / tp * LOGIT_BYTES
+
+
+def memory_use(model: ModelSpec, hw: Hardware, *, batch, context, prefill_tokens, weight_dtype: str,
+               kv_dtype: str, tp: int = 1, pp: int = 1) -> MemoryUse:
+    """Memory of `batch` sequences holding `context` tokens each, prefilling `prefill_tokens` at once."""
+    batch = np.asarray(batch, dtype=float)
+    chunk = np.minimum(np.asarray(prefill_tokens, dtype=float), PREFILL_CHUNK_TOKENS)
+    return MemoryUse(
+        weights=np.asarray(weights_per_device(model, weight_dtype, tp, pp)) + 0 * batch,
+        kv_cache=batch * kv_bytes_per_sequence(model, context, kv_dtype, tp, pp),
+        activations=activation_bytes(model, np.maximum(chunk, batch), batch, tp),
+        capacity=hw.memory_bytes,
+    )
+
+
+def max_batch(model: ModelSpec, hw: Hardware, *, context, weight_dtype: str, kv_dtype: str,
+              tp: int = 1, pp: int = 1, kv_fraction: float = 0.9, limit: int = 2048):
+    """Largest batch whose KV cache (`context` tokens per sequence) fits, as a runtime sizes it:
+    a fraction of the memory left after weights and a full prefill chunk's workspace. 0 if none."""
+    weights = weights_per_device(model, weight_dtype, tp, pp)
+    workspace = activation_bytes(model, PREFILL_CHUNK_TOKENS, 0, tp)
+    free = (hw.memory_bytes - weights - workspace) * kv_fraction
+    per_seq = kv_bytes_per_sequence(model, context, kv_dtype, tp, pp) + activation_bytes(model, 0, 1, tp)
+    b = np.floor(np.maximum(free, 0) / per_seq)
+    return np.minimum(b, limit)

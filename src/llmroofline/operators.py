@@ -1,0 +1,318 @@
+"""The seed's method 2: a forward pass as a list of named operators with FLOPs and bytes.
+
+Every quantity is per device (after tensor/expert parallel sharding) and per instance; an
+operator's `count` says how many times it runs in one forward pass (layers that have it). All
+arrays broadcast over the workload grid (batch × length × ...). FLOPs, not MACs: a multiply-add
+is 2 FLOPs.
+
+Names are hierarchical (`attn/q_proj`, `mlp/down_proj`, `moe/experts_up`), so a total over a
+prefix is a sum over names that start with it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .model import ModelSpec, expected_experts_touched
+from .precision import bytes_per_element
+
+ACT_BYTES = 2.0  # activations stay in 16 bit (fp8 GEMMs quantize their inputs on the fly)
+SMALL_WEIGHT_BYTES = 2.0  # norms, routers, embeddings and lm_head are kept in 16 bit
+
+GEMM, ATTN_PREFILL, ATTN_DECODE, ELEMENTWISE, COMM = "gemm", "attn_prefill", "attn_decode", "elementwise", "comm"
+
+
+@dataclass(frozen=True)
+class Operator:
+    """One kernel of the forward pass. Byte and FLOP counts are arrays over the workload grid."""
+
+    name: str
+    kind: str  # gemm | attn_prefill | attn_decode | elementwise | comm
+    precision: str  # compute precision of its FLOPs
+    count: int  # instances per forward pass
+    flops: np.ndarray
+    weight_bytes: np.ndarray
+    act_read_bytes: np.ndarray
+    act_write_bytes: np.ndarray
+    kv_read_bytes: np.ndarray
+    kv_write_bytes: np.ndarray
+    gemm_rows: np.ndarray = field(default_factory=lambda: np.ones(()))  # M of a GEMM (tokens per weight)
+    comm_bytes: np.ndarray = field(default_factory=lambda: np.zeros(()))  # all-reduce message per device
+    comm_devices: int = 1
+    window: float = math.inf  # sliding window of the layers it belongs to, in tokens
+
+    @property
+    def bytes(self) -> np.ndarray:
+        """All memory traffic: weights, activations and KV cache, read and written."""
+        return (self.weight_bytes + self.act_read_bytes + self.act_write_bytes
+                + self.kv_read_bytes + self.kv_write_bytes)
+
+    @property
+    def intensity(self) -> np.ndarray:
+        """Arithmetic intensity, FLOPs per byte of memory traffic."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(self.bytes > 0, self.flops / np.where(self.bytes > 0, self.bytes, 1), np.inf)
+
+
+@dataclass(frozen=True)
+class AttentionGroup:
+    """Sequences that attend alike in one forward pass: `batch` sequences, each adding `new`
+    tokens after `past` cached ones. Decode: new = 1; prefill: past = 0, new = prompt length."""
+
+    batch: np.ndarray | float
+    new: np.ndarray | float
+    past: np.ndarray | float
+    label: str = ""  # suffix for op names when one pass holds several groups
+
+
+@dataclass(frozen=True)
+class Sharding:
+    tp: int = 1  # tensor parallel: heads, MLP width, vocab split over tp devices
+    ep: int = 1  # expert parallel: routed experts spread over ep devices (within the tp group)
+
+
+def _linear(name: str, tokens, n_in: float, n_out: float, wbytes: float, precision: str, count: int,
+            kv_write=0.0) -> Operator:
+    """y = x W: 2·tokens·in·out FLOPs; reads W and x, writes y (or writes into the KV cache)."""
+    t = np.asarray(tokens, dtype=float)
+    out_bytes = t * n_out * ACT_BYTES
+    return Operator(
+        name=name, kind=GEMM, precision=precision, count=count,
+        flops=2.0 * t * n_in * n_out,
+        weight_bytes=np.asarray(n_in * n_out * wbytes, dtype=float),
+        act_read_bytes=t * n_in * ACT_BYTES,
+        act_write_bytes=out_bytes if not kv_write else np.zeros_like(t),
+        kv_read_bytes=np.zeros_like(t),
+        kv_write_bytes=np.asarray(kv_write, dtype=float) * np.ones_like(t),
+        gemm_rows=t,
+    )
+
+
+def _elementwise(name: str, tokens, width: float, flops_per_elem: float, reads: float, writes: float,
+                 count: int, weight_elems: float = 0.0) -> Operator:
+    """A memory-bound pointwise op over tokens × width elements (reads/writes: tensors of that size)."""
+    t = np.asarray(tokens, dtype=float)
+    n = t * width
+    z = np.zeros_like(n)
+    return Operator(
+        name=name, kind=ELEMENTWISE, precision="fp16", count=count,
+        flops=flops_per_elem * n, weight_bytes=np.asarray(weight_elems * SMALL_WEIGHT_BYTES) + z,
+        act_read_bytes=reads * n * ACT_BYTES, act_write_bytes=writes * n * ACT_BYTES,
+        kv_read_bytes=z, kv_write_bytes=z,
+    )
+
+
+def _all_reduce(name: str, tokens, width: float, devices: int, count: int) -> Operator:
+    t = np.asarray(tokens, dtype=float)
+    z = np.zeros_like(t)
+    return Operator(
+        name=name, kind=COMM, precision="fp16", count=count, flops=z, weight_bytes=z,
+        act_read_bytes=z, act_write_bytes=z, kv_read_bytes=z, kv_write_bytes=z,
+        comm_bytes=t * width * ACT_BYTES, comm_devices=devices,
+    )
+
+
+def attended_pairs(new, past, window: float):
+    """Σ over the new tokens of the positions each attends to (causal, within the window).
+
+    Token i (1..new) sees min(past + i, window) positions. Closed form: the first
+    n = clip(window - past, 0, new) tokens see past + i, the rest see the window.
+    """
+    new = np.asarray(new, dtype=float)
+    past = np.asarray(past, dtype=float)
+    if math.isinf(window):
+        return new * past + new * (new + 1) / 2
+    n = np.clip(window - past, 0, new)
+    return n * past + n * (n + 1) / 2 + (new - n) * window
+
+
+def cached_positions(new, past, window: float):
+    """KV positions read per sequence: the cached ones inside the window plus the new ones.
+
+    min(past + new, window + new - 1): a decode step (new = 1) reads min(past + 1, window).
+    """
+    new = np.asarray(new, dtype=float)
+    return np.minimum(np.asarray(past, dtype=float) + new, window + new - 1)
+
+
+def _attention_ops(model: ModelSpec, g: AttentionGroup, sh: Sharding, kv_bytes: float,
+                   fused: bool, window: float, count: int, suffix: str) -> list[Operator]:
+    """QK, softmax and SV of one layer kind. Fused (flash-style): scores never touch memory."""
+    b = np.asarray(g.batch, dtype=float)
+    q = np.asarray(g.new, dtype=float)
+    heads = model.num_heads / sh.tp
+    pairs = b * attended_pairs(q, g.past, window)  # (query, key) pairs per head
+    positions = b * cached_positions(q, g.past, window)
+    tokens = b * q
+    kind = ATTN_DECODE if np.all(q == 1) else ATTN_PREFILL
+    if model.is_mla:
+        # Decode runs in the latent space (weight absorption): QK over kv_lora+rope dims, SV over
+        # kv_lora dims, one latent vector per position shared by all heads and replicated per device.
+        # Prefill decompresses K and V per head (kv_b_proj) and attends over qk_nope+rope / v dims.
+        absorbed = kind == ATTN_DECODE
+        d_qk = model.kv_lora_rank + model.qk_rope_head_dim if absorbed else model.q_head_dim
+        d_v = model.kv_lora_rank if absorbed else model.v_head_dim
+        k_read = positions * (model.kv_lora_rank + model.qk_rope_head_dim) * kv_bytes
+        v_read = np.zeros_like(k_read) if absorbed else positions * heads * model.v_head_dim * ACT_BYTES
+        if not absorbed:
+            k_read = k_read + positions * heads * model.q_head_dim * ACT_BYTES
+    else:
+        kv_heads = math.ceil(model.num_kv_heads / sh.tp)  # KV heads are replicated when tp > kv_heads
+        d_qk = d_v = model.head_dim
+        k_read = positions * kv_heads * d_qk * kv_bytes
+        v_read = positions * kv_heads * d_v * kv_bytes
+    scores = pairs * heads * ACT_BYTES  # bytes of the score matrix if it were materialized
+    z = np.zeros_like(pairs)
+    unfused = 0.0 if fused else 1.0
+    common = dict(kind=kind, precision="fp16", count=count, weight_bytes=z, window=window)
+    return [
+        Operator(name=f"attn/qk{suffix}", flops=2.0 * pairs * heads * d_qk,
+                 act_read_bytes=tokens * heads * d_qk * ACT_BYTES, act_write_bytes=scores * unfused,
+                 kv_read_bytes=k_read, kv_write_bytes=z, gemm_rows=q + z, **common),
+        # max, subtract, exp, sum, divide: 5 FLOPs per score
+        Operator(name=f"attn/softmax{suffix}", flops=5.0 * pairs * heads,
+                 act_read_bytes=scores * unfused, act_write_bytes=scores * unfused,
+                 kv_read_bytes=z, kv_write_bytes=z, **common),
+        Operator(name=f"attn/sv{suffix}", flops=2.0 * pairs * heads * d_v,
+                 act_read_bytes=scores * unfused, act_write_bytes=tokens * heads * d_v * ACT_BYTES,
+                 kv_read_bytes=v_read, kv_write_bytes=z, gemm_rows=q + z, **common),
+    ]
+
+
+def forward_ops(model: ModelSpec, *, groups: list[AttentionGroup], weight_dtype: str = "fp16",
+                kv_dtype: str = "fp16", gemm_precision: str = "fp16", sharding: Sharding | None = None,
+                fused_attention: bool = True, include_lm_head: bool = True) -> list[Operator]:
+    """Operators of one forward pass over all layers, per device.
+
+    `groups` lists the sequences in the pass; linear layers see all their tokens at once (one
+    GEMM), attention runs per group. Decode of B sequences with L cached tokens:
+    [AttentionGroup(B, 1, L)]; prefill of B prompts of length S: [AttentionGroup(B, S, 0)].
+    """
+    sh = sharding or Sharding()
+    tp, ep = sh.tp, sh.ep
+    m = model
+    wb = bytes_per_element(weight_dtype)
+    kvb = bytes_per_element(kv_dtype)
+    tokens = sum(np.asarray(g.batch, dtype=float) * np.asarray(g.new, dtype=float) for g in groups)
+    seqs = sum(np.asarray(g.batch, dtype=float) for g in groups)
+    h, L = m.hidden_size, m.num_layers
+    gp = gemm_precision
+    ops: list[Operator] = [
+        # Embedding lookup: gather one 16-bit row per token.
+        _elementwise("embed", tokens, h, 0.0, 1.0, 1.0, 1),
+        # Fused residual add + norm: reads residual and input, writes both.
+        _elementwise("attn/norm", tokens, h, 5.0, 2.0, 2.0, L, weight_elems=h),
+    ]
+
+    heads = m.num_heads / tp
+    if m.is_mla:
+        cache_width = m.kv_lora_rank + m.qk_rope_head_dim
+        if m.q_lora_rank:
+            ops.append(_linear("attn/q_a_proj", tokens, h, m.q_lora_rank, wb, gp, L))
+            ops.append(_linear("attn/q_b_proj", tokens, m.q_lora_rank, heads * m.q_head_dim, wb, gp, L))
+        else:
+            ops.append(_linear("attn/q_proj", tokens, h, heads * m.q_head_dim, wb, gp, L))
+        # The compressed latent (+ decoupled rope key) is what the cache stores.
+        ops.append(_linear("attn/kv_a_proj", tokens, h, cache_width, wb, gp, L,
+                           kv_write=np.asarray(tokens) * cache_width * kvb))
+    else:
+        kv_heads = math.ceil(m.num_kv_heads / tp)
+        kv_width = kv_heads * m.head_dim
+        ops.append(_linear("attn/q_proj", tokens, h, heads * m.head_dim, wb, gp, L))
+        ops.append(_linear("attn/k_proj", tokens, h, kv_width, wb, gp, L, kv_write=np.asarray(tokens) * kv_width * kvb))
+        ops.append(_linear("attn/v_proj", tokens, h, kv_width, wb, gp, L, kv_write=np.asarray(tokens) * kv_width * kvb))
+
+    for g in groups:
+        suffix = f"_{g.label}" if g.label else ""
+        decode = bool(np.all(np.asarray(g.new) == 1))
+        if m.is_mla:
+            g_tokens = np.asarray(g.batch, dtype=float) * np.asarray(g.new, dtype=float)
+            if decode:
+                # Absorbed W_UK into the query and W_UV after attention (per head, kv_lora wide).
+                ops.append(_linear(f"attn/q_absorb{suffix}", g_tokens, m.qk_nope_head_dim, m.kv_lora_rank * heads, wb, gp, L))
+            else:
+                past_and_new = np.asarray(g.batch, dtype=float) * cached_positions(g.new, g.past, math.inf)
+                ops.append(_linear(f"attn/kv_b_proj{suffix}", past_and_new, m.kv_lora_rank,
+                                   heads * (m.qk_nope_head_dim + m.v_head_dim), wb, gp, L))
+        if m.num_global_layers:
+            ops += _attention_ops(m, g, sh, kvb, fused_attention, math.inf, m.num_global_layers, suffix)
+        if m.num_sliding_layers:
+            ops += _attention_ops(m, g, sh, kvb, fused_attention, float(m.sliding_window),
+                                  m.num_sliding_layers, f"_local{suffix}")
+        if m.is_mla and decode:
+            ops.append(_linear(f"attn/v_absorb{suffix}", np.asarray(g.batch, dtype=float), m.kv_lora_rank * heads,
+                               m.v_head_dim, wb, gp, L))
+
+    ops.append(_linear("attn/o_proj", tokens, heads * m.attn_v_head_dim, h, wb, gp, L))
+    if tp > 1:
+        ops.append(_all_reduce("attn/all_reduce", tokens, h, tp, L))
+    ops.append(_elementwise("mlp/norm", tokens, h, 5.0, 2.0, 2.0, L, weight_elems=h))
+
+    if m.num_dense_layers:
+        ops += _mlp_ops(m, "mlp", tokens, m.intermediate_size / tp, wb, gp, m.num_dense_layers)
+    if m.num_moe_layers:
+        ops += _moe_ops(m, tokens, sh, wb, gp)
+    if tp > 1:
+        ops.append(_all_reduce("mlp/all_reduce", tokens, h, tp, L))
+
+    if include_lm_head:
+        # Only the last position of each sequence needs logits.
+        ops.append(_elementwise("final_norm", seqs, h, 5.0, 1.0, 1.0, 1, weight_elems=h))
+        ops.append(_linear("lm_head", seqs, h, m.vocab_size / tp, SMALL_WEIGHT_BYTES, "fp16", 1))
+    return ops
+
+
+def _mlp_ops(m: ModelSpec, prefix: str, tokens, width: float, wb: float, gp: str, count: int) -> list[Operator]:
+    """Dense MLP: gated (gate, up, act·mul, down) or plain (up, GELU, down); width is per device."""
+    h = m.hidden_size
+    if m.gated_mlp:
+        return [
+            _linear(f"{prefix}/gate_proj", tokens, h, width, wb, gp, count),
+            _linear(f"{prefix}/up_proj", tokens, h, width, wb, gp, count),
+            _elementwise(f"{prefix}/act", tokens, width, 5.0, 2.0, 1.0, count),  # silu(gate)·up
+            _linear(f"{prefix}/down_proj", tokens, width, h, wb, gp, count),
+        ]
+    return [
+        _linear(f"{prefix}/up_proj", tokens, h, width, wb, gp, count),
+        _elementwise(f"{prefix}/act", tokens, width, 8.0, 1.0, 1.0, count),  # gelu
+        _linear(f"{prefix}/down_proj", tokens, width, h, wb, gp, count),
+    ]
+
+
+def _moe_ops(m: ModelSpec, tokens, sh: Sharding, wb: float, gp: str) -> list[Operator]:
+    """Router, routed experts (only the experts the batch touches are read), shared experts.
+
+    Routed experts are sharded by width over tp/ep and spread over ep devices; each device
+    computes its share of the tokens × top-k expert rows.
+    """
+    h, E, k, n = m.hidden_size, m.num_experts, m.experts_per_token, m.num_moe_layers
+    width_shards = max(sh.tp // sh.ep, 1)
+    width = m.moe_intermediate_size / width_shards
+    t = np.asarray(tokens, dtype=float)
+    routed = t * k / sh.ep  # expert rows computed per device
+    touched = expected_experts_touched(E, k, t) / sh.ep  # distinct experts read per device
+    rows_per_expert = routed / np.maximum(touched, 1e-12)
+    ops = [_linear("moe/router", t, h, E, SMALL_WEIGHT_BYTES, "fp16", n)]
+    for name, n_in, n_out in (("moe/experts_gate", h, width), ("moe/experts_up", h, width),
+                              ("moe/experts_down", width, h)):
+        op = _linear(name, routed, n_in, n_out, wb, gp, n)
+        ops.append(Operator(**{**op.__dict__, "weight_bytes": touched * n_in * n_out * wb,
+                               "gemm_rows": rows_per_expert}))
+    ops.insert(3, _elementwise("moe/experts_act", routed, width, 5.0, 2.0, 1.0, n))
+    if m.shared_expert_intermediate_size:
+        ops += _mlp_ops(m, "moe/shared", t, m.shared_expert_intermediate_size / sh.tp, wb, gp, n)
+    return ops
+
+
+def op_totals(ops: list[Operator], prefix: str = "") -> dict[str, np.ndarray]:
+    """FLOPs and bytes by kind summed over the operators whose names start with `prefix`."""
+    keys = ("flops", "weight_bytes", "act_read_bytes", "act_write_bytes", "kv_read_bytes", "kv_write_bytes", "bytes")
+    out = {k: np.zeros(()) for k in keys}
+    for op in ops:
+        if op.name.startswith(prefix):
+            for k in keys:
+                out[k] = out[k] + op.count * getattr(op, k)
+    return out
