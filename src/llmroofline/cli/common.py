@@ -1,0 +1,98 @@
+"""Shared pieces of the command line: the app, options defined once, JSON and table output."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from typing import Any
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    name="llmroofline",
+    help="Predict LLM inference speed on accelerators without running it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+models_app = typer.Typer(help="Bundled model architectures.", no_args_is_help=True)
+hardware_app = typer.Typer(help="Bundled accelerator specifications.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+app.add_typer(hardware_app, name="hardware")
+
+console = Console()
+
+# Options shared by several commands: help text written once.
+JSON_HELP = "Print one JSON document on stdout and nothing else."
+MODEL_HELP = "Model: Hugging Face id, short alias, or path to a config.json (or its folder)."
+HARDWARE_HELP = "Device: catalog id or alias (case-insensitive), or path to a spec YAML file."
+WEIGHT_DTYPE_HELP = "Weight precision: fp32, fp16, bf16, fp8, int8, fp4, int4."
+KV_DTYPE_HELP = "KV-cache precision (default fp16)."
+TP_HELP = "Tensor-parallel degree."
+CALIBRATION_HELP = "none (plain roofline, an upper bound), default (bundled fit), or a calibration YAML file."
+
+
+def console_err(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def to_jsonable(x: Any) -> Any:
+    """numpy arrays and scalars to lists and floats; non-finite floats to null."""
+    if isinstance(x, dict):
+        return {str(k): to_jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [to_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return to_jsonable(x.tolist())
+    if isinstance(x, (np.bool_, bool)):
+        return bool(x)
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        f = float(x)
+        return f if math.isfinite(f) else None
+    return x
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(to_jsonable(data), indent=2, allow_nan=False) + "\n")
+
+
+def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    t = Table(title=title, title_justify="left")
+    for i, c in enumerate(columns):
+        t.add_column(c, justify="left" if i == 0 else "right")
+    for r in rows:
+        t.add_row(*[fmt(v) for v in r])
+    console.print(t)
+
+
+def fmt(v: Any) -> str:
+    if isinstance(v, (bool, np.bool_)):
+        return "yes" if v else "NO"
+    if isinstance(v, (int, np.integer)):
+        return f"{int(v):,}"
+    if isinstance(v, (float, np.floating)):
+        f = float(v)
+        if not math.isfinite(f):
+            return "-"
+        if f == 0:
+            return "0"
+        if abs(f) >= 100:
+            return f"{f:,.0f}"
+        if abs(f) >= 1:
+            return f"{f:.2f}"
+        return f"{f:.3g}"
+    return "" if v is None else str(v)
+
+
+def si(value: float, unit: str) -> str:
+    """1.2e12 FLOPs -> '1.20 TFLOPs'."""
+    for factor, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.2f} {prefix}{unit}"
+    return f"{value:.3g} {unit}"

@@ -1,0 +1,196 @@
+"""`estimate` (one workload or a CSV of them) and `ops` (the per-operator table)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import typer
+
+from ..errors import InputError
+from ..estimate import MAX_BATCH, decode_step, estimate, make_deployment
+from ..operators import AttentionGroup
+from ..roofline import time_ops
+from ..efficiency import load_calibration
+from .common import (CALIBRATION_HELP, HARDWARE_HELP, JSON_HELP, KV_DTYPE_HELP, MODEL_HELP, TP_HELP,
+                     WEIGHT_DTYPE_HELP, app, console, fmt, print_json, table)
+
+
+def _int_or_max(text: str, name: str) -> int | str:
+    if str(text).lower() == "max":
+        return "max"
+    try:
+        v = int(text)
+    except ValueError:
+        raise InputError(f"{name} must be a whole number or 'max', got {text!r}") from None
+    return v
+
+
+def _estimate_row(row: dict[str, Any], calibration: str, max_batch: int) -> dict[str, Any]:
+    def get(key: str, default: Any = None) -> Any:
+        v = row.get(key)
+        if v is None or str(v).strip() == "":
+            if default is None:
+                raise InputError(f"column {key!r} is empty")
+            return default
+        return str(v).strip()
+
+    def integer(key: str, default: Any = None) -> int:
+        v = get(key, default)
+        try:
+            return int(float(v))
+        except ValueError:
+            raise InputError(f"column {key!r}: {v!r} is not a number") from None
+
+    mode = get("mode", "static")
+    batch: Any = "max" if mode == "max" else integer("batch")
+    r = estimate(get("model"), get("hardware"), batch=batch, input_len=integer("input_len"),
+                 output_len=integer("output_len"), tp=integer("tp", 1), pp=integer("pp", 1),
+                 weight_dtype=get("weight_dtype", "fp16"), kv_dtype=get("kv_dtype", "fp16"), mode=mode,
+                 calibration=calibration, max_batch_size=max_batch)
+    return _scalar(r.to_dict())
+
+
+def _scalar(d: dict[str, Any]) -> dict[str, Any]:
+    """Unwrap one-element lists of a single estimate."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out[k] = _scalar(v)
+        elif isinstance(v, list) and len(v) == 1:
+            out[k] = v[0]
+        else:
+            out[k] = v
+    return out
+
+
+def read_csv_rows(path: Path) -> list[dict[str, str]]:
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"cannot read CSV {path}: {getattr(e, 'strerror', None) or e}") from None
+    except csv.Error as e:
+        raise InputError(f"CSV {path} is malformed: {e}") from None
+    return rows
+
+
+@app.command("estimate")
+def estimate_cmd(
+    model: str = typer.Option(None, "--model", "-m", help=MODEL_HELP),
+    hardware: str = typer.Option(None, "--hardware", "-d", help=HARDWARE_HELP),
+    tp: int = typer.Option(1, "--tp", help=TP_HELP),
+    pp: int = typer.Option(1, "--pp", help="Pipeline-parallel degree."),
+    batch: str = typer.Option("1", "--batch", "-b", help="Batch size (sequences), or 'max'."),
+    input_len: int = typer.Option(512, "--input", "-i", help="Prompt tokens per sequence."),
+    output_len: int = typer.Option(128, "--output", "-o", help="Output tokens per sequence."),
+    weight_dtype: str = typer.Option("fp16", "--weight-dtype", help=WEIGHT_DTYPE_HELP),
+    kv_dtype: str = typer.Option("fp16", "--kv-dtype", help=KV_DTYPE_HELP),
+    mode: str = typer.Option("static", "--mode", help="static | continuous | max"),
+    calibration: str = typer.Option("default", "--calibration", help=CALIBRATION_HELP),
+    max_batch: int = typer.Option(MAX_BATCH, "--max-batch", help="Upper bound on the batch in max mode."),
+    from_csv: Path = typer.Option(None, "--from-csv", help="CSV of workloads, one estimate per row."),
+    json_: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Predict TTFT, TPOT, end-to-end time, throughput and memory of a workload."""
+    if from_csv is not None:
+        results = []
+        for row in read_csv_rows(from_csv):
+            try:
+                res = _estimate_row(row, calibration, max_batch)
+            except InputError as e:
+                res = {"error": str(e)}
+            results.append({**{k: v for k, v in row.items() if k not in res}, **res})
+        if json_:
+            print_json(results)
+        else:
+            table(f"{len(results)} estimates from {from_csv}", ["model", "hardware", "mode", "batch", "in", "out",
+                                                                 "TTFT s", "TPOT ms", "tok/s", "fits", "error"],
+                  [[r.get("model"), r.get("hardware"), r.get("mode"), r.get("batch"), r.get("input_len"),
+                    r.get("output_len"), r.get("ttft_s"), (r.get("tpot_s") or 0) * 1e3, r.get("throughput_tok_s"),
+                    (r.get("memory") or {}).get("fits"), r.get("error", "")] for r in results])
+        return
+    if not model or not hardware:
+        raise InputError("estimate needs --model and --hardware (or --from-csv FILE)")
+    b = _int_or_max(batch, "--batch")
+    r = estimate(model, hardware, batch=b, input_len=input_len, output_len=output_len, tp=tp, pp=pp,
+                 weight_dtype=weight_dtype, kv_dtype=kv_dtype, mode=mode, calibration=calibration,
+                 max_batch_size=max_batch)
+    d = _scalar(r.to_dict())
+    if json_:
+        print_json(d)
+        return
+    mem = d["memory"]
+    band = d.get("error_band", {})
+    def pm(key: str) -> str:
+        return f" ± {band[key] * 100:.0f}%" if key in band else ""
+    table(f"{d['model']} on {d['gpus']}× {d['hardware']} ({d['mode']}, {d['weight_dtype']} weights, "
+          f"{d['kv_dtype']} KV, {'calibrated' if d['calibrated'] else 'plain roofline'})",
+          ["quantity", "value"],
+          [["batch", d["batch"]], ["input / output tokens", f"{input_len} / {output_len}"],
+           ["TTFT", f"{fmt(d['ttft_s'] * 1e3)} ms{pm('ttft')}"], ["TPOT", f"{fmt(d['tpot_s'] * 1e3)} ms{pm('tpot')}"],
+           ["end-to-end", f"{fmt(d['e2e_s'])} s"],
+           ["throughput", f"{fmt(d['throughput_tok_s'])} tok/s{pm('throughput')}"],
+           ["throughput per GPU", f"{fmt(d['throughput_per_gpu_tok_s'])} tok/s"],
+           ["memory per GPU", f"{fmt(mem['weights_gb'])} weights + {fmt(mem['kv_cache_gb'])} KV + "
+                              f"{fmt(mem['activations_gb'])} act = {fmt(mem['total_gb'])} of {fmt(mem['capacity_gb'])} GB"],
+           ["fits", mem["fits"]]])
+    if not mem["fits"]:
+        console.print("[bold red]This workload does not fit in memory: the times above are not achievable.[/]")
+
+
+@app.command("ops")
+def ops_cmd(
+    model: str = typer.Option(..., "--model", "-m", help=MODEL_HELP),
+    hardware: str = typer.Option(..., "--hardware", "-d", help=HARDWARE_HELP),
+    phase: str = typer.Option("decode", "--phase", help="prefill | decode"),
+    batch: int = typer.Option(1, "--batch", "-b", help="Sequences in the pass."),
+    seq: int = typer.Option(1024, "--seq", "-s", help="Prompt length (prefill) or KV length (decode)."),
+    tp: int = typer.Option(1, "--tp", help=TP_HELP),
+    weight_dtype: str = typer.Option("fp16", "--weight-dtype", help=WEIGHT_DTYPE_HELP),
+    kv_dtype: str = typer.Option("fp16", "--kv-dtype", help=KV_DTYPE_HELP),
+    calibration: str = typer.Option("none", "--calibration", help=CALIBRATION_HELP),
+    unfused: bool = typer.Option(False, "--unfused-attention", help="Materialize attention scores (no flash kernel)."),
+    json_: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """The seed's method 2: per-operator FLOPs, bytes, intensity, bound and time of one pass."""
+    if phase not in ("prefill", "decode"):
+        raise InputError(f"--phase must be prefill or decode, got {phase!r}")
+    for name, v in (("--batch", batch), ("--seq", seq)):
+        if v < 1 or v > 1e8:
+            raise InputError(f"{name} must be from 1 to 1e8, got {v}")
+    dep = make_deployment(model, hardware, tp=tp, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
+                          fused_attention=not unfused)
+    group = AttentionGroup(batch, 1, seq - 1) if phase == "decode" else AttentionGroup(batch, seq, 0)
+    ops = dep.ops([group])
+    times = time_ops(ops, dep.hardware, load_calibration(calibration).for_device(dep.hardware))
+    bound = times.bound()
+    rows = []
+    for i, op in enumerate(ops):
+        rows.append({
+            "name": op.name, "kind": op.kind, "count": op.count, "precision": op.precision,
+            "flops": float(op.flops) * op.count,
+            "weight_bytes": float(op.weight_bytes) * op.count,
+            "act_read_bytes": float(op.act_read_bytes) * op.count,
+            "act_write_bytes": float(op.act_write_bytes) * op.count,
+            "kv_read_bytes": float(op.kv_read_bytes) * op.count,
+            "kv_write_bytes": float(op.kv_write_bytes) * op.count,
+            "intensity": float(op.intensity),
+            "bound": str(bound[i]),
+            "time_s": float(times.time_s[i]) * op.count,
+        })
+    total = float(sum(r["time_s"] for r in rows))
+    if json_:
+        print_json({"model": dep.model.id, "hardware": dep.hardware.id, "phase": phase, "batch": batch,
+                    "seq": seq, "tp": tp, "operators": rows, "total_time_s": total})
+        return
+    table(f"{dep.model.id} on {dep.hardware.id}, {phase}, batch {batch}, seq {seq} (times summed over layers)",
+          ["operator", "count", "GFLOPs", "weights MB", "act r/w MB", "KV r/w MB", "FLOP/B", "bound", "time µs", "share"],
+          [[r["name"], r["count"], r["flops"] / 1e9, r["weight_bytes"] / 1e6,
+            (r["act_read_bytes"] + r["act_write_bytes"]) / 1e6, (r["kv_read_bytes"] + r["kv_write_bytes"]) / 1e6,
+            r["intensity"], r["bound"], r["time_s"] * 1e6, f"{r['time_s'] / total:.1%}"] for r in rows])
+    console.print(f"total: {total * 1e3:.3f} ms per pass")
+    _ = np  # arrays are scalars here
+    _ = decode_step

@@ -1,0 +1,181 @@
+"""The seed's comparison mesh: performance of device A over device B on a batch × length grid.
+
+Sequence (KV) length runs along x, batch along y; ratio > 1 means A is faster. Cells where the
+workload does not fit in a device's memory are flagged (`fits_a`, `fits_b`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .efficiency import load_calibration
+from .errors import InputError
+from .estimate import Deployment, estimate, make_deployment, pass_time, sum_max_affine
+from .intensity import whole_model
+from .memory import memory_use
+from .operators import AttentionGroup
+from .roofline import device_peak, roofline_time
+
+METHODS = ("whole", "ops")
+METRICS = ("decode", "ttft", "e2e")
+METRIC_UNITS = {"decode": "output tokens/s", "ttft": "prompt tokens/s", "e2e": "output tokens/s"}
+
+
+def parse_axis(text: str | list | np.ndarray, name: str, points: int = 24, upper: float = 1e8) -> np.ndarray:
+    """`LO:HI` (log-spaced whole numbers), `LO:HI:N` (N points) or a list `1,8,64` taken as given."""
+    if isinstance(text, (list, tuple, np.ndarray)):
+        values = np.asarray(text, dtype=float)
+    else:
+        s = str(text).strip()
+        try:
+            if ":" in s:
+                parts = [float(p) for p in s.split(":")]
+                if len(parts) not in (2, 3):
+                    raise ValueError
+                lo, hi = parts[0], parts[1]
+                n = int(parts[2]) if len(parts) == 3 else points
+                if not (lo >= 1 and hi > lo and 2 <= n <= 4096):
+                    raise InputError(f"{name}: range {s!r} must be LO:HI with 1 <= LO < HI (and 2 to 4096 points)")
+                values = np.unique(np.round(np.geomspace(lo, hi, n)))
+            else:
+                values = np.asarray([float(p) for p in s.split(",") if p.strip()], dtype=float)
+        except ValueError:
+            raise InputError(f"{name}: {s!r} is neither a range LO:HI nor a list of numbers") from None
+    if values.size == 0 or not np.all(np.isfinite(values)) or np.any(values < 1) or np.any(values != np.round(values)):
+        raise InputError(f"{name}: values must be whole numbers >= 1, got {text!r}")
+    if np.any(values > upper):
+        raise InputError(f"{name}: values above {upper:g} are absurd, got {text!r}")
+    return values
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A mesh of A-over-B performance. Arrays are (len(batch), len(seq))."""
+
+    model: str
+    a: str
+    b: str
+    method: str
+    metric: str
+    batch: np.ndarray
+    seq: np.ndarray
+    perf_a: np.ndarray
+    perf_b: np.ndarray
+    fits_a: np.ndarray
+    fits_b: np.ndarray
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> np.ndarray:
+        return self.perf_a / self.perf_b
+
+    @property
+    def unit(self) -> str:
+        return METRIC_UNITS[self.metric]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model, "a": self.a, "b": self.b, "method": self.method, "metric": self.metric,
+            "unit": self.unit, "labels": dict(self.labels),
+            "batch": self.batch.tolist(), "seq": self.seq.tolist(),
+            "ratio": self.ratio.tolist(), "perf_a": self.perf_a.tolist(), "perf_b": self.perf_b.tolist(),
+            "fits_a": self.fits_a.tolist(), "fits_b": self.fits_b.tolist(),
+        }
+
+
+def _whole_time(dep: Deployment, batch, new, past):
+    """Method 1 time of one pass: max(FLOPs / peak, bytes / bandwidth) of the whole model."""
+    w = whole_model(dep.model, batch, new, past, weight_dtype=dep.weight_dtype, kv_dtype=dep.kv_dtype, tp=dep.tp)
+    peak = device_peak(dep.hardware, dep.gemm_precision)
+    return roofline_time(w.flops, w.bytes, peak, dep.hardware.memory_bandwidth), w
+
+
+def _whole_decode_sum(dep: Deployment, batch, first_kv, last_kv):
+    """Method 1 over consecutive decode steps, summed exactly: FLOPs and bytes are affine in the
+    KV length below the sliding window and affine again (with the global layers' slope) above it."""
+    peak = device_peak(dep.hardware, dep.gemm_precision)
+    bw = dep.hardware.memory_bandwidth
+
+    def coefficients(kv):
+        w1, w2 = (whole_model(dep.model, batch, 1, kv + d - 1, weight_dtype=dep.weight_dtype,
+                              kv_dtype=dep.kv_dtype, tp=dep.tp) for d in (0, 1))
+        c1, m1 = (w2.flops - w1.flops) / peak, (w2.bytes - w1.bytes) / bw
+        return w1.flops / peak - c1 * kv, c1, w1.bytes / bw - m1 * kv, m1
+
+    first_kv, last_kv = np.asarray(first_kv, dtype=float), np.asarray(last_kv, dtype=float)
+    window = float(dep.model.sliding_window) if dep.model.num_sliding_layers else np.inf
+    below = sum_max_affine(*coefficients(1.0), first_kv, np.minimum(last_kv, window))
+    if np.isinf(window):
+        return below
+    return below + sum_max_affine(*coefficients(window + 1), np.maximum(first_kv, window + 1), last_kv)
+
+
+def performance(dep: Deployment, batch, seq, *, method: str, metric: str, output_len: int = 128,
+                calibration="none") -> np.ndarray:
+    """Throughput of one deployment on the grid (see METRIC_UNITS)."""
+    b, s = np.asarray(batch, dtype=float), np.asarray(seq, dtype=float)
+    if metric == "decode":
+        if method == "whole":
+            t, _ = _whole_time(dep, b, 1, s - 1)
+        else:
+            eff = load_calibration(calibration).for_device(dep.hardware)
+            t = pass_time(dep, eff, [AttentionGroup(b, 1, s - 1)])
+        return b / t
+    if metric == "ttft":
+        if method == "whole":
+            t, _ = _whole_time(dep, b, s, 0)
+        else:
+            eff = load_calibration(calibration).for_device(dep.hardware)
+            t = pass_time(dep, eff, [AttentionGroup(b, s, 0)])
+        return b * s / t
+    # e2e: a static batch with prompt s and output_len tokens
+    if method == "whole":
+        prefill, _ = _whole_time(dep, b, s, 0)
+        total = prefill + _whole_decode_sum(dep, b, s + 1, s + output_len - 1)
+        return b * output_len / total
+    r = estimate(dep.model, dep.hardware, batch=b, input_len=s, output_len=output_len, tp=dep.tp,
+                 weight_dtype=dep.weight_dtype, kv_dtype=dep.kv_dtype, mode="static", calibration=calibration)
+    return r.throughput_tok_s
+
+
+def _fits(dep: Deployment, batch, seq, metric: str, output_len: int) -> np.ndarray:
+    context = seq + (output_len if metric == "e2e" else 0)
+    mem = memory_use(dep.model, dep.hardware, batch=batch, context=context, prefill_tokens=seq,
+                     weight_dtype=dep.weight_dtype, kv_dtype=dep.kv_dtype, tp=dep.tp)
+    return np.broadcast_to(mem.fits, np.broadcast_shapes(np.shape(batch), np.shape(seq))).copy()
+
+
+def compare(model, a, b, *, batch: Any = "1:1024", seq: Any = "128:131072", method: str = "whole",
+            metric: str = "decode", tp_a: int = 1, tp_b: int = 1, weight_dtype_a: str = "fp16",
+            weight_dtype_b: str = "fp16", kv_dtype_a: str | None = None, kv_dtype_b: str | None = None,
+            output_len: int = 128, calibration: str = "none") -> Comparison:
+    """The A-over-B mesh. `batch` and `seq` are ranges `LO:HI`, lists or arrays."""
+    if method not in METHODS:
+        raise InputError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    if metric not in METRICS:
+        raise InputError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
+    if not 1 <= int(output_len) <= 1e7:
+        raise InputError(f"output_len must be from 1 to 1e7, got {output_len!r}")
+    dep_a = make_deployment(model, a, tp=tp_a, weight_dtype=weight_dtype_a, kv_dtype=kv_dtype_a)
+    dep_b = make_deployment(model, b, tp=tp_b, weight_dtype=weight_dtype_b, kv_dtype=kv_dtype_b)
+    bs = parse_axis(batch, "batch", upper=1e7)
+    ss = parse_axis(seq, "seq")
+    B, S = bs[:, None], ss[None, :]
+    perf_a = np.broadcast_to(performance(dep_a, B, S, method=method, metric=metric, output_len=output_len,
+                                         calibration=calibration), (bs.size, ss.size))
+    perf_b = np.broadcast_to(performance(dep_b, B, S, method=method, metric=metric, output_len=output_len,
+                                         calibration=calibration), (bs.size, ss.size))
+
+    def label(dep: Deployment) -> str:
+        tp = f"{dep.tp}×" if dep.tp > 1 else ""
+        return f"{tp}{dep.hardware.id} {dep.weight_dtype}"
+
+    return Comparison(
+        model=dep_a.model.id, a=dep_a.hardware.id, b=dep_b.hardware.id, method=method, metric=metric,
+        batch=bs, seq=ss, perf_a=np.array(perf_a), perf_b=np.array(perf_b),
+        fits_a=_fits(dep_a, B, S, metric, output_len), fits_b=_fits(dep_b, B, S, metric, output_len),
+        labels={"a": label(dep_a), "b": label(dep_b)},
+    )

@@ -1,0 +1,72 @@
+"""The seed's method 1: the whole model as one kernel.
+
+AI = FLOPs / (weight bytes + KV-cache bytes) of a forward pass; attainable FLOP/s =
+min(peak, AI × bandwidth). As in the article, embeddings, lm_head and activations are left out,
+an MoE reads the weights of all its experts and computes top-k of them per token, and GQA
+shrinks the KV cache but not the attention FLOPs. Tensor parallelism divides FLOPs and bytes
+alike, so the intensity is unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .model import ModelSpec
+from .operators import attended_pairs, cached_positions
+from .precision import bytes_per_element
+
+
+@dataclass(frozen=True)
+class WholeModel:
+    """FLOPs and bytes of one forward pass of all decoder layers (per device), arrays."""
+
+    flops: np.ndarray
+    weight_bytes: np.ndarray
+    kv_bytes: np.ndarray
+
+    @property
+    def bytes(self) -> np.ndarray:
+        return self.weight_bytes + self.kv_bytes
+
+    @property
+    def intensity(self) -> np.ndarray:
+        return self.flops / self.bytes
+
+
+def decoder_params(model: ModelSpec) -> tuple[int, int]:
+    """(stored, active per token) parameters of all decoder layers, without embeddings."""
+    m = model
+    per_layer = m.attention_params() + m.norm_params_per_layer()
+    stored = m.num_layers * per_layer + m.num_dense_layers * m.dense_mlp_params()
+    active = stored
+    if m.is_moe:
+        stored += m.num_moe_layers * m.moe_layer_params(active=False)
+        active += m.num_moe_layers * m.moe_layer_params(active=True)
+    return stored, active
+
+
+def whole_model(model: ModelSpec, batch, new, past, *, weight_dtype: str = "fp16", kv_dtype: str = "fp16",
+                tp: int = 1) -> WholeModel:
+    """Method 1 for `batch` sequences adding `new` tokens after `past` cached ones.
+
+    Decode: new = 1, past = KV length - 1. Prefill: past = 0, new = prompt length.
+    """
+    m = model
+    b = np.asarray(batch, dtype=float)
+    new = np.asarray(new, dtype=float)
+    stored, active = decoder_params(m)
+    heads_dims = m.num_heads * (m.q_head_dim + m.attn_v_head_dim)
+    if m.is_mla:  # attention in the latent space: QK over kv_lora+rope, SV over kv_lora
+        heads_dims = m.num_heads * (2 * m.kv_lora_rank + m.qk_rope_head_dim)
+    pairs = m.num_global_layers * attended_pairs(new, past, np.inf)
+    positions = m.num_global_layers * cached_positions(new, past, np.inf)
+    if m.num_sliding_layers:
+        w = float(m.sliding_window)
+        pairs = pairs + m.num_sliding_layers * attended_pairs(new, past, w)
+        positions = positions + m.num_sliding_layers * cached_positions(new, past, w)
+    flops = 2.0 * b * new * active + 2.0 * b * pairs * heads_dims
+    kv = b * positions * m.kv_elements_per_token_per_layer * bytes_per_element(kv_dtype)
+    weights = np.asarray(stored * bytes_per_element(weight_dtype), dtype=float)
+    return WholeModel(flops=flops / tp, weight_bytes=weights / tp + 0 * flops, kv_bytes=kv / tp)
