@@ -75,18 +75,20 @@ class Sharding:
 
 
 def _linear(name: str, tokens, n_in: float, n_out: float, wbytes: float, precision: str, count: int,
-            kv_write=0.0) -> Operator:
-    """y = x W: 2·tokens·in·out FLOPs; reads W and x, writes y (or writes into the KV cache)."""
+            cache_bytes: float = 0.0) -> Operator:
+    """y = x W: 2·tokens·in·out FLOPs; reads W and x, writes y. With cache_bytes > 0 the output
+    goes straight into the KV cache at that many bytes per element (K/V projections)."""
     t = np.asarray(tokens, dtype=float)
-    out_bytes = t * n_out * ACT_BYTES
+    out = t * n_out
+    z = np.zeros_like(t)
     return Operator(
         name=name, kind=GEMM, precision=precision, count=count,
         flops=2.0 * t * n_in * n_out,
         weight_bytes=np.asarray(n_in * n_out * wbytes, dtype=float),
         act_read_bytes=t * n_in * ACT_BYTES,
-        act_write_bytes=out_bytes if not kv_write else np.zeros_like(t),
-        kv_read_bytes=np.zeros_like(t),
-        kv_write_bytes=np.asarray(kv_write, dtype=float) * np.ones_like(t),
+        act_write_bytes=z if cache_bytes else out * ACT_BYTES,
+        kv_read_bytes=z,
+        kv_write_bytes=out * cache_bytes,
         gemm_rows=t,
     )
 
@@ -216,14 +218,13 @@ def forward_ops(model: ModelSpec, *, groups: list[AttentionGroup], weight_dtype:
         else:
             ops.append(_linear("attn/q_proj", tokens, h, heads * m.q_head_dim, wb, gp, L))
         # The compressed latent (+ decoupled rope key) is what the cache stores.
-        ops.append(_linear("attn/kv_a_proj", tokens, h, cache_width, wb, gp, L,
-                           kv_write=np.asarray(tokens) * cache_width * kvb))
+        ops.append(_linear("attn/kv_a_proj", tokens, h, cache_width, wb, gp, L, cache_bytes=kvb))
     else:
         kv_heads = math.ceil(m.num_kv_heads / tp)
         kv_width = kv_heads * m.head_dim
         ops.append(_linear("attn/q_proj", tokens, h, heads * m.head_dim, wb, gp, L))
-        ops.append(_linear("attn/k_proj", tokens, h, kv_width, wb, gp, L, kv_write=np.asarray(tokens) * kv_width * kvb))
-        ops.append(_linear("attn/v_proj", tokens, h, kv_width, wb, gp, L, kv_write=np.asarray(tokens) * kv_width * kvb))
+        ops.append(_linear("attn/k_proj", tokens, h, kv_width, wb, gp, L, cache_bytes=kvb))
+        ops.append(_linear("attn/v_proj", tokens, h, kv_width, wb, gp, L, cache_bytes=kvb))
 
     for g in groups:
         suffix = f"_{g.label}" if g.label else ""
