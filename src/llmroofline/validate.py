@@ -1,0 +1,144 @@
+"""Predicted against measured: run every row of a measurement CSV and summarize the errors.
+
+The CSV has SPEC.md's `--from-csv` columns (model, hardware, tp, weight_dtype, kv_dtype, mode,
+batch, input_len, output_len) plus `metric` and `value`. Rows that share a deployment and mode
+are evaluated in one vectorized call.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .efficiency import Calibration, load_calibration
+from .errors import InputError
+from .estimate import Estimate, estimate
+
+METRICS = {
+    "throughput_per_gpu": lambda r: r.throughput_per_gpu_tok_s,
+    "throughput_total": lambda r: r.throughput_tok_s,
+    "ttft_ms": lambda r: r.ttft_s * 1e3,
+    "tpot_ms": lambda r: r.tpot_s * 1e3,
+    "e2e_s": lambda r: r.e2e_s,
+}
+# Which error band a metric belongs to.
+METRIC_FAMILY = {"throughput_per_gpu": "throughput", "throughput_total": "throughput", "ttft_ms": "ttft",
+                 "tpot_ms": "tpot", "e2e_s": "e2e"}
+_REQUIRED = ("model", "hardware", "mode", "input_len", "output_len", "metric", "value")
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One measured number and the workload it was measured on."""
+
+    id: str
+    model: str
+    hardware: str
+    tp: int
+    weight_dtype: str
+    kv_dtype: str
+    mode: str
+    batch: float  # nan in max mode (the runtime chose)
+    input_len: int
+    output_len: int
+    metric: str
+    value: float
+    source: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def group_key(self) -> tuple:
+        return (self.model, self.hardware, self.tp, self.weight_dtype, self.kv_dtype, self.mode)
+
+
+def read_measurements(path: str | Path) -> list[Measurement]:
+    p = Path(path)
+    try:
+        with p.open(newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"cannot read measurements {p}: {getattr(e, 'strerror', None) or e}") from None
+    if not rows:
+        raise InputError(f"measurements {p}: no rows")
+    missing = [c for c in _REQUIRED if c not in rows[0]]
+    if missing:
+        raise InputError(f"measurements {p}: missing column(s) {', '.join(missing)}")
+    out = []
+    for n, r in enumerate(rows, start=2):
+        try:
+            metric = r["metric"].strip()
+            if metric not in METRICS:
+                raise ValueError(f"metric {metric!r} is not one of {', '.join(METRICS)}")
+            mode = (r.get("mode") or "static").strip()
+            batch = float(r["batch"]) if (r.get("batch") or "").strip() else float("nan")
+            if mode != "max" and not batch >= 1:
+                raise ValueError("batch must be given (>= 1) unless mode is max")
+            value = float(r["value"])
+            if not value > 0:
+                raise ValueError(f"value must be positive, got {r['value']!r}")
+            out.append(Measurement(
+                id=(r.get("id") or f"row{n}").strip(), model=r["model"].strip(), hardware=r["hardware"].strip(),
+                tp=int(float(r.get("tp") or 1)), weight_dtype=(r.get("weight_dtype") or "fp16").strip(),
+                kv_dtype=(r.get("kv_dtype") or "fp16").strip(), mode=mode, batch=batch,
+                input_len=int(float(r["input_len"])), output_len=int(float(r["output_len"])), metric=metric,
+                value=value, source=(r.get("source") or "").strip(),
+                extra={k: v for k, v in r.items() if k in ("framework", "framework_version", "num_gpus")},
+            ))
+        except (ValueError, TypeError, KeyError) as e:
+            raise InputError(f"measurements {p}, line {n}: {e}") from None
+    return out
+
+
+def predict(rows: list[Measurement], calibration: str | Calibration | None = "default") -> np.ndarray:
+    """Predicted value of each row's metric, in row order (nan where the row cannot be modelled)."""
+    cal = load_calibration(calibration)
+    pred = np.full(len(rows), np.nan)
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for i, r in enumerate(rows):
+        groups[r.group_key].append(i)
+    for (model, hw, tp, wd, kd, mode), idx in groups.items():
+        sel = [rows[i] for i in idx]
+        batch: Any = "max" if mode == "max" else np.array([r.batch for r in sel])
+        est: Estimate = estimate(model, hw, batch=batch, input_len=np.array([r.input_len for r in sel]),
+                                 output_len=np.array([r.output_len for r in sel]), tp=tp, weight_dtype=wd,
+                                 kv_dtype=kd, mode=mode, calibration=cal)
+        for j, i in enumerate(idx):
+            value = np.broadcast_to(METRICS[rows[i].metric](est), (len(idx),))[j]
+            pred[i] = float(value)
+    return pred
+
+
+@dataclass(frozen=True)
+class GroupError:
+    group: str
+    rows: int
+    median_ape: float  # median absolute percentage error, %
+    mean_ape: float
+    bias: float  # median signed error, % (positive: predictions too high)
+    worst: list[tuple[str, float]]
+
+
+def summarize(rows: list[Measurement], pred: np.ndarray, by: str) -> list[GroupError]:
+    """Errors per group (`device`, `mode`, `metric`, `source`, `model`, or `all`)."""
+    keyf = {
+        "device": lambda r: r.hardware, "mode": lambda r: r.mode, "metric": lambda r: r.metric,
+        "source": lambda r: r.source.split("|")[0].strip() or "unknown", "model": lambda r: r.model,
+        "family": lambda r: METRIC_FAMILY[r.metric], "all": lambda r: "all",
+    }[by]
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, r in enumerate(rows):
+        groups[keyf(r)].append(i)
+    out = []
+    for g, idx in sorted(groups.items()):
+        meas = np.array([rows[i].value for i in idx])
+        err = (pred[idx] / meas - 1) * 100
+        order = np.argsort(-np.abs(err))
+        out.append(GroupError(group=g, rows=len(idx), median_ape=float(np.nanmedian(np.abs(err))),
+                              mean_ape=float(np.nanmean(np.abs(err))), bias=float(np.nanmedian(err)),
+                              worst=[(rows[idx[k]].id, float(err[k])) for k in order[:3]]))
+    return out
