@@ -26,6 +26,10 @@ class Efficiency:
     memory: float = 1.0  # fraction of DRAM bandwidth streaming kernels reach
     attn_prefill_compute: float = 1.0  # fraction of peak a flash-attention prefill kernel reaches
     attn_decode_memory: float = 1.0  # fraction of bandwidth a decode-attention kernel reaches
+    # Share of grouped-query attention's K/V reuse a decode kernel realizes: 1 reads each KV head
+    # once for its whole query group (XQA, FlashInfer); 0 reads it once per query head (per-head
+    # kernels), so GQA then saves capacity but not bandwidth.
+    gqa_kv_reuse: float = 1.0
     comm_bandwidth: float = 1.0  # fraction of link bandwidth an all-reduce reaches
     comm_latency_s: float = 0.0  # fixed cost of one all-reduce
     layer_overhead_s: float = 0.0  # kernel launches and glue per layer per forward pass
@@ -40,6 +44,7 @@ class Efficiency:
 
 
 FRACTIONS = ("gemm_compute", "memory", "attn_prefill_compute", "attn_decode_memory", "comm_bandwidth")
+UNIT_INTERVAL = ("gqa_kv_reuse",)
 
 
 def efficiency_from_dict(data: Any, where: str) -> Efficiency:
@@ -55,6 +60,8 @@ def efficiency_from_dict(data: Any, where: str) -> Efficiency:
             raise InputError(f"{where}: {k} must be a number, got {v!r}")
         if k in FRACTIONS and not 0 < v <= 1:
             raise InputError(f"{where}: {k} = {v} must be a fraction in (0, 1]")
+        if k in UNIT_INTERVAL and not 0 <= v <= 1:
+            raise InputError(f"{where}: {k} = {v} must be in [0, 1]")
         if k not in FRACTIONS and not 0 <= v < 1e4:
             raise InputError(f"{where}: {k} = {v} must be non-negative")
         values[k] = float(v)

@@ -43,6 +43,7 @@ class Operator:
     comm_bytes: np.ndarray = field(default_factory=lambda: np.zeros(()))  # all-reduce message per device
     comm_devices: int = 1
     window: float = math.inf  # sliding window of the layers it belongs to, in tokens
+    kv_group: float = 1.0  # query heads served by each cached KV head (GQA group size)
 
     @property
     def bytes(self) -> np.ndarray:
@@ -169,7 +170,8 @@ def _attention_ops(model: ModelSpec, g: AttentionGroup, sh: Sharding, kv_bytes: 
     scores = pairs * heads * ACT_BYTES  # bytes of the score matrix if it were materialized
     z = np.zeros_like(pairs)
     unfused = 0.0 if fused else 1.0
-    common = dict(kind=kind, precision="fp16", count=count, weight_bytes=z, window=window)
+    group = 1.0 if model.is_mla else model.num_heads / model.num_kv_heads
+    common = dict(kind=kind, precision="fp16", count=count, weight_bytes=z, window=window, kv_group=group)
     return [
         Operator(name=f"attn/qk{suffix}", flops=2.0 * pairs * heads * d_qk,
                  act_read_bytes=tokens * heads * d_qk * ACT_BYTES, act_write_bytes=scores * unfused,

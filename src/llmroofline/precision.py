@@ -59,8 +59,7 @@ def gemm_precision(weight_dtype: str, available: set[str], activation_dtype: str
         return w
     if w == "fp4" and "fp8" in available:
         return "fp8"
-    if a in available:
-        return a
-    if "fp16" in available:
-        return "fp16"
-    raise InputError(f"device has none of the precisions {w}, {a}, fp16 for matrix multiplies")
+    for candidate in (a, "fp16", "bf16"):  # TPUs and Gaudi have bf16 but no fp16 rate
+        if candidate in available:
+            return candidate
+    raise InputError(f"device has none of the precisions {w}, {a}, fp16, bf16 for matrix multiplies")

@@ -83,7 +83,11 @@ def time_ops(ops: list[Operator], hw: Hardware, eff: Efficiency) -> OpTimes:
     # A GEMM with M rows runs on whole tiles: it costs like M + tile_rows rows.
     tile_factor = np.where(is_gemm > 0, (rows + eff.gemm_tile_rows) / np.maximum(rows, 1e-30), 1.0)
     compute_s = np.where(flops > 0, flops * tile_factor / (peak * compute_frac), 0.0)
-    memory_s = nbytes / (hw.memory_bandwidth * memory_frac)
+    # Decode kernels that do not share K/V across a query group re-read it group^(1-reuse) times.
+    reread = per_op([op.kv_group ** (1.0 - eff.gqa_kv_reuse) if k == ATTN_DECODE else 1.0
+                     for op, k in zip(ops, kinds)])
+    kv_read = stack([op.kv_read_bytes for op in ops])
+    memory_s = (nbytes + (reread - 1.0) * kv_read) / (hw.memory_bandwidth * memory_frac)
 
     comm = stack([op.comm_bytes for op in ops])
     devices = per_op([op.comm_devices for op in ops])

@@ -1,0 +1,104 @@
+"""`validate` (predicted vs measured) and `calibrate` (fit the efficiency parameters)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import typer
+
+from ..calibrate import calibration_document, error_bands, fit, leave_one_out, write_calibration
+from ..catalog import CATALOG_ROOT
+from ..errors import InputError
+from ..validate import read_measurements, predict, summarize
+from .common import CALIBRATION_HELP, JSON_HELP, app, console, print_json, table
+
+DEFAULT_DATA = Path(__file__).resolve().parents[3] / "data" / "measured-public.csv"
+DATA_HELP = "Measurement CSV (columns of estimate --from-csv plus metric and value)."
+GROUPINGS = ("device", "mode", "metric", "source")
+
+
+def _data_path(data: Path | None) -> Path:
+    if data is not None:
+        return data
+    if DEFAULT_DATA.exists():
+        return DEFAULT_DATA
+    raise InputError("no --data given and no bundled measurement set found (data/measured-public.csv)")
+
+
+@app.command("validate")
+def validate_cmd(
+    data: Path = typer.Option(None, "--data", help=DATA_HELP),
+    calibration: str = typer.Option("default", "--calibration", help=CALIBRATION_HELP),
+    rows_: bool = typer.Option(False, "--rows", help="Print every row, not only the summaries."),
+    json_: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Run every row of a measurement CSV: predicted vs measured, plain roofline and calibrated."""
+    path = _data_path(data)
+    rows = read_measurements(path)
+    plain = predict(rows, "none")
+    cal = predict(rows, calibration)
+    per_row = [{"id": r.id, "model": r.model, "hardware": r.hardware, "tp": r.tp, "mode": r.mode,
+                "batch": None if np.isnan(r.batch) else r.batch, "input_len": r.input_len,
+                "output_len": r.output_len, "metric": r.metric, "measured": r.value,
+                "plain": float(p), "calibrated": float(c), "error_plain_pct": float((p / r.value - 1) * 100),
+                "error_calibrated_pct": float((c / r.value - 1) * 100)}
+               for r, p, c in zip(rows, plain, cal)]
+    summary = {
+        by: [{"group": g.group, "rows": g.rows,
+              "plain": {"median_ape": gp.median_ape, "mean_ape": gp.mean_ape, "bias": gp.bias},
+              "calibrated": {"median_ape": g.median_ape, "mean_ape": g.mean_ape, "bias": g.bias,
+                             "worst": [{"id": i, "error_pct": e} for i, e in g.worst]}}
+             for g, gp in zip(summarize(rows, cal, by), summarize(rows, plain, by))]
+        for by in (*GROUPINGS, "all")
+    }
+    if json_:
+        print_json({"data": str(path), "calibration": calibration, "rows": per_row, "summary": summary})
+        return
+    if rows_:
+        table(f"{len(rows)} measurements from {path.name}", ["id", "model", "device", "tp", "mode", "batch", "in/out",
+                                                              "metric", "measured", "plain", "err %", "calibrated", "err %"],
+              [[r["id"], r["model"].split("/")[-1], r["hardware"], r["tp"], r["mode"], r["batch"] or "max",
+                f"{r['input_len']}/{r['output_len']}", r["metric"], r["measured"], r["plain"],
+                f"{r['error_plain_pct']:+.0f}", r["calibrated"], f"{r['error_calibrated_pct']:+.0f}"] for r in per_row])
+    for by in (*GROUPINGS, "all"):
+        table(f"errors by {by} (MdAPE: median absolute % error; bias: median signed % error)",
+              [by, "rows", "plain MdAPE", "plain bias", "calib. MdAPE", "calib. MAPE", "calib. bias", "worst rows"],
+              [[s["group"][:60], s["rows"], s["plain"]["median_ape"], s["plain"]["bias"], s["calibrated"]["median_ape"],
+                s["calibrated"]["mean_ape"], s["calibrated"]["bias"],
+                ", ".join(f"{w['id']} {w['error_pct']:+.0f}%" for w in s["calibrated"]["worst"])] for s in summary[by]])
+
+
+@app.command("calibrate")
+def calibrate_cmd(
+    data: Path = typer.Option(None, "--data", help=DATA_HELP),
+    out: Path = typer.Option(Path("calibration.yaml"), "--out", help="Where to write the fitted parameters."),
+    bands: bool = typer.Option(True, "--bands/--no-bands",
+                               help="Derive error bands from leave-one-device-out predictions (slower, honest)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+    json_: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Fit the efficiency parameters (robust least squares on log error) and write them as YAML."""
+    path = _data_path(data)
+    if out.exists() and not force and out.resolve() != (CATALOG_ROOT / "calibration" / "default.yaml").resolve():
+        raise InputError(f"{out} exists; pass --force to overwrite it")
+    rows = read_measurements(path)
+    result = fit(rows)
+    if bands and len({r.hardware for r in rows}) > 1:
+        held_out, _ = leave_one_out(rows, "hardware")
+        band = error_bands(rows, held_out)
+    else:
+        band = error_bands(rows, predict(rows, result.calibration))
+    doc = calibration_document(result.calibration, data=path.name, rows=len(rows), bands=band)
+    try:
+        write_calibration(doc, out)
+    except OSError as e:
+        raise InputError(f"cannot write {out}: {e.strerror or e}") from None
+    if json_:
+        print_json({"out": str(out), **doc})
+        return
+    table(f"fitted on {len(rows)} rows of {path.name} -> {out}", ["parameter", "default", *result.families],
+          [[k, v, *[getattr(result.calibration.families[f], k) for f in result.families]]
+           for k, v in result.calibration.default.to_dict().items()])
+    console.print("error bands (median |relative error|, held-out device): "
+                  + ", ".join(f"{k} ±{v * 100:.0f}%" for k, v in band.items()))

@@ -1,0 +1,627 @@
+"""The seed's pictures as static figures (matplotlib): roofline chart and A-over-B meshes.
+
+matplotlib is imported inside the functions, and figures are built as `matplotlib.figure.Figure`
+objects (no pyplot, no global backend switch), so the core never imports it and a caller's
+interactive backend is left alone. Every `out=` path is saved by its extension: .png, .svg or .pdf.
+
+The data behind each picture comes from plain functions (`roofs`, `workload_points`,
+`mesh_masks`, `ratio_scale`) that the interactive figures and the tests reuse.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .compare import Comparison
+from .errors import InputError
+from .estimate import make_deployment
+from .hardware import Hardware, load_hardware
+from .intensity import whole_model
+from .operators import COMM, AttentionGroup
+from .precision import normalize
+from .roofline import attainable_flops, device_peak, time_ops
+from .efficiency import Efficiency
+
+TERA = 1e12
+STATIC_FORMATS = ("png", "svg", "pdf")
+# Okabe-Ito: distinguishable with the common colour-vision deficiencies (yellow left out: too pale).
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#999999")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h", "<", ">", "p")
+PRECISION_DASHES: dict[str, Any] = {
+    "fp16": "-", "bf16": "-", "fp8": "--", "int8": "-.", "fp4": ":", "int4": ":",
+    "tf32": (0, (5, 1, 1, 1, 1, 1)), "fp32": (0, (1, 1)),
+}
+METHOD_TITLES = {"ops": "method 2: per operator", "whole": "method 1: whole model"}
+METRIC_TITLES = {"decode": "decode throughput", "ttft": "prefill throughput", "e2e": "static-batch throughput"}
+# Ratio levels that get a labelled contour line and a colour-bar tick (A/B).
+RATIO_LEVELS = (0.25, 1 / 3, 0.5, 2 / 3, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0)
+MASK_STYLES = {  # category -> (hatch, face colour RGBA)
+    "a": ("////", (1, 1, 1, 0.0)),
+    "b": ("\\\\\\\\", (1, 1, 1, 0.0)),
+    "neither": ("xx", (1, 1, 1, 0.6)),  # washed out: the roofline's ratio, but not achievable
+}
+
+
+# ---- data behind the pictures ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Roof:
+    """One roof: a device at one precision. SI units."""
+
+    devices: tuple[str, ...]  # devices sharing this exact roof (e.g. A100 and A800)
+    precision: str
+    peak: float  # FLOP/s
+    bandwidth: float  # bytes/s
+
+    @property
+    def ridge(self) -> float:
+        """FLOPs per byte where memory-bound turns compute-bound."""
+        return self.peak / self.bandwidth
+
+    @property
+    def label(self) -> str:
+        return " = ".join(self.devices)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"devices": list(self.devices), "precision": self.precision, "peak_tflops": self.peak / TERA,
+                "memory_bandwidth_gbps": self.bandwidth / 1e9, "ridge_flops_per_byte": self.ridge}
+
+
+def roofs(devices, precisions=("fp16",)) -> list[Roof]:
+    """A roof per device and precision; devices with identical roofs share one entry.
+
+    InputError if a device lacks a requested precision (fp16 and bf16 stand in for each other).
+    """
+    if isinstance(devices, (str, Hardware)):
+        devices = [devices]
+    if isinstance(precisions, str):
+        precisions = [precisions]
+    hws = [load_hardware(d) for d in devices]
+    if not hws:
+        raise InputError("roofline: name at least one device")
+    precs = list(dict.fromkeys(normalize(p, field="precision") for p in precisions))
+    if not precs:
+        raise InputError("roofline: name at least one precision")
+    out: dict[tuple[str, float, float], list[str]] = {}
+    unique = list({hw.id: hw for hw in hws}.values())
+    for hw in unique:
+        for p in precs:
+            try:
+                peak = device_peak(hw, p)
+            except InputError:
+                raise InputError(f"device {hw.id} has no {p} peak (it has {', '.join(sorted(hw.peak_flops))}); "
+                                 f"drop --precision {p} or this device") from None
+            out.setdefault((p, peak, hw.memory_bandwidth), []).append(hw.id)
+    return [Roof(tuple(ids), p, peak, bw) for (p, peak, bw), ids in out.items()]
+
+
+@dataclass(frozen=True)
+class WorkloadPoints:
+    """A workload placed on one device's roofline: operators (method 2) and the whole model (method 1)."""
+
+    model: str
+    device: str
+    phase: str
+    batch: int
+    seq: int
+    tp: int
+    names: list[str]
+    intensity: np.ndarray  # FLOPs per byte, per operator
+    attainable: np.ndarray  # FLOP/s on the device's roof at the operator's precision
+    time_share: np.ndarray  # fraction of the pass time (plain roofline)
+    bound: list[str]
+    whole_intensity: float
+    whole_attainable: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model, "device": self.device, "phase": self.phase, "batch": self.batch,
+            "seq": self.seq, "tp": self.tp,
+            "operators": [{"name": n, "intensity_flops_per_byte": float(i), "attainable_tflops": float(a) / TERA,
+                           "time_share": float(s), "bound": b}
+                          for n, i, a, s, b in zip(self.names, self.intensity, self.attainable, self.time_share,
+                                                   self.bound)],
+            "whole_model": {"intensity_flops_per_byte": self.whole_intensity,
+                            "attainable_tflops": self.whole_attainable / TERA},
+        }
+
+
+def workload_points(model, device, *, phase: str = "decode", batch: int = 1, seq: int = 1024, tp: int = 1,
+                    weight_dtype: str = "fp16", kv_dtype: str | None = None) -> WorkloadPoints:
+    """Operators of one pass at their intensity and attainable FLOP/s (method 2), plus the whole
+    model's intensity (method 1). Decode: `batch` sequences attending `seq` positions; prefill:
+    `batch` prompts of `seq` tokens. Operators without FLOPs or bytes (all-reduce, lookups) are left out."""
+    if phase not in ("decode", "prefill"):
+        raise InputError(f"phase must be decode or prefill, got {phase!r}")
+    for name, v, hi in (("batch", batch, 1e7), ("seq", seq, 1e8)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 1 <= v <= hi:
+            raise InputError(f"{name} must be a whole number from 1 to {hi:g}, got {v!r}")
+    dep = make_deployment(model, device, tp=tp, weight_dtype=weight_dtype, kv_dtype=kv_dtype)
+    new, past = (1, seq - 1) if phase == "decode" else (seq, 0)
+    ops = dep.ops([AttentionGroup(float(batch), float(new), float(past))])
+    times = time_ops(ops, dep.hardware, Efficiency.plain())
+    per_pass = times.counts * times.time_s
+    share = per_pass / max(per_pass.sum(), 1e-300)
+    bounds = times.bound()
+    keep = [i for i, op in enumerate(ops) if op.kind != COMM and float(op.flops) > 0 and float(op.bytes) > 0]
+    hw = dep.hardware
+    inten = np.array([float(ops[i].intensity) for i in keep])
+    peaks = np.array([device_peak(hw, ops[i].precision) for i in keep])
+    w = whole_model(dep.model, batch, new, past, weight_dtype=dep.weight_dtype, kv_dtype=dep.kv_dtype, tp=dep.tp)
+    wi = float(w.intensity)
+    return WorkloadPoints(
+        model=dep.model.id, device=hw.id, phase=phase, batch=int(batch), seq=int(seq), tp=dep.tp,
+        names=[ops[i].name for i in keep], intensity=inten,
+        attainable=np.minimum(peaks, inten * hw.memory_bandwidth),
+        time_share=np.asarray([float(share[i]) for i in keep]), bound=[str(bounds[i]) for i in keep],
+        whole_intensity=wi,
+        whole_attainable=float(attainable_flops(wi, device_peak(hw, dep.gemm_precision), hw.memory_bandwidth)),
+    )
+
+
+def mesh_masks(c: Comparison) -> dict[str, np.ndarray]:
+    """Cells that do not fit in memory, by who fails: `a` (only A), `b` (only B), `neither`."""
+    fa, fb = np.asarray(c.fits_a, dtype=bool), np.asarray(c.fits_b, dtype=bool)
+    return {"a": ~fa & fb, "b": fa & ~fb, "neither": ~fa & ~fb}
+
+
+def check_plottable(c: Comparison) -> None:
+    """InputError for a mesh with no cell that fits on either device (the picture would say nothing)."""
+    if not (np.asarray(c.fits_a, dtype=bool) | np.asarray(c.fits_b, dtype=bool)).any():
+        raise InputError(
+            f"{c.model} fits in memory on neither {c.labels.get('a', c.a)} nor {c.labels.get('b', c.b)} "
+            f"anywhere in the grid (batch {c.batch.min():g}..{c.batch.max():g}, seq {c.seq.min():g}..{c.seq.max():g}); "
+            "use more devices (--tp-a/--tp-b), smaller weights (--weight-dtype-a/-b fp8 or int4) or a smaller grid")
+
+
+def ratio_scale(*comparisons: Comparison) -> float:
+    """Half-width v of a colour scale [1/v, v] on a log axis, centred on 1, covering every ratio."""
+    worst = 1.0
+    for c in comparisons:
+        r = np.asarray(c.ratio, dtype=float)
+        r = r[np.isfinite(r) & (r > 0)]
+        if r.size:
+            worst = max(worst, float(r.max()), 1.0 / float(r.min()))
+    return max(worst * 1.05, 1.25)
+
+
+def cell_edges(values) -> np.ndarray:
+    """Edges of log-spaced cells centred on `values` (geometric midpoints; one value gets ×/÷ √2)."""
+    v = np.asarray(values, dtype=float)
+    if v.size == 1:
+        return np.array([v[0] / math.sqrt(2), v[0] * math.sqrt(2)])
+    mid = np.sqrt(v[:-1] * v[1:])
+    return np.concatenate([[v[0] ** 2 / mid[0]], mid, [v[-1] ** 2 / mid[-1]]])
+
+
+def mask_runs(mask: np.ndarray) -> list[tuple[int, int, int]]:
+    """Horizontal runs of True cells: (row, first column, last column + 1)."""
+    runs = []
+    m = np.asarray(mask, dtype=bool)
+    for i, row in enumerate(m):
+        padded = np.concatenate([[False], row, [False]]).astype(np.int8)
+        d = np.diff(padded)
+        for s, e in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)):
+            runs.append((i, int(s), int(e)))
+    return runs
+
+
+def mesh_summary(c: Comparison) -> dict[str, Any]:
+    """Numbers that describe a mesh in words: where A wins, the range of ratios, cells that do not fit."""
+    r = np.asarray(c.ratio, dtype=float)
+    both = np.asarray(c.fits_a, dtype=bool) & np.asarray(c.fits_b, dtype=bool)
+    masks = mesh_masks(c)
+    out: dict[str, Any] = {
+        "cells": int(r.size), "fit_both": int(both.sum()),
+        "not_fit_a": int((~np.asarray(c.fits_a, dtype=bool)).sum()),
+        "not_fit_b": int((~np.asarray(c.fits_b, dtype=bool)).sum()),
+        "fit_neither": int(masks["neither"].sum()),
+        "ratio_min": float(np.nanmin(r)), "ratio_max": float(np.nanmax(r)),
+        "a_wins": int((r > 1).sum()), "a_wins_fit_both": int(((r > 1) & both).sum()),
+    }
+    if both.any():
+        out["ratio_min_fit_both"] = float(r[both].min())
+        out["ratio_max_fit_both"] = float(r[both].max())
+    wins = r > 1
+    if wins.any():
+        i, j = np.nonzero(wins)
+        out["a_wins_batch_min"] = float(c.batch[i].min())
+        out["a_wins_seq_max"] = float(c.seq[j].max())
+        k = int(np.argmax(np.where(wins, r, -np.inf)))
+        out["best_for_a"] = {"batch": float(c.batch[k // r.shape[1]]), "seq": float(c.seq[k % r.shape[1]]),
+                             "ratio": float(r.flat[k])}
+    k = int(np.argmin(r))
+    out["best_for_b"] = {"batch": float(c.batch[k // r.shape[1]]), "seq": float(c.seq[k % r.shape[1]]),
+                         "ratio": float(r.flat[k])}
+    return out
+
+
+# ---- helpers -------------------------------------------------------------------------------
+
+def _mpl():
+    """matplotlib, imported on first use (Agg canvas; pyplot is never touched)."""
+    try:
+        import matplotlib  # noqa: F401
+        from matplotlib.figure import Figure
+    except ImportError as e:  # pragma: no cover - matplotlib is a dependency
+        raise InputError("figures need matplotlib: pip install matplotlib") from e
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    def new_figure(**kwargs):
+        fig = Figure(**kwargs)
+        FigureCanvasAgg(fig)  # a canvas that can measure text; savefig picks the writer by format
+        return fig
+
+    return new_figure
+
+
+def check_output(path, formats=STATIC_FORMATS, *, force: bool = False, owned: bool = False) -> Path:
+    """A path we may write: known extension, existing folder, and no foreign file in the way.
+
+    An existing file is replaced only with `force` or when `owned` (written by us, e.g. inside the
+    demo folder).
+    """
+    p = Path(path).expanduser()
+    ext = p.suffix.lower().lstrip(".")
+    if ext not in formats:
+        raise InputError(f"output {str(path)!r}: the extension must be one of {', '.join('.' + f for f in formats)}")
+    if not p.parent.exists():
+        raise InputError(f"output {str(path)!r}: folder {str(p.parent)!r} does not exist")
+    if not p.parent.is_dir():
+        raise InputError(f"output {str(path)!r}: {str(p.parent)!r} is not a folder")
+    if p.is_dir():
+        raise InputError(f"output {str(path)!r} is a folder, not a file")
+    if p.exists() and not (force or owned):
+        raise InputError(f"output {str(path)!r} exists; pass --force to overwrite it")
+    return p
+
+
+def save_figure(fig, out, *, force: bool = True, dpi: int = 150) -> Path:
+    """Save a matplotlib figure by extension (.png, .svg, .pdf); InputError if it cannot be written."""
+    p = check_output(out, STATIC_FORMATS, force=force)
+    try:
+        fig.savefig(p, format=p.suffix.lower().lstrip("."), dpi=dpi, bbox_inches="tight",
+                    metadata={"Creator": "llmroofline"} if p.suffix.lower() != ".png" else {"Software": "llmroofline"})
+    except OSError as e:
+        raise InputError(f"cannot write {str(p)!r}: {e.strerror or e}") from None
+    return p
+
+
+def _nudge_labels(fig, texts, pad_px: float = 2.0) -> None:
+    """Move annotations (offset in points) up until no two overlap; lowest first."""
+    if len(texts) < 2:
+        return
+    renderer = fig.canvas.get_renderer()
+    px_to_pt = 72.0 / fig.dpi
+    placed = []
+    for t in sorted(texts, key=lambda t: t.get_window_extent(renderer).y0):
+        bb = t.get_window_extent(renderer)
+        for _ in range(50):
+            clash = [p for p in placed if bb.overlaps(p)]
+            if not clash:
+                break
+            dy = max(p.y1 for p in clash) - bb.y0 + pad_px
+            x, y = t.xyann
+            t.xyann = (x, y + dy * px_to_pt)
+            bb = t.get_window_extent(renderer)
+        placed.append(bb)
+
+
+def _fmt_count(v: float) -> str:
+    """128 -> '128', 2048 -> '2k', 131072 -> '128k', 1048576 -> '1M'."""
+    v = float(v)
+    if v >= 1 << 20 and v % (1 << 20) == 0:
+        return f"{int(v) >> 20}M"
+    if v >= 1024 and v % 1024 == 0:
+        return f"{int(v) >> 10}k"
+    if v >= 10000:
+        return f"{v / 1000:.0f}k"
+    return f"{v:g}"
+
+
+def _fmt_ratio(v: float) -> str:
+    return f"{v:.2f}".rstrip("0").rstrip(".") + "×"
+
+
+def _log2_ticks(lo: float, hi: float, max_ticks: int = 8) -> list[float]:
+    """Powers of two inside [lo, hi], thinned to at most max_ticks."""
+    k0, k1 = math.ceil(math.log2(lo) - 1e-9), math.floor(math.log2(hi) + 1e-9)
+    ks = list(range(k0, k1 + 1))
+    step = max(1, math.ceil(len(ks) / max_ticks))
+    return [2.0 ** k for k in ks[::step]] or [lo, hi]
+
+
+def _set_count_axis(axis, values, lo, hi) -> None:
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    ticks = _log2_ticks(lo, hi)
+    axis.set_major_locator(FixedLocator(ticks))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: _fmt_count(v)))
+    axis.set_minor_locator(NullLocator())
+
+
+# ---- roofline chart -------------------------------------------------------------------------
+
+def plot_roofline(devices, precisions=("fp16",), workload: dict[str, Any] | WorkloadPoints | None = None,
+                  out=None, *, title: str | None = None, force: bool = True):
+    """Log-log roofline: attainable TFLOP/s against arithmetic intensity (FLOPs/byte).
+
+    One roof per device and precision (identical roofs are drawn once and named together),
+    ridge points marked and labelled. `workload` (a dict of `workload_points` arguments:
+    model, device, phase, batch, seq, tp, weight_dtype, or a WorkloadPoints) overlays each
+    operator at its intensity and attainable FLOP/s (method 2; marker area ∝ share of the pass
+    time) and the whole model (method 1, a star). Returns the Figure; saves it when `out` is given.
+    """
+    Figure = _mpl()
+    from matplotlib.lines import Line2D
+
+    rs = roofs(devices, precisions)
+    wp = None
+    if workload is not None:
+        wp = workload if isinstance(workload, WorkloadPoints) else workload_points(**workload)
+    if out is not None:
+        check_output(out, force=force)
+
+    ridges = [r.ridge for r in rs]
+    xs = list(ridges)
+    if wp is not None:
+        xs += list(wp.intensity) + [wp.whole_intensity]
+    xmin = 10 ** math.floor(math.log10(max(min(min(xs) / 4, 1.0), 1e-3)))
+    xmax = 10 ** math.ceil(math.log10(max(xs) * 8))
+    ymin_flops = min(r.bandwidth for r in rs) * xmin
+    ymax_flops = max(r.peak for r in rs)
+
+    fig = Figure(figsize=(10, 6.4), layout="constrained")
+    ax = fig.add_subplot()
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    device_order = list(dict.fromkeys(d for r in rs for d in r.devices))
+    colour = {d: PALETTE[i % len(PALETTE)] for i, d in enumerate(device_order)}
+    marker = {d: MARKERS[i % len(MARKERS)] for i, d in enumerate(device_order)}
+    texts = []
+    x = np.geomspace(xmin, xmax, 400)
+    for k, r in enumerate(rs):
+        c = colour[r.devices[0]]
+        y = attainable_flops(x, r.peak, r.bandwidth) / TERA
+        # Roofs drawn later on the same slope would hide earlier ones: earlier ones are drawn wider.
+        later_same_slope = sum(1 for q in rs[k + 1:] if q.bandwidth == r.bandwidth)
+        ax.plot(x, y, color=c, lw=2.2 + 2.6 * later_same_slope, zorder=3 + 0.01 * k, ls=PRECISION_DASHES.get(r.precision, "-"),
+                label=f"{r.label} {r.precision}: {r.peak / TERA:g} TFLOP/s, {r.bandwidth / 1e12:.3g} TB/s")
+        ax.plot([r.ridge], [r.peak / TERA], marker=marker[r.devices[0]], ms=8, color=c, mec="black", mew=0.8,
+                ls="none", zorder=5)
+        texts.append(ax.annotate(f"{r.ridge:.0f} FLOP/B", (r.ridge, r.peak / TERA), xytext=(-6, 7),
+                                 textcoords="offset points", ha="right", va="bottom", fontsize=8.5, color=c,
+                                 fontweight="bold", zorder=6,
+                                 bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8}))
+    handles, labels = ax.get_legend_handles_labels()
+    ax.set_xlim(xmin, xmax)
+    ax.set_ylim(ymin_flops / TERA, ymax_flops / TERA * 3)
+    ax.set_xlabel("arithmetic intensity (FLOPs per byte of memory traffic)")
+    ax.set_ylabel("attainable performance (TFLOP/s, dense)")
+    ax.grid(True, which="major", color="0.85", lw=0.8)
+    ax.grid(True, which="minor", color="0.93", lw=0.5)
+    if wp is not None:
+        _overlay_workload(ax, wp, texts, colour.get(wp.device, "black"))
+        handles2, labels2 = ax.get_legend_handles_labels()
+        handles += handles2[len(handles):]
+        labels += labels2[len(labels):]
+    handles.append(Line2D([], [], marker="o", color="0.4", mec="black", ls="none", ms=7))
+    labels.append("ridge point (memory-bound left, compute-bound right)")
+    ax.legend(handles, labels, loc="upper left", fontsize=8, framealpha=0.92)
+    if title is None:
+        devs = ", ".join(device_order)
+        title = f"Roofline of {devs} ({', '.join(dict.fromkeys(r.precision for r in rs))})"
+        if wp is not None:
+            title += (f"\n{wp.model} {wp.phase}, batch {wp.batch}, {'KV length' if wp.phase == 'decode' else 'prompt'} "
+                      f"{wp.seq}{f', tp {wp.tp}' if wp.tp > 1 else ''} on {wp.device}")
+    ax.set_title(title, fontsize=11)
+    _nudge_labels(fig, texts)
+    if out is not None:
+        save_figure(fig, out, force=True)
+    return fig
+
+
+def _short_op(name: str) -> str:
+    return name.split("/")[-1]
+
+
+def _overlay_workload(ax, wp: WorkloadPoints, texts: list, colour: str) -> None:
+    """Operators as circles (area ∝ time share, filled by bound) and the whole model as a star."""
+    kinds = {"compute": "#FFFFFF", "memory": "#BBBBBB"}
+    sizes = 30 + 500 * np.sqrt(np.clip(wp.time_share, 0, 1))
+    for bound, face in kinds.items():
+        sel = [i for i, b in enumerate(wp.bound) if b == bound]
+        if sel:
+            ax.scatter(wp.intensity[sel], wp.attainable[sel] / TERA, s=sizes[sel], c=face, edgecolors=colour,
+                       linewidths=1.5, zorder=7, label=f"operator, {bound}-bound (method 2; area ∝ share of time)")
+    # Group operators that sit on the same spot into one label.
+    groups: list[tuple[float, float, list[str], float]] = []
+    for n, i, a, s in zip(wp.names, wp.intensity, wp.attainable, wp.time_share):
+        for g in groups:
+            if abs(math.log(i / g[0])) < 0.03 and abs(math.log(a / g[1])) < 0.03:
+                g[2].append(_short_op(n))
+                break
+        else:
+            groups.append((i, a, [_short_op(n)], s))
+    for i, a, names, _ in groups:
+        names = list(dict.fromkeys(names))
+        text = ", ".join(names)
+        if len(text) > 34:
+            lines, line = [], ""
+            for n in names:
+                if line and len(line) + len(n) > 32:
+                    lines.append(line.rstrip(", "))
+                    line = ""
+                line += n + ", "
+            lines.append(line.rstrip(", "))
+            text = "\n".join(lines)
+        texts.append(ax.annotate(text, (i, a / TERA), xytext=(10, -6), textcoords="offset points", ha="left",
+                                 va="top", fontsize=7.5, color="0.15", zorder=8,
+                                 arrowprops={"arrowstyle": "-", "color": "0.45", "lw": 0.7, "shrinkA": 0, "shrinkB": 3},
+                                 bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "0.7", "alpha": 0.85}))
+    ax.scatter([wp.whole_intensity], [wp.whole_attainable / TERA], marker="*", s=380, c="#F0E442",
+               edgecolors="black", linewidths=1.2, zorder=9,
+               label=f"whole model (method 1): {wp.whole_intensity:.3g} FLOP/B, {wp.whole_attainable / TERA:.3g} TFLOP/s")
+    ax.axvline(wp.whole_intensity, color="0.5", lw=0.8, ls=":", zorder=2)
+
+
+# ---- comparison mesh ----------------------------------------------------------------------
+
+def _mesh_title(c: Comparison) -> str:
+    a, b = c.labels.get("a", c.a), c.labels.get("b", c.b)
+    return (f"{c.model}: {a} / {b}\n{METHOD_TITLES.get(c.method, c.method)}, "
+            f"{METRIC_TITLES.get(c.metric, c.metric)} ({c.unit})")
+
+
+def _x_label(c: Comparison) -> str:
+    if c.metric == "decode":
+        return "sequence length (tokens in the KV cache)"
+    if c.metric == "ttft":
+        return "prompt length (tokens)"
+    return "prompt length (tokens; then a fixed number of output tokens)"
+
+
+def _draw_mesh(fig, ax, c: Comparison, vmax: float, *, colorbar: bool = True):
+    """One mesh panel; returns (QuadMesh, legend handles for the masks present)."""
+    from matplotlib.colors import LogNorm
+    from matplotlib.patches import Patch, Rectangle
+
+    r = np.asarray(c.ratio, dtype=float)
+    xe, ye = cell_edges(c.seq), cell_edges(c.batch)
+    norm = LogNorm(vmin=1 / vmax, vmax=vmax)
+    qm = ax.pcolormesh(xe, ye, np.ma.masked_invalid(r), cmap="PuOr", norm=norm, shading="flat",
+                       rasterized=True)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(xe[0], xe[-1])
+    ax.set_ylim(ye[0], ye[-1])
+    _set_count_axis(ax.xaxis, c.seq, xe[0], xe[-1])
+    _set_count_axis(ax.yaxis, c.batch, ye[0], ye[-1])
+    ax.set_xlabel(_x_label(c))
+    ax.set_ylabel("batch size (sequences)")
+
+    # Contours of the ratio on the log scale (smooth between cell centres); 1 is drawn thick.
+    if r.shape[0] > 1 and r.shape[1] > 1 and np.isfinite(r).all():
+        lr = np.log(r)
+        levels = [v for v in RATIO_LEVELS if 1 / vmax < v < vmax and lr.min() < math.log(v) < lr.max()]
+        thin = [v for v in levels if v != 1.0]
+        if thin:
+            cs = ax.contour(c.seq, c.batch, lr, levels=[math.log(v) for v in thin], colors="0.25",
+                            linewidths=0.8, linestyles="--", zorder=4)
+            _label_box(ax.clabel(cs, fmt=lambda v: _fmt_ratio(math.exp(v)), fontsize=7.5, inline=True))
+        if 1.0 in levels:
+            cs1 = ax.contour(c.seq, c.batch, lr, levels=[0.0], colors="black", linewidths=2.2, zorder=5)
+            _label_box(ax.clabel(cs1, fmt=lambda v: "1× (equal)", fontsize=8.5, inline=True), bold=True)
+
+    # Cells that do not fit in memory: hatched (only one device fails) or grey and cross-hatched (both).
+    handles = []
+    masks = mesh_masks(c)
+    names = {"a": f"does not fit on {c.labels.get('a', c.a)}", "b": f"does not fit on {c.labels.get('b', c.b)}",
+             "neither": "fits on neither device"}
+    for key, mask in masks.items():
+        if not mask.any():
+            continue
+        hatch, face = MASK_STYLES[key]
+        for i, j0, j1 in mask_runs(mask):
+            ax.add_patch(Rectangle((xe[j0], ye[i]), xe[j1] - xe[j0], ye[i + 1] - ye[i], facecolor=face,
+                                   edgecolor="0.2", hatch=hatch, lw=0, zorder=3))
+        handles.append(Patch(facecolor=face if face[3] else "white", edgecolor="0.2", hatch=hatch,
+                             label=f"{names[key]} ({int(mask.sum())} cells)"))
+    cb = None
+    if colorbar:
+        cb = _ratio_colorbar(fig, qm, [ax], c, vmax)
+    return qm, handles, cb
+
+
+def _label_box(texts, bold: bool = False) -> None:
+    """Contour labels on a white box, readable over any colour or hatch."""
+    for t in texts:
+        t.set_bbox({"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.85})
+        if bold:
+            t.set_fontweight("bold")
+
+
+def _ratio_colorbar(fig, mappable, axes, c: Comparison, vmax: float):
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    cb = fig.colorbar(mappable, ax=axes, shrink=0.9, pad=0.02)
+    ticks = [v for v in RATIO_LEVELS if 1 / vmax <= v <= vmax]
+    cb.ax.yaxis.set_major_locator(FixedLocator(ticks))
+    cb.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _fmt_ratio(v)))
+    cb.ax.yaxis.set_minor_locator(NullLocator())
+    a, b = c.labels.get("a", c.a), c.labels.get("b", c.b)
+    cb.set_label(f"{a} / {b} ({c.unit})\n> 1: {c.a} faster · < 1: {c.b} faster", fontsize=9)
+    return cb
+
+
+def plot_comparison(comparison: Comparison, out=None, ax=None, *, vmax: float | None = None,
+                    force: bool = True, allow_unfit: bool = False):
+    """The seed's mesh: sequence length (x, log) × batch (y, log), colour = A/B ratio on a
+    diverging log scale centred on 1 (purple: A faster, orange: B faster), dashed labelled
+    contours at round ratios and a thick one at 1. Cells that do not fit in memory are hatched
+    (`///` A, `\\\\\\` B) or greyed and cross-hatched (neither), as the legend says.
+
+    Draws into `ax` when given (no colour bar then; the caller adds one), else into a new
+    Figure. InputError when no cell fits on either device, unless `allow_unfit`.
+    """
+    Figure = _mpl()
+    if not allow_unfit:
+        check_plottable(comparison)
+    if out is not None:
+        check_output(out, force=force)
+    vmax = vmax or ratio_scale(comparison)
+    if ax is None:
+        fig = Figure(figsize=(8.6, 6.6), layout="constrained")
+        ax = fig.add_subplot()
+        _, handles, _ = _draw_mesh(fig, ax, comparison, vmax)
+        ax.set_title(_mesh_title(comparison), fontsize=10.5)
+        _mask_legend(ax, handles)
+    else:
+        fig = ax.figure
+        _, handles, _ = _draw_mesh(fig, ax, comparison, vmax, colorbar=False)
+        _mask_legend(ax, handles)
+    if out is not None:
+        save_figure(fig, out, force=True)
+    return fig
+
+
+def _mask_legend(ax, handles) -> None:
+    if handles:
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=min(len(handles), 2),
+                  fontsize=8.5, frameon=False, handleheight=1.6, handlelength=2.4)
+
+
+def plot_comparison_pair(ops: Comparison, whole: Comparison, out=None, *, force: bool = True,
+                         allow_unfit: bool = False):
+    """Both methods side by side on one colour scale, as in the article: method 2 (per operator)
+    on the left, method 1 (whole model) on the right."""
+    Figure = _mpl()
+    if not allow_unfit:
+        check_plottable(ops)
+    if out is not None:
+        check_output(out, force=force)
+    vmax = ratio_scale(ops, whole)
+    fig = Figure(figsize=(15, 6.6), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    qm = None
+    legend: dict[str, Any] = {}
+    for ax, c in zip(axes, (ops, whole)):
+        qm, handles, _ = _draw_mesh(fig, ax, c, vmax, colorbar=False)
+        ax.set_title(METHOD_TITLES.get(c.method, c.method), fontsize=10.5)
+        legend.update({h.get_label(): h for h in handles})
+    axes[1].set_ylabel("")
+    if legend:
+        fig.legend(handles=list(legend.values()), loc="outside lower center", ncol=min(len(legend), 3),
+                   fontsize=9, frameon=False, handleheight=1.6, handlelength=2.4)
+    _ratio_colorbar(fig, qm, list(axes), ops, vmax)
+    a, b = ops.labels.get("a", ops.a), ops.labels.get("b", ops.b)
+    fig.suptitle(f"{ops.model}: {a} / {b}, {METRIC_TITLES.get(ops.metric, ops.metric)} ({ops.unit})",
+                 fontsize=12)
+    if out is not None:
+        save_figure(fig, out, force=True)
+    return fig

@@ -1,0 +1,599 @@
+"""Which device, parallelism and batch serve a workload at the lowest cost per output token
+within latency targets, and the throughput-latency trade-off behind the answer (issue 6).
+
+The search, per device, is exhaustive over this space:
+
+- tensor parallelism tp in 1, 2, 4, 8 that divides the attention heads, fits in one scale-up
+  domain (the interconnect's `max_devices`) and is at most `max_gpus`;
+- pipeline parallelism pp in 2, 4, 8, ... (tp·pp <= max_gpus, pp <= layers), only when no tp
+  within one domain holds the weights plus one sequence;
+- expert parallelism ep in 1, 2, 4, 8 dividing tp and the expert count (mixture of experts only);
+- batch: a log grid (four points per doubling) from 1 to the largest batch that fits as a
+  runtime sizes it (`memory.max_batch`), all evaluated in one continuous-batching `estimate` call
+  per (tp, pp, ep).
+
+A configuration is feasible when it fits in memory and meets the SLOs (TTFT <= ttft_slo,
+TPOT <= tpot_slo). The best per device has the lowest cost per million output tokens,
+price per GPU-hour × GPUs / (3600 s × system throughput) × 1e6, ties going to the higher
+throughput per GPU. Energy per output token is TDP × GPUs / system throughput: joules at full
+board power, an upper bound.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .efficiency import Calibration, load_calibration
+from .errors import InputError, require_positive
+from .estimate import ABSURD_LENGTH, MAX_BATCH, estimate
+from .hardware import Hardware, list_hardware, load_hardware
+from .memory import (PREFILL_CHUNK_TOKENS, activation_bytes, kv_bytes_per_sequence, max_batch,
+                     weights_per_device)
+from .model import ModelSpec, load_model
+from .precision import normalize
+
+TP_CHOICES = (1, 2, 4, 8)
+EP_CHOICES = (1, 2, 4, 8)
+GRID_STEPS_PER_DOUBLING = 4
+KV_FRACTION = 0.9  # share of the memory left after weights and workspace a runtime gives the KV cache
+MAX_GPUS_LIMIT = 1024
+GB = 1e9
+
+
+# ---- the search space ----------------------------------------------------------------------
+
+def batch_grid(largest: int, steps_per_doubling: int = GRID_STEPS_PER_DOUBLING) -> np.ndarray:
+    """Whole batches from 1 to `largest`, log-spaced, `largest` included; empty if largest < 1.
+
+    >>> batch_grid(10).tolist()
+    [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0]
+    """
+    if largest < 1:
+        return np.zeros(0)
+    k = np.arange(0, math.floor(math.log2(largest) * steps_per_doubling) + 1)
+    grid = np.round(2.0 ** (k / steps_per_doubling))
+    return np.unique(np.append(grid[grid <= largest], float(largest)))
+
+
+def tp_choices(model: ModelSpec, hw: Hardware, max_gpus: int) -> list[int]:
+    """Tensor-parallel degrees: divide the heads, within one scale-up domain and max_gpus."""
+    return [t for t in TP_CHOICES if t <= max_gpus and t <= hw.max_devices and model.num_heads % t == 0]
+
+
+def pp_choices(model: ModelSpec, tp: int, max_gpus: int) -> list[int]:
+    """Pipeline degrees beyond one stage: powers of two with tp·pp <= max_gpus and pp <= layers."""
+    out, pp = [], 2
+    while tp * pp <= max_gpus and pp <= model.num_layers:
+        out.append(pp)
+        pp *= 2
+    return out
+
+
+def ep_choices(model: ModelSpec, tp: int) -> list[int]:
+    """Expert-parallel degrees (within the tp group): divide tp and the expert count; 1 if dense."""
+    if not model.is_moe:
+        return [1]
+    return [e for e in EP_CHOICES if tp % e == 0 and model.num_experts % e == 0]
+
+
+def memory_needed(model: ModelSpec, hw: Hardware, context: int, *, weight_dtype: str, kv_dtype: str,
+                  tp: int, pp: int) -> dict[str, float]:
+    """Bytes per device a runtime needs to serve one sequence of `context` tokens.
+
+    Mirrors `memory.max_batch`: weights and a full prefill chunk's workspace, plus one sequence's
+    KV cache and logits out of the KV pool (KV_FRACTION of what is left). The workload fits iff
+    total <= capacity (up to rounding).
+    """
+    weights = weights_per_device(model, weight_dtype, tp, pp)
+    workspace = float(activation_bytes(model, PREFILL_CHUNK_TOKENS, 0, tp))
+    sequence = float(kv_bytes_per_sequence(model, context, kv_dtype, tp, pp) + activation_bytes(model, 0, 1, tp))
+    return {"weights": weights, "workspace": workspace, "sequence": sequence / KV_FRACTION,
+            "total": weights + workspace + sequence / KV_FRACTION, "capacity": hw.memory_bytes}
+
+
+# ---- results -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Choice:
+    """One configuration of one device (SPEC's ranking fields). Seconds, output tokens/s, USD,
+    joules per output token, GB per GPU."""
+
+    device: str
+    gpus: int
+    tp: int
+    pp: int
+    ep: int
+    batch: int
+    ttft_s: float
+    tpot_s: float
+    throughput_per_gpu_tok_s: float
+    tokens_per_s_per_user: float
+    price_per_gpu_hour: float
+    cost_per_million_tokens: float
+    energy_j_per_token: float
+    memory_per_gpu_gb: float
+    memory_capacity_gb: float
+    error_band: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def throughput_tok_s(self) -> float:
+        """Output tokens per second of the whole instance (all its GPUs)."""
+        return self.throughput_per_gpu_tok_s * self.gpus
+
+    def layout(self) -> str:
+        """'8 GPUs (tp 8, pp 1, ep 1)'."""
+        return f"{self.gpus} GPU{'s' if self.gpus > 1 else ''} (tp {self.tp}, pp {self.pp}, ep {self.ep})"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["throughput_tok_s"] = self.throughput_tok_s
+        if not self.error_band:
+            del d["error_band"]
+        return d
+
+
+@dataclass(frozen=True)
+class DevicePoints:
+    """Every configuration of one device that fits in memory, as columns (one entry per point).
+
+    Times in seconds, throughput in output tokens/s per GPU, memory in GB per GPU.
+    """
+
+    device: str
+    price_per_gpu_hour: float
+    tdp_w: float
+    capacity_gb: float
+    tp: np.ndarray
+    pp: np.ndarray
+    ep: np.ndarray
+    batch: np.ndarray
+    ttft_s: np.ndarray
+    tpot_s: np.ndarray
+    throughput_per_gpu_tok_s: np.ndarray
+    memory_per_gpu_gb: np.ndarray
+    error_band: dict[str, float] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.batch.size)
+
+    @property
+    def gpus(self) -> np.ndarray:
+        return self.tp * self.pp
+
+    @property
+    def throughput_tok_s(self) -> np.ndarray:
+        return self.throughput_per_gpu_tok_s * self.gpus
+
+    @property
+    def tokens_per_s_per_user(self) -> np.ndarray:
+        return 1.0 / self.tpot_s
+
+    @property
+    def cost_per_million_tokens(self) -> np.ndarray:
+        """USD per million output tokens: price per GPU-hour × GPUs / (3600 × system tokens/s) × 1e6."""
+        return self.price_per_gpu_hour * self.gpus / (3600.0 * self.throughput_tok_s) * 1e6
+
+    @property
+    def energy_j_per_token(self) -> np.ndarray:
+        """Joules per output token at full board power: TDP × GPUs / system tokens/s."""
+        return self.tdp_w * self.gpus / self.throughput_tok_s
+
+    def meets(self, ttft_slo: float | None, tpot_slo: float | None) -> np.ndarray:
+        """Which points meet the SLOs (None: no target)."""
+        ok = np.ones(len(self), dtype=bool)
+        if ttft_slo is not None:
+            ok &= self.ttft_s <= ttft_slo
+        if tpot_slo is not None:
+            ok &= self.tpot_s <= tpot_slo
+        return ok
+
+    def slo_ratio(self, ttft_slo: float | None, tpot_slo: float | None) -> np.ndarray:
+        """The worst of value / target over the SLOs given (<= 1: all met)."""
+        r = np.zeros(len(self))
+        if ttft_slo is not None:
+            r = np.maximum(r, self.ttft_s / ttft_slo)
+        if tpot_slo is not None:
+            r = np.maximum(r, self.tpot_s / tpot_slo)
+        return r
+
+    def best(self, mask: np.ndarray) -> int:
+        """Index of the cheapest point per token among `mask`; ties: more tokens/s per GPU, fewer
+        GPUs, smaller batch. -1 if mask is empty."""
+        idx = np.flatnonzero(mask)
+        if idx.size == 0:
+            return -1
+        order = np.lexsort((self.batch[idx], self.gpus[idx], -self.throughput_per_gpu_tok_s[idx],
+                            self.cost_per_million_tokens[idx]))
+        return int(idx[order[0]])
+
+    def subset(self, mask: np.ndarray) -> DevicePoints:
+        cols = {k: getattr(self, k)[mask] for k in _COLUMNS}
+        return DevicePoints(self.device, self.price_per_gpu_hour, self.tdp_w, self.capacity_gb,
+                            error_band=self.error_band, **cols)
+
+    def choice(self, i: int) -> Choice:
+        return Choice(
+            device=self.device, gpus=int(self.gpus[i]), tp=int(self.tp[i]), pp=int(self.pp[i]),
+            ep=int(self.ep[i]), batch=int(self.batch[i]), ttft_s=float(self.ttft_s[i]),
+            tpot_s=float(self.tpot_s[i]), throughput_per_gpu_tok_s=float(self.throughput_per_gpu_tok_s[i]),
+            tokens_per_s_per_user=float(self.tokens_per_s_per_user[i]),
+            price_per_gpu_hour=self.price_per_gpu_hour,
+            cost_per_million_tokens=float(self.cost_per_million_tokens[i]),
+            energy_j_per_token=float(self.energy_j_per_token[i]),
+            memory_per_gpu_gb=float(self.memory_per_gpu_gb[i]), memory_capacity_gb=self.capacity_gb,
+            error_band=dict(self.error_band),
+        )
+
+
+_COLUMNS = ("tp", "pp", "ep", "batch", "ttft_s", "tpot_s", "throughput_per_gpu_tok_s", "memory_per_gpu_gb")
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """A device that has no feasible configuration, and why. For an SLO miss, `closest` is the
+    configuration nearest the targets and `slo_miss` how far over it is (0.25: 25% over)."""
+
+    device: str
+    reason: str
+    closest: Choice | None = None
+    slo_miss: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"device": self.device, "reason": self.reason}
+        if self.closest is not None:
+            d["closest"] = self.closest.to_dict()
+            d["slo_miss"] = self.slo_miss
+        return d
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The question asked: model, lengths, targets and precisions (validated)."""
+
+    model: ModelSpec
+    input_len: int
+    output_len: int
+    ttft_slo: float | None
+    tpot_slo: float | None
+    max_gpus: int
+    weight_dtype: str
+    kv_dtype: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model.id, "input_len": self.input_len, "output_len": self.output_len,
+                "ttft_slo_s": self.ttft_slo, "tpot_slo_s": self.tpot_slo, "max_gpus": self.max_gpus,
+                "weight_dtype": self.weight_dtype, "kv_dtype": self.kv_dtype, "mode": "continuous"}
+
+
+@dataclass(frozen=True)
+class DeviceSearch:
+    """Everything evaluated on one device: its fitting points, or why none."""
+
+    device: str
+    points: DevicePoints | None
+    reason: str = ""  # why nothing fits or runs
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """`ranking`: the best feasible configuration per device, cheapest per token first;
+    `excluded`: devices with none, and why."""
+
+    workload: Workload
+    ranking: list[Choice]
+    excluded: list[Exclusion]
+    searches: list[DeviceSearch]
+
+    def closest(self) -> list[Exclusion]:
+        """Devices that fit but miss the SLOs, nearest first."""
+        return sorted((e for e in self.excluded if e.closest is not None), key=lambda e: e.slo_miss or 0.0)
+
+    def pareto(self) -> Pareto:
+        """The throughput-latency frontier of the configurations this search evaluated."""
+        return _pareto_from(self.workload, self.searches)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.workload.to_dict(), "ranking": [c.to_dict() for c in self.ranking],
+                "excluded": [e.to_dict() for e in self.excluded]}
+
+
+# ---- validation ----------------------------------------------------------------------------
+
+def _whole(name: str, value: Any, upper: float) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InputError(f"{name} must be a whole number, got {value!r}")
+    if not math.isfinite(value) or value < 1 or value != round(value):
+        raise InputError(f"{name} must be a whole number >= 1, got {value!r}")
+    if value > upper:
+        raise InputError(f"{name} = {value!r} is absurd (allowed up to {upper:g})")
+    return int(value)
+
+
+def _slo(name: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InputError(f"{name} must be a number of seconds, got {value!r}")
+    require_positive(name, value, upper=1e6)
+    return float(value)
+
+
+def resolve_devices(devices: Any) -> list[Hardware]:
+    """None or 'all': the whole catalog; else names (a list, or one comma-separated string) or
+    Hardware objects. Unknown names raise InputError; duplicates are dropped."""
+    if devices is None or (isinstance(devices, str) and devices.strip().lower() == "all"):
+        out = list_hardware()
+        if not out:
+            raise InputError("the device catalog is empty; name devices explicitly")
+        return out
+    if isinstance(devices, (str, Hardware)):
+        devices = [devices]
+    if not isinstance(devices, Iterable):
+        raise InputError(f"devices must be a list of device names, got {devices!r}")
+    names: list[Any] = []
+    for d in devices:
+        if isinstance(d, str):
+            parts = [p.strip() for p in d.split(",")]
+            if any(not p for p in parts):
+                raise InputError(f"devices: empty name in {d!r}")
+            names += parts
+        else:
+            names.append(d)
+    if not names:
+        raise InputError("devices: name at least one device (or 'all')")
+    out, seen = [], set()
+    for n in names:
+        hw = load_hardware(n)
+        if hw.id not in seen:
+            seen.add(hw.id)
+            out.append(hw)
+    return out
+
+
+def resolve_prices(prices: Mapping[str, Any] | None, hws: list[Hardware]) -> dict[str, float]:
+    """Price overrides, USD per GPU-hour, keyed by canonical device id. Names are matched against
+    the devices searched first (id or alias), then the catalog."""
+    if prices is None:
+        return {}
+    if not isinstance(prices, Mapping):
+        raise InputError(f"prices must map device names to USD per GPU-hour, got {prices!r}")
+    local = {hw.id.lower(): hw.id for hw in hws}
+    for hw in hws:
+        for a in hw.aliases:
+            local.setdefault(a.lower(), hw.id)
+    out: dict[str, float] = {}
+    for name, value in prices.items():
+        key = str(name).strip()
+        dev = local.get(key.lower()) or load_hardware(key).id
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise InputError(f"price for {key}: must be a number of USD per GPU-hour, got {value!r}")
+        require_positive(f"price for {key} (USD per GPU-hour)", value, upper=1e4)
+        if not math.isfinite(value):
+            raise InputError(f"price for {key}: must be finite, got {value!r}")
+        out[dev] = float(value)
+    return out
+
+
+def make_workload(model: Any, input_len: Any, output_len: Any, *, ttft_slo: Any = None, tpot_slo: Any = None,
+                  max_gpus: Any = 8, weight_dtype: str = "fp16", kv_dtype: str | None = None) -> Workload:
+    return Workload(
+        model=load_model(model),
+        input_len=_whole("input_len", input_len, ABSURD_LENGTH),
+        output_len=_whole("output_len", output_len, ABSURD_LENGTH),
+        ttft_slo=_slo("ttft_slo", ttft_slo),
+        tpot_slo=_slo("tpot_slo", tpot_slo),
+        max_gpus=_whole("max_gpus", max_gpus, MAX_GPUS_LIMIT),
+        weight_dtype=normalize(weight_dtype, field="weight_dtype"),
+        kv_dtype=normalize(kv_dtype or "fp16", field="kv_dtype"),
+    )
+
+
+# ---- the search ----------------------------------------------------------------------------
+
+def search_device(w: Workload, hw: Hardware, *, price: float, calibration: Calibration,
+                  max_batch_size: int = MAX_BATCH) -> DeviceSearch:
+    """Evaluate every configuration of one device (see the module docstring for the space)."""
+    m, context = w.model, w.input_len + w.output_len
+    prec = dict(weight_dtype=w.weight_dtype, kv_dtype=w.kv_dtype)
+
+    def largest(tp: int, pp: int) -> int:
+        return int(max_batch(m, hw, context=context, tp=tp, pp=pp, kv_fraction=KV_FRACTION,
+                             limit=max_batch_size, **prec))
+
+    tps = tp_choices(m, hw, w.max_gpus)
+    layouts = {(tp, 1): largest(tp, 1) for tp in tps}
+    if not any(layouts.values()):  # no single scale-up domain holds it: pipeline over several
+        layouts.update({(tp, pp): largest(tp, pp) for tp in tps for pp in pp_choices(m, tp, w.max_gpus)})
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in _COLUMNS}
+    band: dict[str, float] = {}
+    for (tp, pp), size in layouts.items():
+        batches = batch_grid(size)
+        if batches.size == 0:
+            continue
+        for ep in ep_choices(m, tp):
+            r = estimate(m, hw, batch=batches, input_len=w.input_len, output_len=w.output_len, tp=tp, pp=pp,
+                         ep=ep, mode="continuous", calibration=calibration, **prec)
+            keep = np.asarray(r.memory.fits, dtype=bool)
+            n = int(keep.sum())
+            for k, v in (("tp", tp), ("pp", pp), ("ep", ep)):
+                cols[k].append(np.full(n, v))
+            cols["batch"].append(r.batch[keep])
+            cols["ttft_s"].append(r.ttft_s[keep])
+            cols["tpot_s"].append(r.tpot_s[keep])
+            cols["throughput_per_gpu_tok_s"].append(r.throughput_per_gpu_tok_s[keep])
+            cols["memory_per_gpu_gb"].append(r.memory.total[keep] / GB)
+            band = dict(r.error_band)
+    points = DevicePoints(hw.id, price, hw.tdp_w, hw.memory_bytes / GB, error_band=band,
+                          **{k: np.concatenate(v) if v else np.zeros(0) for k, v in cols.items()})
+    if len(points):
+        return DeviceSearch(hw.id, points)
+    return DeviceSearch(hw.id, None, _does_not_fit(w, hw, list(layouts), context))
+
+
+def _does_not_fit(w: Workload, hw: Hardware, layouts: list[tuple[int, int]], context: int) -> str:
+    """The reason a device holds no configuration, citing the layout that needs least memory."""
+    if not layouts:
+        return f"no tensor-parallel degree in {TP_CHOICES} divides the {w.model.num_heads} heads"
+    needs = [(memory_needed(w.model, hw, context, weight_dtype=w.weight_dtype, kv_dtype=w.kv_dtype,
+                            tp=tp, pp=pp), tp, pp) for tp, pp in layouts]
+    need, tp, pp = min(needs, key=lambda x: (x[0]["total"], x[1] * x[2]))
+    gpus = tp * pp
+    limits = f"at most {w.max_gpus} GPUs, {hw.max_devices} per scale-up domain"
+    return (f"does not fit: one {context:,}-token sequence needs {need['total'] / GB:.1f} GB per GPU even on "
+            f"{gpus} GPU{'s' if gpus > 1 else ''} (tp {tp}, pp {pp}: {need['weights'] / GB:.1f} GB weights + "
+            f"{need['sequence'] / GB:.1f} GB KV cache + {need['workspace'] / GB:.1f} GB workspace), "
+            f"{need['capacity'] / GB:.1f} GB available ({limits})")
+
+
+def _slo_text(c: Choice, w: Workload) -> str:
+    parts = []
+    for name, value, slo, scale, unit in (("TTFT", c.ttft_s, w.ttft_slo, 1.0, "s"),
+                                          ("TPOT", c.tpot_s, w.tpot_slo, 1e3, "ms")):
+        if slo is None:
+            continue
+        if value <= slo:
+            parts.append(f"{name} {value * scale:.3g} {unit} meets {slo * scale:.3g} {unit}")
+        else:
+            parts.append(f"{name} {value * scale:.3g} {unit} > {slo * scale:.3g} {unit} (+{(value / slo - 1) * 100:.0f}%)")
+    return ", ".join(parts)
+
+
+def _search(model: Any, input_len: Any, output_len: Any, devices: Any, *, ttft_slo: Any, tpot_slo: Any,
+            max_gpus: Any, prices: Any, weight_dtype: str, kv_dtype: str | None, calibration: Any,
+            max_batch_size: int) -> tuple[Workload, list[DeviceSearch]]:
+    w = make_workload(model, input_len, output_len, ttft_slo=ttft_slo, tpot_slo=tpot_slo, max_gpus=max_gpus,
+                      weight_dtype=weight_dtype, kv_dtype=kv_dtype)
+    hws = resolve_devices(devices)
+    price = resolve_prices(prices, hws)
+    cal = load_calibration(calibration)
+    if not 1 <= max_batch_size <= MAX_BATCH * 64:
+        raise InputError(f"max_batch_size must be from 1 to {MAX_BATCH * 64}, got {max_batch_size!r}")
+    searches = []
+    for hw in hws:
+        try:
+            searches.append(search_device(w, hw, price=price.get(hw.id, hw.price_per_hour_usd), calibration=cal,
+                                          max_batch_size=max_batch_size))
+        except InputError as e:  # a device that cannot run this model at all (e.g. no usable precision)
+            searches.append(DeviceSearch(hw.id, None, f"cannot run: {e}"))
+    return w, searches
+
+
+def recommend(model: Any, input_len: Any, output_len: Any, devices: Any = None, ttft_slo: float | None = None,
+              tpot_slo: float | None = None, max_gpus: int = 8, prices: Mapping[str, float] | None = None,
+              weight_dtype: str = "fp16", kv_dtype: str | None = None,
+              calibration: str | Calibration | None = "default", *, max_batch_size: int = MAX_BATCH) -> Recommendation:
+    """The cheapest configuration per device that fits and meets the SLOs, best first.
+
+    devices: names or Hardware objects (None or 'all': the whole catalog); SLOs in seconds;
+    prices: USD per GPU-hour by device name, overriding the catalog. Returns a Recommendation
+    whose `ranking` holds Choices (seconds, output tokens/s, USD per million output tokens,
+    joules per output token) and whose `excluded` says why the other devices have none.
+    """
+    w, searches = _search(model, input_len, output_len, devices, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
+                          max_gpus=max_gpus, prices=prices, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
+                          calibration=calibration, max_batch_size=max_batch_size)
+    ranking: list[Choice] = []
+    excluded: list[Exclusion] = []
+    for s in searches:
+        if s.points is None:
+            excluded.append(Exclusion(s.device, s.reason))
+            continue
+        ok = s.points.meets(w.ttft_slo, w.tpot_slo)
+        if ok.any():
+            ranking.append(s.points.choice(s.points.best(ok)))
+            continue
+        ratio = s.points.slo_ratio(w.ttft_slo, w.tpot_slo)
+        nearest = ratio <= ratio.min()
+        c = s.points.choice(s.points.best(nearest))
+        excluded.append(Exclusion(s.device, f"misses the SLO: closest is {c.layout()} at batch {c.batch}: "
+                                            f"{_slo_text(c, w)}", closest=c, slo_miss=float(ratio.min() - 1)))
+    ranking.sort(key=lambda c: (c.cost_per_million_tokens, -c.throughput_per_gpu_tok_s, c.device))
+    return Recommendation(w, ranking, excluded, searches)
+
+
+# ---- Pareto frontier -----------------------------------------------------------------------
+
+def frontier_mask(x, y) -> np.ndarray:
+    """Points no other point beats on both axes (higher is better on both); exact duplicates
+    count once.
+
+    >>> frontier_mask([1, 2, 3, 2], [3, 2, 1, 1]).tolist()
+    [True, True, True, False]
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    order = np.lexsort((-y, -x))  # x descending, then y descending
+    ys = y[order]
+    before = np.maximum.accumulate(np.concatenate([[-np.inf], ys[:-1]])) if ys.size else ys
+    mask = np.zeros(x.size, dtype=bool)
+    mask[order] = ys > before
+    return mask
+
+
+@dataclass(frozen=True)
+class Pareto:
+    """Per device, the fitting configurations as (tokens/s per user, output tokens/s per GPU)
+    points and their frontier; `overall` is the frontier across devices as (device, index)."""
+
+    workload: Workload
+    points: dict[str, DevicePoints]
+    frontiers: dict[str, np.ndarray]  # boolean mask over each device's points
+    overall: list[tuple[str, int]]  # sorted by tokens/s per user
+    excluded: list[Exclusion]
+
+    def frontier(self, device: str) -> list[Choice]:
+        """A device's frontier, slowest per user (highest throughput) first."""
+        p = self.points[device]
+        idx = np.flatnonzero(self.frontiers[device])
+        return [p.choice(int(i)) for i in idx[np.argsort(p.tokens_per_s_per_user[idx])]]
+
+    def overall_frontier(self) -> list[Choice]:
+        return [self.points[d].choice(i) for d, i in self.overall]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.workload.to_dict(),
+            "x": "tokens_per_s_per_user", "y": "throughput_per_gpu_tok_s",
+            "devices": [{"device": d, "points": [p.choice(i).to_dict() for i in range(len(p))],
+                         "frontier": [c.to_dict() for c in self.frontier(d)]} for d, p in self.points.items()],
+            "frontier": [c.to_dict() for c in self.overall_frontier()],
+            "excluded": [e.to_dict() for e in self.excluded],
+        }
+
+
+def _pareto_from(w: Workload, searches: list[DeviceSearch]) -> Pareto:
+    points: dict[str, DevicePoints] = {}
+    excluded: list[Exclusion] = []
+    for s in searches:
+        if s.points is None:
+            excluded.append(Exclusion(s.device, s.reason))
+            continue
+        p = s.points.subset(s.points.meets(w.ttft_slo, w.tpot_slo))
+        if len(p):
+            points[s.device] = p
+        else:
+            excluded.append(Exclusion(s.device, "misses the SLO at every configuration"))
+    frontiers = {d: frontier_mask(p.tokens_per_s_per_user, p.throughput_per_gpu_tok_s) for d, p in points.items()}
+    owners = [(d, i) for d, p in points.items() for i in range(len(p))]
+    x = np.concatenate([p.tokens_per_s_per_user for p in points.values()]) if points else np.zeros(0)
+    y = np.concatenate([p.throughput_per_gpu_tok_s for p in points.values()]) if points else np.zeros(0)
+    on = np.flatnonzero(frontier_mask(x, y))
+    overall = [owners[i] for i in on[np.argsort(x[on])]]
+    return Pareto(w, points, frontiers, overall, excluded)
+
+
+def pareto(model: Any, input_len: Any, output_len: Any, devices: Any = None, *, ttft_slo: float | None = None,
+           tpot_slo: float | None = None, max_gpus: int = 8, prices: Mapping[str, float] | None = None,
+           weight_dtype: str = "fp16", kv_dtype: str | None = None,
+           calibration: str | Calibration | None = "default", max_batch_size: int = MAX_BATCH) -> Pareto:
+    """Throughput per GPU against tokens/s per user over batch and parallelism, per device, with
+    the frontier per device and across devices. Points that miss a given SLO are left out."""
+    w, searches = _search(model, input_len, output_len, devices, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
+                          max_gpus=max_gpus, prices=prices, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
+                          calibration=calibration, max_batch_size=max_batch_size)
+    return _pareto_from(w, searches)
