@@ -385,20 +385,26 @@ def plot_roofline(devices, precisions=("fp16",), workload: dict[str, Any] | Work
     marker = {d: MARKERS[i % len(MARKERS)] for i, d in enumerate(device_order)}
     texts = []
     x = np.geomspace(xmin, xmax, 400)
+    handles, labels = [], []
     for k, r in enumerate(rs):
         c = colour[r.devices[0]]
+        ls = PRECISION_DASHES.get(r.precision, "-")
         y = attainable_flops(x, r.peak, r.bandwidth) / TERA
-        # Roofs drawn later on the same slope would hide earlier ones: earlier ones are drawn wider.
-        later_same_slope = sum(1 for q in rs[k + 1:] if q.bandwidth == r.bandwidth)
-        ax.plot(x, y, color=c, lw=2.2 + 2.6 * later_same_slope, zorder=3 + 0.01 * k, ls=PRECISION_DASHES.get(r.precision, "-"),
-                label=f"{r.label} {r.precision}: {r.peak / TERA:g} TFLOP/s, {r.bandwidth / 1e12:.3g} TB/s")
+        ax.plot(x, y, color=c, lw=2.2, ls=ls, zorder=3 + 0.01 * k)
+        # A roof drawn later on the same slope would hide this one's slope: show it as a wide band.
+        if any(q.bandwidth == r.bandwidth for q in rs[k + 1:]):
+            xs_ = x[x <= r.ridge]
+            ax.plot(xs_, xs_ * r.bandwidth / TERA, color=c, lw=7, alpha=0.55, zorder=2.5, solid_capstyle="butt")
         ax.plot([r.ridge], [r.peak / TERA], marker=marker[r.devices[0]], ms=8, color=c, mec="black", mew=0.8,
                 ls="none", zorder=5)
+        handles.append(Line2D([], [], color=c, lw=2.2, ls=ls, marker=marker[r.devices[0]], ms=7, mec="black",
+                              mew=0.8))
+        labels.append(f"{r.label} {r.precision}: {r.peak / TERA:g} TFLOP/s, {r.bandwidth / 1e12:.3g} TB/s, "
+                      f"ridge {r.ridge:.0f} FLOP/B")
         texts.append(ax.annotate(f"{r.ridge:.0f} FLOP/B", (r.ridge, r.peak / TERA), xytext=(-6, 7),
                                  textcoords="offset points", ha="right", va="bottom", fontsize=8.5, color=c,
                                  fontweight="bold", zorder=6,
                                  bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8}))
-    handles, labels = ax.get_legend_handles_labels()
     ax.set_xlim(xmin, xmax)
     ax.set_ylim(ymin_flops / TERA, ymax_flops / TERA * 3)
     ax.set_xlabel("arithmetic intensity (FLOPs per byte of memory traffic)")
@@ -408,11 +414,11 @@ def plot_roofline(devices, precisions=("fp16",), workload: dict[str, Any] | Work
     if wp is not None:
         _overlay_workload(ax, wp, texts, colour.get(wp.device, "black"))
         handles2, labels2 = ax.get_legend_handles_labels()
-        handles += handles2[len(handles):]
-        labels += labels2[len(labels):]
+        handles += handles2
+        labels += labels2
     handles.append(Line2D([], [], marker="o", color="0.4", mec="black", ls="none", ms=7))
-    labels.append("ridge point (memory-bound left, compute-bound right)")
-    ax.legend(handles, labels, loc="upper left", fontsize=8, framealpha=0.92)
+    labels.append("ridge point: memory-bound to its left, compute-bound to its right")
+    ax.legend(handles, labels, loc="lower right", fontsize=8, framealpha=0.92)
     if title is None:
         devs = ", ".join(device_order)
         title = f"Roofline of {devs} ({', '.join(dict.fromkeys(r.precision for r in rs))})"

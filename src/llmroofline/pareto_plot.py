@@ -1,0 +1,175 @@
+"""Figures of the throughput-latency trade-off (`recommend.pareto`) and the recommend report.
+
+x: tokens/s per user (1 / TPOT), y: output tokens/s per GPU, both higher-is-better; each
+device's frontier is drawn as a line over its cloud of configurations and the frontier across
+devices as a thick dashed line. matplotlib (Agg canvas, no display needed) and plotly are
+imported only when a figure is drawn.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import InputError
+
+if TYPE_CHECKING:
+    from .recommend import Choice, Pareto, Recommendation, Workload
+
+X_LABEL = "tokens/s per user (1 / TPOT)"
+Y_LABEL = "throughput per GPU (output tokens/s)"
+X_KEY, Y_KEY = "tokens_per_s_per_user", "throughput_per_gpu_tok_s"
+
+
+def _title(w: Workload) -> str:
+    slo = ", ".join(s for s in (f"TTFT ≤ {w.ttft_slo:g} s" if w.ttft_slo else "",
+                                f"TPOT ≤ {w.tpot_slo * 1e3:g} ms" if w.tpot_slo else "") if s)
+    return (f"{w.model.id}: {w.input_len} in / {w.output_len} out, {w.weight_dtype} weights, {w.kv_dtype} KV"
+            + (f" ({slo})" if slo else ""))
+
+
+def _xy(choices: list[Choice]) -> tuple[list[float], list[float]]:
+    return [getattr(c, X_KEY) for c in choices], [getattr(c, Y_KEY) for c in choices]
+
+
+def _check_parent(path: Path) -> None:
+    if not path.parent.exists():
+        raise InputError(f"cannot write {path}: folder {path.parent} does not exist")
+
+
+def pareto_png(result: Pareto, path: str | Path, *, dpi: int = 150) -> Path:
+    """Draw the Pareto chart to a PNG file (log-log axes). Returns the path."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    import matplotlib
+
+    p = Path(path).expanduser()
+    _check_parent(p)
+    fig = Figure(figsize=(10, 6.5))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    cmap = matplotlib.colormaps["tab20"]
+    for i, (dev, pts) in enumerate(result.points.items()):
+        color = cmap(i % 20)
+        ax.scatter(pts.tokens_per_s_per_user, pts.throughput_per_gpu_tok_s, s=7, alpha=0.25, color=color,
+                   linewidths=0)
+        fx, fy = _xy(result.frontier(dev))
+        ax.plot(fx, fy, "-o", ms=3, lw=1.2, color=color, label=dev)
+    ox, oy = _xy(result.overall_frontier())
+    if ox:
+        ax.plot(ox, oy, "--", lw=3, color="black", alpha=0.8, label="frontier, all devices", zorder=5)
+    if result.workload.tpot_slo:
+        ax.axvline(1 / result.workload.tpot_slo, color="red", lw=1, ls=":", label="TPOT SLO")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(X_LABEL)
+    ax.set_ylabel(Y_LABEL)
+    ax.set_title(_title(result.workload), fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    n = len(result.points) + 1
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), ncol=1 if n <= 25 else 2, frameon=False)
+    try:
+        fig.savefig(p, dpi=dpi, bbox_inches="tight")
+    except OSError as e:
+        raise InputError(f"cannot write {p}: {e.strerror or e}") from None
+    return p
+
+
+def pareto_figure(result: Pareto) -> Any:
+    """A plotly Figure of the Pareto chart: one trace per device (cloud and frontier) plus the
+    frontier across devices; hover shows the configuration."""
+    import plotly.graph_objects as go
+    from plotly.colors import qualitative
+
+    palette = qualitative.Dark24
+    fig = go.Figure()
+    hover = ("%{customdata[0]}<br>tp %{customdata[1]}, pp %{customdata[2]}, ep %{customdata[3]}, batch "
+             "%{customdata[4]}<br>TTFT %{customdata[5]:.3g} s, TPOT %{customdata[6]:.3g} ms<br>"
+             "%{x:.3g} tok/s per user, %{y:.4g} tok/s per GPU<br>$%{customdata[7]:.3g} per M tokens<extra></extra>")
+
+    def custom(choices: list[Choice]) -> list[list[Any]]:
+        return [[c.device, c.tp, c.pp, c.ep, c.batch, c.ttft_s, c.tpot_s * 1e3, c.cost_per_million_tokens]
+                for c in choices]
+
+    for i, (dev, pts) in enumerate(result.points.items()):
+        color = palette[i % len(palette)]
+        cloud = [pts.choice(j) for j in range(len(pts))]
+        fig.add_trace(go.Scatter(x=pts.tokens_per_s_per_user, y=pts.throughput_per_gpu_tok_s, mode="markers",
+                                 marker=dict(size=4, color=color, opacity=0.3), name=f"{dev} (all)",
+                                 legendgroup=dev, showlegend=False, customdata=custom(cloud), hovertemplate=hover))
+        front = result.frontier(dev)
+        fx, fy = _xy(front)
+        fig.add_trace(go.Scatter(x=fx, y=fy, mode="lines+markers", line=dict(color=color, width=2),
+                                 marker=dict(size=6, color=color), name=dev, legendgroup=dev,
+                                 customdata=custom(front), hovertemplate=hover))
+    overall = result.overall_frontier()
+    ox, oy = _xy(overall)
+    fig.add_trace(go.Scatter(x=ox, y=oy, mode="lines", line=dict(color="black", width=4, dash="dash"),
+                             name="frontier, all devices", customdata=custom(overall), hovertemplate=hover))
+    if result.workload.tpot_slo:
+        fig.add_vline(x=1 / result.workload.tpot_slo, line=dict(color="red", dash="dot"),
+                      annotation_text="TPOT SLO")
+    fig.update_layout(title=_title(result.workload), xaxis_title=X_LABEL, yaxis_title=Y_LABEL, template="plotly_white",
+                      height=650, legend=dict(font=dict(size=10)))
+    fig.update_xaxes(type="log")
+    fig.update_yaxes(type="log")
+    return fig
+
+
+def pareto_html(result: Pareto) -> str:
+    """A self-contained HTML page (plotly.js inline) of the Pareto chart."""
+    return pareto_figure(result).to_html(full_html=True, include_plotlyjs=True)
+
+
+_RANK_COLUMNS = (("device", "device", "{}"), ("GPUs", "gpus", "{}"), ("tp", "tp", "{}"), ("pp", "pp", "{}"),
+                 ("ep", "ep", "{}"), ("batch", "batch", "{}"), ("TTFT s", "ttft_s", "{:.3g}"),
+                 ("TPOT ms", "tpot_ms", "{:.3g}"), ("tok/s per user", "tokens_per_s_per_user", "{:.3g}"),
+                 ("tok/s per GPU", "throughput_per_gpu_tok_s", "{:,.0f}"),
+                 ("$ per GPU-hour", "price_per_gpu_hour", "{:.2f}"),
+                 ("$ per M tokens", "cost_per_million_tokens", "{:.3f}"), ("J per token", "energy_j_per_token", "{:.3g}"))
+
+
+def _choice_row(c: Choice) -> str:
+    d = {**c.to_dict(), "tpot_ms": c.tpot_s * 1e3}
+    return "".join(f"<td>{html.escape(fmt.format(d[key]))}</td>" for _, key, fmt in _RANK_COLUMNS)
+
+
+def recommendation_html(rec: Recommendation) -> str:
+    """A self-contained HTML report: the ranking, the exclusions and the Pareto chart."""
+    w = rec.workload
+    head = "".join(f"<th>{html.escape(name)}</th>" for name, _, _ in _RANK_COLUMNS)
+    ranking = "".join(f"<tr><td>{i}</td>{_choice_row(c)}</tr>" for i, c in enumerate(rec.ranking, 1))
+    excluded = "".join(f"<tr><td>{html.escape(e.device)}</td><td>{html.escape(e.reason)}</td></tr>"
+                       for e in rec.excluded)
+    front = rec.pareto()
+    figure = pareto_figure(front).to_html(full_html=False, include_plotlyjs=True)
+    none = ("<p><b>No configuration meets the SLOs on any device.</b> The closest ones are listed under "
+            "excluded devices.</p>" if not rec.ranking else "")
+    return f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>llmroofline recommend: {html.escape(w.model.id)}</title>
+<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}} td:nth-child(2),th:nth-child(2){{text-align:left}}</style>
+</head><body>
+<h1>Cheapest configuration per device</h1>
+<p>{html.escape(_title(w))}; at most {w.max_gpus} GPUs; continuous batching.
+Cost per million output tokens = price per GPU-hour × GPUs / (3600 × tokens/s) × 10<sup>6</sup>;
+energy at full board power (TDP).</p>
+{none}<table><tr><th>#</th>{head}</tr>{ranking}</table>
+<h2>Excluded devices</h2>
+<table><tr><th>device</th><th>reason</th></tr>{excluded}</table>
+<h2>Throughput per GPU against speed per user</h2>
+{figure}
+</body></html>
+"""
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write a text file, turning OS errors into InputError."""
+    p = Path(path).expanduser()
+    _check_parent(p)
+    try:
+        p.write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise InputError(f"cannot write {p}: {e.strerror or e}") from None
+    return p
