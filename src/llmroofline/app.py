@@ -13,27 +13,32 @@ from __future__ import annotations
 
 import base64
 import binascii
-import importlib
 import json
 import logging
 import math
 import warnings
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import PurePath
 from typing import Any
 
 import numpy as np
 
 from .compare import METHODS, METRICS, compare
-from .efficiency import load_calibration
 from .errors import InputError
-from .estimate import MODES, estimate, make_deployment
+from .estimate import MODES, estimate
 from .hardware import Hardware, hardware_from_dict, list_hardware, load_hardware
 from .model import ModelSpec, list_models, load_model, model_from_config
-from .operators import AttentionGroup
 from .precision import PRECISIONS
-from .report import (BREAKDOWN_COLUMNS, PNG_CONFIG, breakdown_rows, estimate_sections, html_report, table_csv)
-from .roofline import attainable_flops, device_peak, time_ops
+from .report import (
+    BREAKDOWN_COLUMNS,
+    PNG_CONFIG,
+    breakdown_rows,
+    estimate_sections,
+    html_report,
+    table_csv,
+)
+from .roofline import device_peak
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +94,10 @@ def device_options(custom: dict[str, Any] | None = None) -> list[dict[str, str]]
     """Dropdown options: custom devices first, then the catalog with memory and bandwidth."""
     opts = [{"label": f"{name} (custom)", "value": CUSTOM + name} for name in (custom or {})]
     for hw in list_hardware():
-        opts.append({"label": f"{hw.id} ({hw.memory_bytes / 1e9:.0f} GB, {hw.memory_bandwidth / 1e12:.2f} TB/s)",
-                     "value": hw.id})
+        fp16 = hw.peak_flops.get("fp16", hw.peak_flops.get("bf16", 0.0))
+        opts.append({"label": hw.id, "value": hw.id,
+                     "title": f"{hw.name}: {hw.memory_bytes / 1e9:.0f} GB, {hw.memory_bandwidth / 1e12:.2f} TB/s, "
+                              f"{fp16 / 1e12:.0f} TFLOPS fp16"})
     return opts
 
 
@@ -118,7 +125,7 @@ def resolve_device(value: str | None, custom: dict[str, Any] | None = None) -> H
         spec = (custom or {}).get(name)
         if spec is None:
             raise InputError(f"device: the custom device {name!r} is gone (add it again)")
-        return hardware_from_dict(spec, where=f"custom device {name}")
+        return hardware_from_dict(spec, where="custom device")
     return load_hardware(value)
 
 
@@ -199,7 +206,7 @@ def custom_device_spec(values: dict[str, Any]) -> dict[str, Any]:
         if num[p] is not None:
             peaks[p] = num[p]
     spec = {
-        "id": name, "name": name, "vendor": "custom", "family": "custom", "aliases": [], "release_year": 0,
+        "id": name, "name": name, "vendor": "custom", "family": "custom", "aliases": [], "release_year": date.today().year,
         "memory_gb": num["memory_gb"], "memory_type": "", "memory_bandwidth_gbps": num["memory_bandwidth_gbps"],
         "peak_tflops": peaks, "onchip_buffer_mb": 50,
         "interconnect": {"kind": "custom", "bandwidth_gbps": num["interconnect_gbps"],
@@ -207,7 +214,7 @@ def custom_device_spec(values: dict[str, Any]) -> dict[str, Any]:
         "tdp_w": num["tdp_w"], "price_per_hour_usd": num["price_per_hour_usd"], "confidence": "low",
         "notes": "typed into the web app", "source": "typed into the web app", "sources": {},
     }
-    hardware_from_dict(spec, where=f"custom device {name}")
+    hardware_from_dict(spec, where="custom device")
     return spec
 
 
@@ -247,11 +254,6 @@ def placeholder_figure(text: str = "", height: int = 420) -> Any:
     return fig
 
 
-_PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D", "#EECA3B",
-            "#BAB0AC")
-_DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot", "solid", "dash")
-
-
 @dataclass
 class View:
     """What one tab shows: figures, a summary, table rows, and the CSV behind them."""
@@ -264,163 +266,93 @@ class View:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-ROOFLINE_COLUMNS = ["device", "operator", "count", "precision", "GFLOPs", "MB moved", "FLOP/B", "achieved TFLOP/s",
-                    "bound", "time us"]
+ROOFLINE_COLUMNS = ["device", "operator", "FLOP/B", "attainable TFLOP/s", "share of pass %", "bound"]
+
+
+def _fit_figure(fig: Any, height: int) -> Any:
+    """Shared figures are drawn for a full page; fit them to the app's cards."""
+    fig.update_layout(height=height, margin=dict(l=60, r=20, t=70, b=40), title_font_size=14)
+    return fig
 
 
 def roofline_view(model: ModelSpec, devices: list[Hardware], precisions: list[str], *, phase: str = "decode",
-                  batch: int = 1, seq: int = 1024, weight_dtype: str = "fp16", calibration: str = "none") -> View:
-    """Rooflines of the devices at the chosen precisions, and the workload's operators on them
-    (x: FLOPs per byte, y: achieved FLOP/s of each operator on each device)."""
-    import plotly.graph_objects as go
+                  batch: int = 1, seq: int = 1024, weight_dtype: str = "fp16", tp: int = 1,
+                  on: Hardware | None = None) -> View:
+    """Rooflines of the devices at the chosen precisions (`interactive.roofline_figure`) with the
+    workload's operators placed on device `on` (default: the first). Precisions that some device
+    lacks are left out, with a note."""
+    from .interactive import roofline_figure
+    from .plots import workload_points
 
     if not devices:
         raise InputError("roofline: pick at least one device")
     if not precisions:
         raise InputError("roofline: pick at least one precision")
-    if phase not in ("prefill", "decode"):
-        raise InputError(f"phase must be prefill or decode, got {phase!r}")
-    for name, v in (("batch", batch), ("seq", seq)):
-        if not 1 <= v <= 1e8:
-            raise InputError(f"{name} must be from 1 to 1e8, got {v}")
-    group = AttentionGroup(batch, 1, seq - 1) if phase == "decode" else AttentionGroup(batch, seq, 0)
-    fig = go.Figure()
-    x = np.geomspace(0.1, 1e5, 400)
-    rows: list[list[Any]] = []
-    for i, hw in enumerate(devices):
-        color = _PALETTE[i % len(_PALETTE)]
-        drawn = 0
-        for j, p in enumerate(precisions):
-            try:
-                peak = device_peak(hw, p)
-            except InputError:
-                continue  # the device lacks this precision
-            drawn += 1
-            y = attainable_flops(x, peak, hw.memory_bandwidth) / 1e12
-            fig.add_trace(go.Scatter(
-                x=x, y=y, mode="lines", name=f"{hw.id} {p}", legendgroup=hw.id,
-                line=dict(color=color, dash=_DASHES[j % len(_DASHES)], width=2),
-                hovertemplate=f"{hw.id} {p}<br>%{{x:.3g}} FLOP/B → %{{y:.4g}} TFLOP/s<extra></extra>"))
-            ridge = peak / hw.memory_bandwidth
-            fig.add_trace(go.Scatter(x=[ridge], y=[peak / 1e12], mode="markers", legendgroup=hw.id, showlegend=False,
-                                     marker=dict(color=color, size=6, symbol="diamond"),
-                                     hovertemplate=f"{hw.id} {p} ridge: %{{x:.0f}} FLOP/B, %{{y:.4g}} TFLOP/s<extra></extra>"))
-        if not drawn:
-            raise InputError(f"roofline: {hw.id} has none of the precisions {', '.join(precisions)} "
-                             f"(it has {', '.join(sorted(hw.peak_flops))})")
-        dep = make_deployment(model, hw, weight_dtype=weight_dtype)
-        ops = dep.ops([group])
-        times = time_ops(ops, hw, load_calibration(calibration).for_device(hw))
-        bound = times.bound()
-        total = float(times.total())
-        pts = []
-        for k, op in enumerate(ops):
-            flops, t = float(op.flops), float(times.time_s[k])
-            row = [hw.id, op.name, op.count, op.precision, flops * op.count / 1e9, float(op.bytes) * op.count / 1e6,
-                   float(op.intensity), flops / t / 1e12 if t > 0 else float("nan"), str(bound[k]), t * op.count * 1e6]
-            rows.append(row)
-            if flops > 0 and t > 0 and math.isfinite(float(op.intensity)):
-                pts.append((row, t * op.count / total if total > 0 else 0.0))
-        if pts:
-            fig.add_trace(go.Scatter(
-                x=[r[6] for r, _ in pts], y=[r[7] for r, _ in pts], mode="markers", name=f"{hw.id} operators",
-                legendgroup=hw.id,
-                marker=dict(color=color, size=[6 + 22 * math.sqrt(s) for _, s in pts], opacity=0.75,
-                            line=dict(color="white", width=1)),
-                customdata=[[r[1], r[8], r[9], s * 100] for r, s in pts],
-                hovertemplate=(f"<b>%{{customdata[0]}}</b> on {hw.id}<br>%{{x:.3g}} FLOP/B, %{{y:.4g}} TFLOP/s achieved"
-                               "<br>%{customdata[1]}-bound, %{customdata[2]:.4g} µs per pass "
-                               "(%{customdata[3]:.1f}%)<extra></extra>")))
-    what = f"{phase}, batch {batch}, {'KV length' if phase == 'decode' else 'prompt'} {seq}"
-    fig.update_layout(
-        template="plotly_white", height=560, margin=dict(l=60, r=10, t=50, b=50),
-        title=dict(text=f"Roofline · {model.id} operators ({what}, {weight_dtype} weights)", font=dict(size=14)),
-        xaxis=dict(type="log", title="arithmetic intensity (FLOP/byte)", exponentformat="power"),
-        yaxis=dict(type="log", title="attainable TFLOP/s", exponentformat="power"),
-        legend=dict(font=dict(size=11), itemsizing="constant"),
-    )
-    summary = [f"{len(devices)} device(s); marker size: share of the pass time; diamonds: ridge points. "
-               f"Calibration: {'plain roofline' if calibration == 'none' else calibration}."]
+    kept, notes = [], []
+    for p in precisions:
+        lacking = [hw.id for hw in devices if not _has_precision(hw, p)]
+        if lacking:
+            notes.append(f"{p} left out: {', '.join(lacking)} {'has' if len(lacking) == 1 else 'have'} no {p} peak.")
+        else:
+            kept.append(p)
+    if not kept:
+        raise InputError("roofline: no precision picked is common to all devices; " + " ".join(notes))
+    target = on if on is not None else devices[0]
+    wp = workload_points(model, target, phase=phase, batch=batch, seq=seq, tp=tp, weight_dtype=weight_dtype)
+    fig = _fit_figure(roofline_figure(devices, kept, workload=wp), 560)
+    rows = [[wp.device, n, float(i), float(a) / 1e12, float(s) * 100, b]
+            for n, i, a, s, b in zip(wp.names, wp.intensity, wp.attainable, wp.time_share, wp.bound, strict=True)]
+    rows.append([wp.device, "whole model (method 1)", wp.whole_intensity, wp.whole_attainable / 1e12, 100.0, ""])
+    summary = [f"Operators of {wp.model} ({phase}, batch {batch}, {'KV length' if phase == 'decode' else 'prompt'} "
+               f"{seq}, tp {wp.tp}) on {wp.device}: marker size is the share of the pass time (plain roofline); "
+               f"the star is the whole model (method 1)."] + notes
     return View(figures=[fig], summary=summary, columns=ROOFLINE_COLUMNS, rows=rows,
-                csv=table_csv(ROOFLINE_COLUMNS, rows))
+                csv=table_csv(ROOFLINE_COLUMNS, rows), data={"workload": wp.to_dict()})
+
+
+def _has_precision(hw: Hardware, precision: str) -> bool:
+    try:
+        device_peak(hw, precision)
+    except InputError:
+        return False
+    return True
 
 
 COMPARE_COLUMNS = ["batch", "seq", "perf_a", "perf_b", "ratio_a_over_b", "fits_a", "fits_b"]
-_FIT_MASKS = (  # (label, colour) of cells where a device does not fit
-    ("only A runs out of memory", "rgba(120,120,120,0.55)"),
-    ("only B runs out of memory", "rgba(190,190,190,0.75)"),
-    ("neither fits", "rgba(60,60,60,0.85)"),
-)
 
 
 def compare_view(model: ModelSpec, a: Hardware, b: Hardware, *, batch: str = "1:1024", seq: str = "128:131072",
                  method: str = "whole", metric: str = "decode", weight_dtype_a: str = "fp16",
-                 weight_dtype_b: str = "fp16", tp_a: int = 1, tp_b: int = 1, mask: bool = True) -> View:
-    """The A-over-B mesh (`llmroofline.compare`) as a heatmap: colour log2 of the ratio, hover the
-    numbers of both devices, cells where a device runs out of memory shaded."""
-    import plotly.graph_objects as go
+                 weight_dtype_b: str = "fp16", tp_a: int = 1, tp_b: int = 1) -> View:
+    """The A-over-B mesh of `llmroofline.compare` as `interactive.comparison_figure` draws it
+    (hover: both devices' numbers and whether each fits; marked cells: out of memory)."""
+    from .interactive import comparison_figure
+    from .plots import mesh_summary
 
     c = compare(model, a, b, batch=batch, seq=seq, method=method, metric=metric, tp_a=tp_a, tp_b=tp_b,
                 weight_dtype_a=weight_dtype_a, weight_dtype_b=weight_dtype_b)
-    ratio = c.ratio
-    xs = [_short_number(s) for s in c.seq]
-    ys = [_short_number(v) for v in c.batch]
-    la, lb = c.labels.get("a", c.a), c.labels.get("b", c.b)
-    fit_txt = {True: "fits", False: "does NOT fit"}
-    custom = np.empty(ratio.shape + (6,), dtype=object)
-    for i, bv in enumerate(c.batch):
-        for j, sv in enumerate(c.seq):
-            custom[i, j] = [int(bv), int(sv), float(c.perf_a[i, j]), float(c.perf_b[i, j]),
-                            fit_txt[bool(c.fits_a[i, j])], fit_txt[bool(c.fits_b[i, j])]]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.log2(ratio)
-    finite = z[np.isfinite(z)]
-    span = max(float(np.max(np.abs(finite))) if finite.size else 1.0, 0.25)
-    ticks = [t for t in range(-8, 9) if abs(t) <= span + 0.5] or [0]
-    labels = [f"{2.0 ** t:g}×" if t >= 0 else f"1/{2 ** -t}×" for t in ticks]
-    fig = go.Figure(go.Heatmap(
-        x=xs, y=ys, z=z, customdata=custom, zmid=0, zmin=-span, zmax=span, colorscale="RdBu",
-        colorbar=dict(title=dict(text="A / B", side="right"), tickvals=ticks, ticktext=labels, thickness=14),
-        hovertemplate=(f"batch %{{customdata[0]}}, seq %{{customdata[1]}}<br>A {la}: %{{customdata[2]:,.4g}} {c.unit} "
-                       f"(%{{customdata[4]}})<br>B {lb}: %{{customdata[3]:,.4g}} {c.unit} (%{{customdata[5]}})"
-                       "<br><b>A / B = %{text}</b><extra></extra>"),
-        text=[[f"{r:.3g}×" for r in row] for row in ratio], name="A / B",
-    ))
+    fig = _fit_figure(comparison_figure(c), 520)
+    ratio = np.asarray(c.ratio, dtype=float)
     fa, fb = np.asarray(c.fits_a, bool), np.asarray(c.fits_b, bool)
-    if mask:
-        for (label, colour), sel in zip(_FIT_MASKS, (~fa & fb, fa & ~fb, ~fa & ~fb), strict=True):
-            if not sel.any():
-                continue
-            fig.add_trace(go.Heatmap(x=xs, y=ys, z=np.where(sel, 1.0, np.nan), showscale=False, hoverinfo="skip",
-                                     colorscale=[[0, colour], [1, colour]], name=label))
-            fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=label, showlegend=True,
-                                     marker=dict(symbol="square", size=12, color=colour)))
-    title = (f"{c.model}: {la} (A) over {lb} (B), {c.metric} {c.unit}, method {c.method}")
-    fig.update_layout(
-        template="plotly_white", height=540, margin=dict(l=60, r=10, t=50, b=50),
-        title=dict(text=title, font=dict(size=14)),
-        xaxis=dict(title="sequence length (tokens)", type="category", tickangle=-45),
-        yaxis=dict(title="batch (sequences)", type="category"),
-        legend=dict(orientation="h", y=-0.2, x=0, font=dict(size=11)),
-    )
-    both = fa & fb
     rows = [[int(c.batch[i]), int(c.seq[j]), float(c.perf_a[i, j]), float(c.perf_b[i, j]), float(ratio[i, j]),
              bool(fa[i, j]), bool(fb[i, j])] for i in range(ratio.shape[0]) for j in range(ratio.shape[1])]
-    stats = ratio[both]
-    data = {"cells": int(ratio.size), "both_fit": int(both.sum()), "a_no_fit": int((~fa).sum()),
-            "b_no_fit": int((~fb).sum())}
-    if stats.size:
-        data.update(ratio_min=float(stats.min()), ratio_median=float(np.median(stats)),
-                    ratio_max=float(stats.max()), a_faster_share=float((stats > 1).mean()))
-        summary = [f"Where both fit ({data['both_fit']} of {data['cells']} cells): A / B from "
-                   f"{data['ratio_min']:.3g}× to {data['ratio_max']:.3g}×, median {data['ratio_median']:.3g}×; "
-                   f"A is faster in {data['a_faster_share']:.0%} of them.",
-                   f"A runs out of memory in {data['a_no_fit']} cells, B in {data['b_no_fit']}."]
+    data = mesh_summary(c)
+    la, lb = c.labels.get("a", c.a), c.labels.get("b", c.b)
+    both = fa & fb
+    if both.any():
+        data["ratio_median_fit_both"] = float(np.median(ratio[both]))
+        data["a_faster_share_fit_both"] = float((ratio[both] > 1).mean())
+        summary = [f"A = {la}, B = {lb}. Where both fit ({data['fit_both']} of {data['cells']} cells), A / B runs "
+                   f"from {data['ratio_min_fit_both']:.3g}× to {data['ratio_max_fit_both']:.3g}×, median "
+                   f"{data['ratio_median_fit_both']:.3g}×: A is faster in {data['a_faster_share_fit_both']:.0%} of them.",
+                   f"Out of memory: A in {data['not_fit_a']} cells, B in {data['not_fit_b']}, both in "
+                   f"{data['fit_neither']}."]
     else:
-        summary = [f"No cell fits on both devices (A out of memory in {data['a_no_fit']}, B in {data['b_no_fit']} "
-                   f"of {data['cells']} cells)."]
+        summary = [f"A = {la}, B = {lb}. No cell fits on both devices (A out of memory in {data['not_fit_a']}, "
+                   f"B in {data['not_fit_b']} of {data['cells']} cells)."]
     return View(figures=[fig], summary=summary, columns=COMPARE_COLUMNS, rows=rows,
                 csv=table_csv(COMPARE_COLUMNS, rows), data=data)
+
 
 
 def estimate_view(model: ModelSpec, device: Hardware, *, batch: int | str = 1, input_len: int = 512,
@@ -446,98 +378,31 @@ def estimate_report_html(model: ModelSpec, device: Hardware, **workload: Any) ->
 
 RECOMMEND_COLUMNS = ["device", "gpus", "tp", "pp", "ep", "batch", "ttft_s", "tpot_s", "throughput_per_gpu_tok_s",
                      "tokens_per_s_per_user", "price_per_gpu_hour", "cost_per_million_tokens", "energy_j_per_token"]
-
-
-def _recommend_module() -> Any | None:
-    try:
-        return importlib.import_module("llmroofline.recommend")
-    except ImportError:
-        return None
-
-
-def _as_plain(x: Any) -> Any:
-    """A dataclass, an object with to_dict, or a mapping to plain dicts and lists."""
-    if hasattr(x, "to_dict"):
-        return x.to_dict()
-    if hasattr(x, "__dataclass_fields__"):
-        from dataclasses import asdict
-
-        return asdict(x)
-    return x
+RECOMMEND_HEADERS = ["device", "GPUs", "tp", "pp", "ep", "batch", "TTFT s", "TPOT ms", "tok/s per GPU",
+                     "tok/s per user", "$ per GPU-hour", "$ per M tokens", "J per token"]
 
 
 def recommend_view(model: ModelSpec, *, input_len: int = 1024, output_len: int = 256,
                    devices: list[Hardware] | None = None, ttft_slo: float | None = None,
                    tpot_slo: float | None = None) -> View:
-    """Devices ranked by `llmroofline.recommend.recommend`, and a Pareto chart (per-user speed
-    against cost per million tokens; the front is what no other option beats on both)."""
-    import plotly.graph_objects as go
+    """Devices ranked by `recommend.recommend` (cheapest per token first) and the throughput-latency
+    Pareto chart of the same search (`pareto_plot.pareto_figure`)."""
+    from .pareto_plot import pareto_figure
+    from .recommend import recommend
 
-    mod = _recommend_module()
-    if mod is None or not hasattr(mod, "recommend"):
-        raise InputError("recommend: this installation has no llmroofline.recommend module yet")
-    kwargs: dict[str, Any] = {"ttft_slo": ttft_slo, "tpot_slo": tpot_slo}
-    if devices:
-        kwargs["devices"] = devices
-    res = _as_plain(mod.recommend(model, input_len, output_len, **kwargs))
-    ranking = [_as_plain(r) for r in (res.get("ranking", []) if isinstance(res, dict) else res)]
-    excluded = [_as_plain(e) for e in (res.get("excluded", []) if isinstance(res, dict) else [])]
-    rows = [[r.get(k) for k in RECOMMEND_COLUMNS] for r in ranking]
-    fig = None
-    plot_mod = None
-    try:
-        plot_mod = importlib.import_module("llmroofline.pareto_plot")
-    except ImportError:
-        pass
-    for name in ("pareto_figure", "pareto_plotly", "figure"):
-        if plot_mod is not None and hasattr(plot_mod, name):
-            try:
-                fig = getattr(plot_mod, name)(res)
-                break
-            except Exception:  # noqa: BLE001 - fall back to the app's own chart
-                log.exception("pareto_plot.%s failed; using the app's chart", name)
-                fig = None
-    if fig is None or not hasattr(fig, "to_plotly_json"):
-        fig = _pareto_figure(ranking)
-    n_ex = len(excluded)
-    summary = [f"{len(ranking)} option(s) ranked best first" + (f"; {n_ex} excluded (below)" if n_ex else "") + "."]
-    summary += [f"{e.get('device')}: {e.get('reason')}" for e in excluded[:12]]
-    if n_ex > 12:
-        summary.append(f"... and {n_ex - 12} more")
-    return View(figures=[fig], summary=summary, columns=RECOMMEND_COLUMNS, rows=rows,
-                csv=table_csv(RECOMMEND_COLUMNS, rows), data={"excluded": excluded})
-
-
-def _pareto_figure(ranking: list[dict[str, Any]]) -> Any:
-    import plotly.graph_objects as go
-
-    pts = [(r.get("tokens_per_s_per_user"), r.get("cost_per_million_tokens"), r) for r in ranking]
-    pts = [(float(x), float(y), r) for x, y, r in pts if x is not None and y is not None
-           and math.isfinite(float(x)) and math.isfinite(float(y)) and float(y) > 0]
-    fig = go.Figure()
-    if not pts:
-        return placeholder_figure("no ranked option has a price and a speed to plot")
-    # The front: sorted by speed (descending), keep options cheaper than every faster one.
-    front, best = [], math.inf
-    for x, y, r in sorted(pts, key=lambda t: (-t[0], t[1])):
-        if y < best:
-            front.append((x, y, r))
-            best = y
-    label = [f"{r.get('device')} ×{r.get('gpus', 1)}" for _, _, r in pts]
-    fig.add_trace(go.Scatter(
-        x=[p[0] for p in pts], y=[p[1] for p in pts], mode="markers", name="options", text=label,
-        marker=dict(size=9, color="#4C78A8", opacity=0.7),
-        hovertemplate="%{text}<br>%{x:.4g} tok/s per user<br>%{y:.4g} USD per M tokens<extra></extra>"))
-    fig.add_trace(go.Scatter(
-        x=[p[0] for p in front], y=[p[1] for p in front], mode="lines+markers+text", name="Pareto front",
-        text=[f"{r.get('device')}" for *_, r in front], textposition="top right", textfont=dict(size=10),
-        line=dict(color="#E45756"), marker=dict(size=11, color="#E45756"), hoverinfo="skip"))
-    fig.update_layout(template="plotly_white", height=460, margin=dict(l=60, r=10, t=50, b=50),
-                      title=dict(text="Pareto: speed per user against cost", font=dict(size=14)),
-                      xaxis=dict(title="output tok/s per user", type="log"),
-                      yaxis=dict(title="USD per million output tokens", type="log"),
-                      legend=dict(orientation="h", y=-0.18, x=0))
-    return fig
+    rec = recommend(model, input_len, output_len, devices=devices or None, ttft_slo=ttft_slo, tpot_slo=tpot_slo)
+    rows = [[c.to_dict().get(k) for k in RECOMMEND_COLUMNS] for c in rec.ranking]
+    shown = [[r[0], *r[1:6], r[6], r[7] * 1e3, *r[8:]] for r in rows]  # TPOT in ms on the page
+    fig = _fit_figure(pareto_figure(rec.pareto()), 520)
+    fig.update_layout(legend=dict(font=dict(size=10), x=1.01, y=1, xanchor="left"))
+    n_ex = len(rec.excluded)
+    summary = [f"{len(rec.ranking)} device(s) ranked, cheapest per million output tokens first"
+               + (f"; {n_ex} excluded:" if n_ex else ".")]
+    summary += [f"{e.device}: {e.reason}" for e in rec.excluded[:8]]
+    if n_ex > 8:
+        summary.append(f"… and {n_ex - 8} more.")
+    return View(figures=[fig], summary=summary, columns=RECOMMEND_HEADERS, rows=shown,
+                csv=table_csv(RECOMMEND_COLUMNS, rows), data=rec.to_dict())
 
 
 def format_value(v: Any) -> str:
@@ -598,7 +463,12 @@ table.data th{position:sticky;top:0;background:#f6f8fa}
 table.data td:first-child,table.data th:first-child,table.data td:nth-child(2),table.data th:nth-child(2){text-align:left}
 .table-scroll{max-height:380px;overflow:auto}
 .hint{color:#656d76;font-size:11px;margin-top:10px}
+.chosen{color:#1f2328;font-size:11px;margin-top:3px;line-height:1.35}
 """
+
+
+_TAB_STYLE = {"padding": "8px 12px", "fontWeight": 500, "borderColor": "#d0d7de", "background": "#f6f8fa"}
+_TAB_SELECTED = {**_TAB_STYLE, "background": "#fff", "borderTop": "3px solid #0969da", "color": "#0969da"}
 
 
 def _message(text: str | None, kind: str = "error") -> Any:
@@ -646,6 +516,15 @@ def _graph(graph_id: str, height: int | None = None) -> Any:
                                                                    "filename": graph_id}})
 
 
+def _display_name(value: str) -> str:
+    return value[len(CUSTOM):] + " (custom)" if value.startswith(CUSTOM) else value
+
+
+def _chosen(values: list[str]) -> str:
+    """The devices picked in a multi-select, spelled out (the dropdown shows only a count)."""
+    return " · ".join(_display_name(v) for v in values)
+
+
 def _pick_defaults(options: list[dict[str, str]], wanted: tuple[str, ...], n: int) -> list[str]:
     values = [o["value"] for o in options]
     lowered = {v.lower(): v for v in values}
@@ -672,7 +551,8 @@ def _layout(extra_devices: dict[str, Any], extra_models: dict[str, Any]) -> Any:
         return [html.Label(label, className="f", title=HELP.get(help_key or "", "")), comp]
 
     def text(id_: str, value: Any, help_key: str | None = None) -> Any:
-        return dcc.Input(id=id_, type="text", value=str(value), debounce=True, title=HELP.get(help_key or "", ""))
+        return html.Div(dcc.Input(id=id_, type="text", value=str(value), debounce=True),
+                        title=HELP.get(help_key or "", ""))
 
     def dd(id_: str, options: Any, value: Any, **kw: Any) -> Any:
         return dcc.Dropdown(id=id_, options=options, value=value, clearable=False, **kw)
@@ -688,16 +568,19 @@ def _layout(extra_devices: dict[str, Any], extra_models: dict[str, Any]) -> Any:
     roofline_tab = html.Div([
         html.Div([
             *field_("Devices", dcc.Dropdown(id="rf-devices", options=devices, value=[d for d in dev[:3] if d],
-                                            multi=True), "device"),
-            *field_("Precisions", dcc.Checklist(id="rf-precisions", options=dtypes, value=["fp16", "fp8"],
+                                            multi=True, closeOnSelect=True), "device"),
+            html.Div(id="rf-devices-list", className="chosen"),
+            *field_("Operators on", dd("rf-on", [], dev[0]), "device"),
+            *field_("Precisions", dcc.Checklist(id="rf-precisions", options=dtypes, value=["fp16"],
                                                 inline=True, inputStyle={"marginRight": "3px"},
                                                 labelStyle={"marginRight": "8px"})),
             *field_("Phase", radio("rf-phase", ["decode", "prefill"], "decode"), "phase"),
             html.Div([html.Div(field_("Batch", text("rf-batch", 1, "batch"))),
                       html.Div(field_("Seq length", text("rf-seq", 2048, "input")))], className="row2"),
-            *field_("Weight dtype", dd("rf-weight", dtypes, "fp16"), "weight_dtype"),
-            *field_("Calibration", radio("rf-cal", ["none", "default"], "none"), "calibration"),
-            html.Div("Operators sit on or below their device's roofline; hover for names.", className="hint"),
+            html.Div([html.Div(field_("Weights", dd("rf-weight", dtypes, "fp16"), "weight_dtype")),
+                      html.Div(field_("tp", text("rf-tp", 1, "tp")))], className="row2"),
+            html.Div("Operators sit on their device's roofline (plain roofline); hover for names and shares.",
+                     className="hint"),
         ], className="controls"),
         html.Div([html.Div(id="rf-msg"), html.Div(_graph("rf-graph", 560), className="card"),
                   html.Div(id="rf-summary", className="summary"), buttons("rf")], className="results"),
@@ -715,9 +598,8 @@ def _layout(extra_devices: dict[str, Any], extra_models: dict[str, Any]) -> Any:
             *field_("Metric", radio("cmp-metric", list(METRICS), "decode"), "metric"),
             *field_("Batch (y)", text("cmp-batch", "1:1024", "axis"), "axis"),
             *field_("Sequence length (x)", text("cmp-seq", "128:131072", "axis"), "axis"),
-            dcc.Checklist(id="cmp-mask", options=[{"label": " shade cells that don't fit", "value": "mask"}],
-                          value=["mask"], style={"marginTop": "10px"}),
-            html.Div("Red: A faster; blue: B faster. Hover a cell for both devices' numbers.", className="hint"),
+            html.Div("Colour: A / B (the black line is 1). Marked cells run out of memory on A, B or both. "
+                     "Hover a cell for both devices' numbers.", className="hint"),
         ], className="controls"),
         html.Div([html.Div(id="cmp-msg"), html.Div(id="cmp-summary", className="summary"),
                   html.Div(_graph("cmp-graph", 540), className="card"), buttons("cmp")], className="results"),
@@ -750,16 +632,17 @@ def _layout(extra_devices: dict[str, Any], extra_models: dict[str, Any]) -> Any:
 
     recommend_tab = html.Div([
         html.Div([
-            *field_("Devices (empty: the whole catalog)", dcc.Dropdown(id="rec-devices", options=devices, value=[],
-                                                                       multi=True), "device"),
+            *field_("Devices (empty: the whole catalog)", dcc.Dropdown(id="rec-devices", options=devices, value=[d for d in dev if d],
+                                                                       multi=True, closeOnSelect=True), "device"),
+            html.Div(id="rec-devices-list", className="chosen"),
             html.Div([html.Div(field_("Input tokens", text("rec-input", 1024, "input"))),
                       html.Div(field_("Output tokens", text("rec-output", 256, "output")))], className="row2"),
             html.Div([html.Div(field_("TTFT SLO s", text("rec-ttft", "", "slo"))),
                       html.Div(field_("TPOT SLO s", text("rec-tpot", "", "slo")))], className="row2"),
         ], className="controls"),
         html.Div([html.Div(id="rec-msg"), html.Div(id="rec-summary", className="summary"),
-                  html.Div(_graph("rec-graph", 460), className="card"), buttons("rec"),
-                  html.Div(id="rec-table", className="card")], className="results"),
+                  html.Div(id="rec-table", className="card"), buttons("rec"),
+                  html.Div(_graph("rec-graph", 520), className="card")], className="results"),
     ], className="tab-body")
 
     custom_inputs = [html.Label([lab + (f" ({unit})" if unit else ""),
@@ -784,11 +667,10 @@ def _layout(extra_devices: dict[str, Any], extra_models: dict[str, Any]) -> Any:
         dcc.Store(id="models-store", data=extra_models),
         dcc.Store(id="devices-store", data=extra_devices),
         dcc.Store(id="rf-store"), dcc.Store(id="cmp-store"), dcc.Store(id="est-store"), dcc.Store(id="rec-store"),
-        html.Div(dcc.Tabs(id="tabs", value="compare", children=[
-            dcc.Tab(label="Roofline", value="roofline", children=roofline_tab),
-            dcc.Tab(label="Compare", value="compare", children=compare_tab),
-            dcc.Tab(label="Estimate", value="estimate", children=estimate_tab),
-            dcc.Tab(label="Recommend", value="recommend", children=recommend_tab),
+        html.Div(dcc.Tabs(id="tabs", value="compare", style={"height": "38px", "marginTop": "8px"}, children=[
+            dcc.Tab(label=label, value=value, children=body, style=_TAB_STYLE, selected_style=_TAB_SELECTED)
+            for label, value, body in (("Roofline", "roofline", roofline_tab), ("Compare", "compare", compare_tab),
+                                       ("Estimate", "estimate", estimate_tab), ("Recommend", "recommend", recommend_tab))
         ]), className="tabs-wrap"),
     ])
 
@@ -875,6 +757,17 @@ def create_app(devices: list[Hardware] | None = None, models: dict[str, dict[str
         opts = device_options(store)
         return opts, opts, opts, opts, opts
 
+    @app.callback(Output("rf-on", "options"), Output("rf-on", "value"), Output("rf-devices-list", "children"),
+                  Input("rf-devices", "value"), State("rf-on", "value"))
+    def on_roofline_devices(devs, current):
+        devs = list(devs or [])
+        opts = [{"label": _display_name(d), "value": d} for d in devs]
+        return opts, current if current in devs else (devs[0] if devs else None), _chosen(devs)
+
+    @app.callback(Output("rec-devices-list", "children"), Input("rec-devices", "value"))
+    def on_recommend_devices(devs):
+        return _chosen(list(devs or [])) or "all catalog devices"
+
     # -- tabs --------------------------------------------------------------------------------
     common = [Input("model", "value"), Input("models-store", "data"), Input("devices-store", "data")]
 
@@ -882,25 +775,26 @@ def create_app(devices: list[Hardware] | None = None, models: dict[str, dict[str
                   Output("rf-store", "data"), *common,
                   Input("rf-devices", "value"), Input("rf-precisions", "value"), Input("rf-phase", "value"),
                   Input("rf-batch", "value"), Input("rf-seq", "value"), Input("rf-weight", "value"),
-                  Input("rf-cal", "value"))
+                  Input("rf-tp", "value"), Input("rf-on", "value"))
     @_guard(4, (empty_fig, None, None))
-    def on_roofline(model, models_, devices_, devs, precs, phase, batch, seq, wd, cal):
-        v = roofline_view(resolve_model(model, models_), [resolve_device(d, devices_) for d in devs or []],
+    def on_roofline(model, models_, devices_, devs, precs, phase, batch, seq, wd, tp, on):
+        devs = list(devs or [])
+        v = roofline_view(resolve_model(model, models_), [resolve_device(d, devices_) for d in devs],
                           list(precs or []), phase=phase, batch=int(parse_int(batch, "batch")),
-                          seq=int(parse_int(seq, "seq length")), weight_dtype=wd, calibration=cal)
+                          seq=int(parse_int(seq, "seq length")), weight_dtype=wd, tp=int(parse_int(tp, "tp")),
+                          on=resolve_device(on, devices_) if on in devs else None)
         return None, v.figures[0], [html.P(s) for s in v.summary], {"csv": v.csv, "name": "roofline_operators.csv"}
 
     @app.callback(Output("cmp-msg", "children"), Output("cmp-graph", "figure"), Output("cmp-summary", "children"),
                   Output("cmp-store", "data"), *common,
                   Input("cmp-a", "value"), Input("cmp-b", "value"), Input("cmp-wa", "value"), Input("cmp-wb", "value"),
                   Input("cmp-tpa", "value"), Input("cmp-tpb", "value"), Input("cmp-method", "value"),
-                  Input("cmp-metric", "value"), Input("cmp-batch", "value"), Input("cmp-seq", "value"),
-                  Input("cmp-mask", "value"))
+                  Input("cmp-metric", "value"), Input("cmp-batch", "value"), Input("cmp-seq", "value"))
     @_guard(4, (empty_fig, None, None))
-    def on_compare(model, models_, devices_, a, b, wa, wb, tpa, tpb, method, metric, batch, seq, mask):
+    def on_compare(model, models_, devices_, a, b, wa, wb, tpa, tpb, method, metric, batch, seq):
         v = compare_view(resolve_model(model, models_), resolve_device(a, devices_), resolve_device(b, devices_),
                          batch=batch, seq=seq, method=method, metric=metric, weight_dtype_a=wa, weight_dtype_b=wb,
-                         tp_a=int(parse_int(tpa, "A tp")), tp_b=int(parse_int(tpb, "B tp")), mask="mask" in (mask or []))
+                         tp_a=int(parse_int(tpa, "A tp")), tp_b=int(parse_int(tpb, "B tp")))
         return (None, v.figures[0], [html.P(s, id=f"cmp-summary-{i}") for i, s in enumerate(v.summary)],
                 {"csv": v.csv, "name": "compare_mesh.csv", "data": v.data})
 

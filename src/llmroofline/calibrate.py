@@ -78,52 +78,70 @@ def _families(rows: list[Measurement]) -> list[str]:
     return sorted({load_hardware(r.hardware).family for r in rows})
 
 
-def _calibration(theta: np.ndarray, families: list[str]) -> Calibration:
+def _calibration(theta: np.ndarray, families: list[str], shared: list, per_family: list,
+                 base: Efficiency) -> Calibration:
     values = {}
     i = 0
-    for name, _, lo, hi in SHARED:
+    for name, _, lo, hi in shared:
         values[name] = _from_z(theta[i], lo, hi)
         i += 1
-    base = {}
-    for name, _, lo, hi in PER_FAMILY:
-        base[name] = _from_z(theta[i], lo, hi)
+    centre = {}
+    for name, _, lo, hi in per_family:
+        centre[name] = _from_z(theta[i], lo, hi)
         i += 1
-    default = replace(Efficiency(), **values, **base)
+    default = replace(base, **values, **centre)
     fams = {}
     for fam in families:
         fam_values = {}
-        for name, _, lo, hi in PER_FAMILY:
-            fam_values[name] = float(min(max(base[name] * math.exp(theta[i]), lo), hi))
+        for name, _, lo, hi in per_family:
+            fam_values[name] = float(min(max(centre[name] * math.exp(theta[i]), lo), hi))
             i += 1
         fams[fam] = replace(default, **fam_values)
     return Calibration(default=default, families=fams, error_bands={}, source="fit")
 
 
-def fit(rows: list[Measurement], *, max_evaluations: int = 400, f_scale: float = 0.1) -> FitResult:
-    """Fit the parameters to the rows (soft-L1 loss on log(pred/measured), robust to outliers)."""
+def fit(rows: list[Measurement], *, free: list[str] | None = None, start: Efficiency | None = None,
+        per_family: bool = True, max_evaluations: int = 400, f_scale: float = 0.1) -> FitResult:
+    """Fit the parameters to the rows (soft-L1 loss on log(pred/measured), robust to outliers).
+
+    free: names of the parameters to fit (default: all of SHARED and PER_FAMILY); the others keep
+    their values from `start` (default: the plain roofline's). per_family: fit family factors.
+    """
     from scipy.optimize import least_squares
 
-    families = _families(rows)
+    names = set(free) if free is not None else {p[0] for p in SHARED + PER_FAMILY}
+    unknown = names - {p[0] for p in SHARED + PER_FAMILY}
+    if unknown:
+        raise ValueError(f"cannot fit unknown parameter(s) {sorted(unknown)}")
+    shared = [p for p in SHARED if p[0] in names]
+    fam_params = [p for p in PER_FAMILY if p[0] in names]
+    if not per_family:
+        shared, fam_params = shared + fam_params, []
+    base = start or Efficiency()
+    families = _families(rows) if fam_params else []
     measured = np.log([r.value for r in rows])
-    theta0 = [_to_z(v, lo, hi) for _, v, lo, hi in SHARED] + [_to_z(v, lo, hi) for _, v, lo, hi in PER_FAMILY]
-    theta0 += [0.0] * (len(families) * len(PER_FAMILY))
-    n_shared = len(SHARED) + len(PER_FAMILY)
-    lower = [(-12.0 if (lo == 0 and hi == 1) else math.log(lo)) for _, _, lo, hi in SHARED + PER_FAMILY]
-    upper = [(12.0 if (lo == 0 and hi == 1) else math.log(hi)) for _, _, lo, hi in SHARED + PER_FAMILY]
+    spec = shared + fam_params
+    theta0 = [_to_z(v, lo, hi) for _, v, lo, hi in spec] + [0.0] * (len(families) * len(fam_params))
+    n_shared = len(spec)
+    lower = [(-12.0 if (lo == 0 and hi == 1) else math.log(lo)) for _, _, lo, hi in spec]
+    upper = [(12.0 if (lo == 0 and hi == 1) else math.log(hi)) for _, _, lo, hi in spec]
     lower += [-1.0] * (len(theta0) - n_shared)
     upper += [1.0] * (len(theta0) - n_shared)
     x0 = np.clip(theta0, np.array(lower) + 1e-9, np.array(upper) - 1e-9)
 
+    def calibration(theta: np.ndarray) -> Calibration:
+        return _calibration(theta, families, shared, fam_params, base)
+
     def residuals(theta: np.ndarray) -> np.ndarray:
-        pred = predict(rows, _calibration(theta, families))
+        pred = predict(rows, calibration(theta))
         r = np.log(np.where(np.isfinite(pred) & (pred > 0), pred, 1e-30)) - measured
         prior = theta[n_shared:] / FAMILY_PRIOR_SD * f_scale  # ridge on the family factors
         return np.concatenate([r, prior])
 
     sol = least_squares(residuals, x0, bounds=(lower, upper), loss="soft_l1", f_scale=f_scale,
                         max_nfev=max_evaluations, diff_step=1e-3, x_scale=1.0)
-    cal = _calibration(sol.x, families)
-    return FitResult(calibration=cal, families=families, residuals=sol.fun[: len(rows)], iterations=int(sol.nfev))
+    return FitResult(calibration=calibration(sol.x), families=families, residuals=sol.fun[: len(rows)],
+                     iterations=int(sol.nfev))
 
 
 def error_bands(rows: list[Measurement], pred: np.ndarray) -> dict[str, float]:

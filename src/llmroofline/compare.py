@@ -42,6 +42,8 @@ def parse_axis(text: str | list | np.ndarray, name: str, points: int = 24, upper
                 values = np.unique(np.round(np.geomspace(lo, hi, n)))
             else:
                 values = np.asarray([float(p) for p in s.split(",") if p.strip()], dtype=float)
+        except InputError:  # a ValueError too: keep its precise message
+            raise
         except ValueError:
             raise InputError(f"{name}: {s!r} is neither a range LO:HI nor a list of numbers") from None
     if values.size == 0 or not np.all(np.isfinite(values)) or np.any(values < 1) or np.any(values != np.round(values)):

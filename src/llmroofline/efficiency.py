@@ -26,6 +26,7 @@ class Efficiency:
     memory: float = 1.0  # fraction of DRAM bandwidth streaming kernels reach
     attn_prefill_compute: float = 1.0  # fraction of peak a flash-attention prefill kernel reaches
     attn_decode_memory: float = 1.0  # fraction of bandwidth a decode-attention kernel reaches
+    attn_decode_compute: float = 1.0  # fraction of tensor peak a decode-attention kernel reaches (small tiles)
     # Share of grouped-query attention's K/V reuse a decode kernel realizes: 1 reads each KV head
     # once for its whole query group (XQA, FlashInfer); 0 reads it once per query head (per-head
     # kernels), so GQA then saves capacity but not bandwidth.
@@ -43,7 +44,8 @@ class Efficiency:
         return asdict(self)
 
 
-FRACTIONS = ("gemm_compute", "memory", "attn_prefill_compute", "attn_decode_memory", "comm_bandwidth")
+FRACTIONS = ("gemm_compute", "memory", "attn_prefill_compute", "attn_decode_memory", "attn_decode_compute",
+             "comm_bandwidth")
 UNIT_INTERVAL = ("gqa_kv_reuse",)
 
 

@@ -9,6 +9,7 @@ a max over consecutive integers splits at the crossing point.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -58,13 +59,20 @@ class Deployment:
 def make_deployment(model, hardware, *, tp: int = 1, pp: int = 1, ep: int = 1, weight_dtype: str = "fp16",
                     kv_dtype: str | None = None, fused_attention: bool = True) -> Deployment:
     """Validate names and parallelism and build a Deployment."""
+    for name, v in (("tp", tp), ("pp", pp), ("ep", ep)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 1 <= v <= 1024:
+            raise InputError(f"{name} must be a whole number from 1 to 1024, got {v!r}")
+    tp, pp, ep = int(tp), int(pp), int(ep)
+    for name, v in (("model", model), ("hardware", hardware)):
+        if not isinstance(v, (str, Path, ModelSpec if name == "model" else Hardware)):
+            raise InputError(f"{name} must be a name, a path or a {'ModelSpec' if name == 'model' else 'Hardware'}, "
+                             f"got {type(v).__name__}")
+    if not isinstance(fused_attention, (bool, np.bool_)):
+        raise InputError(f"fused_attention must be true or false, got {fused_attention!r}")
     m = load_model(model)
     hw = load_hardware(hardware)
     wd = normalize(weight_dtype, field="weight_dtype")
     kd = normalize(kv_dtype or "fp16", field="kv_dtype")
-    for name, v in (("tp", tp), ("pp", pp), ("ep", ep)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 1 <= v <= 1024:
-            raise InputError(f"{name} must be an integer from 1 to 1024, got {v!r}")
     if m.num_heads % tp:
         raise InputError(f"tp = {tp} does not divide the {m.num_heads} attention heads of {m.id}")
     if pp > m.num_layers:
@@ -76,7 +84,7 @@ def make_deployment(model, hardware, *, tp: int = 1, pp: int = 1, ep: int = 1, w
             raise InputError(f"ep = {ep} must divide tp ({tp}) and the {m.num_experts} experts")
     if wd in ("fp8", "fp4") and wd not in hw.precisions:
         pass  # runs weight-only at 16 bit (see precision.gemm_precision)
-    return Deployment(m, hw, tp, pp, ep, wd, kd, fused_attention)
+    return Deployment(m, hw, tp, pp, ep, wd, kd, bool(fused_attention))
 
 
 # ---- exact sums over decode steps --------------------------------------------------------
@@ -198,14 +206,28 @@ class Estimate:
 
 
 def _as_lengths(name: str, value, minimum: int = 1) -> np.ndarray:
-    a = np.asarray(value, dtype=float) if not isinstance(value, str) else None
+    """Whole numbers >= minimum (a number, a list or an array) as a float64 array."""
+    a = None
+    if not isinstance(value, (str, bytes, bool, np.bool_, dict, set)):
+        try:
+            a = np.asarray(value, dtype=float)
+        except (TypeError, ValueError):  # ragged lists, None inside, objects
+            a = None
+        if np.asarray(value).dtype == bool:
+            a = None
     if a is None or a.size == 0 or not np.all(np.isfinite(a)):
-        raise InputError(f"{name} must be a number or list of numbers, got {value!r}")
+        raise InputError(f"{name} must be a whole number or a list of whole numbers, got {_short(value)}")
     if np.any(a < minimum) or np.any(a != np.round(a)):
-        raise InputError(f"{name} must be whole numbers >= {minimum}, got {value!r}")
-    if np.any(a > (ABSURD_BATCH if name == "batch" else ABSURD_LENGTH)):
-        raise InputError(f"{name} = {value!r} is absurdly large")
+        raise InputError(f"{name} must be whole numbers >= {minimum}, got {_short(value)}")
+    upper = ABSURD_BATCH if name == "batch" else ABSURD_LENGTH
+    if np.any(a > upper):
+        raise InputError(f"{name} = {_short(value)} is absurdly large (allowed up to {upper:g})")
     return a
+
+
+def _short(value) -> str:
+    r = repr(value.tolist() if isinstance(value, np.ndarray) else value)
+    return r if len(r) <= 60 else r[:57] + "..."
 
 
 def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: Any = 128, *, tp: int = 1,
@@ -230,72 +252,81 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
                           fused_attention=fused_attention)
     cal = load_calibration(calibration)
     eff = cal.for_device(dep.hardware)
-    I = _as_lengths("input_len", input_len)
-    O = _as_lengths("output_len", output_len)
+    In = _as_lengths("input_len", input_len)
+    Out = _as_lengths("output_len", output_len)
     if mode == "max":
-        if not 1 <= max_batch_size <= ABSURD_BATCH:
-            raise InputError(f"max_batch_size must be from 1 to {ABSURD_BATCH:g}, got {max_batch_size}")
-        B = max_batch(dep.model, dep.hardware, context=I + O, weight_dtype=dep.weight_dtype,
+        if (isinstance(max_batch_size, bool) or not isinstance(max_batch_size, (int, np.integer))
+                or not 1 <= max_batch_size <= ABSURD_BATCH):
+            raise InputError(f"max_batch_size must be a whole number from 1 to {ABSURD_BATCH:g}, got {max_batch_size!r}")
+        if (isinstance(kv_memory_fraction, bool) or not isinstance(kv_memory_fraction, (int, float))
+                or not 0 < kv_memory_fraction <= 1):
+            raise InputError(f"kv_memory_fraction must be a fraction in (0, 1], got {kv_memory_fraction!r}")
+        B = max_batch(dep.model, dep.hardware, context=In + Out, weight_dtype=dep.weight_dtype,
                       kv_dtype=dep.kv_dtype, tp=tp, pp=pp, kv_fraction=kv_memory_fraction, limit=max_batch_size)
         B = np.maximum(B, 1.0)  # evaluate at 1 where nothing fits; memory.fits says so
     else:
         B = _as_lengths("batch", batch)
-    B, I, O = np.broadcast_arrays(B, I, O)
-    B, I, O = B.astype(float), I.astype(float), O.astype(float)
+    try:
+        B, In, Out = np.broadcast_arrays(B, In, Out)
+    except ValueError:
+        raise InputError(f"batch, input_len and output_len have shapes {np.shape(B)}, {np.shape(In)} and "
+                         f"{np.shape(Out)}, which do not broadcast together") from None
+    B, In, Out = B.astype(float), In.astype(float), Out.astype(float)
 
     if mode == "static":
-        ttft, decode = _static(dep, eff, B, I, O)
-        tpot = np.where(O > 1, decode / np.maximum(O - 1, 1), 0.0)
+        ttft, decode = _static(dep, eff, B, In, Out)
+        tpot = np.where(Out > 1, decode / np.maximum(Out - 1, 1), 0.0)
         e2e = ttft + decode
-        throughput = B * O / e2e
-        prefill_tokens = B * I
+        throughput = B * Out / e2e
+        prefill_tokens = B * In
     else:
-        ttft, tpot = _continuous(dep, eff, B, I, O)
-        e2e = ttft + (O - 1) * tpot
+        ttft, tpot = _continuous(dep, eff, B, In, Out)
+        e2e = ttft + (Out - 1) * tpot
         throughput = B / tpot
-        prefill_tokens = np.maximum(B * I / O, I)
-    mem = memory_use(dep.model, dep.hardware, batch=B, context=I + O, prefill_tokens=prefill_tokens,
+        prefill_tokens = np.maximum(B * In / Out, In)
+    mem = memory_use(dep.model, dep.hardware, batch=B, context=In + Out, prefill_tokens=prefill_tokens,
                      weight_dtype=dep.weight_dtype, kv_dtype=dep.kv_dtype, tp=tp, pp=pp)
     bands = {k: v for k, v in cal.error_bands.items()} if cal.error_bands else {}
     return Estimate(
         ttft_s=ttft, tpot_s=tpot, e2e_s=e2e, throughput_tok_s=throughput,
-        throughput_per_gpu_tok_s=throughput / dep.gpus, batch=B, memory=mem, input_len=I, output_len=O,
+        throughput_per_gpu_tok_s=throughput / dep.gpus, batch=B, memory=mem, input_len=In, output_len=Out,
         mode=mode, gpus=dep.gpus, calibrated=cal.source != "plain roofline", error_band=bands,
         inputs={"model": dep.model.id, "hardware": dep.hardware.id, "tp": tp, "pp": pp, "ep": ep,
                 "weight_dtype": dep.weight_dtype, "kv_dtype": dep.kv_dtype, "gemm_precision": dep.gemm_precision},
     )
 
 
-def _static(dep: Deployment, eff: Efficiency, B, I, O):
-    """Prefill of the whole batch (first token), then O-1 decode steps with KV I+1 .. I+O-1.
+def _static(dep: Deployment, eff: Efficiency, B, In, Out):
+    """B sequences of In prompt and Out output tokens: prefill of the whole batch (first token),
+    then Out-1 decode steps with KV In+1 .. In+Out-1.
 
     With pipeline parallelism the batch runs as pp micro-batches: prefill pays the fill bubble
     ((2pp-1)/pp of one whole-model pass of a micro-batch), decode keeps the pipeline full.
     """
     pp = dep.pp
     micro = B / pp
-    prefill = pass_time(dep, eff, [AttentionGroup(micro, I, 0)]) * (2 * pp - 1) / pp + p2p_time(dep, eff, micro * I)
-    decode = decode_steps_time(dep, eff, micro, I + 1, I + O - 1)
-    decode = decode + np.maximum(O - 1, 0) * p2p_time(dep, eff, micro)
+    prefill = pass_time(dep, eff, [AttentionGroup(micro, In, 0)]) * (2 * pp - 1) / pp + p2p_time(dep, eff, micro * In)
+    decode = decode_steps_time(dep, eff, micro, In + 1, In + Out - 1)
+    decode = decode + np.maximum(Out - 1, 0) * p2p_time(dep, eff, micro)
     return prefill, decode
 
 
-def _continuous(dep: Deployment, eff: Efficiency, B, I, O):
-    """Steady state of continuous batching with B requests in flight.
+def _continuous(dep: Deployment, eff: Efficiency, B, In, Out):
+    """Steady state of continuous batching with B requests in flight (In prompt, Out output tokens).
 
-    Each step, B(O-1)/O requests decode at the mean KV length I + O/2 and B/O new requests
+    Each step, B(Out-1)/Out requests decode at the mean KV length In + Out/2 and B/Out new requests
     prefill their prompts in the same pass (chunked prefill: the linear layers see all tokens
     in one GEMM). Every step emits B tokens. TTFT: one such step, or the prompt's own prefill
     if that is longer.
     """
     micro = B / dep.pp
     groups = [
-        AttentionGroup(micro * (O - 1) / O, 1, I + O / 2 - 1),
-        AttentionGroup(micro / O, I, 0, label="prefill"),
+        AttentionGroup(micro * (Out - 1) / Out, 1, In + Out / 2 - 1),
+        AttentionGroup(micro / Out, In, 0, label="prefill"),
     ]
-    tokens = micro * (O - 1) / O + micro * I / O
+    tokens = micro * (Out - 1) / Out + micro * In / Out
     step = pass_time(dep, eff, groups) + p2p_time(dep, eff, tokens)
-    alone = pass_time(dep, eff, [AttentionGroup(np.ones_like(I), I, 0)]) + p2p_time(dep, eff, I)
+    alone = pass_time(dep, eff, [AttentionGroup(np.ones_like(In), In, 0)]) + p2p_time(dep, eff, In)
     return np.maximum(step, alone), step
 
 
@@ -304,5 +335,6 @@ def decode_step(model, hardware, batch, kv_len, *, tp: int = 1, weight_dtype: st
     """Per-operator times of one decode step (batch sequences attending kv_len positions)."""
     dep = make_deployment(model, hardware, tp=tp, ep=ep, weight_dtype=weight_dtype, kv_dtype=kv_dtype)
     eff = load_calibration(calibration).for_device(dep.hardware)
-    kv = np.asarray(kv_len, dtype=float)
-    return time_ops(dep.ops([AttentionGroup(batch, 1, kv - 1)]), dep.hardware, eff)
+    b = _as_lengths("batch", batch)
+    kv = _as_lengths("kv_len", kv_len)
+    return time_ops(dep.ops([AttentionGroup(b, 1, kv - 1)]), dep.hardware, eff)

@@ -56,6 +56,19 @@ class Hardware:
     source: str = ""
     sources: dict[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # The roofline divides by these: each must be a positive, finite number of SI units.
+        positive = {"memory_bytes": self.memory_bytes, "memory_bandwidth": self.memory_bandwidth,
+                    "interconnect_bandwidth": self.interconnect_bandwidth,
+                    **{f"peak_flops[{p!r}]": v for p, v in (self.peak_flops or {}).items()}}
+        if not isinstance(self.peak_flops, dict) or not self.peak_flops:
+            raise InputError(f"device {self.id}: peak_flops must map precisions to FLOP/s")
+        for name, v in positive.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+                raise InputError(f"device {self.id}: {name} must be a positive number, got {v!r}")
+        if isinstance(self.max_devices, bool) or not isinstance(self.max_devices, int) or self.max_devices < 1:
+            raise InputError(f"device {self.id}: max_devices must be a whole number >= 1, got {self.max_devices!r}")
+
     @property
     def precisions(self) -> set[str]:
         return set(self.peak_flops)
@@ -112,11 +125,35 @@ def _number(where: str, key: str, value: Any, *, upper: float) -> float:
     return float(value)
 
 
+def _whole(where: str, key: str, value: Any, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
+        raise InputError(f"{where}: {key} must be a whole number, got {value!r}")
+    if not lo <= value <= hi:
+        raise InputError(f"{where}: {key} = {value!r} is out of range ({lo} to {hi})")
+    return int(value)
+
+
+def _text(where: str, key: str, value: Any, *, required: bool = True) -> str:
+    """A text field. YAML reads `name: 4090` as a number: numbers are taken as text too."""
+    if value is None and not required:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise InputError(f"{where}: {key} must be text, got {value!r}")
+    text = str(value).strip()
+    if required and not text:
+        raise InputError(f"{where}: {key} must not be empty")
+    return text
+
+
 def hardware_from_dict(data: Any, where: str = "hardware spec") -> Hardware:
-    """Validate a spec mapping (the YAML schema) and convert it to SI units."""
+    """Validate a spec mapping (the YAML schema) and convert it to SI units.
+
+    Every field is checked (type, range, units implied by the name); anything wrong raises
+    InputError naming the file or device, the field, the value and what is allowed.
+    """
     if not isinstance(data, dict):
         raise InputError(f"{where}: expected a mapping of fields, got {type(data).__name__}")
-    keys = set(data)
+    keys = set(map(str, data))
     missing = _REQUIRED - keys
     if missing:
         raise InputError(f"{where}: missing field(s) {', '.join(sorted(missing))}")
@@ -124,47 +161,48 @@ def hardware_from_dict(data: Any, where: str = "hardware spec") -> Hardware:
     if extra:
         raise InputError(f"{where}: unknown field(s) {', '.join(sorted(extra))}")
     where = f"{where} ({data['id']})" if isinstance(data.get("id"), str) else where
+    device_id = _text(where, "id", data["id"])
     peaks = data["peak_tflops"]
     if not isinstance(peaks, dict) or not peaks:
-        raise InputError(f"{where}: peak_tflops must map precisions to TFLOPS")
-    bad = set(peaks) - set(PRECISIONS) - {"int4"}
+        raise InputError(f"{where}: peak_tflops must map precisions to TFLOPS, got {peaks!r}")
+    bad = set(map(str, peaks)) - set(PRECISIONS)
     if bad:
-        raise InputError(f"{where}: peak_tflops has unknown precision(s) {', '.join(sorted(map(str, bad)))}")
+        raise InputError(f"{where}: peak_tflops has unknown precision(s) {', '.join(sorted(bad))}; "
+                         f"allowed: {', '.join(PRECISIONS)}")
     ic = data["interconnect"]
-    if not isinstance(ic, dict) or set(ic) != _INTERCONNECT_KEYS:
-        raise InputError(f"{where}: interconnect needs exactly {', '.join(sorted(_INTERCONNECT_KEYS))}")
-    if data["confidence"] not in _CONFIDENCE:
-        raise InputError(f"{where}: confidence must be one of {', '.join(sorted(_CONFIDENCE))}")
+    if not isinstance(ic, dict) or set(map(str, ic)) != _INTERCONNECT_KEYS:
+        raise InputError(f"{where}: interconnect needs exactly {', '.join(sorted(_INTERCONNECT_KEYS))}, got {ic!r}")
+    if not isinstance(data["confidence"], str) or data["confidence"] not in _CONFIDENCE:
+        raise InputError(f"{where}: confidence must be one of {', '.join(sorted(_CONFIDENCE))}, "
+                         f"got {data['confidence']!r}")
     aliases = data["aliases"] or []
-    if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
-        raise InputError(f"{where}: aliases must be a list of strings")
+    if not isinstance(aliases, list) or not all(isinstance(a, str) and a.strip() for a in aliases):
+        raise InputError(f"{where}: aliases must be a list of non-empty strings, got {aliases!r}")
     sources = data["sources"] or {}
-    if not isinstance(sources, dict):
-        raise InputError(f"{where}: sources must map figures to their sources")
-    if not str(data["source"]).strip():
-        raise InputError(f"{where}: source must name where the figures come from")
+    if not isinstance(sources, dict) or not all(isinstance(v, (str, int, float)) for v in sources.values()):
+        raise InputError(f"{where}: sources must map figures to their sources (text), got {sources!r}")
     return Hardware(
-        id=str(data["id"]),
-        name=str(data["name"]),
-        vendor=str(data["vendor"]),
-        family=str(data["family"]).lower(),
+        id=device_id,
+        name=_text(where, "name", data["name"]),
+        vendor=_text(where, "vendor", data["vendor"]),
+        family=_text(where, "family", data["family"]).lower(),
         memory_bytes=_number(where, "memory_gb", data["memory_gb"], upper=1e5) * GB,
         memory_bandwidth=_number(where, "memory_bandwidth_gbps", data["memory_bandwidth_gbps"], upper=1e6) * GB,
         peak_flops={
             str(p): _number(where, f"peak_tflops.{p}", v, upper=1e6) * TERA for p, v in peaks.items()
         },
         onchip_buffer_bytes=_number(where, "onchip_buffer_mb", data["onchip_buffer_mb"], upper=1e6) * 1e6,
-        interconnect_kind=str(ic["kind"]),
+        interconnect_kind=_text(where, "interconnect.kind", ic["kind"]),
         interconnect_bandwidth=_number(where, "interconnect.bandwidth_gbps", ic["bandwidth_gbps"], upper=1e5) * GB / 2,
-        max_devices=int(_number(where, "interconnect.max_devices", ic["max_devices"], upper=1e5)),
+        max_devices=_whole(where, "interconnect.max_devices", ic["max_devices"], 1, 100_000),
         tdp_w=_number(where, "tdp_w", data["tdp_w"], upper=1e5),
         price_per_hour_usd=_number(where, "price_per_hour_usd", data["price_per_hour_usd"], upper=1e3),
-        memory_type=str(data["memory_type"]),
-        release_year=int(data["release_year"]),
-        confidence=str(data["confidence"]),
-        aliases=tuple(a.lower() for a in aliases),
-        notes=str(data["notes"] or ""),
-        source=str(data["source"]),
+        memory_type=_text(where, "memory_type", data["memory_type"], required=False),
+        release_year=_whole(where, "release_year", data["release_year"], 1970, 2100),
+        confidence=data["confidence"],
+        aliases=tuple(a.strip().lower() for a in aliases),
+        notes=_text(where, "notes", data["notes"], required=False),
+        source=_text(where, "source", data["source"]),
         sources={str(k): str(v) for k, v in sources.items()},
     )
 
@@ -174,10 +212,15 @@ def read_yaml(path: Path, what: str) -> Any:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise InputError(f"cannot read {what} {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise InputError(f"cannot read {what} {path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     try:
         return yaml.safe_load(text)  # safe_load: YAML tags that build objects are refused
     except yaml.YAMLError as e:
-        raise InputError(f"{what} {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+        first = (str(e).strip().splitlines() or ["malformed"])[0]
+        raise InputError(f"{what} {path} is not valid YAML: {first}") from None
+    except (ValueError, TypeError, RecursionError) as e:  # e.g. `!!int abc`, or nesting too deep
+        raise InputError(f"{what} {path} is not valid YAML: {type(e).__name__}: {e}") from None
 
 
 def load_hardware_file(path: str | Path) -> Hardware:

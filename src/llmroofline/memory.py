@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import InputError
 from .hardware import Hardware
 from .model import ModelSpec
 from .operators import ACT_BYTES, SMALL_WEIGHT_BYTES
@@ -101,10 +102,31 @@ def activation_bytes(model: ModelSpec, tokens, seqs, tp: int = 1):
     return tokens * per_token + np.asarray(seqs, dtype=float) * m.vocab_size / tp * LOGIT_BYTES
 
 
+def _check_parallel(model: ModelSpec, tp: int, pp: int) -> None:
+    for name, v in (("tp", tp), ("pp", pp)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 1 <= v <= 1024:
+            raise InputError(f"{name} must be a whole number from 1 to 1024, got {v!r}")
+    if pp > model.num_layers:
+        raise InputError(f"pp = {pp} exceeds the {model.num_layers} layers of {model.id}")
+
+
+def _non_negative(name: str, value) -> np.ndarray:
+    try:
+        a = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a number or an array of numbers, got {value!r}") from None
+    if not np.all(np.isfinite(a)) or np.any(a < 0):
+        raise InputError(f"{name} must be finite and non-negative, got {value!r}")
+    return a
+
+
 def memory_use(model: ModelSpec, hw: Hardware, *, batch, context, prefill_tokens, weight_dtype: str,
                kv_dtype: str, tp: int = 1, pp: int = 1) -> MemoryUse:
     """Memory of `batch` sequences holding `context` tokens each, prefilling `prefill_tokens` at once."""
-    batch = np.asarray(batch, dtype=float)
+    _check_parallel(model, tp, pp)
+    batch = _non_negative("batch", batch)
+    context = _non_negative("context", context)
+    prefill_tokens = _non_negative("prefill_tokens", prefill_tokens)
     chunk = np.minimum(np.asarray(prefill_tokens, dtype=float), PREFILL_CHUNK_TOKENS)
     return MemoryUse(
         weights=np.asarray(weights_per_device(model, weight_dtype, tp, pp)) + 0 * batch,
@@ -118,6 +140,12 @@ def max_batch(model: ModelSpec, hw: Hardware, *, context, weight_dtype: str, kv_
               tp: int = 1, pp: int = 1, kv_fraction: float = 0.9, limit: int = 2048):
     """Largest batch whose KV cache (`context` tokens per sequence) fits, as a runtime sizes it:
     a fraction of the memory left after weights and a full prefill chunk's workspace. 0 if none."""
+    _check_parallel(model, tp, pp)
+    context = _non_negative("context", context)
+    if isinstance(kv_fraction, bool) or not isinstance(kv_fraction, (int, float)) or not 0 < kv_fraction <= 1:
+        raise InputError(f"kv_fraction must be a fraction in (0, 1], got {kv_fraction!r}")
+    if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
+        raise InputError(f"limit must be a whole number >= 1, got {limit!r}")
     weights = weights_per_device(model, weight_dtype, tp, pp)
     workspace = activation_bytes(model, PREFILL_CHUNK_TOKENS, 0, tp)
     free = (hw.memory_bytes - weights - workspace) * kv_fraction

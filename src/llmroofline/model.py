@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import functools
 import json
+import math
+import numbers
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +71,9 @@ class ModelSpec:
     published_active_params: float | None = None
     params_source: str = ""
     config_source: str = ""
+
+    def __post_init__(self) -> None:
+        _check_spec(self)
 
     # ---- derived architecture facts -------------------------------------------------------
     @property
@@ -205,68 +210,205 @@ class ModelSpec:
         return d
 
 
+# ---- validation ----------------------------------------------------------------------------
+
+MAX_SIZE = 10**8  # no real model has a width, count or vocabulary near this: larger is a typo
+MAX_LENGTH = 10**9  # windows and context lengths, in tokens
+_AT_LEAST_ONE = {"num_layers", "hidden_size", "num_heads", "num_kv_heads", "head_dim", "vocab_size"}
+_META_KEYS = {"id", "aliases", "published_params", "published_active_params", "params_source", "config_source",
+              "config"}
+
+
+def _show(value: Any) -> str:
+    """repr of a value, shortened for one-line messages."""
+    r = repr(value)
+    return r if len(r) <= 60 else r[:57] + "..."
+
+
+def _check_spec(m: ModelSpec) -> None:
+    """InputError unless a ModelSpec's sizes are whole numbers in range and consistent with each other."""
+    if not isinstance(m.id, str) or not m.id.strip():
+        raise InputError(f"model id must be a non-empty string, got {_show(m.id)}")
+    where = f"model {m.id}"
+    for f in fields(m):
+        v = getattr(m, f.name)
+        if f.type == "int":  # annotations are strings (from __future__ import annotations)
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+                raise InputError(f"{where}: {f.name} must be a whole number, got {_show(v)}")
+            lo = 1 if f.name in _AT_LEAST_ONE else 0
+            hi = MAX_LENGTH if f.name == "sliding_window" else MAX_SIZE
+            if not lo <= v <= hi:
+                raise InputError(f"{where}: {f.name} = {v} is out of range ({lo} to {hi:,})")
+        elif f.type == "bool" and not isinstance(v, bool):
+            raise InputError(f"{where}: {f.name} must be true or false, got {_show(v)}")
+        elif f.type == "float | None" and v is not None and (
+                isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v <= 0):
+            raise InputError(f"{where}: {f.name} must be a positive number or null, got {_show(v)}")
+    if m.num_heads % m.num_kv_heads:
+        raise InputError(f"{where}: num_heads ({m.num_heads}) is not a multiple of num_kv_heads ({m.num_kv_heads})")
+    for name in ("num_sliding_layers", "num_moe_layers"):
+        if getattr(m, name) > m.num_layers:
+            raise InputError(f"{where}: {name} = {getattr(m, name)} exceeds the {m.num_layers} layers")
+    if m.num_sliding_layers and not m.sliding_window:
+        raise InputError(f"{where}: {m.num_sliding_layers} sliding-window layers need sliding_window >= 1")
+    if m.num_moe_layers:
+        if not 1 <= m.experts_per_token <= m.num_experts:
+            raise InputError(f"{where}: experts_per_token = {m.experts_per_token} must be from 1 to the "
+                             f"{m.num_experts} experts")
+        if not m.moe_intermediate_size:
+            raise InputError(f"{where}: MoE layers need moe_intermediate_size >= 1")
+    if m.num_dense_layers and not m.intermediate_size:
+        raise InputError(f"{where}: {m.num_dense_layers} dense layers need intermediate_size >= 1")
+    if m.kv_lora_rank:
+        for name in ("qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim"):
+            if not getattr(m, name):
+                raise InputError(f"{where}: multi-head latent attention (kv_lora_rank > 0) needs {name} >= 1")
+    if not isinstance(m.aliases, tuple) or not all(isinstance(a, str) for a in m.aliases):
+        raise InputError(f"{where}: aliases must be a tuple of strings, got {_show(m.aliases)}")
+
+
 # ---- config.json parsing ------------------------------------------------------------------
 
 _MISSING = object()
 
 
-def _get(cfg: dict[str, Any], *names: str, default: Any = _MISSING, where: str = "config") -> Any:
+def _lookup(cfg: dict[str, Any], names: tuple[str, ...]) -> tuple[str, Any]:
+    """The first of `names` the config sets (not null) and its value; (names[0], None) if none."""
     for n in names:
-        if n in cfg and cfg[n] is not None:
-            return cfg[n]
-    if default is _MISSING:
-        raise InputError(f"{where}: missing field {names[0]!r}" + (f" (or {', '.join(names[1:])})" if names[1:] else ""))
-    return default
+        if cfg.get(n) is not None:
+            return n, cfg[n]
+    return names[0], None
 
 
-def _int(cfg: dict[str, Any], *names: str, default: Any = _MISSING, where: str = "config", minimum: int = 1) -> int:
-    v = _get(cfg, *names, default=default, where=where)
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v):
-        raise InputError(f"{where}: {names[0]} must be an integer, got {v!r}")
-    v = int(v)
-    if v < minimum or v > 10**8:
-        raise InputError(f"{where}: {names[0]} = {v} is out of range ({minimum} to 1e8)")
+def _whole(where: str, name: str, v: Any, minimum: int, maximum: int = MAX_SIZE) -> int:
+    """A whole number (4096 or 4096.0; not true, "4096", 4096.5, NaN or inf) in [minimum, maximum]."""
+    if (isinstance(v, bool) or not isinstance(v, (numbers.Integral, float))
+            or (isinstance(v, float) and not (math.isfinite(v) and v.is_integer()))):
+        raise InputError(f"{where}: {name} must be a whole number, got {_show(v)}")
+    n = int(v)
+    if not minimum <= n <= maximum:
+        raise InputError(f"{where}: {name} = {n} is out of range ({minimum} to {maximum:,})")
+    return n
+
+
+def _int(cfg: dict[str, Any], *names: str, default: Any = _MISSING, where: str = "config", minimum: int = 1,
+         maximum: int = MAX_SIZE) -> int:
+    """The first field of `names` present, validated; `default` (unchecked) when none is."""
+    name, v = _lookup(cfg, names)
+    if v is None:
+        if default is _MISSING:
+            raise InputError(f"{where}: missing field {names[0]!r}"
+                             + (f" (or {', '.join(names[1:])})" if names[1:] else ""))
+        return int(default)
+    return _whole(where, name, v, minimum, maximum)
+
+
+def _flag(cfg: dict[str, Any], name: str, where: str, default: Any = False) -> Any:
+    """A boolean field: true, false, or absent/null (default)."""
+    v = cfg.get(name)
+    if v is None:
+        return default
+    if not isinstance(v, bool):
+        raise InputError(f"{where}: {name} must be true or false, got {_show(v)}")
     return v
 
 
-def _sliding_layers(cfg: dict[str, Any], layers: int, model_type: str, window: int) -> int:
+def _list(cfg: dict[str, Any], name: str, where: str) -> list[Any] | None:
+    v = cfg.get(name)
+    if v is not None and not isinstance(v, list):
+        raise InputError(f"{where}: {name} must be a list, got {_show(v)}")
+    return v
+
+
+def _per_layer(cfg: dict[str, Any], name: str, layers: int, where: str) -> list[Any] | None:
+    """A list with one entry per layer (layer_types, no_rope_layers), or None when absent or empty."""
+    v = _list(cfg, name, where)
+    if not v:
+        return None
+    if len(v) != layers:
+        raise InputError(f"{where}: {name} lists {len(v)} layers, but the model has {layers}")
+    return v
+
+
+def _sliding_layers(cfg: dict[str, Any], layers: int, model_type: str, window: int, where: str) -> int:
     """How many layers attend within a window (the rest attend globally)."""
+    types = _per_layer(cfg, "layer_types", layers, where)
+    if types is not None and not all(isinstance(t, str) for t in types):
+        raise InputError(f"{where}: layer_types must be a list of strings, got {_show(types)}")
+    no_rope = _per_layer(cfg, "no_rope_layers", layers, where) if model_type in ("llama4", "llama4_text") else None
+    if no_rope is not None and not all(isinstance(x, bool) or x in (0, 1) for x in no_rope):
+        raise InputError(f"{where}: no_rope_layers must hold 0 or 1 per layer, got {_show(no_rope)}")
     if not window:
         return 0
-    types = cfg.get("layer_types")
-    if isinstance(types, list) and types:
-        return sum(1 for t in types if "sliding" in str(t) or "chunked" in str(t))
+    if types is not None:
+        return sum(1 for t in types if "sliding" in t or "chunked" in t)
     if model_type in ("qwen2", "qwen2_moe", "qwen3", "qwen3_moe"):
-        if not cfg.get("use_sliding_window", False):
+        if not _flag(cfg, "use_sliding_window", where):
             return 0
         # Qwen: layers with index >= max_window_layers use the window.
-        return max(0, layers - int(cfg.get("max_window_layers", layers)))
+        return max(0, layers - _int(cfg, "max_window_layers", default=layers, minimum=0, where=where))
     if model_type == "gemma2":
         return (layers + 1) // 2  # even-indexed layers are local
     if model_type in ("gemma3", "gemma3_text"):
-        pattern = int(cfg.get("sliding_window_pattern", 6))
+        pattern = _int(cfg, "sliding_window_pattern", default=6, where=where)
         return layers - layers // pattern  # every pattern-th layer is global
     if model_type in ("llama4", "llama4_text"):
-        no_rope = cfg.get("no_rope_layers")
-        if isinstance(no_rope, list) and no_rope:
+        if no_rope is not None:
             return sum(1 for x in no_rope if x)  # rope layers use chunked (local) attention
-        step = int(cfg.get("interleave_moe_layer_step", 4) or 4)
-        return layers - layers // 4 if step else layers
+        return layers - layers // 4  # every fourth layer is global (NoPE)
     return layers
 
 
+def _moe_layers(cfg: dict[str, Any], layers: int, model_type: str, where: str) -> int:
+    """How many layers have a mixture-of-experts MLP (the rest are dense)."""
+    if model_type.startswith("llama4"):
+        return layers // _int(cfg, "interleave_moe_layer_step", default=1, where=where)
+    if cfg.get("first_k_dense_replace") is not None:
+        first = _int(cfg, "first_k_dense_replace", minimum=0, maximum=layers, where=where)
+        freq = _int(cfg, "moe_layer_freq", default=1, where=where)
+        return len([i for i in range(first, layers) if i % freq == 0])
+    step = _int(cfg, "decoder_sparse_step", default=1, where=where)
+    dense_only = set(_whole(where, "mlp_only_layers[]", i, 0, layers - 1)
+                     for i in _list(cfg, "mlp_only_layers", where) or [])
+    return len([i for i in range(layers) if (i + 1) % step == 0 and i not in dense_only])
+
+
+def _check_meta(meta: dict[str, Any], where: str) -> None:
+    """Catalog metadata: known keys, aliases a list of strings, sources strings, params numbers."""
+    extra = set(meta) - _META_KEYS
+    if extra:
+        raise InputError(f"{where}: unknown field(s) {', '.join(sorted(map(str, extra)))}")
+    aliases = meta.get("aliases", [])
+    if not isinstance(aliases, list) or not all(isinstance(a, str) and a.strip() for a in aliases):
+        raise InputError(f"{where}: aliases must be a list of non-empty strings, got {_show(aliases)}")
+    for key in ("params_source", "config_source"):
+        if not isinstance(meta.get(key, ""), str):
+            raise InputError(f"{where}: {key} must be a string, got {_show(meta[key])}")
+
+
 def model_from_config(cfg: Any, *, model_id: str = "custom", meta: dict[str, Any] | None = None) -> ModelSpec:
-    """Build a ModelSpec from a Hugging Face config mapping. Never executes remote code."""
+    """Build a ModelSpec from a Hugging Face config mapping. Never executes remote code.
+
+    Every field read is checked (whole numbers in range, booleans, lists) and the sizes for
+    consistency; anything else raises InputError naming the field and the value.
+    """
     where = f"config of {model_id}"
     if not isinstance(cfg, dict):
         raise InputError(f"{where}: expected a JSON object, got {type(cfg).__name__}")
-    top_type = str(cfg.get("model_type", ""))
-    if isinstance(cfg.get("text_config"), dict):
+    top_type = cfg.get("model_type") or ""
+    if not isinstance(top_type, str):
+        raise InputError(f"{where}: model_type must be a string, got {_show(top_type)}")
+    text_config = cfg.get("text_config")
+    if text_config is not None:
+        if not isinstance(text_config, dict):
+            raise InputError(f"{where}: text_config must be an object, got {_show(text_config)}")
         # Multimodal wrappers (Gemma 3, Llama 4) nest the language model.
-        inner = dict(cfg["text_config"])
+        inner = dict(text_config)
         inner.setdefault("tie_word_embeddings", cfg.get("tie_word_embeddings", inner.get("tie_word_embeddings")))
         cfg = inner
-    model_type = str(cfg.get("model_type", top_type) or top_type)
+    model_type = cfg.get("model_type") or top_type
+    if not isinstance(model_type, str):
+        raise InputError(f"{where}: text_config.model_type must be a string, got {_show(model_type)}")
     if model_type and model_type not in KNOWN_MODEL_TYPES:
         warnings.warn(f"{where}: model_type {model_type!r} is not one this tool knows; reading standard fields",
                       stacklevel=2)
@@ -276,58 +418,46 @@ def model_from_config(cfg: Any, *, model_id: str = "custom", meta: dict[str, Any
     hidden = _int(cfg, "hidden_size", "n_embd", "d_model", where=where)
     layers = _int(cfg, "num_hidden_layers", "n_layer", "num_layers", "n_layers", where=where)
     heads = _int(cfg, "num_attention_heads", "n_head", "num_heads", where=where)
-    multi_query = bool(cfg.get("multi_query", False)) and not cfg.get("new_decoder_architecture", False)
-    default_kv = 1 if multi_query else heads
+    multi_query = _flag(cfg, "multi_query", where) and not _flag(cfg, "new_decoder_architecture", where)
     kv_heads = _int(cfg, "num_key_value_heads", "num_kv_heads", "multi_query_group_num", "n_head_kv",
-                    default=default_kv, where=where)
+                    default=1 if multi_query else heads, where=where)
     if heads % kv_heads:
         raise InputError(f"{where}: num_attention_heads ({heads}) is not a multiple of num_key_value_heads ({kv_heads})")
-    head_dim = _int(cfg, "head_dim", "kv_channels", default=hidden // heads, where=where)
-    if "head_dim" not in cfg and hidden % heads:
-        raise InputError(f"{where}: hidden_size {hidden} is not divisible by {heads} heads and no head_dim is given")
     vocab = _int(cfg, "vocab_size", "padded_vocab_size", where=where)
     gelu_mlp = model_type in _GELU_MLP_TYPES
     intermediate = _int(cfg, "intermediate_size_mlp" if model_type.startswith("llama4") else "intermediate_size",
                         "intermediate_size", "n_inner", "ffn_hidden_size", "ffn_dim",
                         default=4 * hidden, where=where)
-    tie = cfg.get("tie_word_embeddings")
+    tie = _flag(cfg, "tie_word_embeddings", where, default=None)
     if tie is None:
         tie = model_type in ("falcon", "RefinedWeb", "RefinedWebModel", "gemma", "gemma2", "gemma3", "gemma3_text")
 
     # Mixture of experts.
-    experts = int(_get(cfg, "num_local_experts", "n_routed_experts", "num_experts", "moe_num_experts", default=0) or 0)
-    top_k = int(_get(cfg, "num_experts_per_tok", "experts_per_token", "moe_topk", "num_experts_per_token", default=0) or 0)
+    experts = _int(cfg, "num_local_experts", "n_routed_experts", "num_experts", "moe_num_experts", default=0,
+                   minimum=0, where=where)
+    top_k = _int(cfg, "num_experts_per_tok", "experts_per_token", "moe_topk", "num_experts_per_token", default=0,
+                 minimum=0, where=where)
     moe_inter = 0
     shared = 0
     moe_layers = 0
     if experts:
         if not 1 <= top_k <= experts:
-            raise InputError(f"{where}: num_experts_per_tok = {top_k} must be between 1 and the {experts} experts")
+            raise InputError(f"{where}: num_experts_per_tok = {top_k} must be from 1 to the {experts} experts")
         # Routed-expert width: moe_intermediate_size where given, else intermediate_size
         # (Mixtral, gpt-oss and Llama 4 name the expert width so).
         moe_inter = _int(cfg, "moe_intermediate_size", "intermediate_size", where=where)
-        n_shared = int(cfg.get("n_shared_experts") or cfg.get("num_shared_experts") or 0)
-        shared = n_shared * moe_inter
-        if cfg.get("shared_expert_intermediate_size"):
-            shared = int(cfg["shared_expert_intermediate_size"])
+        shared = _int(cfg, "n_shared_experts", "num_shared_experts", default=0, minimum=0, where=where) * moe_inter
+        shared = _int(cfg, "shared_expert_intermediate_size", default=0, minimum=0, where=where) or shared
         if model_type.startswith("llama4"):
             shared = moe_inter  # one shared expert of the routed experts' width
-            step = int(cfg.get("interleave_moe_layer_step", 1) or 1)
-            moe_layers = layers // step
-        elif "first_k_dense_replace" in cfg:
-            freq = int(cfg.get("moe_layer_freq", 1) or 1)
-            moe_layers = len([i for i in range(int(cfg["first_k_dense_replace"]), layers) if i % freq == 0])
-        else:
-            step = int(cfg.get("decoder_sparse_step", 1) or 1)
-            dense_only = set(cfg.get("mlp_only_layers") or [])
-            moe_layers = len([i for i in range(layers) if (i + 1) % step == 0 and i not in dense_only])
+        moe_layers = _moe_layers(cfg, layers, model_type, where)
 
     # Multi-head latent attention.
-    kv_lora = int(cfg.get("kv_lora_rank") or 0)
+    kv_lora = _int(cfg, "kv_lora_rank", default=0, minimum=0, where=where)
     mla = dict(q_lora_rank=0, kv_lora_rank=0, qk_rope_head_dim=0, qk_nope_head_dim=0, v_head_dim=0)
     if kv_lora:
         mla = dict(
-            q_lora_rank=int(cfg.get("q_lora_rank") or 0),
+            q_lora_rank=_int(cfg, "q_lora_rank", default=0, minimum=0, where=where),
             kv_lora_rank=kv_lora,
             qk_rope_head_dim=_int(cfg, "qk_rope_head_dim", where=where),
             qk_nope_head_dim=_int(cfg, "qk_nope_head_dim", where=where),
@@ -335,19 +465,28 @@ def model_from_config(cfg: Any, *, model_id: str = "custom", meta: dict[str, Any
         )
         kv_heads = heads  # MLA decompresses to every head; the cache is the shared latent
 
-    window = cfg.get("sliding_window") or cfg.get("attention_chunk_size") or 0
-    if isinstance(window, bool) or not isinstance(window, (int, float)) or window < 0:
-        raise InputError(f"{where}: sliding_window must be a non-negative integer, got {window!r}")
-    window = int(window)
-    if model_type in ("qwen2", "qwen2_moe", "qwen3", "qwen3_moe") and not cfg.get("use_sliding_window", False):
+    # Head width: explicit, or hidden_size / heads (which must then divide; MLA has its own widths).
+    dim_name, dim = _lookup(cfg, ("head_dim", "kv_channels"))
+    if dim is not None:
+        head_dim = _whole(where, dim_name, dim, 1)
+    elif hidden % heads and not kv_lora:
+        raise InputError(f"{where}: hidden_size {hidden} is not divisible by {heads} heads and no head_dim is given")
+    else:
+        head_dim = max(hidden // heads, 1)
+
+    window = (_int(cfg, "sliding_window", default=0, minimum=0, maximum=MAX_LENGTH, where=where)
+              or _int(cfg, "attention_chunk_size", default=0, minimum=0, maximum=MAX_LENGTH, where=where))
+    if model_type in ("qwen2", "qwen2_moe", "qwen3", "qwen3_moe") and not _flag(cfg, "use_sliding_window", where):
         window = 0
-    n_sliding = _sliding_layers(cfg, layers, model_type, window)
-    if window and window >= int(cfg.get("max_position_embeddings", 0) or 0) > 0:
+    n_sliding = _sliding_layers(cfg, layers, model_type, window, where)
+    max_positions = _int(cfg, "max_position_embeddings", default=0, minimum=0, maximum=MAX_LENGTH, where=where)
+    if window and window >= max_positions > 0:
         window, n_sliding = 0, 0  # a window as long as the context changes nothing
     if not n_sliding:
         window = 0
 
     meta = meta or {}
+    _check_meta(meta, where)
     return ModelSpec(
         id=model_id,
         model_type=model_type or "unknown",
@@ -361,9 +500,9 @@ def model_from_config(cfg: Any, *, model_id: str = "custom", meta: dict[str, Any
         tie_word_embeddings=bool(tie),
         gated_mlp=not gelu_mlp,
         layernorm_bias=model_type in _LAYERNORM_TYPES,
-        qkv_bias=bool(cfg.get("attention_bias", False) or cfg.get("qkv_bias", False) or cfg.get("add_qkv_bias", False)
-                      or model_type in ("qwen2", "qwen2_moe")),
-        mlp_bias=bool(cfg.get("mlp_bias", False)) or model_type == "gptj",
+        qkv_bias=(_flag(cfg, "attention_bias", where) or _flag(cfg, "qkv_bias", where)
+                  or _flag(cfg, "add_qkv_bias", where) or model_type in ("qwen2", "qwen2_moe")),
+        mlp_bias=_flag(cfg, "mlp_bias", where) or model_type == "gptj",
         qk_norm=model_type in ("qwen3", "qwen3_moe", "gemma3", "gemma3_text", "olmo2"),
         sliding_window=window,
         num_sliding_layers=n_sliding,
@@ -374,11 +513,11 @@ def model_from_config(cfg: Any, *, model_id: str = "custom", meta: dict[str, Any
         num_moe_layers=moe_layers,
         expert_bias=model_type == "gpt_oss",
         attention_sinks=model_type == "gpt_oss",
-        aliases=tuple(str(a).lower() for a in meta.get("aliases", [])),
+        aliases=tuple(a.lower() for a in meta.get("aliases", [])),
         published_params=meta.get("published_params"),
         published_active_params=meta.get("published_active_params"),
-        params_source=str(meta.get("params_source", "")),
-        config_source=str(meta.get("config_source", "")),
+        params_source=meta.get("params_source", ""),
+        config_source=meta.get("config_source", ""),
         **mla,
     )
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import InputError
 from .model import ModelSpec, expected_experts_touched
 from .precision import bytes_per_element
 
@@ -186,6 +187,27 @@ def _attention_ops(model: ModelSpec, g: AttentionGroup, sh: Sharding, kv_bytes: 
     ]
 
 
+def _check_pass(model: ModelSpec, groups: list[AttentionGroup], sh: Sharding) -> None:
+    """InputError unless the groups hold finite, non-negative sizes and the sharding is possible."""
+    if not isinstance(model, ModelSpec):
+        raise InputError(f"model must be a ModelSpec, got {type(model).__name__}")
+    if not isinstance(groups, (list, tuple)) or not groups or not all(isinstance(g, AttentionGroup) for g in groups):
+        raise InputError(f"groups must be a non-empty list of AttentionGroup, got {groups!r}")
+    for g in groups:
+        for name in ("batch", "new", "past"):
+            v = getattr(g, name)
+            try:
+                a = np.asarray(v, dtype=float)
+            except (TypeError, ValueError):
+                raise InputError(f"AttentionGroup.{name} must be a number or an array, got {v!r}") from None
+            if not np.all(np.isfinite(a)) or np.any(a < 0):
+                raise InputError(f"AttentionGroup.{name} must be finite and non-negative, got {v!r}")
+    for name in ("tp", "ep"):
+        v = getattr(sh, name)
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise InputError(f"sharding {name} must be a whole number >= 1, got {v!r}")
+
+
 def forward_ops(model: ModelSpec, *, groups: list[AttentionGroup], weight_dtype: str = "fp16",
                 kv_dtype: str = "fp16", gemm_precision: str = "fp16", sharding: Sharding | None = None,
                 fused_attention: bool = True, include_lm_head: bool = True) -> list[Operator]:
@@ -196,7 +218,8 @@ def forward_ops(model: ModelSpec, *, groups: list[AttentionGroup], weight_dtype:
     [AttentionGroup(B, 1, L)]; prefill of B prompts of length S: [AttentionGroup(B, S, 0)].
     """
     sh = sharding or Sharding()
-    tp, ep = sh.tp, sh.ep
+    _check_pass(model, groups, sh)
+    tp = sh.tp
     m = model
     wb = bytes_per_element(weight_dtype)
     kvb = bytes_per_element(kv_dtype)

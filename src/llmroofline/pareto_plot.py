@@ -40,18 +40,18 @@ def _check_parent(path: Path) -> None:
 
 def pareto_png(result: Pareto, path: str | Path, *, dpi: int = 150) -> Path:
     """Draw the Pareto chart to a PNG file (log-log axes). Returns the path."""
+    import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    import matplotlib
 
     p = Path(path).expanduser()
     _check_parent(p)
     fig = Figure(figsize=(10, 6.5))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
-    cmap = matplotlib.colormaps["tab20"]
+    cmap = matplotlib.colormaps["tab10" if len(result.points) <= 10 else "tab20"]
     for i, (dev, pts) in enumerate(result.points.items()):
-        color = cmap(i % 20)
+        color = cmap(i % cmap.N)
         ax.scatter(pts.tokens_per_s_per_user, pts.throughput_per_gpu_tok_s, s=7, alpha=0.25, color=color,
                    linewidths=0)
         fx, fy = _xy(result.frontier(dev))

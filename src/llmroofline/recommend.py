@@ -32,8 +32,13 @@ from .efficiency import Calibration, load_calibration
 from .errors import InputError, require_positive
 from .estimate import ABSURD_LENGTH, MAX_BATCH, estimate
 from .hardware import Hardware, list_hardware, load_hardware
-from .memory import (PREFILL_CHUNK_TOKENS, activation_bytes, kv_bytes_per_sequence, max_batch,
-                     weights_per_device)
+from .memory import (
+    PREFILL_CHUNK_TOKENS,
+    activation_bytes,
+    kv_bytes_per_sequence,
+    max_batch,
+    weights_per_device,
+)
 from .model import ModelSpec, load_model
 from .precision import normalize
 
@@ -319,7 +324,7 @@ def _slo(name: str, value: Any) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise InputError(f"{name} must be a number of seconds, got {value!r}")
-    require_positive(name, value, upper=1e6)
+    require_positive(name, float(value), upper=1e6)
     return float(value)
 
 
@@ -372,7 +377,7 @@ def resolve_prices(prices: Mapping[str, Any] | None, hws: list[Hardware]) -> dic
         dev = local.get(key.lower()) or load_hardware(key).id
         if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
             raise InputError(f"price for {key}: must be a number of USD per GPU-hour, got {value!r}")
-        require_positive(f"price for {key} (USD per GPU-hour)", value, upper=1e4)
+        require_positive(f"price for {key} (USD per GPU-hour)", float(value), upper=1e4)
         if not math.isfinite(value):
             raise InputError(f"price for {key}: must be finite, got {value!r}")
         out[dev] = float(value)
@@ -399,11 +404,10 @@ def search_device(w: Workload, hw: Hardware, *, price: float, calibration: Calib
                   max_batch_size: int = MAX_BATCH) -> DeviceSearch:
     """Evaluate every configuration of one device (see the module docstring for the space)."""
     m, context = w.model, w.input_len + w.output_len
-    prec = dict(weight_dtype=w.weight_dtype, kv_dtype=w.kv_dtype)
 
     def largest(tp: int, pp: int) -> int:
-        return int(max_batch(m, hw, context=context, tp=tp, pp=pp, kv_fraction=KV_FRACTION,
-                             limit=max_batch_size, **prec))
+        return int(max_batch(m, hw, context=context, weight_dtype=w.weight_dtype, kv_dtype=w.kv_dtype, tp=tp,
+                             pp=pp, kv_fraction=KV_FRACTION, limit=max_batch_size))
 
     tps = tp_choices(m, hw, w.max_gpus)
     layouts = {(tp, 1): largest(tp, 1) for tp in tps}
@@ -417,7 +421,8 @@ def search_device(w: Workload, hw: Hardware, *, price: float, calibration: Calib
             continue
         for ep in ep_choices(m, tp):
             r = estimate(m, hw, batch=batches, input_len=w.input_len, output_len=w.output_len, tp=tp, pp=pp,
-                         ep=ep, mode="continuous", calibration=calibration, **prec)
+                         ep=ep, weight_dtype=w.weight_dtype, kv_dtype=w.kv_dtype, mode="continuous",
+                         calibration=calibration)
             keep = np.asarray(r.memory.fits, dtype=bool)
             n = int(keep.sum())
             for k, v in (("tp", tp), ("pp", pp), ("ep", ep)):

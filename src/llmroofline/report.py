@@ -125,9 +125,12 @@ def write_html_report(path: str | Path, title: str, inputs: dict[str, Any], figu
     modebar saves a PNG), each table `(title, columns, rows)` with a CSV download link, then `notes`.
     Returns the path written."""
     p = Path(path).expanduser()
+    if not p.parent.is_dir():
+        raise InputError(f"cannot write report {p}: folder {p.parent} does not exist")
+    if p.is_dir():
+        raise InputError(f"cannot write report {p}: it is a folder")
     text = html_report(title, inputs, figures, tables, notes)
     try:
-        p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(text, encoding="utf-8")
     except OSError as e:
         raise InputError(f"cannot write report {p}: {e.strerror or e}") from None
@@ -214,11 +217,11 @@ def memory_figure(result: Estimate) -> Any:
     fig.add_vline(x=cap, line=dict(color=COLORS["capacity"], width=2, dash="dash"),
                   annotation_text=f"capacity {cap:.0f} GB", annotation_position="top")
     fig.update_layout(
-        barmode="stack", height=200, margin=dict(l=60, r=20, t=56, b=36),
+        barmode="stack", height=190, margin=dict(l=60, r=20, t=50, b=30),
         title=dict(text=f"Memory per GPU: {total:.1f} of {cap:.0f} GB " + ("(fits)" if fits else "(does NOT fit)"),
                    font=dict(size=14, color=None if fits else "#cf222e")),
         xaxis=dict(title="GB", range=[0, max(cap, total) * 1.08]),
-        legend=dict(orientation="h", y=-0.45, x=0), template="plotly_white",
+        legend=dict(orientation="h", y=-0.45, x=0, traceorder="normal"), template="plotly_white",
     )
     return fig
 
@@ -263,8 +266,7 @@ def batch_sweep_figure(model: Any, hardware: Any, result: Estimate, calibration:
 
     inp = result.inputs
     b0 = _first(result.batch)
-    top = max(b0 * 4, 256.0)
-    batches = np.unique(np.round(np.geomspace(1, top, points)))
+    batches = np.unique(np.round(np.geomspace(1, max(b0 * 4, 2048.0), points)))
     mode = result.mode if result.mode != "max" else "continuous"
     r = estimate(model, hardware, batch=batches, input_len=_first(result.input_len),
                  output_len=_first(result.output_len), tp=int(inp.get("tp", 1)), pp=int(inp.get("pp", 1)),
@@ -273,10 +275,15 @@ def batch_sweep_figure(model: Any, hardware: Any, result: Estimate, calibration:
     thr = np.ravel(r.throughput_per_gpu_tok_s)
     tpot = np.ravel(r.tpot_s) * 1e3
     fits = np.ravel(r.memory.fits)
+    # Show the batches that fit and a few beyond, not a long tail of impossible ones.
+    last = int(np.flatnonzero(fits)[-1]) if fits.any() else 0
+    keep = slice(0, max(last + 4, int(np.searchsorted(batches, b0)) + 2))
+    batches, thr, tpot, fits = batches[keep], thr[keep], tpot[keep], fits[keep]
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     band = _band(result, "throughput")
-    if band:
-        fig.add_trace(go.Scatter(x=np.r_[batches, batches[::-1]], y=np.r_[thr * (1 + band), (thr * (1 - band))[::-1]],
+    if band and fits.any():
+        bx, by = batches[fits], thr[fits]
+        fig.add_trace(go.Scatter(x=np.r_[bx, bx[::-1]], y=np.r_[by * (1 + band), (by * (1 - band))[::-1]],
                                  fill="toself", fillcolor="rgba(76,120,168,0.18)", line=dict(width=0),
                                  name=f"±{band * 100:.0f}% error band", hoverinfo="skip"))
     fig.add_trace(go.Scatter(x=batches, y=np.where(fits, thr, np.nan), mode="lines+markers", name="throughput per GPU",
@@ -287,7 +294,10 @@ def batch_sweep_figure(model: Any, hardware: Any, result: Estimate, calibration:
     fig.add_trace(go.Scatter(x=batches, y=np.where(fits, tpot, np.nan), mode="lines", name="TPOT (right axis)",
                              line=dict(color="#F58518", dash="dot"),
                              hovertemplate="batch %{x}: TPOT %{y:.3g} ms<extra></extra>"), secondary_y=True)
-    fig.add_vline(x=b0, line=dict(color="#222", width=1, dash="dash"), annotation_text=f"batch {b0:.0f}")
+    fig.add_vline(x=b0, line=dict(color="#222", width=1, dash="dash"))
+    # On a log axis an annotation's x is log10 of the value (a shape's is the value itself).
+    fig.add_annotation(x=math.log10(b0), y=1, yref="paper", yanchor="bottom", showarrow=False,
+                       text=f"batch {b0:.0f}", font=dict(size=11))
     fig.update_xaxes(type="log", title="batch (sequences)")
     fig.update_yaxes(title="output tok/s per GPU", rangemode="tozero", secondary_y=False)
     fig.update_yaxes(title="TPOT ms", rangemode="tozero", secondary_y=True, showgrid=False)

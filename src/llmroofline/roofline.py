@@ -76,7 +76,8 @@ def time_ops(ops: list[Operator], hw: Hardware, eff: Efficiency) -> OpTimes:
     rows = stack([op.gemm_rows for op in ops])
     peak = per_op([device_peak(hw, op.precision) for op in ops])
     compute_frac = per_op([
-        eff.gemm_compute if k == GEMM else eff.attn_prefill_compute if k == ATTN_PREFILL else 1.0 for k in kinds
+        eff.gemm_compute if k == GEMM else eff.attn_prefill_compute if k == ATTN_PREFILL
+        else eff.attn_decode_compute if k == ATTN_DECODE else 1.0 for k in kinds
     ])
     memory_frac = per_op([eff.attn_decode_memory if k == ATTN_DECODE else eff.memory for k in kinds])
     is_gemm = per_op([k == GEMM for k in kinds])

@@ -33,13 +33,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as e:  # noqa: BLE001 - the last line of defence for a user
         import click
+        import typer
 
-        if isinstance(e, click.exceptions.Exit):
+        # Typer >= 0.20 vendors click (typer._click): its exceptions derive from typer's classes.
+        if isinstance(e, (click.exceptions.Exit, typer.Exit)):
             return e.exit_code
-        if isinstance(e, click.ClickException):
+        if isinstance(e, (click.ClickException, typer.TyperException)):
             e.show()
             return e.exit_code
-        if isinstance(e, click.exceptions.Abort):
+        if isinstance(e, (click.exceptions.Abort, typer.Abort)):
             return 1
         console_err(f"internal error: {type(e).__name__}: {e}. Please report it with the command you ran.")
         return 1

@@ -17,9 +17,8 @@ def app_cmd(
     debug: bool = typer.Option(False, "--debug", help="Dash debug mode (reloads on code changes; local use only)."),
 ) -> None:
     """Start the web app: Roofline, Compare, Estimate and Recommend tabs in the browser."""
-    if importlib.util.find_spec("dash") is None:
-        console_err("error: the web app needs Dash: install llmroofline[app] (pip install 'llmroofline[app]')")
-        raise typer.Exit(2)
+    if importlib.util.find_spec("dash") is None:  # exit status 2 through main(), like any bad input
+        raise InputError("the web app needs Dash: install llmroofline[app] (pip install 'llmroofline[app]')")
     if not 1 <= port <= 65535:
         raise InputError(f"--port must be from 1 to 65535, got {port}")
     from ..app import serve

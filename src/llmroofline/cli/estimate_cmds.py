@@ -93,6 +93,7 @@ def estimate_cmd(
     max_batch: int = typer.Option(MAX_BATCH, "--max-batch", help="Upper bound on the batch in max mode."),
     from_csv: Path = typer.Option(None, "--from-csv", help="CSV of workloads, one estimate per row."),
     json_: bool = typer.Option(False, "--json", help=JSON_HELP),
+    html: Path = typer.Option(None, "--html", help="Also write a self-contained HTML report (figures, tables) to FILE."),
 ) -> None:
     """Predict TTFT, TPOT, end-to-end time, throughput and memory of a workload."""
     if from_csv is not None:
@@ -119,6 +120,10 @@ def estimate_cmd(
                  weight_dtype=weight_dtype, kv_dtype=kv_dtype, mode=mode, calibration=calibration,
                  max_batch_size=max_batch)
     d = _scalar(r.to_dict())
+    if html is not None:
+        from ..report import write_estimate_report
+
+        write_estimate_report(html, r, model=model, hardware=hardware, calibration=calibration)
     if json_:
         print_json(d)
         return

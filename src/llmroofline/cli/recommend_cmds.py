@@ -1,0 +1,160 @@
+"""`recommend` (the cheapest device and configuration within SLOs) and `pareto` (the
+throughput-latency frontier per device)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import typer
+
+from ..errors import InputError
+from ..pareto_plot import pareto_html, pareto_png, recommendation_html, write_text
+from ..recommend import Choice, Recommendation, pareto, recommend
+from .common import (
+    CALIBRATION_HELP,
+    JSON_HELP,
+    KV_DTYPE_HELP,
+    MODEL_HELP,
+    WEIGHT_DTYPE_HELP,
+    app,
+    console,
+    console_err,
+    print_json,
+    table,
+)
+
+DEVICES_HELP = "Devices to consider: comma-separated ids or aliases, or 'all' (the whole catalog)."
+TTFT_SLO_HELP = "Time-to-first-token target, seconds."
+TPOT_SLO_HELP = "Time-per-output-token target, seconds (0.05 = 20 tokens/s per user)."
+MAX_GPUS_HELP = "Most GPUs one model instance may use."
+PRICE_HELP = "Price override DEVICE=USD_PER_GPU_HOUR (repeatable, or comma-separated pairs)."
+INPUT_HELP = "Prompt tokens per request."
+OUTPUT_HELP = "Output tokens per request."
+
+
+def parse_prices(items: list[str] | None) -> dict[str, float]:
+    """['H20=1.2', 'L20=0.5,A10=0.4'] -> {'H20': 1.2, ...}; malformed or non-positive: InputError."""
+    out: dict[str, float] = {}
+    for item in items or []:
+        for pair in str(item).split(","):
+            name, sep, value = pair.partition("=")
+            if not sep or not name.strip() or not value.strip():
+                raise InputError(f"--price must look like DEVICE=USD_PER_GPU_HOUR (e.g. H20=1.2), got {pair!r}")
+            try:
+                usd = float(value)
+            except ValueError:
+                raise InputError(f"--price {pair!r}: {value.strip()!r} is not a number") from None
+            if not math.isfinite(usd) or usd <= 0:
+                raise InputError(f"--price {pair!r}: the price must be a positive number of USD per GPU-hour")
+            out[name.strip()] = usd
+    return out
+
+
+def _rows(choices: list[Choice]) -> list[list[object]]:
+    return [[c.device, c.gpus, f"{c.tp}/{c.pp}/{c.ep}", c.batch, c.ttft_s, c.tpot_s * 1e3, c.tokens_per_s_per_user,
+             c.throughput_per_gpu_tok_s, c.price_per_gpu_hour, c.cost_per_million_tokens, c.energy_j_per_token]
+            for c in choices]
+
+
+COLUMNS = ["device", "GPUs", "tp/pp/ep", "batch", "TTFT s", "TPOT ms", "tok/s/user", "tok/s/GPU", "$/GPU-h",
+           "$/M tok", "J/tok"]
+
+
+def _slo_words(rec: Recommendation) -> str:
+    w = rec.workload
+    parts = ([f"TTFT ≤ {w.ttft_slo:g} s"] if w.ttft_slo else []) + (
+        [f"TPOT ≤ {w.tpot_slo * 1e3:g} ms"] if w.tpot_slo else [])
+    return ", ".join(parts) or "no latency targets"
+
+
+def _print_recommendation(rec: Recommendation) -> None:
+    w = rec.workload
+    title = (f"{w.model.id}, {w.input_len} in / {w.output_len} out, {w.weight_dtype} weights, {w.kv_dtype} KV, "
+             f"{_slo_words(rec)}, ≤ {w.max_gpus} GPUs: cheapest configuration per device")
+    if rec.ranking:
+        table(title, ["#"] + COLUMNS, [[i, *r] for i, r in enumerate(_rows(rec.ranking), 1)])
+        band = rec.ranking[0].error_band
+        if band:
+            console.print("error band (calibration): " + ", ".join(f"{k} ±{v * 100:.0f}%" for k, v in band.items()))
+    else:
+        console.print(f"[bold red]No configuration meets the SLOs ({_slo_words(rec)}) on any device considered.[/]")
+        closest = rec.closest()
+        if closest:
+            table("Closest configurations (nearest the targets first)", COLUMNS + ["over SLO"],
+                  [[*_rows([e.closest])[0], f"+{(e.slo_miss or 0) * 100:.0f}%"] for e in closest if e.closest])
+    others = [e for e in rec.excluded if e.closest is None or rec.ranking]
+    if others:
+        table("Excluded", ["device", "reason"], [[e.device, e.reason] for e in others])
+
+
+@app.command("recommend")
+def recommend_cmd(
+    model: str = typer.Option(..., "--model", "-m", help=MODEL_HELP),
+    input_len: int = typer.Option(..., "--input", "-i", help=INPUT_HELP),
+    output_len: int = typer.Option(..., "--output", "-o", help=OUTPUT_HELP),
+    devices: str = typer.Option("all", "--devices", "-d", help=DEVICES_HELP),
+    ttft_slo: float = typer.Option(None, "--ttft-slo", help=TTFT_SLO_HELP),
+    tpot_slo: float = typer.Option(None, "--tpot-slo", help=TPOT_SLO_HELP),
+    max_gpus: int = typer.Option(8, "--max-gpus", help=MAX_GPUS_HELP),
+    price: list[str] = typer.Option(None, "--price", help=PRICE_HELP),
+    weight_dtype: str = typer.Option("fp16", "--weight-dtype", help=WEIGHT_DTYPE_HELP),
+    kv_dtype: str = typer.Option(None, "--kv-dtype", help=KV_DTYPE_HELP),
+    calibration: str = typer.Option("default", "--calibration", help=CALIBRATION_HELP),
+    html: Path = typer.Option(None, "--html", help="Also write an HTML report (ranking and Pareto chart)."),
+    json_: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Which device, parallelism and batch serve a workload cheapest per token within the SLOs."""
+    rec = recommend(model, input_len, output_len, devices=devices, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
+                    max_gpus=max_gpus, prices=parse_prices(price), weight_dtype=weight_dtype, kv_dtype=kv_dtype,
+                    calibration=calibration)
+    if html is not None:
+        path = write_text(html, recommendation_html(rec))
+        (console_err if json_ else console.print)(f"wrote {path}")
+    if json_:
+        print_json(rec.to_dict())
+        return
+    _print_recommendation(rec)
+
+
+@app.command("pareto")
+def pareto_cmd(
+    model: str = typer.Option(..., "--model", "-m", help=MODEL_HELP),
+    input_len: int = typer.Option(..., "--input", "-i", help=INPUT_HELP),
+    output_len: int = typer.Option(..., "--output", "-o", help=OUTPUT_HELP),
+    devices: str = typer.Option("all", "--devices", "-d", help=DEVICES_HELP),
+    ttft_slo: float = typer.Option(None, "--ttft-slo", help=TTFT_SLO_HELP + " Points that miss it are left out."),
+    tpot_slo: float = typer.Option(None, "--tpot-slo", help=TPOT_SLO_HELP + " Points that miss it are left out."),
+    max_gpus: int = typer.Option(8, "--max-gpus", help=MAX_GPUS_HELP),
+    price: list[str] = typer.Option(None, "--price", help=PRICE_HELP),
+    weight_dtype: str = typer.Option("fp16", "--weight-dtype", help=WEIGHT_DTYPE_HELP),
+    kv_dtype: str = typer.Option(None, "--kv-dtype", help=KV_DTYPE_HELP),
+    calibration: str = typer.Option("default", "--calibration", help=CALIBRATION_HELP),
+    out: Path = typer.Option(None, "--out", help="Write the chart as a PNG file."),
+    html: Path = typer.Option(None, "--html", help="Write the chart as an interactive HTML file."),
+    json_: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Throughput per GPU against tokens/s per user: the frontier per device and across devices."""
+    if out is not None and out.suffix.lower() != ".png":
+        raise InputError(f"--out must name a .png file, got {str(out)!r}")
+    result = pareto(model, input_len, output_len, devices=devices, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
+                    max_gpus=max_gpus, prices=parse_prices(price), weight_dtype=weight_dtype, kv_dtype=kv_dtype,
+                    calibration=calibration)
+    say = console_err if json_ else console.print
+    if out is not None:
+        say(f"wrote {pareto_png(result, out)}")
+    if html is not None:
+        say(f"wrote {write_text(html, pareto_html(result))}")
+    if json_:
+        print_json(result.to_dict())
+        return
+    w = result.workload
+    frontier = result.overall_frontier()
+    table(f"{w.model.id}, {w.input_len} in / {w.output_len} out: frontier across devices "
+          f"({sum(len(p) for p in result.points.values())} configurations on {len(result.points)} devices)",
+          COLUMNS, _rows(frontier))
+    per_device = [[d, len(p), len(result.frontier(d)), max(p.tokens_per_s_per_user), max(p.throughput_per_gpu_tok_s)]
+                  for d, p in result.points.items()]
+    table("Per device", ["device", "points", "on frontier", "best tok/s/user", "best tok/s/GPU"], per_device)
+    if result.excluded:
+        table("Excluded", ["device", "reason"], [[e.device, e.reason] for e in result.excluded])

@@ -1,0 +1,508 @@
+"""The web app (`llmroofline app`), its pure helpers and the HTML reports.
+
+Unit tests call the helpers behind the callbacks directly. Browser tests (marked `browser`) start
+the app on a free localhost port, drive Debian's Chromium with Playwright and check that what
+the page shows matches the Python API; they save screenshots to out/screenshots/ (ignored by
+git). They are skipped only when /usr/bin/chromium or the playwright package is missing.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import llmroofline as lr
+from llmroofline.errors import InputError
+
+dash = pytest.importorskip("dash", reason="the web app needs the extra llmroofline[app] (dash)")
+
+from llmroofline import app as A  # noqa: E402
+from llmroofline.cli import main  # noqa: E402
+from llmroofline.report import write_html_report  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SHOTS = REPO / "out" / "screenshots"
+CHROMIUM = Path("/usr/bin/chromium")
+MODEL = "meta-llama/Llama-3.1-8B-Instruct"
+CATALOG = REPO / "src" / "llmroofline" / "catalog" / "models" / "meta-llama__Llama-3.1-8B-Instruct.json"
+
+
+def data_url(payload: bytes, mime: str = "application/json") -> str:
+    return f"data:{mime};base64," + base64.b64encode(payload).decode()
+
+
+def llama_config() -> dict:
+    return json.loads(CATALOG.read_text())["config"]
+
+
+# ---- pure helpers --------------------------------------------------------------------------
+
+def test_upload_of_a_real_config_gives_the_same_model_as_the_catalog():
+    cfg = llama_config()
+    name, parsed, notes = A.parse_upload(data_url(json.dumps(cfg).encode()), "config.json")
+    spec = A.resolve_model(A.UPLOADED + name, {name: parsed})
+    ref = lr.load_model(MODEL)
+    assert spec.params_total == ref.params_total
+    assert spec.num_layers == ref.num_layers
+    assert notes == []
+
+
+def test_upload_accepts_a_catalog_entry():
+    entry = json.loads(CATALOG.read_text())
+    name, cfg, _ = A.parse_upload(data_url(json.dumps(entry).encode()), "entry.json")
+    assert name == MODEL
+    assert cfg == entry["config"]
+
+
+@pytest.mark.parametrize("payload, filename, words", [
+    (b"{not json", "config.json", "not valid JSON"),
+    (b"[1, 2, 3]", "config.json", "expected a JSON object"),
+    (b'{"foo": 1}', "config.json", "missing field 'hidden_size'"),
+    (b'{"hidden_size": 4096, "num_hidden_layers": -3, "num_attention_heads": 32, "vocab_size": 10}', "c.json",
+     "num_hidden_layers"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", "picture.png", "not a text file"),
+    (b" " * (A.MAX_UPLOAD_BYTES + 1), "config.json", "too large"),
+])
+def test_bad_uploads_are_input_errors_that_name_the_problem(payload, filename, words):
+    with pytest.raises(InputError, match=re.escape(words)):
+        A.parse_upload(data_url(payload), filename)
+
+
+def test_upload_without_content_is_an_input_error():
+    with pytest.raises(InputError, match="no file content"):
+        A.parse_upload(None, "config.json")
+
+
+def custom_form(**overrides) -> dict:
+    form = {k: default for k, _, _, default in A.CUSTOM_FIELDS}
+    form.update(overrides)
+    return form
+
+
+def test_custom_device_round_trips_through_the_catalog_schema():
+    spec = A.custom_device_spec(custom_form(id="X1", fp8="1000"))
+    hw = A.resolve_device(A.CUSTOM + "X1", {"X1": spec})
+    assert hw.memory_bytes == 80e9
+    assert hw.memory_bandwidth == 3000e9
+    assert hw.peak_flops["fp16"] == 500e12 and hw.peak_flops["fp8"] == 1000e12
+    assert "int8" not in hw.peak_flops  # left empty: optional
+    r = lr.estimate(MODEL, hw, batch=4, input_len=256, output_len=32)
+    assert np.all(np.isfinite(r.tpot_s))
+
+
+@pytest.mark.parametrize("overrides, words", [
+    ({"memory_gb": ""}, "memory (GB) is missing"),
+    ({"memory_bandwidth_gbps": "-5"}, "memory_bandwidth_gbps must be a positive number"),
+    ({"fp16": "0"}, "peak_tflops.fp16 must be a positive number"),
+    ({"tdp_w": "lots"}, "power (W) must be a number"),
+    ({"id": "  "}, "name is missing"),
+    ({"memory_gb": "1e9"}, "implausible"),
+])
+def test_bad_custom_devices_name_the_field(overrides, words):
+    with pytest.raises(InputError, match=re.escape(words)):
+        A.custom_device_spec(custom_form(**overrides))
+
+
+def test_names_resolve_and_unknown_ones_are_input_errors():
+    assert A.resolve_device("a100").id == "A100-SXM4-80GB"
+    assert A.resolve_model("llama2-7b").id == "meta-llama/Llama-2-7b-hf"
+    for bad in (lambda: A.resolve_device("no-such-gpu"), lambda: A.resolve_device(A.CUSTOM + "gone", {}),
+                lambda: A.resolve_model(A.UPLOADED + "gone", {}), lambda: A.resolve_model(None)):
+        with pytest.raises(InputError):
+            bad()
+    opts = A.device_options({"X1": {}})
+    assert opts[0] == {"label": "X1 (custom)", "value": A.CUSTOM + "X1"}
+    assert any(o["value"] == "H20" for o in opts)
+
+
+def test_form_numbers():
+    assert A.parse_int("12", "batch") == 12
+    assert A.parse_int(" MAX ", "batch", allow_max=True) == "max"
+    assert A.parse_optional_float("", "TTFT SLO") is None
+    assert A.parse_optional_float("0.5", "TTFT SLO") == 0.5
+    for bad in (lambda: A.parse_int("1.5", "batch"), lambda: A.parse_int("abc", "batch"),
+                lambda: A.parse_int("max", "batch"), lambda: A.parse_optional_float("-1", "TPOT SLO")):
+        with pytest.raises(InputError):
+            bad()
+
+
+def test_compare_view_shows_the_api_numbers():
+    m, a, b = lr.load_model(MODEL), lr.load_hardware("A100-SXM4-80GB"), lr.load_hardware("H20")
+    v = A.compare_view(m, a, b, batch="1,8,64", seq="512,4096")
+    c = lr.compare(MODEL, "A100-SXM4-80GB", "H20", batch="1,8,64", seq="512,4096")
+    heat = v.figures[0].data[0]
+    custom = np.asarray(heat.customdata)
+    np.testing.assert_allclose(custom[..., 2].astype(float), c.perf_a, rtol=1e-12)
+    np.testing.assert_allclose(custom[..., 3].astype(float), c.perf_b, rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(heat.z, dtype=float), np.log2(c.ratio), rtol=1e-12)
+    assert [r[4] for r in v.rows] == pytest.approx(c.ratio.ravel().tolist())
+    both = c.fits_a & c.fits_b
+    assert f"median {np.median(c.ratio[both]):.3g}×" in v.summary[0]
+    assert v.csv.splitlines()[0] == ",".join(A.COMPARE_COLUMNS)
+
+
+def test_nonsensical_ranges_are_input_errors():
+    m, a = lr.load_model(MODEL), lr.load_hardware("A100-SXM4-80GB")
+    for kwargs in ({"batch": "100:1"}, {"seq": "0:10"}, {"batch": "a,b"}, {"seq": "1:1e12"}):
+        with pytest.raises(InputError):
+            A.compare_view(m, a, a, **kwargs)
+    with pytest.raises(InputError):
+        A.estimate_view(m, a, input_len=0)
+    with pytest.raises(InputError):
+        A.roofline_view(m, [], ["fp16"])
+
+
+def test_roofline_view_leaves_out_precisions_a_device_lacks():
+    m = lr.load_model(MODEL)
+    devs = [lr.load_hardware("A100-SXM4-80GB"), lr.load_hardware("H100-SXM5-80GB")]
+    v = A.roofline_view(m, devs, ["fp16", "fp8"], batch=4, seq=1024)
+    assert any("fp8 left out: A100-SXM4-80GB" in s for s in v.summary)
+    names = [t.name for t in v.figures[0].data if t.name]
+    assert any("fp16" in n for n in names) and not any("fp8" in n for n in names)
+    with pytest.raises(InputError, match="no precision picked is common"):
+        A.roofline_view(m, devs, ["fp8"])
+
+
+def test_estimate_view_matches_the_api_and_its_breakdown_adds_up():
+    m, d = lr.load_model(MODEL), lr.load_hardware("A100-SXM4-80GB")
+    v = A.estimate_view(m, d, batch=8, input_len=2048, output_len=256)
+    r = lr.estimate(MODEL, "A100-SXM4-80GB", batch=8, input_len=2048, output_len=256)
+    got = {s["key"]: s["value"] for s in v.summary}
+    assert got["ttft"] == pytest.approx(float(r.ttft_s) * 1e3)
+    assert got["tpot"] == pytest.approx(float(r.tpot_s) * 1e3)
+    assert got["throughput"] == pytest.approx(float(r.throughput_tok_s))
+    assert got["fits"] == "yes"
+    bands = {s["key"]: s["band"] for s in v.summary}
+    assert bands["throughput"] == r.error_band.get("throughput")
+    for phase in ("prefill", "decode"):
+        shares = [row[9] for row in v.rows if row[0] == phase]
+        assert sum(shares) == pytest.approx(100.0)
+    assert len(v.figures) == 3
+
+
+def test_recommend_view_ranks_like_the_api():
+    from llmroofline.recommend import recommend
+
+    m = lr.load_model(MODEL)
+    devs = [lr.load_hardware(n) for n in ("A100-SXM4-80GB", "H20", "L40S")]
+    v = A.recommend_view(m, input_len=1024, output_len=256, devices=devs)
+    rec = recommend(MODEL, 1024, 256, devices=devs)
+    assert [r[0] for r in v.rows] == [c.device for c in rec.ranking]
+    assert v.rows[0][7] == pytest.approx(rec.ranking[0].tpot_s * 1e3)  # TPOT shown in ms
+
+
+def test_default_views_are_fast():
+    """Every tab's default view computes well under a second (the page feels live)."""
+    m = lr.load_model(MODEL)
+    a, b, h = (lr.load_hardware(n) for n in ("A100-SXM4-80GB", "H20", "H100-SXM5-80GB"))
+    views = {
+        "roofline": lambda: A.roofline_view(m, [a, h, b], ["fp16"], batch=1, seq=2048),
+        "compare": lambda: A.compare_view(m, a, b),
+        "estimate": lambda: A.estimate_view(m, a, batch=8, input_len=2048, output_len=256),
+        "recommend": lambda: A.recommend_view(m, devices=[a, h, b, lr.load_hardware("MI300X"),
+                                                          lr.load_hardware("L40S")]),
+    }
+    for name, f in views.items():
+        f()  # warm caches (catalog, calibration)
+        t = time.perf_counter()
+        f()
+        assert time.perf_counter() - t < 1.0, name
+
+
+def test_guard_turns_errors_into_messages():
+    @A._guard(3, ("x", "y"))
+    def bad_input():
+        raise InputError("batch must be positive")
+
+    @A._guard(3, ("x", "y"))
+    def bug():
+        raise ZeroDivisionError("oops")
+
+    msg, x, y = bad_input()
+    assert "batch must be positive" in msg.children and msg.className == "msg-error" and (x, y) == ("x", "y")
+    msg, *_ = bug()
+    assert msg.children.startswith("internal error: ZeroDivisionError")
+
+
+def test_the_app_builds():
+    app = A.create_app(devices=[lr.load_hardware("L4")], models={"tiny": llama_config()})
+    layout = json.dumps(app.layout.to_plotly_json(), default=str)
+    assert "L4 (custom)" in layout and "tiny (uploaded)" in layout
+    assert app.server.config["MAX_CONTENT_LENGTH"] >= A.MAX_UPLOAD_BYTES
+
+
+# ---- reports and the command line ----------------------------------------------------------
+
+def test_html_report_is_self_contained(tmp_path):
+    import plotly.graph_objects as go
+
+    fig = go.Figure(go.Scatter(x=[1, 2], y=[3, 4]))
+    p = write_html_report(tmp_path / "r.html", "A <title>", {"model": "m & co", "batch": 8}, [fig],
+                          [("Numbers", ["a", "b"], [[1, 2.5], ["x", None]])], notes="note <b>")
+    text = p.read_text()
+    assert "A &lt;title&gt;" in text and "m &amp; co" in text and "note &lt;b&gt;" in text
+    from plotly.offline import get_plotlyjs
+
+    assert get_plotlyjs() in text  # plotly.js inline: the file opens offline
+    rest = text.replace(get_plotlyjs(), "")
+    assert "src=" not in rest and "http" not in rest.split("<h1>")[1]  # and loads nothing else
+    assert "Plotly.newPlot" in text and "download CSV" in text
+    with pytest.raises(InputError, match="does not exist"):
+        write_html_report(tmp_path / "missing" / "r.html", "t", {})
+
+
+def test_estimate_html_option(tmp_path, capsys):
+    out = tmp_path / "estimate.html"
+    rc = main(["estimate", "-m", "llama2-7b", "-d", "a100", "-b", "8", "--html", str(out), "--json"])
+    assert rc == 0
+    printed = json.loads(capsys.readouterr().out)  # --json still prints one document
+    text = out.read_text()
+    assert "meta-llama/Llama-2-7b-hf" in text and "A100-SXM4-80GB" in text
+    assert "Per-operator breakdown" in text and text.count("Plotly.newPlot") == 3
+    assert f"{printed['tpot_s'] * 1e3:.3g}" in text or f"{printed['tpot_s'] * 1e3:.1f}" in text
+
+
+def test_app_command_without_dash_exits_2(monkeypatch, capsys):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "dash" else real(name, *a))
+    assert main(["app", "--port", "8123"]) == 2
+    assert "install llmroofline[app]" in capsys.readouterr().err
+
+
+def test_app_command_rejects_a_bad_port(capsys):
+    assert main(["app", "--port", "70000"]) == 2
+    assert "--port" in capsys.readouterr().err
+
+
+# ---- in a real browser ---------------------------------------------------------------------
+
+def _playwright():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return None
+    return sync_playwright
+
+
+def browser_test(f):
+    """Mark a test `browser`; skip it, saying why, only where Chromium or Playwright is missing."""
+    f = pytest.mark.skipif(not CHROMIUM.exists(),
+                           reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")(f)
+    f = pytest.mark.skipif(_playwright() is None, reason="needs the playwright package (pip install playwright)")(f)
+    return pytest.mark.browser(f)
+
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def server():
+    """The app on a free localhost port, served from a thread for this module's tests."""
+    import logging
+
+    from werkzeug.serving import make_server
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request in the test log
+    app = A.create_app()
+    srv = make_server("127.0.0.1", 0, app.server, threaded=True)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{srv.server_port}/"
+    srv.shutdown()
+    t.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_playwright = _playwright()
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    ctx = browser.new_context(viewport={"width": 1366, "height": 768})
+    pg = ctx.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto(server)
+    pg.wait_for_selector("#cmp-graph .main-svg", timeout=20000)
+    yield pg
+    ctx.close()
+    assert not errors, errors
+
+
+def pick(page, dropdown_id: str, value: str, search: str | None = None) -> None:
+    """Choose an option of a Dash dropdown by its value, as a user does: open, search, click."""
+    page.click(f"#{dropdown_id}")
+    page.fill(".dash-dropdown-content input.dash-dropdown-search", search or value)
+    page.click(f".dash-dropdown-content [role=option]:has(input[value=\"{value}\"])")
+    page.keyboard.press("Escape")
+
+
+def wait_idle(page, timeout: float = 15.0) -> None:
+    """Wait until Dash has no callback in flight."""
+    page.wait_for_function("() => !document.querySelector('[data-dash-is-loading=\"true\"]')", timeout=timeout * 1e3)
+    page.wait_for_timeout(200)
+
+
+def shot(page, name: str) -> Path:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    p = SHOTS / f"{name}.png"
+    page.screenshot(path=str(p), full_page=True)
+    return p
+
+
+def open_tab(page, label: str) -> None:
+    page.click(f"#tabs .tab:has-text('{label}')")
+    wait_idle(page)
+
+
+
+
+@browser_test
+def test_browser_compare_mesh_matches_the_api(page):
+    pick(page, "model", "meta-llama/Llama-2-13b-hf", "Llama-2-13b")
+    pick(page, "cmp-a", "H100-SXM5-80GB", "H100-SXM5")
+    pick(page, "cmp-b", "A100-SXM4-80GB", "A100-SXM4-80")
+    page.wait_for_function("() => document.querySelector('#cmp-summary').innerText.includes('H100-SXM5-80GB fp16')"
+                           " && document.querySelector('#cmp-summary').innerText.includes('13b') === false")
+    wait_idle(page)
+    data = page.evaluate("() => { const g = document.querySelector('#cmp-graph .js-plotly-plot');"
+                         " const z = g._fullData[0].z;"
+                         " return {title: g.layout.title.text, custom: g.data[0].customdata,"
+                         "         z: Array.from(z, row => Array.from(row))}; }")
+    c = lr.compare("llama2-13b", "H100-SXM5-80GB", "A100-SXM4-80GB")
+    assert "Llama-2-13b" in data["title"]
+    custom = np.array(data["custom"], dtype=object)
+    np.testing.assert_allclose(custom[..., 2].astype(float), c.perf_a, rtol=1e-9)
+    np.testing.assert_allclose(custom[..., 3].astype(float), c.perf_b, rtol=1e-9)
+    np.testing.assert_allclose(np.array(data["z"], dtype=float), np.log2(c.ratio), rtol=1e-9)  # the colour
+    np.testing.assert_allclose(custom[..., 4].astype(float), c.ratio, rtol=1e-9)
+    assert (custom[..., 5] == np.where(c.fits_a, "fits", "does NOT fit")).all()
+    summary = page.inner_text("#cmp-summary")
+    both = c.fits_a & c.fits_b
+    assert f"median {np.median(c.ratio[both]):.3g}×" in summary
+    # Hover one cell: the tooltip carries both devices' numbers.
+    box = page.locator("#cmp-graph .nsewdrag").first.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.1, box["y"] + box["height"] * 0.9)
+    page.wait_for_selector("#cmp-graph .hoverlayer .hovertext", timeout=5000)
+    assert "H100-SXM5-80GB" in page.locator("#cmp-graph .hoverlayer").text_content()
+    shot(page, "compare_1366x768")
+
+
+@browser_test
+def test_browser_bad_input_shows_a_message_and_the_rest_keeps_working(page):
+    upload = "#upload input[type=file]"
+    page.set_input_files(upload, files=[{"name": "config.json", "mimeType": "application/json",
+                                         "buffer": b"{this is not json"}])
+    page.wait_for_selector("#upload-msg .msg-error", timeout=10000)
+    assert "not valid JSON" in page.inner_text("#upload-msg")
+    page.set_input_files(upload, files=[{"name": "config.json", "mimeType": "application/json",
+                                         "buffer": b'{"architectures": ["Nothing"]}'}])
+    page.wait_for_function("() => document.querySelector('#upload-msg').innerText.includes('missing field')")
+    shot(page, "bad_upload_1366x768")
+    # The mesh is still there, and the model unchanged.
+    assert page.locator("#cmp-graph .main-svg").count() > 0
+    assert MODEL in page.inner_text("#model")
+
+    # A nonsensical range: message above the mesh; fixing it brings the mesh back.
+    page.fill("#cmp-batch", "100:1")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#cmp-msg .msg-error", timeout=10000)
+    assert "batch" in page.inner_text("#cmp-msg")
+    page.fill("#cmp-batch", "1:256")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => !document.querySelector('#cmp-msg .msg-error')")
+
+    # A custom device with a missing number, then a good one that every device list then offers.
+    page.click("#custom-details summary")
+    page.fill("#cd-id", "Lab-GPU")
+    page.fill("#cd-memory_bandwidth_gbps", "")
+    page.click("#cd-add")
+    page.wait_for_selector("#cd-msg .msg-error", timeout=10000)
+    assert "bandwidth (GB/s) is missing" in page.inner_text("#cd-msg")
+    page.fill("#cd-memory_bandwidth_gbps", "-2")
+    page.click("#cd-add")
+    page.wait_for_function("() => document.querySelector('#cd-msg').innerText.includes('positive')")
+    page.fill("#cd-memory_bandwidth_gbps", "2500")
+    page.click("#cd-add")
+    page.wait_for_selector("#cd-msg .msg-ok", timeout=10000)
+    pick(page, "cmp-b", A.CUSTOM + "Lab-GPU", "Lab-GPU")
+    page.wait_for_function("() => document.querySelector('#cmp-summary').innerText.includes('B = Lab-GPU')")
+    assert not page.locator("#cmp-msg .msg-error").count()
+
+    # A good upload is picked at once.
+    cfg = llama_config() | {"_name_or_path": "my-org/my-llama"}
+    page.set_input_files(upload, files=[{"name": "config.json", "mimeType": "application/json",
+                                         "buffer": json.dumps(cfg).encode()}])
+    page.wait_for_selector("#upload-msg .msg-ok", timeout=10000)
+    page.wait_for_function("() => document.querySelector('#cmp-graph .gtitle').textContent.includes('my-org/my-llama')")
+    shot(page, "custom_device_and_upload_1366x768")
+
+
+@browser_test
+def test_browser_estimate_numbers_and_error(page):
+    open_tab(page, "Estimate")
+    page.wait_for_selector("#kpi-ttft", timeout=15000)
+    r = lr.estimate(MODEL, "A100-SXM4-80GB", batch=8, input_len=2048, output_len=256)
+    from llmroofline.report import _cell
+
+    assert page.inner_text("#kpi-ttft") == _cell(float(r.ttft_s) * 1e3)
+    assert page.inner_text("#kpi-tpot") == _cell(float(r.tpot_s) * 1e3)
+    assert page.inner_text("#kpi-throughput") == _cell(float(r.throughput_tok_s))
+    assert page.locator("#est-ops-table tbody tr").count() > 10
+    shot(page, "estimate_1366x768")
+    page.fill("#est-input", "0")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#est-msg .msg-error", timeout=10000)
+    assert "input_len" in page.inner_text("#est-msg")
+    with page.expect_download() as dl:
+        page.click("#est-csv-btn")  # the last good result's CSV is still there
+    assert dl.value.suggested_filename.endswith(".csv")
+
+
+@browser_test
+def test_browser_screenshots_of_every_tab(browser, server):
+    for w, h in ((1366, 768), (1440, 900)):
+        ctx = browser.new_context(viewport={"width": w, "height": h})
+        pg = ctx.new_page()
+        pg.goto(server)
+        pg.wait_for_selector("#cmp-graph .main-svg", timeout=20000)
+        wait_idle(pg)
+        for label in ("Roofline", "Compare", "Estimate", "Recommend"):
+            open_tab(pg, label)
+            pg.wait_for_selector(f"#{dict(Roofline='rf', Compare='cmp', Estimate='est-ops', Recommend='rec')[label]}"
+                                 f"{'-graph' if label != 'Estimate' else ''} .main-svg", timeout=15000)
+            wait_idle(pg)
+            assert not pg.locator(".msg-error").count(), label
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            pg.screenshot(path=str(SHOTS / f"{label.lower()}_{w}x{h}.png"))  # the first screen, as a user sees it
+        ctx.close()
+
+
+@browser_test
+def test_browser_html_report_opens_offline(browser, tmp_path):
+    out = tmp_path / "estimate.html"
+    assert main(["estimate", "-m", "llama2-7b", "-d", "a100", "-b", "8", "--html", str(out)]) == 0
+    ctx = browser.new_context(viewport={"width": 1366, "height": 768}, offline=True)
+    pg = ctx.new_page()
+    pg.goto(out.as_uri())
+    pg.wait_for_selector(".plotly-graph-div .main-svg", timeout=15000)
+    assert pg.locator(".plotly-graph-div .main-svg").count() >= 3
+    assert "A100-SXM4-80GB" in pg.inner_text("table.inputs")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(SHOTS / "estimate_report_1366x768.png"), full_page=True)
+    ctx.close()
