@@ -465,13 +465,15 @@ def test_browser_estimate_numbers_and_error(page):
     assert page.inner_text("#kpi-throughput") == _cell(float(r.throughput_tok_s))
     assert page.locator("#est-ops-table tbody tr").count() > 10
     shot(page, "estimate_1366x768")
+    with page.expect_download(timeout=10000) as dl:
+        page.click("#est-csv-btn")
+    assert dl.value.suggested_filename == "estimate_operators.csv"
+    assert Path(dl.value.path()).read_text().startswith("phase,operator,")
     page.fill("#est-input", "0")
     page.keyboard.press("Enter")
     page.wait_for_selector("#est-msg .msg-error", timeout=10000)
     assert "input_len" in page.inner_text("#est-msg")
-    with page.expect_download() as dl:
-        page.click("#est-csv-btn")  # the last good result's CSV is still there
-    assert dl.value.suggested_filename.endswith(".csv")
+    shot(page, "estimate_error_1366x768")
 
 
 @browser_test

@@ -101,7 +101,7 @@ def _whole_decode_sum(dep: Deployment, batch, first_kv, last_kv):
     peak = device_peak(dep.hardware, dep.gemm_precision)
     bw = dep.hardware.memory_bandwidth
 
-    def coefficients(kv):
+    def coefficients(kv: float) -> tuple[Any, Any, Any, Any]:
         w1, w2 = (whole_model(dep.model, batch, 1, kv + d - 1, weight_dtype=dep.weight_dtype,
                               kv_dtype=dep.kv_dtype, tp=dep.tp) for d in (0, 1))
         c1, m1 = (w2.flops - w1.flops) / peak, (w2.bytes - w1.bytes) / bw

@@ -177,10 +177,10 @@ class Estimate:
     inputs: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        def clean(x):
+        def clean(x, whole: bool = False):
             a = np.asarray(x)
-            if a.dtype == bool:
-                return a.tolist()
+            if a.dtype == bool or whole:
+                return a.astype(bool if a.dtype == bool else int).tolist()
             a = a.astype(float)
             return [None if not np.isfinite(v) else float(v) for v in a.ravel()] if a.ndim else (
                 float(a) if np.isfinite(a) else None)
@@ -190,9 +190,9 @@ class Estimate:
             "mode": self.mode,
             "gpus": self.gpus,
             "calibrated": self.calibrated,
-            "batch": clean(self.batch),
-            "input_len": clean(self.input_len),
-            "output_len": clean(self.output_len),
+            "batch": clean(self.batch, whole=True),
+            "input_len": clean(self.input_len, whole=True),
+            "output_len": clean(self.output_len, whole=True),
             "ttft_s": clean(self.ttft_s),
             "tpot_s": clean(self.tpot_s),
             "e2e_s": clean(self.e2e_s),
@@ -267,11 +267,13 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
     else:
         B = _as_lengths("batch", batch)
     try:
-        B, In, Out = np.broadcast_arrays(B, In, Out)
+        shape = np.broadcast_shapes(np.shape(B), np.shape(In), np.shape(Out))
     except ValueError:
         raise InputError(f"batch, input_len and output_len have shapes {np.shape(B)}, {np.shape(In)} and "
                          f"{np.shape(Out)}, which do not broadcast together") from None
-    B, In, Out = B.astype(float), In.astype(float), Out.astype(float)
+    # Each input keeps its own shape: decode-step costs depend on the batch only, so they are
+    # computed along the batch axis and broadcast over the lengths at the end.
+    B, In, Out = np.asarray(B, dtype=float), np.asarray(In, dtype=float), np.asarray(Out, dtype=float)
 
     if mode == "static":
         ttft, decode = _static(dep, eff, B, In, Out)
@@ -283,13 +285,20 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
         ttft, tpot = _continuous(dep, eff, B, In, Out)
         e2e = ttft + (Out - 1) * tpot
         throughput = B / tpot
-        prefill_tokens = np.maximum(B * In / Out, In)
+        prefill_tokens = B + B * In / Out  # one step: the decode tokens plus the prefill chunk
     mem = memory_use(dep.model, dep.hardware, batch=B, context=In + Out, prefill_tokens=prefill_tokens,
                      weight_dtype=dep.weight_dtype, kv_dtype=dep.kv_dtype, tp=tp, pp=pp)
     bands = {k: v for k, v in cal.error_bands.items()} if cal.error_bands else {}
+
+    def full(x):
+        return np.broadcast_to(np.asarray(x, dtype=float), shape).copy()
+
+    mem = MemoryUse(weights=full(mem.weights), kv_cache=full(mem.kv_cache), activations=full(mem.activations),
+                    capacity=mem.capacity)
     return Estimate(
-        ttft_s=ttft, tpot_s=tpot, e2e_s=e2e, throughput_tok_s=throughput,
-        throughput_per_gpu_tok_s=throughput / dep.gpus, batch=B, memory=mem, input_len=In, output_len=Out,
+        ttft_s=full(ttft), tpot_s=full(tpot), e2e_s=full(e2e), throughput_tok_s=full(throughput),
+        throughput_per_gpu_tok_s=full(throughput / dep.gpus), batch=full(B), memory=mem, input_len=full(In),
+        output_len=full(Out),
         mode=mode, gpus=dep.gpus, calibrated=cal.source != "plain roofline", error_band=bands,
         inputs={"model": dep.model.id, "hardware": dep.hardware.id, "tp": tp, "pp": pp, "ep": ep,
                 "weight_dtype": dep.weight_dtype, "kv_dtype": dep.kv_dtype, "gemm_precision": dep.gemm_precision},

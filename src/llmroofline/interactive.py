@@ -133,7 +133,10 @@ def _mesh_traces(go, c: Comparison, vmax: float, showscale: bool) -> list:
     fa = np.where(c.fits_a, "fits", "does NOT fit")
     fb = np.where(c.fits_b, "fits", "does NOT fit")
     B, S = np.meshgrid(c.batch, c.seq, indexing="ij")
-    custom = np.stack([B, S, c.perf_a, c.perf_b, r, fa, fb], axis=-1).astype(object)
+    custom = np.empty(r.shape + (7,), dtype=object)  # numbers stay numbers (hover formats them)
+    for k, col in enumerate((B, S, c.perf_a, c.perf_b, r)):
+        custom[..., k] = np.asarray(col, dtype=float)
+    custom[..., 5], custom[..., 6] = fa, fb
     heat = go.Heatmap(
         x=cell_edges(c.seq), y=cell_edges(c.batch), z=np.log2(r), zmin=-lv, zmax=lv, zmid=0,
         colorscale="PuOr", showscale=showscale, customdata=custom,

@@ -237,7 +237,7 @@ def _check_spec(m: ModelSpec) -> None:
                 raise InputError(f"{where}: {f.name} must be a whole number, got {_show(v)}")
             lo = 1 if f.name in _AT_LEAST_ONE else 0
             hi = MAX_LENGTH if f.name == "sliding_window" else MAX_SIZE
-            if not lo <= v <= hi:
+            if not lo <= int(v) <= hi:
                 raise InputError(f"{where}: {f.name} = {v} is out of range ({lo} to {hi:,})")
         elif f.type == "bool" and not isinstance(v, bool):
             raise InputError(f"{where}: {f.name} must be true or false, got {_show(v)}")

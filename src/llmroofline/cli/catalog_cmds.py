@@ -6,7 +6,15 @@ import typer
 
 from ..hardware import list_hardware, load_hardware
 from ..model import list_models, load_model
-from .common import HARDWARE_HELP, JSON_HELP, MODEL_HELP, hardware_app, models_app, print_json, table
+from .common import (
+    HARDWARE_HELP,
+    JSON_HELP,
+    MODEL_HELP,
+    hardware_app,
+    models_app,
+    print_json,
+    table,
+)
 
 
 @models_app.command("list")

@@ -3,19 +3,33 @@
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import typer
 
+from ..efficiency import load_calibration
 from ..errors import InputError
-from ..estimate import MAX_BATCH, decode_step, estimate, make_deployment
+from ..estimate import MAX_BATCH, estimate, make_deployment
 from ..operators import AttentionGroup
 from ..roofline import time_ops
-from ..efficiency import load_calibration
-from .common import (CALIBRATION_HELP, HARDWARE_HELP, JSON_HELP, KV_DTYPE_HELP, MODEL_HELP, TP_HELP,
-                     WEIGHT_DTYPE_HELP, app, console, fmt, print_json, table)
+from .common import (
+    CALIBRATION_HELP,
+    HARDWARE_HELP,
+    JSON_HELP,
+    KV_DTYPE_HELP,
+    MODEL_HELP,
+    TP_HELP,
+    WEIGHT_DTYPE_HELP,
+    app,
+    console,
+    fmt,
+    print_json,
+    table,
+)
+
+CSV_REQUIRED = ("model", "hardware", "input_len", "output_len")  # the other columns have defaults
 
 
 def _int_or_max(text: str, name: str) -> int | str:
@@ -40,9 +54,12 @@ def _estimate_row(row: dict[str, Any], calibration: str, max_batch: int) -> dict
     def integer(key: str, default: Any = None) -> int:
         v = get(key, default)
         try:
-            return int(float(v))
+            f = float(v)
         except ValueError:
             raise InputError(f"column {key!r}: {v!r} is not a number") from None
+        if not math.isfinite(f) or not f.is_integer():
+            raise InputError(f"column {key!r}: {v!r} is not a whole number")
+        return int(f)
 
     mode = get("mode", "static")
     batch: Any = "max" if mode == "max" else integer("batch")
@@ -67,13 +84,20 @@ def _scalar(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_csv_rows(path: Path) -> list[dict[str, str]]:
+    """Rows of a workload CSV as {column: text}; values beyond the header's columns are dropped."""
     try:
         with path.open(newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
+            reader = csv.DictReader(f)
+            rows = [{k: v for k, v in r.items() if k is not None} for r in reader]
+            columns = reader.fieldnames or []
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"cannot read CSV {path}: {getattr(e, 'strerror', None) or e}") from None
     except csv.Error as e:
         raise InputError(f"CSV {path} is malformed: {e}") from None
+    missing = [c for c in CSV_REQUIRED if c not in columns]
+    if rows and missing:
+        raise InputError(f"CSV {path} lacks the column(s) {', '.join(missing)} "
+                         f"(it has: {', '.join(map(str, columns))[:200]})")
     return rows
 
 
@@ -172,7 +196,7 @@ def ops_cmd(
     ops = dep.ops([group])
     times = time_ops(ops, dep.hardware, load_calibration(calibration).for_device(dep.hardware))
     bound = times.bound()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for i, op in enumerate(ops):
         rows.append({
             "name": op.name, "kind": op.kind, "count": op.count, "precision": op.precision,
@@ -197,5 +221,3 @@ def ops_cmd(
             (r["act_read_bytes"] + r["act_write_bytes"]) / 1e6, (r["kv_read_bytes"] + r["kv_write_bytes"]) / 1e6,
             r["intensity"], r["bound"], r["time_s"] * 1e6, f"{r['time_s'] / total:.1%}"] for r in rows])
     console.print(f"total: {total * 1e3:.3f} ms per pass")
-    _ = np  # arrays are scalars here
-    _ = decode_step

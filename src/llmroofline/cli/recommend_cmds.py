@@ -71,9 +71,9 @@ def _slo_words(rec: Recommendation) -> str:
 def _print_recommendation(rec: Recommendation) -> None:
     w = rec.workload
     title = (f"{w.model.id}, {w.input_len} in / {w.output_len} out, {w.weight_dtype} weights, {w.kv_dtype} KV, "
-             f"{_slo_words(rec)}, ≤ {w.max_gpus} GPUs: cheapest configuration per device")
+             f"{_slo_words(rec)}, ≤ {w.max_gpus} GPUs: cheapest configuration per device, best first")
     if rec.ranking:
-        table(title, ["#"] + COLUMNS, [[i, *r] for i, r in enumerate(_rows(rec.ranking), 1)])
+        table(title, COLUMNS, _rows(rec.ranking))
         band = rec.ranking[0].error_band
         if band:
             console.print("error band (calibration): " + ", ".join(f"{k} ±{v * 100:.0f}%" for k, v in band.items()))
