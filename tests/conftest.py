@@ -28,3 +28,21 @@ def round_device(**overrides) -> Hardware:
 @pytest.fixture
 def round_hw() -> Hardware:
     return round_device()
+
+
+# ---- hypothesis profiles (property tests and fuzzing) ----------------------------------------
+# "ci" (default): derandomized, so every run tries the same examples and CI is reproducible.
+# "long": a thousand random examples per test, for a deeper search before a release:
+#     HYPOTHESIS_PROFILE=long .venv/bin/python -m pytest tests/test_properties.py tests/test_fuzz.py
+try:
+    import os
+
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile("ci", derandomize=True, max_examples=40, deadline=None, print_blob=True,
+                              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    settings.register_profile("long", max_examples=1000, deadline=None, print_blob=True,
+                              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+except ImportError:  # hypothesis is a dev extra; the tests that need it skip without it
+    pass

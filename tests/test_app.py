@@ -236,6 +236,9 @@ def test_the_app_builds():
     layout = json.dumps(app.layout.to_plotly_json(), default=str)
     assert "L4 (custom)" in layout and "tiny (uploaded)" in layout
     assert app.server.config["MAX_CONTENT_LENGTH"] >= A.MAX_UPLOAD_BYTES
+    # Devices handed to create_app travel through the page as catalog-schema dicts and come back equal.
+    specs = A._hardware_specs([lr.load_hardware("L4")])
+    assert A.resolve_device(A.CUSTOM + "L4", specs) == lr.load_hardware("L4")
 
 
 # ---- reports and the command line ----------------------------------------------------------
@@ -358,6 +361,13 @@ def wait_idle(page, timeout: float = 15.0) -> None:
     page.wait_for_timeout(200)
 
 
+def wait_drawn(page, graph: str) -> None:
+    """Wait until a graph is drawn at full size (plotly redraws after a resize)."""
+    page.wait_for_function("sel => { const s = document.querySelector(sel + ' .main-svg');"
+                           " return s && s.getBoundingClientRect().height > 150; }", arg=graph, timeout=10000)
+    page.wait_for_timeout(100)
+
+
 def shot(page, name: str) -> Path:
     SHOTS.mkdir(parents=True, exist_ok=True)
     p = SHOTS / f"{name}.png"
@@ -381,17 +391,20 @@ def test_browser_compare_mesh_matches_the_api(page):
                            " && document.querySelector('#cmp-summary').innerText.includes('13b') === false")
     wait_idle(page)
     data = page.evaluate("() => { const g = document.querySelector('#cmp-graph .js-plotly-plot');"
-                         " const z = g._fullData[0].z;"
-                         " return {title: g.layout.title.text, custom: g.data[0].customdata,"
-                         "         z: Array.from(z, row => Array.from(row))}; }")
+                         " const t = g._fullData[0], deep = a => Array.from(a, r => Array.from(r, c => Array.from(c)));"
+                         " return {title: g.layout.title.text, custom: deep(t.customdata), text: t.text,"
+                         "         z: Array.from(t.z, row => Array.from(row))}; }")
     c = lr.compare("llama2-13b", "H100-SXM5-80GB", "A100-SXM4-80GB")
     assert "Llama-2-13b" in data["title"]
-    custom = np.array(data["custom"], dtype=object)
-    np.testing.assert_allclose(custom[..., 2].astype(float), c.perf_a, rtol=1e-9)
-    np.testing.assert_allclose(custom[..., 3].astype(float), c.perf_b, rtol=1e-9)
+    custom = np.array(data["custom"], dtype=float)  # hover columns: batch, seq, perf A, perf B, ratio
+    np.testing.assert_allclose(custom[..., 0], np.broadcast_to(c.batch[:, None], c.ratio.shape))
+    np.testing.assert_allclose(custom[..., 2], c.perf_a, rtol=1e-9)
+    np.testing.assert_allclose(custom[..., 3], c.perf_b, rtol=1e-9)
+    np.testing.assert_allclose(custom[..., 4], c.ratio, rtol=1e-9)
     np.testing.assert_allclose(np.array(data["z"], dtype=float), np.log2(c.ratio), rtol=1e-9)  # the colour
-    np.testing.assert_allclose(custom[..., 4].astype(float), c.ratio, rtol=1e-9)
-    assert (custom[..., 5] == np.where(c.fits_a, "fits", "does NOT fit")).all()
+    words = np.array(data["text"], dtype=object)  # the fits-in-memory mask, as the hover says it
+    assert ((words == "fits on both") == (c.fits_a & c.fits_b)).all()
+    assert (~c.fits_b).any() and ((words == "fits on neither device") == (~c.fits_a & ~c.fits_b)).all()
     summary = page.inner_text("#cmp-summary")
     both = c.fits_a & c.fits_b
     assert f"median {np.median(c.ratio[both]):.3g}×" in summary
@@ -400,7 +413,7 @@ def test_browser_compare_mesh_matches_the_api(page):
     page.mouse.move(box["x"] + box["width"] * 0.1, box["y"] + box["height"] * 0.9)
     page.wait_for_selector("#cmp-graph .hoverlayer .hovertext", timeout=5000)
     assert "H100-SXM5-80GB" in page.locator("#cmp-graph .hoverlayer").text_content()
-    shot(page, "compare_1366x768")
+    shot(page, "compare_hover_1366x768")
 
 
 @browser_test
@@ -458,17 +471,22 @@ def test_browser_estimate_numbers_and_error(page):
     open_tab(page, "Estimate")
     page.wait_for_selector("#kpi-ttft", timeout=15000)
     r = lr.estimate(MODEL, "A100-SXM4-80GB", batch=8, input_len=2048, output_len=256)
-    from llmroofline.report import _cell
+    from llmroofline.report import cell_text
 
-    assert page.inner_text("#kpi-ttft") == _cell(float(r.ttft_s) * 1e3)
-    assert page.inner_text("#kpi-tpot") == _cell(float(r.tpot_s) * 1e3)
-    assert page.inner_text("#kpi-throughput") == _cell(float(r.throughput_tok_s))
+    assert page.inner_text("#kpi-ttft") == cell_text(float(r.ttft_s) * 1e3)
+    assert page.inner_text("#kpi-tpot") == cell_text(float(r.tpot_s) * 1e3)
+    assert page.inner_text("#kpi-throughput") == cell_text(float(r.throughput_tok_s))
     assert page.locator("#est-ops-table tbody tr").count() > 10
-    shot(page, "estimate_1366x768")
+    shot(page, "estimate_full_page_1366x768")
     with page.expect_download(timeout=10000) as dl:
         page.click("#est-csv-btn")
     assert dl.value.suggested_filename == "estimate_operators.csv"
     assert Path(dl.value.path()).read_text().startswith("phase,operator,")
+    with page.expect_download(timeout=15000) as dl:
+        page.click("#est-html-btn")
+    report = Path(dl.value.path()).read_text()
+    assert dl.value.suggested_filename.endswith(".html") and report.count("Plotly.newPlot") == 3
+    assert "A100-SXM4-80GB" in report and MODEL in report
     page.fill("#est-input", "0")
     page.keyboard.press("Enter")
     page.wait_for_selector("#est-msg .msg-error", timeout=10000)
@@ -477,22 +495,20 @@ def test_browser_estimate_numbers_and_error(page):
 
 
 @browser_test
-def test_browser_screenshots_of_every_tab(browser, server):
-    for w, h in ((1366, 768), (1440, 900)):
-        ctx = browser.new_context(viewport={"width": w, "height": h})
-        pg = ctx.new_page()
-        pg.goto(server)
-        pg.wait_for_selector("#cmp-graph .main-svg", timeout=20000)
-        wait_idle(pg)
-        for label in ("Roofline", "Compare", "Estimate", "Recommend"):
-            open_tab(pg, label)
-            pg.wait_for_selector(f"#{dict(Roofline='rf', Compare='cmp', Estimate='est-ops', Recommend='rec')[label]}"
-                                 f"{'-graph' if label != 'Estimate' else ''} .main-svg", timeout=15000)
-            wait_idle(pg)
-            assert not pg.locator(".msg-error").count(), label
-            SHOTS.mkdir(parents=True, exist_ok=True)
-            pg.screenshot(path=str(SHOTS / f"{label.lower()}_{w}x{h}.png"))  # the first screen, as a user sees it
-        ctx.close()
+def test_browser_screenshots_of_every_tab(page):
+    """The first screen of every tab, as a user sees it on a laptop (look at them: out/screenshots/)."""
+    graphs = {"Roofline": "#rf-graph", "Compare": "#cmp-graph", "Estimate": "#est-ops", "Recommend": "#rec-graph"}
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for label, graph in graphs.items():
+        open_tab(page, label)
+        page.wait_for_selector(f"{graph} .main-svg", timeout=15000)
+        wait_idle(page)
+        assert not page.locator(".msg-error").count(), label
+        for w, h in ((1440, 900), (1366, 768)):
+            page.set_viewport_size({"width": w, "height": h})
+            page.wait_for_timeout(400)  # plotly redraws at the window's new size
+            wait_drawn(page, graph)
+            page.screenshot(path=str(SHOTS / f"{label.lower()}_{w}x{h}.png"))
 
 
 @browser_test

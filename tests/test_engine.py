@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import llmroofline as lr
-from llmroofline.estimate import decode_steps_time, pass_time, sum_max_affine
 from llmroofline.efficiency import Efficiency
+from llmroofline.estimate import decode_steps_time, pass_time, sum_max_affine
 from llmroofline.model import expected_experts_touched
 from llmroofline.operators import AttentionGroup, op_totals
 

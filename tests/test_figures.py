@@ -14,8 +14,18 @@ import pytest
 from llmroofline import compare, load_hardware, load_model, whole_model
 from llmroofline.cli import main
 from llmroofline.errors import InputError
-from llmroofline.plots import (cell_edges, mask_runs, mesh_masks, mesh_summary, plot_comparison, plot_comparison_pair,
-                               plot_roofline, ratio_scale, roofs, workload_points)
+from llmroofline.plots import (
+    cell_edges,
+    mask_runs,
+    mesh_masks,
+    mesh_summary,
+    plot_comparison,
+    plot_comparison_pair,
+    plot_roofline,
+    ratio_scale,
+    roofs,
+    workload_points,
+)
 
 A100, H20 = "A100-SXM4-80GB", "H20"
 ARTICLE_DEVICES = ("A100-SXM4-80GB", "H20", "A800-SXM4-80GB", "L40S", "L20", "RTX-4090")
@@ -166,6 +176,24 @@ def test_interactive_figures_render(tmp_path, meshes):
     row = heat.customdata[i][j]
     assert (row[0], row[1]) == (ops.batch[i], ops.seq[j])
     assert row[4] == pytest.approx(ops.ratio[i, j]) == pytest.approx(row[2] / row[3])
+
+
+def test_plot_comparison_into_given_axes(meshes):
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    ax = fig.add_subplot()
+    assert plot_comparison(meshes[0], ax=ax) is fig
+    assert ax.get_xscale() == ax.get_yscale() == "log" and ax.collections
+
+
+def test_ratio_levels_are_round_and_thinned():
+    from llmroofline.plots import ratio_levels
+
+    assert ratio_levels(0.5, 2) == pytest.approx([0.5, 2 / 3, 0.8, 1, 1.25, 1.5, 2])
+    wide = ratio_levels(1 / 17, 17)
+    assert 1.0 in wide and len(wide) <= 11 and wide == sorted(wide)
+    assert ratio_levels(3.5, 9.5) == [4.0, 6.0, 8.0]
 
 
 def test_core_does_not_import_plotting_libraries():

@@ -10,6 +10,8 @@ from .memory import max_batch, memory_use
 from .model import ModelSpec, list_models, load_model, model_from_config
 from .operators import AttentionGroup, Operator, forward_ops
 from .roofline import attainable_flops, roofline_time, time_ops
+from .plots import plot_comparison, plot_roofline  # matplotlib is imported only when they are called
+from .recommend import pareto, recommend
 
 __version__ = "0.1.0"
 
@@ -18,5 +20,5 @@ __all__ = [
     "InputError", "ModelSpec", "Operator", "attainable_flops", "compare", "decode_step", "estimate",
     "forward_ops", "list_hardware", "list_models", "load_calibration", "load_hardware", "load_model",
     "make_deployment", "max_batch", "memory_use", "model_from_config", "parse_axis", "roofline_time",
-    "time_ops", "whole_model",
+    "time_ops", "whole_model", "plot_comparison", "plot_roofline", "pareto", "recommend",
 ]

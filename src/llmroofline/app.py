@@ -34,6 +34,7 @@ from .report import (
     BREAKDOWN_COLUMNS,
     PNG_CONFIG,
     breakdown_rows,
+    cell_text,
     estimate_sections,
     html_report,
     table_csv,
@@ -160,7 +161,7 @@ def parse_upload(contents: str | None, filename: str | None) -> tuple[str, dict[
     name = name.strip() or "uploaded"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model_from_config(cfg, model_id=name)  # validate now; InputError names the culprit
+        model_from_config(cfg, model_id=fname)  # validate now; InputError names the file and the field
     return name, cfg, [str(w.message) for w in caught]
 
 
@@ -169,9 +170,9 @@ CUSTOM_FIELDS = (  # (form field, label, unit, default shown in the page)
     ("memory_gb", "memory", "GB", 80),
     ("memory_bandwidth_gbps", "bandwidth", "GB/s", 3000),
     ("fp16", "fp16/bf16 peak", "TFLOPS", 500),
-    ("fp8", "fp8 peak", "TFLOPS (optional)", None),
-    ("int8", "int8 peak", "TOPS (optional)", None),
-    ("interconnect_gbps", "interconnect", "GB/s (bidirectional)", 900),
+    ("fp8", "fp8 peak", "TFLOPS", None),
+    ("int8", "int8 peak", "TOPS", None),
+    ("interconnect_gbps", "interconnect", "GB/s, both ways", 900),
     ("max_devices", "devices per node", "", 8),
     ("tdp_w", "power", "W", 700),
     ("price_per_hour_usd", "price", "USD/h", 2.0),
@@ -373,7 +374,7 @@ def estimate_report_html(model: ModelSpec, device: Hardware, **workload: Any) ->
     cal = workload.get("calibration", "default")
     r = estimate(model, device, **workload)
     s = estimate_sections(model, device, r, cal)
-    return html_report(f"Estimate: {s.title}", s.inputs, s.figures, s.tables, s.notes)
+    return html_report(f"Estimate: {s.title}", s.inputs, s.figures, s.tables[1:], s.notes, lead=s.tables[0])
 
 
 RECOMMEND_COLUMNS = ["device", "gpus", "tp", "pp", "ep", "batch", "ttft_s", "tpot_s", "throughput_per_gpu_tok_s",
@@ -392,7 +393,7 @@ def recommend_view(model: ModelSpec, *, input_len: int = 1024, output_len: int =
 
     rec = recommend(model, input_len, output_len, devices=devices or None, ttft_slo=ttft_slo, tpot_slo=tpot_slo)
     rows = [[c.to_dict().get(k) for k in RECOMMEND_COLUMNS] for c in rec.ranking]
-    shown = [[r[0], *r[1:6], r[6], r[7] * 1e3, *r[8:]] for r in rows]  # TPOT in ms on the page
+    shown = [[*r[:7], c.tpot_s * 1e3, *r[8:]] for r, c in zip(rows, rec.ranking, strict=True)]  # TPOT in ms
     fig = _fit_figure(pareto_figure(rec.pareto()), 520)
     fig.update_layout(legend=dict(font=dict(size=10), x=1.01, y=1, xanchor="left"))
     n_ex = len(rec.excluded)
@@ -406,10 +407,8 @@ def recommend_view(model: ModelSpec, *, input_len: int = 1024, output_len: int =
 
 
 def format_value(v: Any) -> str:
-    """A table cell or headline number as text."""
-    from .report import _cell
-
-    return _cell(v)
+    """A table cell or headline number as text (as the HTML report writes it)."""
+    return cell_text(v)
 
 
 # ---- the Dash app ----------------------------------------------------------------------------
@@ -429,8 +428,8 @@ background:#fafbfc;color:#0969da}
 details.custom{background:#fff;border-bottom:1px solid #d0d7de;padding:4px 16px}
 details.custom summary{cursor:pointer;color:#0969da;padding:4px 0}
 .custom-grid{display:flex;flex-wrap:wrap;gap:8px 12px;align-items:flex-end;padding:6px 0 8px}
-.custom-grid label{display:flex;flex-direction:column;font-size:11px;color:#656d76}
-.custom-grid input{width:110px}
+.custom-grid label{display:flex;flex-direction:column;justify-content:flex-end;font-size:11px;color:#656d76;
+width:118px;gap:2px}
 .tabs-wrap{padding:0 16px}
 .tab-body{display:grid;grid-template-columns:250px minmax(0,1fr);gap:14px;padding:12px 0}
 .controls{background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:10px 12px;align-self:start}
@@ -444,15 +443,18 @@ border-radius:4px;font-size:13px;width:100%}
 .summary p{margin:2px 0}
 .msg-error{background:#ffebe9;border:1px solid #ff8182;color:#82071e;border-radius:6px;padding:8px 12px;
 margin-bottom:10px;font-weight:500}
-.msg-ok{background:#dafbe1;border:1px solid #4ac26b;color:#116329;border-radius:6px;padding:6px 10px}
+.msg-ok{background:#dafbe1;border:1px solid #4ac26b;color:#116329;border-radius:6px;padding:4px 10px}
+.results > div:has(> .msg-error) ~ *{display:none}  /* an error hides the stale or empty outputs below it */
+.topmsg .msg-error,.topmsg .msg-ok{margin:0;padding:4px 10px;font-size:12px}
 .msg-note{color:#9a6700;font-size:12px}
-.kpis{display:grid;grid-template-columns:repeat(auto-fit,minmax(150px,1fr));gap:10px;margin-bottom:12px}
+.kpis{display:grid;grid-template-columns:repeat(auto-fit,minmax(138px,1fr));gap:8px;margin-bottom:12px}
 .kpi{background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:8px 12px}
 .kpi .q{font-size:11px;color:#656d76;text-transform:uppercase;letter-spacing:.03em}
-.kpi .v{font-size:20px;font-weight:600;margin-top:2px}
+.kpi .v{font-size:19px;font-weight:600;margin-top:2px;white-space:nowrap}
 .kpi .u{font-size:12px;color:#656d76;font-weight:400;margin-left:3px}
 .kpi .b{font-size:11px;color:#656d76}
 .kpi.bad{border-color:#ff8182;background:#fff5f5}
+.kpi.bad .b{color:#cf222e;font-weight:600}
 .buttons{display:flex;gap:8px;margin:4px 0 12px;flex-wrap:wrap}
 button.btn{background:#f6f8fa;border:1px solid #d0d7de;border-radius:6px;padding:5px 12px;cursor:pointer;font-size:12px}
 button.btn:hover{background:#eaeef2}
@@ -484,21 +486,27 @@ def _data_table(columns: list[str], rows: list[list[Any]], table_id: str | None 
 
     head = html.Thead(html.Tr([html.Th(c) for c in columns]))
     body = html.Tbody([html.Tr([html.Td(format_value(v)) for v in r]) for r in rows])
-    props = {"id": table_id} if table_id else {}
-    return html.Div(html.Table([head, body], className="data", **props), className="table-scroll")
+    table = html.Table([head, body], className="data", id=table_id) if table_id else html.Table(
+        [head, body], className="data")
+    return html.Div(table, className="table-scroll")
 
 
 def _kpi_cards(summary: list[dict[str, Any]]) -> Any:
     from dash import html
 
     cards = []
+    fits = next((s["value"] for s in summary if s["key"] == "fits"), "yes") == "yes"
     for s in summary:
         v = s["value"]
+        if s["key"] == "fits":
+            continue  # shown on the memory card
         band = s.get("band")
         sub = ""
         if band and isinstance(v, float):
             sub = f"± {band * 100:.0f}%  ({format_value(v * (1 - band))} – {format_value(v * (1 + band))})"
-        bad = s["key"] == "fits" and v != "yes"
+        if s["key"] == "memory":
+            sub = "fits" if fits else "does NOT fit: these times are not achievable"
+        bad = s["key"] == "memory" and not fits
         cards.append(html.Div([
             html.Div(s["quantity"], className="q"),
             html.Div([html.Span(format_value(v), id=f"kpi-{s['key']}"), html.Span(s["unit"], className="u")],
@@ -511,9 +519,9 @@ def _kpi_cards(summary: list[dict[str, Any]]) -> Any:
 def _graph(graph_id: str, height: int | None = None) -> Any:
     from dash import dcc
 
-    return dcc.Graph(id=graph_id, figure=placeholder_figure("computing…", height or 420),
-                     config={**PNG_CONFIG, "toImageButtonOptions": {**PNG_CONFIG["toImageButtonOptions"],
-                                                                   "filename": graph_id}})
+    config: Any = {**PNG_CONFIG, "toImageButtonOptions": {**PNG_CONFIG["toImageButtonOptions"],
+                                                          "filename": graph_id}}
+    return dcc.Graph(id=graph_id, figure=placeholder_figure("computing…", height or 420), config=config)
 
 
 def _display_name(value: str) -> str:
@@ -542,8 +550,8 @@ def _layout(extra_devices: dict[str, Any], extra_models: dict[str, Any]) -> Any:
 
     models = model_options(extra_models)
     devices = device_options(extra_devices)
-    model0 = (_pick_defaults(models, DEFAULT_MODELS, 1) or [None])[0]
-    dev = _pick_defaults(devices, DEFAULT_DEVICES, 5)
+    model0: str | None = (_pick_defaults(models, DEFAULT_MODELS, 1) or [None])[0]  # type: ignore[list-item]
+    dev: list[str | None] = list(_pick_defaults(devices, DEFAULT_DEVICES, 5))
     dev += [None] * (5 - len(dev))
     dtypes = [{"label": p, "value": p} for p in PRECISIONS]
 
@@ -568,7 +576,7 @@ def _layout(extra_devices: dict[str, Any], extra_models: dict[str, Any]) -> Any:
     roofline_tab = html.Div([
         html.Div([
             *field_("Devices", dcc.Dropdown(id="rf-devices", options=devices, value=[d for d in dev[:3] if d],
-                                            multi=True, closeOnSelect=True), "device"),
+                                            multi=True), "device"),
             html.Div(id="rf-devices-list", className="chosen"),
             *field_("Operators on", dd("rf-on", [], dev[0]), "device"),
             *field_("Precisions", dcc.Checklist(id="rf-precisions", options=dtypes, value=["fp16"],
@@ -633,7 +641,7 @@ def _layout(extra_devices: dict[str, Any], extra_models: dict[str, Any]) -> Any:
     recommend_tab = html.Div([
         html.Div([
             *field_("Devices (empty: the whole catalog)", dcc.Dropdown(id="rec-devices", options=devices, value=[d for d in dev if d],
-                                                                       multi=True, closeOnSelect=True), "device"),
+                                                                       multi=True), "device"),
             html.Div(id="rec-devices-list", className="chosen"),
             html.Div([html.Div(field_("Input tokens", text("rec-input", 1024, "input"))),
                       html.Div(field_("Output tokens", text("rec-output", 256, "output")))], className="row2"),
@@ -692,8 +700,9 @@ def _guard(n_outputs: int, empties: tuple[Any, ...]):
                 log.exception("callback %s failed", fn.__name__)
                 return (_message(f"internal error: {type(e).__name__}: {e}. Please report it with the inputs."),
                         *empties)
-        assert len(empties) == n_outputs - 1
         return inner
+    if len(empties) != n_outputs - 1:
+        raise ValueError(f"_guard: {n_outputs} outputs need {n_outputs - 1} empties, got {len(empties)}")
     return wrap
 
 
@@ -716,7 +725,7 @@ def create_app(devices: list[Hardware] | None = None, models: dict[str, dict[str
     except ImportError:  # pragma: no cover - checked by the CLI
         raise InputError("the web app needs Dash: pip install 'llmroofline[app]'") from None
 
-    app = dash.Dash(__name__, title="llmroofline", update_title=None, suppress_callback_exceptions=False)
+    app = dash.Dash(__name__, title="llmroofline", update_title="", suppress_callback_exceptions=False)
     app.server.config["MAX_CONTENT_LENGTH"] = 16 * MAX_UPLOAD_BYTES  # the server refuses larger requests
     app.index_string = app.index_string.replace("{%css%}", "{%css%}<style>" + _CSS + "</style>")
     app.layout = _layout(_hardware_specs(devices), dict(models or {}))
@@ -733,8 +742,8 @@ def create_app(devices: list[Hardware] | None = None, models: dict[str, dict[str
         store[name] = cfg
         spec = resolve_model(UPLOADED + name, store)
         msg = html.Div([
-            html.Span(f"Loaded {spec.id}: {spec.params_total / 1e9:.3g}B parameters, {spec.num_layers} layers, "
-                      f"{spec.attention_kind}.", className="msg-ok"),
+            html.Div(f"Loaded {spec.id}: {spec.params_total / 1e9:.3g}B parameters, {spec.num_layers} layers, "
+                     f"{spec.attention_kind}.", className="msg-ok"),
             *[html.Div(n, className="msg-note") for n in notes],
         ])
         return msg, store, model_options(store), UPLOADED + name

@@ -15,4 +15,9 @@ def catalog_files(kind: str, suffixes: tuple[str, ...]) -> list[Path]:
 
 
 def looks_like_path(name: str) -> bool:
-    return name.endswith((".json", ".yaml", ".yml")) or name.startswith((".", "/", "~")) or Path(name).exists()
+    if name.endswith((".json", ".yaml", ".yml")) or name.startswith((".", "/", "~")):
+        return True
+    try:
+        return Path(name).exists()
+    except (OSError, ValueError):  # a name too long for a path, or holding a NUL byte
+        return False

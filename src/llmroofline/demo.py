@@ -36,8 +36,8 @@ from .plots import mesh_summary, plot_comparison_pair, plot_roofline, roofs, wor
 MARKER = ".llmroofline-demo"
 DEVICES = ("A100-SXM4-80GB", "H20", "A800-SXM4-80GB", "L40S", "L20", "RTX-4090")
 A, B = "A100-SXM4-80GB", "H20"
-GRID = {"batch": "1:1024:36", "seq": "128:65536:36"}
-WORKLOAD = {"model": "meta-llama/Llama-2-13b-hf", "device": A, "phase": "decode", "batch": 16, "seq": 1024}
+GRID: dict[str, Any] = {"batch": "1:1024:36", "seq": "128:65536:36"}
+WORKLOAD: dict[str, Any] = {"model": "meta-llama/Llama-2-13b-hf", "device": A, "phase": "decode", "batch": 16, "seq": 1024}
 
 
 @dataclass(frozen=True)
@@ -92,8 +92,8 @@ def prepare_out_dir(out_dir, force: bool = False) -> Path:
 def article_table(calibration: str = "default") -> list[dict[str, Any]]:
     """The article's LLaMA-7B / A100 rows with our plain-roofline and calibrated estimates.
     Errors in % relative to TensorRT-LLM's measured throughput (positive: we predict faster)."""
-    b, i, o, trt, viewer = (np.array(col, dtype=float) for col in zip(*ARTICLE_TABLE))
-    kw = dict(batch=b, input_len=i, output_len=o, mode="static")
+    b, i, o, trt, viewer = (np.array(col, dtype=float) for col in zip(*ARTICLE_TABLE, strict=False))
+    kw: dict[str, Any] = dict(batch=b, input_len=i, output_len=o, mode="static")
     plain = estimate(TABLE_MODEL, A, calibration="none", **kw).throughput_tok_s
     cal = estimate(TABLE_MODEL, A, calibration=calibration, **kw).throughput_tok_s
 
@@ -104,7 +104,7 @@ def article_table(calibration: str = "default") -> list[dict[str, Any]]:
     for k in range(len(trt)):
         values = (b[k], i[k], o[k], trt[k], viewer[k], err(viewer)[k], plain[k], err(plain)[k], cal[k], err(cal)[k])
         rows.append({c: (int(v) if c in ("batch", "input_len", "output_len") else round(float(v), 1))
-                     for c, v in zip(TABLE_COLUMNS, values)})
+                     for c, v in zip(TABLE_COLUMNS, values, strict=False)})
     return rows
 
 
@@ -229,10 +229,10 @@ def _mesh_reading(case: MeshCase, ops: Comparison, whole: Comparison, ref: Compa
                   single: Comparison | None) -> str:
     """ref: Llama-2-13B by method 1 (the article's reference); single: this model on one device each."""
     m = load_model(case.model)
-    s_ops, s_whole = mesh_summary(ops), mesh_summary(whole)
+    s_whole = mesh_summary(whole)
     text = (f"Method 2 (per operator): {_a_region(ops)}. Method 1 (whole model): {_a_region(whole)}. "
             f"{_memory_sentence(ops)} ")
-    if s_whole["a_wins"]:
+    if s_whole["a_wins"] and case.slug == "llama2-13b":
         text += (f"Where {A} wins, sequences are short and batches large: the weights are read once for many "
                  f"tokens and the KV cache is small, so the pass is compute-bound and {A}'s 312 TFLOP/s beat "
                  f"{B}'s 148; everywhere else {B}'s 4.0 TB/s against 2.04 TB/s decides. ")
@@ -396,7 +396,7 @@ def run_demo(out_dir="out/demo", *, force: bool = False, interactive: bool = Tru
     ref_whole: Comparison | None = None  # Llama-2-13B by method 1, the article's reference
     meshes: dict[str, dict[str, Any]] = {}
     for case in MESHES:
-        kw = dict(tp_a=case.tp, tp_b=case.tp, **GRID)
+        kw: dict[str, Any] = dict(tp_a=case.tp, tp_b=case.tp, **GRID)
         ops = compare(case.model, A, B, method="ops", **kw)
         whole = compare(case.model, A, B, method="whole", **kw)
         if case.slug == "llama2-13b":

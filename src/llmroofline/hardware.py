@@ -210,8 +210,8 @@ def hardware_from_dict(data: Any, where: str = "hardware spec") -> Hardware:
 def read_yaml(path: Path, what: str) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise InputError(f"cannot read {what} {path}: {e.strerror or e}") from None
+    except (OSError, ValueError) as e:  # ValueError: a NUL byte in the path
+        raise InputError(f"cannot read {what} {str(path)[:200]}: {getattr(e, 'strerror', None) or e}") from None
     except UnicodeDecodeError as e:
         raise InputError(f"cannot read {what} {path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     try:
@@ -224,7 +224,10 @@ def read_yaml(path: Path, what: str) -> Any:
 
 
 def load_hardware_file(path: str | Path) -> Hardware:
-    p = Path(path).expanduser()
+    try:
+        p = Path(path).expanduser()
+    except RuntimeError as e:  # ~user that does not exist
+        raise InputError(f"cannot read hardware spec {path}: {e}") from None
     return hardware_from_dict(read_yaml(p, "hardware spec"), where=str(p))
 
 

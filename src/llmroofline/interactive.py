@@ -17,9 +17,23 @@ import numpy as np
 
 from .compare import Comparison
 from .errors import InputError
-from .plots import (METHOD_TITLES, METRIC_TITLES, PALETTE, RATIO_LEVELS, TERA, WorkloadPoints, _fmt_ratio,
-                    _x_label, cell_edges, check_output, check_plottable, mesh_masks, ratio_scale, roofs,
-                    workload_points)
+from .plots import (
+    METHOD_TITLES,
+    METRIC_TITLES,
+    PALETTE,
+    TERA,
+    WorkloadPoints,
+    _fmt_ratio,
+    _x_label,
+    cell_edges,
+    check_output,
+    check_plottable,
+    mesh_masks,
+    ratio_levels,
+    ratio_scale,
+    roofs,
+    workload_points,
+)
 from .roofline import attainable_flops
 
 PLOTLY_SYMBOLS = ("circle", "square", "triangle-up", "diamond", "triangle-down", "cross", "x", "star")
@@ -105,8 +119,9 @@ def roofline_figure(devices, precisions=("fp16",), workload: dict[str, Any] | Wo
     fig.update_layout(
         title=title, template="plotly_white", height=620, hovermode="closest",
         xaxis={"type": "log", "title": "arithmetic intensity (FLOPs per byte of memory traffic)",
-               "range": _log_range(xmin, xmax)},
-        yaxis={"type": "log", "title": "attainable performance (TFLOP/s, dense)", "range": _log_range(ymin, ymax)},
+               "range": _log_range(xmin, xmax), "dtick": 1},
+        yaxis={"type": "log", "title": "attainable performance (TFLOP/s, dense)", "range": _log_range(ymin, ymax),
+               "dtick": 1},
         legend={"x": 0.99, "y": 0.02, "xanchor": "right", "yanchor": "bottom", "bgcolor": "rgba(255,255,255,0.85)"},
     )
     return fig
@@ -128,27 +143,26 @@ def roofline_html(devices, precisions=("fp16",), workload=None, out=None, *, plo
 def _mesh_traces(go, c: Comparison, vmax: float, showscale: bool) -> list:
     r = np.asarray(c.ratio, dtype=float)
     lv = math.log2(vmax)
-    ticks = [v for v in RATIO_LEVELS if 1 / vmax <= v <= vmax]
+    ticks = ratio_levels(1 / vmax, vmax)
     a, b = c.labels.get("a", c.a), c.labels.get("b", c.b)
-    fa = np.where(c.fits_a, "fits", "does NOT fit")
-    fb = np.where(c.fits_b, "fits", "does NOT fit")
     B, S = np.meshgrid(c.batch, c.seq, indexing="ij")
-    custom = np.empty(r.shape + (7,), dtype=object)  # numbers stay numbers (hover formats them)
-    for k, col in enumerate((B, S, c.perf_a, c.perf_b, r)):
-        custom[..., k] = np.asarray(col, dtype=float)
-    custom[..., 5], custom[..., 6] = fa, fb
+    # Numbers as one float array (sent compactly); the fits words as the cell text.
+    custom = np.stack([np.asarray(x, dtype=float) for x in (B, S, c.perf_a, c.perf_b, r)], axis=-1)
+    masks = mesh_masks(c)
+    m = masks
+    words = np.select([m["a"], m["b"], m["neither"]],
+                      [f"does NOT fit on {a}", f"does NOT fit on {b}", "fits on neither device"], "fits on both")
     heat = go.Heatmap(
         x=cell_edges(c.seq), y=cell_edges(c.batch), z=np.log2(r), zmin=-lv, zmax=lv, zmid=0,
-        colorscale="PuOr", showscale=showscale, customdata=custom,
+        colorscale="PuOr", showscale=showscale, customdata=custom, text=words,
         colorbar={"title": {"text": f"{c.a} / {c.b}<br>(> 1: {c.a} faster)", "side": "right"},
                   "tickvals": [math.log2(v) for v in ticks], "ticktext": [_fmt_ratio(v) for v in ticks]},
         hovertemplate=(f"batch %{{customdata[0]:,.0f}}<br>length %{{customdata[1]:,.0f}}<br>"
-                       f"{a}: %{{customdata[2]:,.4g}} {c.unit} (%{{customdata[5]}})<br>"
-                       f"{b}: %{{customdata[3]:,.4g}} {c.unit} (%{{customdata[6]}})<br>"
-                       f"<b>ratio %{{customdata[4]:.3f}}</b><extra></extra>"),
+                       f"{a}: %{{customdata[2]:,.4g}} {c.unit}<br>"
+                       f"{b}: %{{customdata[3]:,.4g}} {c.unit}<br>"
+                       f"<b>ratio %{{customdata[4]:.3f}}</b><br>memory: %{{text}}<extra></extra>"),
     )
     traces = [heat]
-    masks = mesh_masks(c)
     if masks["neither"].any():  # wash out what neither device can hold (hover passes through)
         traces.append(go.Heatmap(x=cell_edges(c.seq), y=cell_edges(c.batch),
                                  z=np.where(masks["neither"], 1.0, np.nan), zmin=0, zmax=1,
@@ -159,11 +173,16 @@ def _mesh_traces(go, c: Comparison, vmax: float, showscale: bool) -> list:
             x=c.seq, y=c.batch, z=np.log2(r), showscale=False, hoverinfo="skip", name="ratio = 1",
             contours={"start": 0, "end": 0, "size": 1, "coloring": "none", "showlabels": False},
             line={"color": "black", "width": 3}))
-    size = int(np.clip(420 / max(r.shape), 4, 14))
+    # Hatching by marker symbols at the cell centres; on big grids on a coarser lattice (every
+    # step-th cell), so the symbols stay apart. The hover text names every cell's case anyway.
+    step = max(1, math.ceil(max(r.shape) / 48))
+    size = int(np.clip(420 / max(r.shape) * step, 4, 14))
+    lattice = np.zeros(r.shape, dtype=bool)
+    lattice[::step, ::step] = True
     names = {"a": f"does not fit on {a}", "b": f"does not fit on {b}", "neither": "fits on neither device"}
     for key, mask in masks.items():
         if mask.any():
-            i, j = np.nonzero(mask)
+            i, j = np.nonzero(mask & lattice) if (mask & lattice).any() else np.nonzero(mask)
             traces.append(go.Scatter(
                 x=c.seq[j], y=c.batch[i], mode="markers", name=f"{names[key]} ({int(mask.sum())} cells)",
                 legendgroup=key, hoverinfo="skip",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import math
 import numbers
 import warnings
@@ -535,11 +536,15 @@ def read_json(path: Path, what: str) -> Any:
 
 def load_config_file(path: str | Path) -> ModelSpec:
     """A model from a local `config.json`, or a folder holding one."""
-    p = Path(path).expanduser()
-    if p.is_dir():
-        p = p / "config.json"
-    if not p.exists():
-        raise InputError(f"no config file at {p}")
+    try:
+        p = Path(path).expanduser()
+        if p.is_dir():
+            p = p / "config.json"
+        exists = p.exists()
+    except (OSError, RuntimeError, ValueError) as e:  # unknown ~user, name too long, NUL byte
+        raise InputError(f"cannot read model config {_show(str(path))}: {getattr(e, 'strerror', None) or e}") from None
+    if not exists:
+        raise InputError(f"no config file at {_show(str(p))}")
     cfg = read_json(p, "model config")
     name = p.parent.name if p.name == "config.json" else p.stem
     return model_from_config(cfg, model_id=name)
@@ -574,11 +579,16 @@ def _fetch_from_hub(repo_id: str) -> ModelSpec:
         from huggingface_hub import hf_hub_download
     except ImportError:
         raise unknown_name("model", repo_id, model_catalog()) from None
+    hub_log = logging.getLogger("huggingface_hub")
+    level = hub_log.level
+    hub_log.setLevel(logging.ERROR)  # its retry messages would break the one-line error contract
     try:
         path = hf_hub_download(repo_id, "config.json")
     except Exception as e:  # offline, gated or missing repo: say so, with the catalog suggestion
         base = unknown_name("model", repo_id, model_catalog())
         raise InputError(f"{base} (Hub lookup failed: {type(e).__name__})") from None
+    finally:
+        hub_log.setLevel(level)
     cfg = read_json(Path(path), "model config")
     return model_from_config(cfg, model_id=repo_id)
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .compare import Comparison
+from .efficiency import Efficiency
 from .errors import InputError
 from .estimate import make_deployment
 from .hardware import Hardware, load_hardware
@@ -25,7 +26,6 @@ from .intensity import whole_model
 from .operators import COMM, AttentionGroup
 from .precision import normalize
 from .roofline import attainable_flops, device_peak, time_ops
-from .efficiency import Efficiency
 
 TERA = 1e12
 STATIC_FORMATS = ("png", "svg", "pdf")
@@ -39,7 +39,23 @@ PRECISION_DASHES: dict[str, Any] = {
 METHOD_TITLES = {"ops": "method 2: per operator", "whole": "method 1: whole model"}
 METRIC_TITLES = {"decode": "decode throughput", "ttft": "prefill throughput", "e2e": "static-batch throughput"}
 # Ratio levels that get a labelled contour line and a colour-bar tick (A/B).
-RATIO_LEVELS = (0.25, 1 / 3, 0.5, 2 / 3, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0)
+RATIO_LEVELS = (1 / 16, 0.1, 1 / 8, 1 / 6, 0.25, 1 / 3, 0.5, 2 / 3, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0,
+                10.0, 16.0)
+
+
+def ratio_levels(lo: float, hi: float, most: int = 11) -> list[float]:
+    """Round ratios inside [lo, hi], thinned so that neighbours are at least 1/most of the log
+    range apart (1 is always kept when inside): colour-bar ticks and contour levels."""
+    gap = math.log(hi / lo) / most
+    kept: list[float] = []
+    for v in _LEVEL_PRIORITY:  # the roundest ratios first
+        if lo <= v <= hi and all(abs(math.log(v / k)) >= gap * 0.999 for k in kept):
+            kept.append(v)
+    return sorted(kept)
+
+
+_LEVEL_PRIORITY = (1.0, 2.0, 0.5, 4.0, 0.25, 8.0, 1 / 8, 16.0, 1 / 16, 1.5, 2 / 3, 3.0, 1 / 3, 1.25, 0.8, 6.0,
+                   1 / 6, 10.0, 0.1)
 MASK_STYLES = {  # category -> (hatch, face colour RGBA)
     "a": ("////", (1, 1, 1, 0.0)),
     "b": ("\\\\\\\\", (1, 1, 1, 0.0)),
@@ -125,7 +141,7 @@ class WorkloadPoints:
             "operators": [{"name": n, "intensity_flops_per_byte": float(i), "attainable_tflops": float(a) / TERA,
                            "time_share": float(s), "bound": b}
                           for n, i, a, s, b in zip(self.names, self.intensity, self.attainable, self.time_share,
-                                                   self.bound)],
+                                                   self.bound, strict=False)],
             "whole_model": {"intensity_flops_per_byte": self.whole_intensity,
                             "attainable_tflops": self.whole_attainable / TERA},
         }
@@ -206,7 +222,7 @@ def mask_runs(mask: np.ndarray) -> list[tuple[int, int, int]]:
     for i, row in enumerate(m):
         padded = np.concatenate([[False], row, [False]]).astype(np.int8)
         d = np.diff(padded)
-        for s, e in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)):
+        for s, e in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1), strict=False):
             runs.append((i, int(s), int(e)))
     return runs
 
@@ -292,24 +308,72 @@ def save_figure(fig, out, *, force: bool = True, dpi: int = 150) -> Path:
     return p
 
 
-def _nudge_labels(fig, texts, pad_px: float = 2.0) -> None:
-    """Move annotations (offset in points) up until no two overlap; lowest first."""
-    if len(texts) < 2:
-        return
+# Candidate spots for a label around its point: (dx, dy) in points, horizontal and vertical alignment.
+RIDGE_SPOTS = ((-6, 7, "right", "bottom"), (6, 7, "left", "bottom"), (6, -9, "left", "top"),
+               (-6, -9, "right", "top"), (-6, 22, "right", "bottom"), (6, 22, "left", "bottom"),
+               (6, -24, "left", "top"), (-6, -24, "right", "top"), (-14, 0, "right", "center_baseline"),
+               (14, 0, "left", "center_baseline"))
+OP_SPOTS = ((10, -8, "left", "top"), (10, 8, "left", "bottom"), (-10, 8, "right", "bottom"),
+            (-10, -8, "right", "top"), (16, -26, "left", "top"), (-16, 26, "right", "bottom"),
+            (16, 26, "left", "bottom"), (-16, -26, "right", "top"), (28, -46, "left", "top"),
+            (-28, 46, "right", "bottom"), (28, 46, "left", "bottom"), (-28, -46, "right", "top"))
+
+
+def _place_labels(fig, ax, labels, markers, lines=()) -> None:
+    """Put each annotation at the first candidate spot that stays inside the axes and overlaps no
+    label placed before it, no marker, no line and not the legend (else at the least bad spot).
+
+    labels: [(Annotation, spots)] in order of importance; markers: [(x, y, radius in points)];
+    lines: [(xs, ys)] arrays of points along lines, in data coordinates.
+    Runs the layout first, so the geometry measured here is the final one; labels are kept out
+    of the layout so they can never squeeze the axes.
+    """
+    from matplotlib.transforms import Bbox
+
+    for t, _ in labels:
+        t.set_in_layout(False)
+    fig.draw_without_rendering()
     renderer = fig.canvas.get_renderer()
-    px_to_pt = 72.0 / fig.dpi
-    placed = []
-    for t in sorted(texts, key=lambda t: t.get_window_extent(renderer).y0):
-        bb = t.get_window_extent(renderer)
-        for _ in range(50):
-            clash = [p for p in placed if bb.overlaps(p)]
-            if not clash:
+    frame = ax.get_window_extent(renderer)
+    px = fig.dpi / 72.0
+    obstacles = []  # (box, weight): covering a label or the legend is worse than a marker or a line
+    legend = ax.get_legend()
+    if legend is not None:
+        obstacles.append((legend.get_window_extent(renderer), 10))
+    for x, y, r in markers:
+        cx, cy = ax.transData.transform((x, y))
+        obstacles.append((Bbox.from_bounds(cx - r * px, cy - r * px, 2 * r * px, 2 * r * px), 4))
+    from matplotlib.text import Text
+
+    pieces = [ax.transData.transform(np.column_stack([xs, ys])) for xs, ys in lines]
+    line_px = np.concatenate(pieces) if pieces else np.zeros((0, 2))
+
+    for t, spots in labels:
+        # The box of each spot is computed from the text's size and its point: an annotation's own
+        # extent lags behind changes of its offset until it is drawn.
+        size = Text.get_window_extent(t, renderer)
+        pad = 0.3 * t.get_fontsize() * px
+        w, h = size.width + 2 * pad, size.height + 2 * pad
+        ax_, ay_ = ax.transData.transform(t.xy)
+        best = None
+        for dx, dy, ha, va in spots:
+            x0 = ax_ + dx * px - (w if ha == "right" else 0.0)
+            y0 = ay_ + dy * px - {"top": h, "bottom": 0.0}.get(va, h / 2)
+            bb = Bbox.from_bounds(x0, y0, w, h)
+            outside = bb.x0 < frame.x0 or bb.x1 > frame.x1 or bb.y0 < frame.y0 or bb.y1 > frame.y1
+            crossed = bool(np.any((line_px[:, 0] > x0) & (line_px[:, 0] < x0 + w)
+                                  & (line_px[:, 1] > y0) & (line_px[:, 1] < y0 + h)))
+            score = 100 * outside + sum(wt for o, wt in obstacles if bb.overlaps(o)) + crossed
+            if best is None or score < best[0]:
+                best = (score, dx, dy, ha, va, bb)
+            if score == 0:
                 break
-            dy = max(p.y1 for p in clash) - bb.y0 + pad_px
-            x, y = t.xyann
-            t.xyann = (x, y + dy * px_to_pt)
-            bb = t.get_window_extent(renderer)
-        placed.append(bb)
+        assert best is not None
+        _, dx, dy, ha, va, bb = best
+        t.xyann = (dx, dy)
+        t.set_horizontalalignment(ha)
+        t.set_verticalalignment(va)
+        obstacles.append((bb, 10))
 
 
 def _fmt_count(v: float) -> str:
@@ -325,7 +389,7 @@ def _fmt_count(v: float) -> str:
 
 
 def _fmt_ratio(v: float) -> str:
-    return f"{v:.2f}".rstrip("0").rstrip(".") + "×"
+    return f"{v:.3g}×"
 
 
 def _log2_ticks(lo: float, hi: float, max_ticks: int = 8) -> list[float]:
@@ -399,16 +463,20 @@ def plot_roofline(devices, precisions=("fp16",), workload: dict[str, Any] | Work
     device_order = list(dict.fromkeys(d for r in rs for d in r.devices))
     colour = {d: PALETTE[i % len(PALETTE)] for i, d in enumerate(device_order)}
     marker = {d: MARKERS[i % len(MARKERS)] for i, d in enumerate(device_order)}
-    texts = []
+    texts: list[tuple[Any, tuple]] = []  # (annotation, candidate spots), most important first
+    markers: list[tuple[float, float, float]] = []  # (x, y, radius in points) that labels must not cover
     x = np.geomspace(xmin, xmax, 400)
+    roof_lines = []
     handles, labels = [], []
     for k, r in enumerate(rs):
         c = colour[r.devices[0]]
         ls = PRECISION_DASHES.get(r.precision, "-")
         y = attainable_flops(x, r.peak, r.bandwidth) / TERA
         ax.plot(x, y, color=c, lw=2.2, ls=ls, zorder=3 + 0.01 * k)
+        roof_lines.append((np.geomspace(xmin, xmax, 1500), attainable_flops(np.geomspace(xmin, xmax, 1500),
+                                                                            r.peak, r.bandwidth) / TERA))
         # A roof drawn later on the same slope would hide this one's slope: show it as a wide band.
-        if any(q.bandwidth == r.bandwidth for q in rs[k + 1:]):
+        if any(q.bandwidth == r.bandwidth and q.devices[0] != r.devices[0] for q in rs[k + 1:]):
             xs_ = x[x <= r.ridge]
             ax.plot(xs_, xs_ * r.bandwidth / TERA, color=c, lw=7, alpha=0.55, zorder=2.5, solid_capstyle="butt")
         ax.plot([r.ridge], [r.peak / TERA], marker=marker[r.devices[0]], ms=8, color=c, mec="black", mew=0.8,
@@ -417,10 +485,12 @@ def plot_roofline(devices, precisions=("fp16",), workload: dict[str, Any] | Work
                               mew=0.8))
         labels.append(f"{r.label} {r.precision}: {r.peak / TERA:g} TFLOP/s, {r.bandwidth / 1e12:.3g} TB/s, "
                       f"ridge {r.ridge:.0f} FLOP/B")
-        texts.append(ax.annotate(f"{r.ridge:.0f} FLOP/B", (r.ridge, r.peak / TERA), xytext=(-6, 7),
-                                 textcoords="offset points", ha="right", va="bottom", fontsize=8.5, color=c,
-                                 fontweight="bold", zorder=6,
-                                 bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8}))
+        markers.append((r.ridge, r.peak / TERA, 5.0))
+        texts.append((ax.annotate(f"{r.ridge:.0f} FLOP/B", (r.ridge, r.peak / TERA), xytext=(-6, 7),
+                                  textcoords="offset points", ha="right", va="bottom", fontsize=8.5, color=c,
+                                  fontweight="bold", zorder=6, annotation_clip=True,
+                                  bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8}),
+                      RIDGE_SPOTS))
     ax.set_xlim(xmin, xmax)
     ax.set_ylim(ymin_flops / TERA, ymax_flops / TERA * 3)
     ax.set_xlabel("arithmetic intensity (FLOPs per byte of memory traffic)")
@@ -430,7 +500,7 @@ def plot_roofline(devices, precisions=("fp16",), workload: dict[str, Any] | Work
     ax.grid(True, which="major", color="0.85", lw=0.8)
     ax.grid(True, which="minor", color="0.93", lw=0.5)
     if wp is not None:
-        _overlay_workload(ax, wp, texts, colour.get(wp.device, "black"))
+        _overlay_workload(ax, wp, texts, markers, colour.get(wp.device, "black"))
         handles2, labels2 = ax.get_legend_handles_labels()
         handles += handles2
         labels += labels2
@@ -444,17 +514,22 @@ def plot_roofline(devices, precisions=("fp16",), workload: dict[str, Any] | Work
             title += (f"\n{wp.model} {wp.phase}, batch {wp.batch}, {'KV length' if wp.phase == 'decode' else 'prompt'} "
                       f"{wp.seq}{f', tp {wp.tp}' if wp.tp > 1 else ''} on {wp.device}")
     ax.set_title(title, fontsize=11)
-    _nudge_labels(fig, texts)
+    _place_labels(fig, ax, texts, markers, roof_lines)
     if out is not None:
         save_figure(fig, out, force=True)
     return fig
+
+
+def _num(v: float) -> str:
+    """3 significant digits without exponents: 0.606, 10.8, 153, 2,250."""
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
 
 
 def _short_op(name: str) -> str:
     return name.split("/")[-1]
 
 
-def _overlay_workload(ax, wp: WorkloadPoints, texts: list, colour: str) -> None:
+def _overlay_workload(ax, wp: WorkloadPoints, texts: list, markers: list, colour: str) -> None:
     """Operators as circles (area ∝ time share, filled by bound) and the whole model as a star."""
     kinds = {"compute": "#FFFFFF", "memory": "#BBBBBB"}
     sizes = 30 + 500 * np.sqrt(np.clip(wp.time_share, 0, 1))
@@ -463,34 +538,36 @@ def _overlay_workload(ax, wp: WorkloadPoints, texts: list, colour: str) -> None:
         if sel:
             ax.scatter(wp.intensity[sel], wp.attainable[sel] / TERA, s=sizes[sel], c=face, edgecolors=colour,
                        linewidths=1.5, zorder=7, label=f"operator, {bound}-bound (method 2; area ∝ share of time)")
-    # Group operators that sit on the same spot into one label.
+    for k in range(len(wp.names)):  # marker radius in points: area s = (2r)^2
+        markers.append((float(wp.intensity[k]), float(wp.attainable[k]) / TERA, math.sqrt(sizes[k]) / 2 + 1))
+    # Group operators that sit on the same spot into one label; the biggest share is placed first.
     groups: list[tuple[float, float, list[str], float]] = []
-    for n, i, a, s in zip(wp.names, wp.intensity, wp.attainable, wp.time_share):
+    for n, i, a, s in zip(wp.names, wp.intensity, wp.attainable, wp.time_share, strict=True):
         for g in groups:
             if abs(math.log(i / g[0])) < 0.03 and abs(math.log(a / g[1])) < 0.03:
                 g[2].append(_short_op(n))
+                groups[groups.index(g)] = (g[0], g[1], g[2], g[3] + s)
                 break
         else:
             groups.append((i, a, [_short_op(n)], s))
-    for i, a, names, _ in groups:
+    for i, a, names, _ in sorted(groups, key=lambda g: -g[3]):
         names = list(dict.fromkeys(names))
-        text = ", ".join(names)
-        if len(text) > 34:
-            lines, line = [], ""
-            for n in names:
-                if line and len(line) + len(n) > 32:
-                    lines.append(line.rstrip(", "))
-                    line = ""
-                line += n + ", "
-            lines.append(line.rstrip(", "))
-            text = "\n".join(lines)
-        texts.append(ax.annotate(text, (i, a / TERA), xytext=(10, -6), textcoords="offset points", ha="left",
-                                 va="top", fontsize=7.5, color="0.15", zorder=8,
-                                 arrowprops={"arrowstyle": "-", "color": "0.45", "lw": 0.7, "shrinkA": 0, "shrinkB": 3},
-                                 bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "0.7", "alpha": 0.85}))
+        lines, line = [], ""
+        for n in names:  # wrap at about 32 characters
+            if line and len(line) + len(n) > 32:
+                lines.append(line.rstrip(", "))
+                line = ""
+            line += n + ", "
+        lines.append(line.rstrip(", "))
+        t = ax.annotate("\n".join(lines), (i, a / TERA), xytext=(10, -8), textcoords="offset points", ha="left",
+                        va="top", fontsize=7.5, color="0.15", zorder=8, annotation_clip=True,
+                        arrowprops={"arrowstyle": "-", "color": "0.45", "lw": 0.7, "shrinkA": 0, "shrinkB": 2},
+                        bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "0.7", "alpha": 0.85})
+        texts.append((t, OP_SPOTS))
     ax.scatter([wp.whole_intensity], [wp.whole_attainable / TERA], marker="*", s=380, c="#F0E442",
                edgecolors="black", linewidths=1.2, zorder=9,
-               label=f"whole model (method 1): {wp.whole_intensity:.3g} FLOP/B, {wp.whole_attainable / TERA:.3g} TFLOP/s")
+               label=f"whole model (method 1): {_num(wp.whole_intensity)} FLOP/B, {_num(wp.whole_attainable / TERA)} TFLOP/s")
+    markers.append((wp.whole_intensity, wp.whole_attainable / TERA, 11.0))
     ax.axvline(wp.whole_intensity, color="0.5", lw=0.8, ls=":", zorder=2)
 
 
@@ -533,7 +610,7 @@ def _draw_mesh(fig, ax, c: Comparison, vmax: float, *, colorbar: bool = True):
     # Contours of the ratio on the log scale (smooth between cell centres); 1 is drawn thick.
     if r.shape[0] > 1 and r.shape[1] > 1 and np.isfinite(r).all():
         lr = np.log(r)
-        levels = [v for v in RATIO_LEVELS if 1 / vmax < v < vmax and lr.min() < math.log(v) < lr.max()]
+        levels = [v for v in ratio_levels(1 / vmax, vmax, most=9) if lr.min() < math.log(v) < lr.max()]
         thin = [v for v in levels if v != 1.0]
         if thin:
             cs = ax.contour(c.seq, c.batch, lr, levels=[math.log(v) for v in thin], colors="0.25",
@@ -579,7 +656,7 @@ def _ratio_colorbar(fig, mappable, axes, c: Comparison, vmax: float):
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
     cb = fig.colorbar(mappable, ax=axes, shrink=0.9, pad=0.02)
-    ticks = [v for v in RATIO_LEVELS if 1 / vmax <= v <= vmax]
+    ticks = ratio_levels(1 / vmax, vmax)
     cb.ax.yaxis.set_major_locator(FixedLocator(ticks))
     cb.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _fmt_ratio(v)))
     cb.ax.yaxis.set_minor_locator(NullLocator())
@@ -639,7 +716,7 @@ def plot_comparison_pair(ops: Comparison, whole: Comparison, out=None, *, force:
     axes = fig.subplots(1, 2, sharey=True)
     qm = None
     legend: dict[str, Any] = {}
-    for ax, c in zip(axes, (ops, whole)):
+    for ax, c in zip(axes, (ops, whole), strict=False):
         qm, handles, _ = _draw_mesh(fig, ax, c, vmax, colorbar=False)
         ax.set_title(METHOD_TITLES.get(c.method, c.method), fontsize=10.5)
         legend.update({h.get_label(): h for h in handles})

@@ -33,7 +33,7 @@ COLORS = {
     "weights": "#4C78A8", "kv_cache": "#F58518", "activations": "#54A24B", "capacity": "#222222",
     "compute": "#E45756", "memory": "#4C78A8", "comm": "#B279A2", "overhead": "#9D9D9D",
 }
-PNG_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+PNG_CONFIG: dict[str, Any] = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:24px auto;max-width:1100px;
@@ -43,14 +43,14 @@ h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px;border-bot
 table{border-collapse:collapse;margin:6px 0 4px;font-size:13px}
 th,td{border:1px solid #d0d7de;padding:3px 8px;text-align:right;white-space:nowrap}
 th{background:#f6f8fa} td:first-child,th:first-child{text-align:left}
-table.inputs td{text-align:left}
+table.inputs td,td.t{text-align:left}
 .figure{border:1px solid #d0d7de;border-radius:6px;margin:10px 0;padding:4px}
 .notes{white-space:pre-wrap;background:#f6f8fa;border-radius:6px;padding:10px 12px}
 a.csv{font-size:12px}
 """
 
 
-def _cell(v: Any) -> str:
+def cell_text(v: Any) -> str:
     """A table cell as text: numbers with sensible digits, non-finite as a dash."""
     if isinstance(v, (bool, np.bool_)):
         return "yes" if v else "no"
@@ -82,7 +82,12 @@ def table_csv(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 def _table_html(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], index: int) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in r) + "</tr>" for r in rows)
+
+    def td(v: Any) -> str:  # text left, numbers right
+        text = isinstance(v, str) and not v.lstrip("±-").replace(".", "", 1).replace("%", "").isdigit()
+        return f'<td class="t">{html.escape(cell_text(v))}</td>' if text else f"<td>{html.escape(cell_text(v))}</td>"
+
+    body = "".join("<tr>" + "".join(td(v) for v in r) + "</tr>" for r in rows)
     data = base64.b64encode(table_csv(columns, rows).encode()).decode()
     name = "".join(ch if ch.isalnum() else "_" for ch in title.lower()).strip("_")[:60] or f"table{index}"
     link = f'<a class="csv" download="{name}.csv" href="data:text/csv;base64,{data}">download CSV</a>'
@@ -91,14 +96,15 @@ def _table_html(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
 
 
 def html_report(title: str, inputs: dict[str, Any], figures: Sequence[Any] = (), tables: Sequence[Table] = (),
-                notes: str = "") -> str:
-    """The report as one HTML document (plotly.js inlined; no network needed to open it)."""
+                notes: str = "", *, lead: Table | None = None) -> str:
+    """The report as one HTML document (plotly.js inlined; no network needed to open it).
+    `lead`, if given, is a table shown right after the inputs (the headline numbers)."""
     from plotly.offline import get_plotlyjs
 
     from . import __version__
 
     when = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-    rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_cell(v))}</td></tr>"
+    rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(cell_text(v))}</td></tr>"
                    for k, v in inputs.items())
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
@@ -108,6 +114,8 @@ def html_report(title: str, inputs: dict[str, Any], figures: Sequence[Any] = (),
         f'<div class="meta">llmroofline {__version__} · {html.escape(when)} · a model prediction, not a measurement</div>',
         f'<h2>Inputs</h2><table class="inputs">{rows}</table>',
     ]
+    if lead is not None:
+        parts.append(_table_html(*lead, -1))
     for fig in figures:
         parts.append('<div class="figure">' + fig.to_html(full_html=False, include_plotlyjs=False,
                                                             default_height="440px", config=PNG_CONFIG) + "</div>")
@@ -120,16 +128,16 @@ def html_report(title: str, inputs: dict[str, Any], figures: Sequence[Any] = (),
 
 
 def write_html_report(path: str | Path, title: str, inputs: dict[str, Any], figures: Sequence[Any] = (),
-                      tables: Sequence[Table] = (), notes: str = "") -> Path:
-    """Write a self-contained HTML report: `inputs` as a table, each plotly figure interactive (its
-    modebar saves a PNG), each table `(title, columns, rows)` with a CSV download link, then `notes`.
-    Returns the path written."""
+                      tables: Sequence[Table] = (), notes: str = "", *, lead: Table | None = None) -> Path:
+    """Write a self-contained HTML report: `inputs` as a table (then `lead`, a table of headline
+    numbers, if given), each plotly figure interactive (its modebar saves a PNG), each table
+    `(title, columns, rows)` with a CSV download link, then `notes`. Returns the path written."""
     p = Path(path).expanduser()
     if not p.parent.is_dir():
         raise InputError(f"cannot write report {p}: folder {p.parent} does not exist")
     if p.is_dir():
         raise InputError(f"cannot write report {p}: it is a folder")
-    text = html_report(title, inputs, figures, tables, notes)
+    text = html_report(title, inputs, figures, tables, notes, lead=lead)
     try:
         p.write_text(text, encoding="utf-8")
     except OSError as e:
@@ -157,7 +165,7 @@ def operator_breakdown(model: Any, hardware: Any, result: Estimate, calibration:
         ops = dep.ops([group])
         t = time_ops(ops, dep.hardware, eff)
         bound = t.bound()
-        phase_rows = []
+        phase_rows: list[dict[str, Any]] = []
         for k, op in enumerate(ops):
             phase_rows.append({
                 "phase": phase, "operator": op.name, "kind": op.kind, "count": int(op.count),
@@ -168,9 +176,9 @@ def operator_breakdown(model: Any, hardware: Any, result: Estimate, calibration:
         if overhead > 0:
             phase_rows.append({"phase": phase, "operator": "overhead", "kind": "overhead", "count": 1, "flops": 0.0,
                                "bytes": 0.0, "intensity": float("nan"), "bound": "overhead", "time_s": overhead})
-        total = sum(r["time_s"] for r in phase_rows)
+        total = float(sum(float(r["time_s"]) for r in phase_rows))
         for r in phase_rows:
-            r["share"] = r["time_s"] / total if total > 0 else float("nan")
+            r["share"] = float(r["time_s"]) / total if total > 0 else float("nan")
         rows += phase_rows
     return rows
 
@@ -372,4 +380,5 @@ def write_estimate_report(path: str | Path, result: Estimate, *, model: Any, har
                           calibration: Any = "default") -> Path:
     """The HTML report of one estimate (what `llmroofline estimate --html FILE` writes)."""
     s = estimate_sections(model, hardware, result, calibration)
-    return write_html_report(path, f"Estimate: {s.title}", s.inputs, s.figures, s.tables, s.notes)
+    return write_html_report(path, f"Estimate: {s.title}", s.inputs, s.figures, s.tables[1:], s.notes,
+                             lead=s.tables[0])

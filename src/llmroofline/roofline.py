@@ -86,7 +86,7 @@ def time_ops(ops: list[Operator], hw: Hardware, eff: Efficiency) -> OpTimes:
     compute_s = np.where(flops > 0, flops * tile_factor / (peak * compute_frac), 0.0)
     # Decode kernels that do not share K/V across a query group re-read it group^(1-reuse) times.
     reread = per_op([op.kv_group ** (1.0 - eff.gqa_kv_reuse) if k == ATTN_DECODE else 1.0
-                     for op, k in zip(ops, kinds)])
+                     for op, k in zip(ops, kinds, strict=True)])
     kv_read = stack([op.kv_read_bytes for op in ops])
     memory_s = (nbytes + (reread - 1.0) * kv_read) / (hw.memory_bandwidth * memory_frac)
 

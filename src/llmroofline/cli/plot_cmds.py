@@ -12,9 +12,26 @@ import typer
 
 from ..compare import METHODS, METRICS, Comparison, compare, parse_axis
 from ..errors import InputError
-from ..plots import STATIC_FORMATS, check_output, check_plottable, mesh_summary, roofs, workload_points
-from .common import (CALIBRATION_HELP, JSON_HELP, KV_DTYPE_HELP, MODEL_HELP, WEIGHT_DTYPE_HELP, app, console,
-                     console_err, print_json, table)
+from ..plots import (
+    STATIC_FORMATS,
+    check_output,
+    check_plottable,
+    mesh_summary,
+    roofs,
+    workload_points,
+)
+from .common import (
+    CALIBRATION_HELP,
+    JSON_HELP,
+    KV_DTYPE_HELP,
+    MODEL_HELP,
+    WEIGHT_DTYPE_HELP,
+    app,
+    console,
+    console_err,
+    print_json,
+    table,
+)
 
 MAX_CELLS = 1 << 20  # a 1024 × 1024 mesh; more is slow and unreadable
 OUT_HELP = "Write the figure to this file: .png, .svg or .pdf (an existing file needs --force)."
@@ -96,7 +113,7 @@ def roofline_cmd(
         table(f"{wp.model} {wp.phase}, batch {wp.batch}, seq {wp.seq}, tp {wp.tp} on {wp.device}",
               ["operator", "FLOP/B", "attainable TFLOP/s", "bound", "share of time"],
               [[n, float(i), float(a) / 1e12, b, f"{s:.1%}"]
-               for n, i, a, b, s in zip(wp.names, wp.intensity, wp.attainable, wp.bound, wp.time_share)]
+               for n, i, a, b, s in zip(wp.names, wp.intensity, wp.attainable, wp.bound, wp.time_share, strict=False)]
               + [["whole model (method 1)", wp.whole_intensity, wp.whole_attainable / 1e12, "", ""]])
     for path in written:
         _say(json_, f"wrote {path}")
@@ -190,7 +207,7 @@ def compare_cmd(
         from ..plots import plot_comparison, plot_comparison_pair
 
         if len(meshes) == 2:
-            plot_comparison_pair(*meshes, out=outputs["out"])
+            plot_comparison_pair(meshes[0], meshes[1], out=outputs["out"])
         else:
             plot_comparison(meshes[0], out=outputs["out"])
         written.append(str(outputs["out"]))
@@ -198,7 +215,7 @@ def compare_cmd(
         from ..interactive import comparison_html, comparison_pair_html
 
         if len(meshes) == 2:
-            comparison_pair_html(*meshes, out=outputs["html"])
+            comparison_pair_html(meshes[0], meshes[1], out=outputs["html"])
         else:
             comparison_html(meshes[0], out=outputs["html"])
         written.append(str(outputs["html"]))
