@@ -166,6 +166,7 @@ def test_mutated_config_files_through_the_cli(workdir, path, changes):
                                 "--output", "8", "--calibration", "none", "--json"]))
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")
 @pytest.mark.parametrize("text", ["", "{", "[1, 2]", "null", '"config"', "\ufeff{}", '{"hidden_size": NaN}'])
 def test_malformed_config_files(workdir, text):
     f = workdir / "bad-config.json"

@@ -290,7 +290,9 @@ def _table_reading(rows: list[dict[str, Any]]) -> str:
             f"{max(view):+.0f}%, our plain roofline by {min(plain):+.0f}% to {max(plain):+.0f}% (mean |error| "
             f"{mean_abs(plain):.0f}%; ours counts the prefill and every decode step with its growing KV cache). "
             f"The calibrated estimate, with achieved fractions of peak and per-step overheads fitted to public "
-            f"measurements, is off by {min(cal):+.0f}% to {max(cal):+.0f}% (mean |error| {mean_abs(cal):.0f}%).")
+            f"measurements, is off by {min(cal):+.0f}% to {max(cal):+.0f}% (mean |error| {mean_abs(cal):.0f}%). "
+            f"These four rows are among the measurements the bundled calibration was fitted on, so this is "
+            f"in-sample; errors on devices and models held out of the fit are in docs/accuracy.md.")
 
 
 # ---- index.html ---------------------------------------------------------------------------------

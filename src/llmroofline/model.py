@@ -288,7 +288,7 @@ def _whole(where: str, name: str, v: Any, minimum: int, maximum: int = MAX_SIZE)
         raise InputError(f"{where}: {name} must be a whole number, got {_show(v)}")
     n = int(v)
     if not minimum <= n <= maximum:
-        raise InputError(f"{where}: {name} = {n} is out of range ({minimum} to {maximum:,})")
+        raise InputError(f"{where}: {name} = {_show(v)} is out of range ({minimum} to {maximum:,})")
     return n
 
 
