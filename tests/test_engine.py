@@ -83,7 +83,8 @@ def test_decode_step_of_a_small_model_on_round_device(round_hw):
 def test_sum_over_steps_equals_explicit_loop(round_hw):
     m = lr.load_model("mistralai/Mistral-7B-v0.1")  # has a sliding window: piecewise sums
     dep = lr.make_deployment(m, round_hw)
-    eff = Efficiency(gemm_compute=0.7, gemm_tile_rows=64, memory=0.8, attn_decode_memory=0.6)
+    eff = Efficiency(gemm_compute=0.7, gemm_tile_rows=64, memory=0.8, attn_decode_memory=0.6, overlap_loss=0.3,
+                     gqa_kv_reuse=0.5, step_overhead_s=1e-4)
     for batch, lo, hi in [(1, 1, 50), (64, 4000, 4200), (300, 100, 130), (8, 9000, 9003)]:
         closed = float(decode_steps_time(dep, eff, batch, lo, hi))
         steps = np.arange(lo, hi + 1)

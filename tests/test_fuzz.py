@@ -130,7 +130,7 @@ def mutate_config(path: Path, changes) -> dict:
     cfg = json.loads(path.read_text())["config"]
     for index, value, read_field in changes:
         target = cfg["text_config"] if isinstance(cfg.get("text_config"), dict) and index % 2 else cfg
-        keys = sorted(target)
+        keys = sorted(target) or CONFIG_KEYS
         if read_field:  # mostly fields the parser reads, present or not
             keys = [k for k in CONFIG_KEYS if k in target] or CONFIG_KEYS
         key = keys[index % len(keys)]
@@ -373,12 +373,6 @@ def mutated_csv(rows_index: list[int], changes) -> str:
     return buf.getvalue()
 
 
-KNOWN_VALIDATE_BUGS = (OverflowError, AttributeError)
-VALIDATE_BUG_REASON = ("validate.read_measurements (calibration's module) lets int(float('inf')) -> OverflowError "
-                       "and a short row's None.strip() -> AttributeError escape; reported in issue 8")
-
-
-@pytest.mark.xfail(raises=KNOWN_VALIDATE_BUGS, strict=False, reason=VALIDATE_BUG_REASON)
 @given(rows=st.lists(st.integers(0, 10**6), min_size=1, max_size=4), changes=csv_edits)
 def test_mutated_measurement_csv_reads_or_raises_input_error(workdir, rows, changes):
     f = workdir / "measurements.csv"
@@ -389,9 +383,8 @@ def test_mutated_measurement_csv_reads_or_raises_input_error(workdir, rows, chan
         assert "\n" not in str(e)
 
 
-@pytest.mark.xfail(raises=KNOWN_VALIDATE_BUGS, strict=True, reason=VALIDATE_BUG_REASON)
 @pytest.mark.parametrize("column,value", [("tp", "inf"), ("input_len", "1e400"), ("metric", None)])
-def test_known_measurement_csv_crashes(tmp_path, column, value):
+def test_non_finite_and_short_measurement_rows_are_input_errors(tmp_path, column, value):
     header, body = HEADER, [list(BODY[0])]
     j = header.index(column)
     body[0] = body[0][:j] if value is None else body[0][:j] + [value] + body[0][j + 1:]

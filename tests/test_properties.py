@@ -302,9 +302,6 @@ def test_grid_evaluation_equals_pointwise(m, hw, cal, mode, bs, ins, out):
             assert bool(grid.memory.fits[r, c]) == bool(p.memory.fits)
 
 
-@pytest.mark.xfail(strict=True, reason="a one-token prompt is timed as a decode kernel pointwise but as a prefill "
-                   "kernel in a grid holding longer prompts (operators: the kernel kind is decided for the whole "
-                   "array); reported in issue 8")
 def test_one_token_prompt_grid_equals_pointwise():
     hw = round_device()
     cal = Calibration(default=Efficiency(attn_prefill_compute=0.5, attn_decode_compute=0.2, attn_decode_memory=0.3),

@@ -45,6 +45,7 @@ REASONS = {
     "memory": "fraction of DRAM bandwidth streaming kernels reach (typically 75-90%)",
     "attn_prefill_compute": "flash-attention prefill kernels reach a lower fraction of peak than GEMMs (softmax, masking)",
     "attn_decode_memory": "decode attention streams the KV cache in short per-sequence pieces, below the streaming rate",
+    "overlap_loss": "near the ridge kernels hide only part of the shorter of compute and memory time behind the longer",
     "gqa_kv_reuse": "share of GQA's K/V reuse the decode kernel realizes (older per-head kernels re-read K/V per query head)",
     "comm_bandwidth": "fraction of link bandwidth an NCCL-style all-reduce reaches",
     "comm_latency_s": "fixed cost of one all-reduce (launch and synchronization)",

@@ -31,6 +31,7 @@ class Efficiency:
     # once for its whole query group (XQA, FlashInfer); 0 reads it once per query head (per-head
     # kernels), so GQA then saves capacity but not bandwidth.
     gqa_kv_reuse: float = 1.0
+    overlap_loss: float = 0.0  # share of the shorter of compute/memory time a kernel fails to hide
     comm_bandwidth: float = 1.0  # fraction of link bandwidth an all-reduce reaches
     comm_latency_s: float = 0.0  # fixed cost of one all-reduce
     layer_overhead_s: float = 0.0  # kernel launches and glue per layer per forward pass
@@ -46,7 +47,7 @@ class Efficiency:
 
 FRACTIONS = ("gemm_compute", "memory", "attn_prefill_compute", "attn_decode_memory", "attn_decode_compute",
              "comm_bandwidth")
-UNIT_INTERVAL = ("gqa_kv_reuse",)
+UNIT_INTERVAL = ("gqa_kv_reuse", "overlap_loss")
 
 
 def efficiency_from_dict(data: Any, where: str) -> Efficiency:

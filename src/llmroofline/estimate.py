@@ -131,7 +131,10 @@ def decode_steps_time(dep: Deployment, eff: Efficiency, batch, first_kv, last_kv
     c1, m1 = t2.compute_s - t1.compute_s, t2.memory_s - t1.memory_s
     c0, m0 = t1.compute_s - c1, t1.memory_s - m1
     win = t1.windows.reshape((-1,) + (1,) * (t1.compute_s.ndim - 1))
-    per_op = sum_max_affine(c0, c1, m0, m1, first_kv, last_kv, win)
+    # max + loss·min = (1 - loss)·max + loss·(compute + memory): both parts sum in closed form.
+    longer = sum_max_affine(c0, c1, m0, m1, first_kv, last_kv, win)
+    both = sum_max_affine(c0 + m0, c1 + m1, c0 + m0, c1 + m1, first_kv, last_kv, win)
+    per_op = (1 - eff.overlap_loss) * longer + eff.overlap_loss * both
     steps = np.maximum(np.asarray(last_kv, dtype=float) - first_kv + 1, 0)
     counts = t1.counts.reshape(win.shape)
     fixed = (counts * t1.comm_s).sum(axis=0) + pass_overhead_s(dep.model.num_layers, eff)

@@ -169,6 +169,9 @@ def hardware_from_dict(data: Any, where: str = "hardware spec") -> Hardware:
     if bad:
         raise InputError(f"{where}: peak_tflops has unknown precision(s) {', '.join(sorted(bad))}; "
                          f"allowed: {', '.join(PRECISIONS)}")
+    if not {"fp16", "bf16"} & set(map(str, peaks)):
+        raise InputError(f"{where}: peak_tflops needs an fp16 or bf16 figure (attention and 16-bit matrix "
+                         f"multiplies run at it), got {', '.join(map(str, peaks))}")
     ic = data["interconnect"]
     if not isinstance(ic, dict) or set(map(str, ic)) != _INTERCONNECT_KEYS:
         raise InputError(f"{where}: interconnect needs exactly {', '.join(sorted(_INTERCONNECT_KEYS))}, got {ic!r}")
@@ -219,7 +222,8 @@ def read_yaml(path: Path, what: str) -> Any:
     except yaml.YAMLError as e:
         first = (str(e).strip().splitlines() or ["malformed"])[0]
         raise InputError(f"{what} {path} is not valid YAML: {first}") from None
-    except (ValueError, TypeError, RecursionError) as e:  # e.g. `!!int abc`, or nesting too deep
+    except Exception as e:  # noqa: BLE001 - PyYAML's constructors raise ValueError on `!!int abc`,
+        # AttributeError on `!!timestamp abc`, RecursionError on deep nesting: all malformed input.
         raise InputError(f"{what} {path} is not valid YAML: {type(e).__name__}: {e}") from None
 
 

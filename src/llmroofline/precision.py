@@ -62,4 +62,6 @@ def gemm_precision(weight_dtype: str, available: set[str], activation_dtype: str
     for candidate in (a, "fp16", "bf16"):  # TPUs and Gaudi have bf16 but no fp16 rate
         if candidate in available:
             return candidate
-    raise InputError(f"device has none of the precisions {w}, {a}, fp16, bf16 for matrix multiplies")
+    wanted = ", ".join(dict.fromkeys((w, a, "fp16", "bf16")))
+    raise InputError(f"device has none of the precisions {wanted} for matrix multiplies "
+                     f"(it has {', '.join(sorted(available)) or 'none'})")

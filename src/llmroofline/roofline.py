@@ -1,5 +1,8 @@
 """The roofline, written once: time = max(FLOPs / achieved peak, bytes / achieved bandwidth).
 
+Calibrated, a kernel also pays a share of the shorter bound (`overlap_loss`): near the ridge real
+kernels neither hide memory behind compute nor compute behind memory completely.
+
 Operators are stacked into arrays of shape (n_ops, *grid) so one expression times them all.
 """
 
@@ -46,9 +49,13 @@ class OpTimes:
     comm_s: np.ndarray
     windows: np.ndarray  # (n_ops,) sliding window of each op (inf: none)
 
+    overlap_loss: float = 0.0  # share of the shorter of compute and memory time not hidden by the longer
+
     @property
     def time_s(self) -> np.ndarray:
-        return np.maximum(self.compute_s, self.memory_s) + self.comm_s
+        longer = np.maximum(self.compute_s, self.memory_s)
+        shorter = np.minimum(self.compute_s, self.memory_s)
+        return longer + self.overlap_loss * shorter + self.comm_s
 
     def total(self) -> np.ndarray:
         """Seconds for one forward pass (all instances of all operators)."""
@@ -75,18 +82,21 @@ def time_ops(ops: list[Operator], hw: Hardware, eff: Efficiency) -> OpTimes:
     nbytes = stack([op.bytes for op in ops])
     rows = stack([op.gemm_rows for op in ops])
     peak = per_op([device_peak(hw, op.precision) for op in ops])
-    compute_frac = per_op([
-        eff.gemm_compute if k == GEMM else eff.attn_prefill_compute if k == ATTN_PREFILL
-        else eff.attn_decode_compute if k == ATTN_DECODE else 1.0 for k in kinds
-    ])
-    memory_frac = per_op([eff.attn_decode_memory if k == ATTN_DECODE else eff.memory for k in kinds])
-    is_gemm = per_op([k == GEMM for k in kinds])
+    is_gemm = per_op([k == GEMM for k in kinds]) > 0
+    is_attn = per_op([k in (ATTN_PREFILL, ATTN_DECODE) for k in kinds]) > 0
+    # An attention kernel is a decode kernel where each sequence adds one token (rows = new
+    # tokens per sequence), decided per grid point: a grid may mix one-token and longer prompts.
+    decode_like = is_attn & (rows <= 1)
+    compute_frac = np.where(is_gemm, eff.gemm_compute,
+                            np.where(decode_like, eff.attn_decode_compute,
+                                     np.where(is_attn, eff.attn_prefill_compute, 1.0)))
+    memory_frac = np.where(decode_like, eff.attn_decode_memory, eff.memory)
     # A GEMM with M rows runs on whole tiles: it costs like M + tile_rows rows.
-    tile_factor = np.where(is_gemm > 0, (rows + eff.gemm_tile_rows) / np.maximum(rows, 1e-30), 1.0)
+    tile_factor = np.where(is_gemm, (rows + eff.gemm_tile_rows) / np.maximum(rows, 1e-30), 1.0)
     compute_s = np.where(flops > 0, flops * tile_factor / (peak * compute_frac), 0.0)
     # Decode kernels that do not share K/V across a query group re-read it group^(1-reuse) times.
-    reread = per_op([op.kv_group ** (1.0 - eff.gqa_kv_reuse) if k == ATTN_DECODE else 1.0
-                     for op, k in zip(ops, kinds, strict=True)])
+    group = per_op([op.kv_group for op in ops])
+    reread = np.where(decode_like, group ** (1.0 - eff.gqa_kv_reuse), 1.0)
     kv_read = stack([op.kv_read_bytes for op in ops])
     memory_s = (nbytes + (reread - 1.0) * kv_read) / (hw.memory_bandwidth * memory_frac)
 
@@ -103,6 +113,7 @@ def time_ops(ops: list[Operator], hw: Hardware, eff: Efficiency) -> OpTimes:
         memory_s=memory_s,
         comm_s=comm_s,
         windows=np.asarray([op.window for op in ops], dtype=float),
+        overlap_loss=eff.overlap_loss,
     )
 
 

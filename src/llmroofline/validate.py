@@ -71,27 +71,50 @@ def read_measurements(path: str | Path) -> list[Measurement]:
     out = []
     for n, r in enumerate(rows, start=2):
         try:
-            metric = r["metric"].strip()
-            if metric not in METRICS:
-                raise ValueError(f"metric {metric!r} is not one of {', '.join(METRICS)}")
-            mode = (r.get("mode") or "static").strip()
-            batch = float(r["batch"]) if (r.get("batch") or "").strip() else float("nan")
-            if mode != "max" and not batch >= 1:
-                raise ValueError("batch must be given (>= 1) unless mode is max")
-            value = float(r["value"])
-            if not value > 0:
-                raise ValueError(f"value must be positive, got {r['value']!r}")
-            out.append(Measurement(
-                id=(r.get("id") or f"row{n}").strip(), model=r["model"].strip(), hardware=r["hardware"].strip(),
-                tp=int(float(r.get("tp") or 1)), weight_dtype=(r.get("weight_dtype") or "fp16").strip(),
-                kv_dtype=(r.get("kv_dtype") or "fp16").strip(), mode=mode, batch=batch,
-                input_len=int(float(r["input_len"])), output_len=int(float(r["output_len"])), metric=metric,
-                value=value, source=(r.get("source") or "").strip(),
-                extra={k: v for k, v in r.items() if k in ("framework", "framework_version", "num_gpus")},
-            ))
+            out.append(_measurement(r, n))
         except (ValueError, TypeError, KeyError) as e:
             raise InputError(f"measurements {p}, line {n}: {e}") from None
     return out
+
+
+def _text(r: dict[str, Any], key: str, default: str | None = None) -> str:
+    """A cell as stripped text; a short row leaves cells as None."""
+    v = r.get(key)
+    v = "" if v is None else str(v).strip()
+    if not v:
+        if default is None:
+            raise ValueError(f"column {key!r} is empty")
+        return default
+    return v
+
+
+def _number(r: dict[str, Any], key: str, default: str | None = None, *, whole: bool = False) -> float:
+    text = _text(r, key, default)
+    try:
+        v = float(text)
+    except ValueError:
+        raise ValueError(f"column {key!r}: {text!r} is not a number") from None
+    if not np.isfinite(v) or v <= 0 or v > 1e12 or (whole and v != int(v)):
+        raise ValueError(f"column {key!r}: {text!r} must be a finite positive {'whole ' if whole else ''}number")
+    return v
+
+
+def _measurement(r: dict[str, Any], n: int) -> Measurement:
+    metric = _text(r, "metric")
+    if metric not in METRICS:
+        raise ValueError(f"metric {metric!r} is not one of {', '.join(METRICS)}")
+    mode = _text(r, "mode", "static")
+    batch = _number(r, "batch", whole=True) if _text(r, "batch", "-") != "-" else float("nan")
+    if mode != "max" and np.isnan(batch):
+        raise ValueError("batch must be given unless mode is max")
+    return Measurement(
+        id=_text(r, "id", f"row{n}"), model=_text(r, "model"), hardware=_text(r, "hardware"),
+        tp=int(_number(r, "tp", "1", whole=True)), weight_dtype=_text(r, "weight_dtype", "fp16"),
+        kv_dtype=_text(r, "kv_dtype", "fp16"), mode=mode, batch=batch,
+        input_len=int(_number(r, "input_len", whole=True)), output_len=int(_number(r, "output_len", whole=True)),
+        metric=metric, value=_number(r, "value"), source=_text(r, "source", ""),
+        extra={k: str(v) for k, v in r.items() if k in ("framework", "framework_version", "num_gpus")},
+    )
 
 
 def predict(rows: list[Measurement], calibration: str | Calibration | None = "default") -> np.ndarray:
