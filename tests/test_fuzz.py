@@ -32,6 +32,7 @@ from llmroofline.cli import main  # noqa: E402
 from llmroofline.errors import InputError, unknown_name  # noqa: E402
 from llmroofline.hardware import hardware_from_dict, load_hardware_file  # noqa: E402
 from llmroofline.model import model_from_config  # noqa: E402
+from llmroofline.operators import AttentionGroup  # noqa: E402
 from llmroofline.validate import read_measurements  # noqa: E402
 
 from .conftest import REPO_ROOT, round_device  # noqa: E402
@@ -479,3 +480,36 @@ def test_internal_errors_exit_1_and_ask_for_a_report(monkeypatch):
     monkeypatch.setenv("LLMROOFLINE_DEBUG", "1")
     rc, out, err = run_cli(["models", "show", "llama2-7b"])
     assert rc == 1 and "Traceback" in err and "simulated bug" in err
+
+
+# ---- Python API ----------------------------------------------------------------------------
+
+api_values = st.one_of(field_values, st.sampled_from([1, 2, 8, 128, "max", "fp8", "int4", "static", "continuous",
+                                                      np.array([1, 8]), np.array([[1], [2]]), np.float32(4.0),
+                                                      np.int64(2), np.array([True]), np.array(["a"])]))
+
+
+@given(kwargs=st.dictionaries(st.sampled_from(["batch", "input_len", "output_len", "tp", "pp", "ep", "weight_dtype",
+                                               "kv_dtype", "mode", "max_batch_size", "fused_attention",
+                                               "kv_memory_fraction"]), api_values, max_size=4),
+       model=st.sampled_from(["llama2-7b", "mistralai/Mixtral-8x7B-v0.1", "deepseek-ai/DeepSeek-V2-Lite"]))
+def test_random_estimate_keywords(kwargs, model):
+    try:
+        r = lr.estimate(model, round_device(), calibration="none", **kwargs)
+    except InputError as e:
+        assert "\n" not in str(e)
+        return
+    for v in (r.ttft_s, r.tpot_s, r.e2e_s, r.throughput_tok_s, r.memory.total):
+        assert np.all(np.isfinite(v)) and np.all(np.asarray(v) >= 0)
+
+
+@given(batch=api_values, new=api_values, past=api_values, tp=api_values)
+def test_random_operator_groups(batch, new, past, tp):
+    m = lr.load_model("llama2-7b")
+    try:
+        ops = lr.forward_ops(m, groups=[AttentionGroup(batch, new, past)],
+                             sharding=lr.operators.Sharding(tp=tp))  # type: ignore[arg-type]
+    except InputError:
+        return
+    for op in ops:
+        assert np.all(np.isfinite(op.flops)) and np.all(np.asarray(op.bytes) >= 0)

@@ -118,7 +118,7 @@ def calibrations():
 
 
 batches = st.integers(1, 4096)
-prompts = st.integers(2, 32_768)  # a one-token prompt: see test_one_token_prompt_grid_equals_pointwise
+prompts = st.integers(1, 32_768)
 outputs = st.integers(1, 4096)
 modes = st.sampled_from(["static", "continuous"])
 
@@ -288,26 +288,58 @@ def test_ratio_a_over_b_times_b_over_a_is_one(m, a, b, method, metric, batch, se
     assert np.array_equal(ab.fits_a, ba.fits_b) and np.array_equal(ab.fits_b, ba.fits_a)
 
 
-@given(m=models, hw=devices(), cal=calibrations(), mode=modes,
-       bs=st.lists(batches, min_size=1, max_size=3), ins=st.lists(prompts, min_size=1, max_size=3),
-       out=outputs)
-def test_grid_evaluation_equals_pointwise(m, hw, cal, mode, bs, ins, out):
-    B, In = np.array(bs)[:, None], np.array(ins)[None, :]
-    grid = lr.estimate(m, hw, batch=B, input_len=In, output_len=out, mode=mode, calibration=cal)
-    for r, b in enumerate(bs):
-        for c, i in enumerate(ins):
-            p = lr.estimate(m, hw, batch=b, input_len=i, output_len=out, mode=mode, calibration=cal)
-            for name, value in fields_of(p).items():
-                assert float(fields_of(grid)[name][r, c]) == pytest.approx(float(value), rel=1e-9), name
-            assert bool(grid.memory.fits[r, c]) == bool(p.memory.fits)
+def on_axis(values: list[int], axis: int | None) -> np.ndarray | int:
+    """A scalar (axis None) or the values laid along one axis of a 3-d grid."""
+    if axis is None:
+        return values[0]
+    shape = [1, 1, 1]
+    shape[axis] = len(values)
+    return np.array(values).reshape(shape)
+
+
+axes = st.sampled_from([None, 0, 1, 2])
+
+
+@given(m=models, hw=devices(), cal=calibrations(), mode=modes, bs=st.lists(batches, min_size=1, max_size=3),
+       ins=st.lists(st.integers(1, 32_768), min_size=1, max_size=3), outs=st.lists(outputs, min_size=1, max_size=2),
+       layout=st.tuples(axes, axes, axes))
+def test_grid_evaluation_equals_pointwise(m, hw, cal, mode, bs, ins, outs, layout):
+    # Any of batch, prompt and output may be a scalar or lie along any axis of the grid.
+    assume(not (m.is_mla and 1 in ins and len(set(ins)) > 1))  # see test_one_token_prompt_mla_grid_equals_pointwise
+    args = {"batch": on_axis(bs, layout[0]), "input_len": on_axis(ins, layout[1]),
+            "output_len": on_axis(outs, layout[2])}
+    try:
+        shape = np.broadcast_shapes(*(np.shape(v) for v in args.values()))
+    except ValueError:  # two inputs of different lengths on one axis: not a grid
+        assume(False)
+    grid = lr.estimate(m, hw, mode=mode, calibration=cal, **args)
+    full = {k: np.broadcast_to(v, shape) for k, v in args.items()}
+    for idx in np.ndindex(shape):
+        point = {k: int(v[idx]) for k, v in full.items()}
+        p = lr.estimate(m, hw, mode=mode, calibration=cal, **point)
+        for name, value in fields_of(p).items():
+            got = float(np.broadcast_to(fields_of(grid)[name], shape)[idx])
+            assert got == pytest.approx(float(value), rel=1e-9), (name, point)
+        assert bool(np.broadcast_to(grid.memory.fits, shape)[idx]) == bool(p.memory.fits)
 
 
 def test_one_token_prompt_grid_equals_pointwise():
     hw = round_device()
     cal = Calibration(default=Efficiency(attn_prefill_compute=0.5, attn_decode_compute=0.2, attn_decode_memory=0.3),
                       families={}, error_bands={}, source="test")
-    grid = lr.estimate("llama2-7b", hw, batch=[64, 64], input_len=[1, 1000], output_len=50, calibration=cal)
+    grid = lr.estimate("llama2-7b", hw, batch=64, input_len=[1, 1000], output_len=50, calibration=cal)
     point = lr.estimate("llama2-7b", hw, batch=64, input_len=1, output_len=50, calibration=cal)
+    assert float(grid.ttft_s[0]) == pytest.approx(float(point.ttft_s), rel=1e-9)
+
+
+@pytest.mark.xfail(strict=True, reason="MLA: forward_ops absorbs the latent projections (decode) only when every "
+                   "grid point adds one token, so a one-token prompt is a different pass pointwise than in a grid "
+                   "with longer prompts; reported in issue 8")
+def test_one_token_prompt_mla_grid_equals_pointwise():
+    hw = round_device()
+    grid = lr.estimate("deepseek-ai/DeepSeek-V2-Lite", hw, batch=64, input_len=[1, 1000], output_len=50,
+                       calibration="none")
+    point = lr.estimate("deepseek-ai/DeepSeek-V2-Lite", hw, batch=64, input_len=1, output_len=50, calibration="none")
     assert float(grid.ttft_s[0]) == pytest.approx(float(point.ttft_s), rel=1e-9)
 
 

@@ -9,9 +9,12 @@ from .intensity import whole_model
 from .memory import max_batch, memory_use
 from .model import ModelSpec, list_models, load_model, model_from_config
 from .operators import AttentionGroup, Operator, forward_ops
-from .roofline import attainable_flops, roofline_time, time_ops
-from .plots import plot_comparison, plot_roofline  # matplotlib is imported only when they are called
+from .plots import (  # matplotlib is imported only when they are called
+    plot_comparison,
+    plot_roofline,
+)
 from .recommend import pareto, recommend
+from .roofline import attainable_flops, roofline_time, time_ops
 
 __version__ = "0.1.0"
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
+
+from .errors import InputError
 
 CATALOG_ROOT = Path(str(resources.files("llmroofline") / "catalog"))
 
@@ -21,3 +24,23 @@ def looks_like_path(name: str) -> bool:
         return Path(name).exists()
     except (OSError, ValueError):  # a name too long for a path, or holding a NUL byte
         return False
+
+
+def name_table(kind: str, entries: Iterable[tuple[str, Iterable[str], Iterable[str]]]) -> dict[str, str]:
+    """Lower-cased names -> canonical id, the same whatever order the catalog files come in.
+
+    `entries` are (id, aliases, derived names such as a Hub id's part after the slash). Ids take
+    precedence over aliases and aliases over derived names; two entries claiming the same id or
+    alias are an error, a derived name two entries share goes to the first id in sorted order.
+    """
+    ordered = sorted(entries, key=lambda e: e[0])
+    table: dict[str, str] = {}
+    for level in ("id", "alias", "derived"):
+        for ident, aliases, derived in ordered:
+            names = [ident] if level == "id" else aliases if level == "alias" else derived
+            for name in names:
+                key = name.lower()
+                owner = table.setdefault(key, ident)
+                if owner != ident and level != "derived":
+                    raise InputError(f"{kind} catalog: {level} {name!r} of {ident} already names {owner}")
+    return table

@@ -24,6 +24,14 @@ def unknown_name(kind: str, name: str, known: Iterable[str]) -> InputError:
     return InputError(f"unknown {kind} {name!r}{hint} (see `llmroofline {kind_command(kind)} list`)")
 
 
+def show(value: object, limit: int = 60) -> str:
+    """repr of a value for a one-line message: arrays as lists, whitespace collapsed, shortened."""
+    if hasattr(value, "tolist") and hasattr(value, "ndim") and getattr(value, "ndim", 0) > 0:
+        value = value.tolist()  # type: ignore[union-attr]
+    text = " ".join(repr(value).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def kind_command(kind: str) -> str:
     return {"device": "hardware", "model": "models"}.get(kind, kind)
 

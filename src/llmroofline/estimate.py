@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .efficiency import Calibration, Efficiency, load_calibration
-from .errors import InputError
+from .errors import InputError, show
 from .hardware import Hardware, load_hardware
 from .memory import MemoryUse, max_batch, memory_use
 from .model import ModelSpec, load_model
@@ -61,18 +61,19 @@ def make_deployment(model, hardware, *, tp: int = 1, pp: int = 1, ep: int = 1, w
     """Validate names and parallelism and build a Deployment."""
     for name, v in (("tp", tp), ("pp", pp), ("ep", ep)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 1 <= v <= 1024:
-            raise InputError(f"{name} must be a whole number from 1 to 1024, got {v!r}")
+            raise InputError(f"{name} must be a whole number from 1 to 1024, got {show(v)}")
     tp, pp, ep = int(tp), int(pp), int(ep)
     for name, v in (("model", model), ("hardware", hardware)):
         if not isinstance(v, (str, Path, ModelSpec if name == "model" else Hardware)):
             raise InputError(f"{name} must be a name, a path or a {'ModelSpec' if name == 'model' else 'Hardware'}, "
                              f"got {type(v).__name__}")
     if not isinstance(fused_attention, (bool, np.bool_)):
-        raise InputError(f"fused_attention must be true or false, got {fused_attention!r}")
+        raise InputError(f"fused_attention must be true or false, got {show(fused_attention)}")
     m = load_model(model)
     hw = load_hardware(hardware)
     wd = normalize(weight_dtype, field="weight_dtype")
-    kd = normalize(kv_dtype or "fp16", field="kv_dtype")
+    kd = normalize("fp16" if kv_dtype is None or (isinstance(kv_dtype, str) and not kv_dtype.strip()) else kv_dtype,
+                   field="kv_dtype")
     if m.num_heads % tp:
         raise InputError(f"tp = {tp} does not divide the {m.num_heads} attention heads of {m.id}")
     if pp > m.num_layers:
@@ -128,16 +129,23 @@ def decode_steps_time(dep: Deployment, eff: Efficiency, batch, first_kv, last_kv
     """Seconds for decode steps whose attended KV length runs from first_kv to last_kv (inclusive)."""
     t1 = time_ops(dep.ops([AttentionGroup(batch, 1, 0)]), dep.hardware, eff)  # kv length 1
     t2 = time_ops(dep.ops([AttentionGroup(batch, 1, 1)]), dep.hardware, eff)  # kv length 2
-    c1, m1 = t2.compute_s - t1.compute_s, t2.memory_s - t1.memory_s
-    c0, m0 = t1.compute_s - c1, t1.memory_s - m1
-    win = t1.windows.reshape((-1,) + (1,) * (t1.compute_s.ndim - 1))
+    # Per-op arrays are (n_ops, *batch shape); the KV lengths may have more dimensions (a grid
+    # over lengths at one batch): pad so that they broadcast, right-aligned, against the lengths.
+    nd = max(np.ndim(batch), np.ndim(first_kv), np.ndim(last_kv))
+
+    def lift(a: np.ndarray) -> np.ndarray:
+        return a.reshape((a.shape[0],) + (1,) * (nd + 1 - a.ndim) + a.shape[1:])
+
+    c1, m1 = lift(t2.compute_s - t1.compute_s), lift(t2.memory_s - t1.memory_s)
+    c0, m0 = lift(t1.compute_s) - c1, lift(t1.memory_s) - m1
+    win = t1.windows.reshape((-1,) + (1,) * nd)
     # max + loss·min = (1 - loss)·max + loss·(compute + memory): both parts sum in closed form.
     longer = sum_max_affine(c0, c1, m0, m1, first_kv, last_kv, win)
     both = sum_max_affine(c0 + m0, c1 + m1, c0 + m0, c1 + m1, first_kv, last_kv, win)
     per_op = (1 - eff.overlap_loss) * longer + eff.overlap_loss * both
     steps = np.maximum(np.asarray(last_kv, dtype=float) - first_kv + 1, 0)
     counts = t1.counts.reshape(win.shape)
-    fixed = (counts * t1.comm_s).sum(axis=0) + pass_overhead_s(dep.model.num_layers, eff)
+    fixed = (counts * lift(t1.comm_s)).sum(axis=0) + pass_overhead_s(dep.model.num_layers, eff)
     return (counts * per_op).sum(axis=0) + steps * fixed
 
 
@@ -213,24 +221,18 @@ def _as_lengths(name: str, value, minimum: int = 1) -> np.ndarray:
     a = None
     if not isinstance(value, (str, bytes, bool, np.bool_, dict, set)):
         try:
-            a = np.asarray(value, dtype=float)
+            if np.asarray(value).dtype != bool:  # True is not a batch of 1
+                a = np.asarray(value, dtype=float)
         except (TypeError, ValueError):  # ragged lists, None inside, objects
             a = None
-        if np.asarray(value).dtype == bool:
-            a = None
     if a is None or a.size == 0 or not np.all(np.isfinite(a)):
-        raise InputError(f"{name} must be a whole number or a list of whole numbers, got {_short(value)}")
+        raise InputError(f"{name} must be a whole number or a list of whole numbers, got {show(value)}")
     if np.any(a < minimum) or np.any(a != np.round(a)):
-        raise InputError(f"{name} must be whole numbers >= {minimum}, got {_short(value)}")
+        raise InputError(f"{name} must be whole numbers >= {minimum}, got {show(value)}")
     upper = ABSURD_BATCH if name == "batch" else ABSURD_LENGTH
     if np.any(a > upper):
-        raise InputError(f"{name} = {_short(value)} is absurdly large (allowed up to {upper:g})")
+        raise InputError(f"{name} = {show(value)} is absurdly large (allowed up to {upper:g})")
     return a
-
-
-def _short(value) -> str:
-    r = repr(value.tolist() if isinstance(value, np.ndarray) else value)
-    return r if len(r) <= 60 else r[:57] + "..."
 
 
 def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: Any = 128, *, tp: int = 1,
@@ -244,13 +246,15 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
     `continuous` (batch requests kept in flight), `max` (continuous at the largest batch that
     fits, up to max_batch_size). batch may be "max" (implies mode max).
     """
-    mode = str(mode).lower()
+    if not isinstance(mode, str):
+        raise InputError(f"mode must be one of {', '.join(MODES)}, got {show(mode)}")
+    mode = mode.strip().lower()
     if isinstance(batch, str):
         if batch.lower() != "max":
-            raise InputError(f"batch must be a number or 'max', got {batch!r}")
+            raise InputError(f"batch must be a number or 'max', got {show(batch)}")
         mode = "max"
     if mode not in MODES:
-        raise InputError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        raise InputError(f"mode must be one of {', '.join(MODES)}, got {show(mode)}")
     dep = make_deployment(model, hardware, tp=tp, pp=pp, ep=ep, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
                           fused_attention=fused_attention)
     cal = load_calibration(calibration)
@@ -260,10 +264,10 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
     if mode == "max":
         if (isinstance(max_batch_size, bool) or not isinstance(max_batch_size, (int, np.integer))
                 or not 1 <= max_batch_size <= ABSURD_BATCH):
-            raise InputError(f"max_batch_size must be a whole number from 1 to {ABSURD_BATCH:g}, got {max_batch_size!r}")
+            raise InputError(f"max_batch_size must be a whole number from 1 to {ABSURD_BATCH:g}, got {show(max_batch_size)}")
         if (isinstance(kv_memory_fraction, bool) or not isinstance(kv_memory_fraction, (int, float))
                 or not 0 < kv_memory_fraction <= 1):
-            raise InputError(f"kv_memory_fraction must be a fraction in (0, 1], got {kv_memory_fraction!r}")
+            raise InputError(f"kv_memory_fraction must be a fraction in (0, 1], got {show(kv_memory_fraction)}")
         B = max_batch(dep.model, dep.hardware, context=In + Out, weight_dtype=dep.weight_dtype,
                       kv_dtype=dep.kv_dtype, tp=tp, pp=pp, kv_fraction=kv_memory_fraction, limit=max_batch_size)
         B = np.maximum(B, 1.0)  # evaluate at 1 where nothing fits; memory.fits says so

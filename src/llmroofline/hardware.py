@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from .catalog import catalog_files, looks_like_path
+from .catalog import catalog_files, looks_like_path, name_table
 from .errors import InputError, unknown_name
 from .precision import PRECISIONS
 
@@ -29,6 +29,7 @@ _REQUIRED = {
 _OPTIONAL: set[str] = set()
 _INTERCONNECT_KEYS = {"kind", "bandwidth_gbps", "max_devices"}
 _CONFIDENCE = {"high", "medium", "low"}
+_UNITS = {"_gbps": " GB/s", "_gb": " GB", "_mb": " MB", "_w": " W", "_usd": " USD/h", "tflops": " TFLOPS"}
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,8 @@ def _number(where: str, key: str, value: Any, *, upper: float) -> float:
     if not math.isfinite(value) or value <= 0:
         raise InputError(f"{where}: {key} must be a positive number, got {value!r}")
     if value > upper:
-        raise InputError(f"{where}: {key} = {value!r} is implausible (above {upper:g})")
+        unit = next((u for part, u in _UNITS.items() if part in key), "")
+        raise InputError(f"{where}: {key} = {value!r} is implausible (above {upper:g}{unit}; mind the unit)")
     return float(value)
 
 
@@ -248,12 +250,7 @@ def hardware_catalog() -> dict[str, Hardware]:
 
 
 def _lookup_table() -> dict[str, str]:
-    table: dict[str, str] = {}
-    for hw in hardware_catalog().values():
-        table[hw.id.lower()] = hw.id
-        for alias in hw.aliases:
-            table.setdefault(alias, hw.id)
-    return table
+    return name_table("device", [(hw.id, hw.aliases, ()) for hw in hardware_catalog().values()])
 
 
 def load_hardware(name: str | Hardware) -> Hardware:

@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from .catalog import catalog_files, looks_like_path
-from .errors import InputError, unknown_name
+from .catalog import catalog_files, looks_like_path, name_table
+from .errors import InputError, show, unknown_name
 from .precision import bytes_per_element
 
 KNOWN_MODEL_TYPES = {
@@ -220,31 +220,25 @@ _META_KEYS = {"id", "aliases", "published_params", "published_active_params", "p
               "config"}
 
 
-def _show(value: Any) -> str:
-    """repr of a value, shortened for one-line messages."""
-    r = repr(value)
-    return r if len(r) <= 60 else r[:57] + "..."
-
-
 def _check_spec(m: ModelSpec) -> None:
     """InputError unless a ModelSpec's sizes are whole numbers in range and consistent with each other."""
     if not isinstance(m.id, str) or not m.id.strip():
-        raise InputError(f"model id must be a non-empty string, got {_show(m.id)}")
+        raise InputError(f"model id must be a non-empty string, got {show(m.id)}")
     where = f"model {m.id}"
     for f in fields(m):
         v = getattr(m, f.name)
-        if f.type == "int":  # annotations are strings (from __future__ import annotations)
+        if f.type in ("int", int):  # annotations are strings under `from __future__ import annotations`
             if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-                raise InputError(f"{where}: {f.name} must be a whole number, got {_show(v)}")
+                raise InputError(f"{where}: {f.name} must be a whole number, got {show(v)}")
             lo = 1 if f.name in _AT_LEAST_ONE else 0
             hi = MAX_LENGTH if f.name == "sliding_window" else MAX_SIZE
             if not lo <= int(v) <= hi:
                 raise InputError(f"{where}: {f.name} = {v} is out of range ({lo} to {hi:,})")
-        elif f.type == "bool" and not isinstance(v, bool):
-            raise InputError(f"{where}: {f.name} must be true or false, got {_show(v)}")
+        elif f.type in ("bool", bool) and not isinstance(v, bool):
+            raise InputError(f"{where}: {f.name} must be true or false, got {show(v)}")
         elif f.type == "float | None" and v is not None and (
                 isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v <= 0):
-            raise InputError(f"{where}: {f.name} must be a positive number or null, got {_show(v)}")
+            raise InputError(f"{where}: {f.name} must be a positive number or null, got {show(v)}")
     if m.num_heads % m.num_kv_heads:
         raise InputError(f"{where}: num_heads ({m.num_heads}) is not a multiple of num_kv_heads ({m.num_kv_heads})")
     for name in ("num_sliding_layers", "num_moe_layers"):
@@ -265,7 +259,7 @@ def _check_spec(m: ModelSpec) -> None:
             if not getattr(m, name):
                 raise InputError(f"{where}: multi-head latent attention (kv_lora_rank > 0) needs {name} >= 1")
     if not isinstance(m.aliases, tuple) or not all(isinstance(a, str) for a in m.aliases):
-        raise InputError(f"{where}: aliases must be a tuple of strings, got {_show(m.aliases)}")
+        raise InputError(f"{where}: aliases must be a tuple of strings, got {show(m.aliases)}")
 
 
 # ---- config.json parsing ------------------------------------------------------------------
@@ -285,10 +279,10 @@ def _whole(where: str, name: str, v: Any, minimum: int, maximum: int = MAX_SIZE)
     """A whole number (4096 or 4096.0; not true, "4096", 4096.5, NaN or inf) in [minimum, maximum]."""
     if (isinstance(v, bool) or not isinstance(v, (numbers.Integral, float))
             or (isinstance(v, float) and not (math.isfinite(v) and v.is_integer()))):
-        raise InputError(f"{where}: {name} must be a whole number, got {_show(v)}")
+        raise InputError(f"{where}: {name} must be a whole number, got {show(v)}")
     n = int(v)
     if not minimum <= n <= maximum:
-        raise InputError(f"{where}: {name} = {_show(v)} is out of range ({minimum} to {maximum:,})")
+        raise InputError(f"{where}: {name} = {show(v)} is out of range ({minimum} to {maximum:,})")
     return n
 
 
@@ -310,14 +304,14 @@ def _flag(cfg: dict[str, Any], name: str, where: str, default: Any = False) -> A
     if v is None:
         return default
     if not isinstance(v, bool):
-        raise InputError(f"{where}: {name} must be true or false, got {_show(v)}")
+        raise InputError(f"{where}: {name} must be true or false, got {show(v)}")
     return v
 
 
 def _list(cfg: dict[str, Any], name: str, where: str) -> list[Any] | None:
     v = cfg.get(name)
     if v is not None and not isinstance(v, list):
-        raise InputError(f"{where}: {name} must be a list, got {_show(v)}")
+        raise InputError(f"{where}: {name} must be a list, got {show(v)}")
     return v
 
 
@@ -335,10 +329,10 @@ def _sliding_layers(cfg: dict[str, Any], layers: int, model_type: str, window: i
     """How many layers attend within a window (the rest attend globally)."""
     types = _per_layer(cfg, "layer_types", layers, where)
     if types is not None and not all(isinstance(t, str) for t in types):
-        raise InputError(f"{where}: layer_types must be a list of strings, got {_show(types)}")
+        raise InputError(f"{where}: layer_types must be a list of strings, got {show(types)}")
     no_rope = _per_layer(cfg, "no_rope_layers", layers, where) if model_type in ("llama4", "llama4_text") else None
     if no_rope is not None and not all(isinstance(x, bool) or x in (0, 1) for x in no_rope):
-        raise InputError(f"{where}: no_rope_layers must hold 0 or 1 per layer, got {_show(no_rope)}")
+        raise InputError(f"{where}: no_rope_layers must hold 0 or 1 per layer, got {show(no_rope)}")
     if not window:
         return 0
     if types is not None:
@@ -381,10 +375,10 @@ def _check_meta(meta: dict[str, Any], where: str) -> None:
         raise InputError(f"{where}: unknown field(s) {', '.join(sorted(map(str, extra)))}")
     aliases = meta.get("aliases", [])
     if not isinstance(aliases, list) or not all(isinstance(a, str) and a.strip() for a in aliases):
-        raise InputError(f"{where}: aliases must be a list of non-empty strings, got {_show(aliases)}")
+        raise InputError(f"{where}: aliases must be a list of non-empty strings, got {show(aliases)}")
     for key in ("params_source", "config_source"):
         if not isinstance(meta.get(key, ""), str):
-            raise InputError(f"{where}: {key} must be a string, got {_show(meta[key])}")
+            raise InputError(f"{where}: {key} must be a string, got {show(meta[key])}")
 
 
 def model_from_config(cfg: Any, *, model_id: str = "custom", meta: dict[str, Any] | None = None) -> ModelSpec:
@@ -398,18 +392,18 @@ def model_from_config(cfg: Any, *, model_id: str = "custom", meta: dict[str, Any
         raise InputError(f"{where}: expected a JSON object, got {type(cfg).__name__}")
     top_type = cfg.get("model_type") or ""
     if not isinstance(top_type, str):
-        raise InputError(f"{where}: model_type must be a string, got {_show(top_type)}")
+        raise InputError(f"{where}: model_type must be a string, got {show(top_type)}")
     text_config = cfg.get("text_config")
     if text_config is not None:
         if not isinstance(text_config, dict):
-            raise InputError(f"{where}: text_config must be an object, got {_show(text_config)}")
+            raise InputError(f"{where}: text_config must be an object, got {show(text_config)}")
         # Multimodal wrappers (Gemma 3, Llama 4) nest the language model.
         inner = dict(text_config)
         inner.setdefault("tie_word_embeddings", cfg.get("tie_word_embeddings", inner.get("tie_word_embeddings")))
         cfg = inner
     model_type = cfg.get("model_type") or top_type
     if not isinstance(model_type, str):
-        raise InputError(f"{where}: text_config.model_type must be a string, got {_show(model_type)}")
+        raise InputError(f"{where}: text_config.model_type must be a string, got {show(model_type)}")
     if model_type and model_type not in KNOWN_MODEL_TYPES:
         warnings.warn(f"{where}: model_type {model_type!r} is not one this tool knows; reading standard fields",
                       stacklevel=2)
@@ -542,9 +536,9 @@ def load_config_file(path: str | Path) -> ModelSpec:
             p = p / "config.json"
         exists = p.exists()
     except (OSError, RuntimeError, ValueError) as e:  # unknown ~user, name too long, NUL byte
-        raise InputError(f"cannot read model config {_show(str(path))}: {getattr(e, 'strerror', None) or e}") from None
+        raise InputError(f"cannot read model config {show(str(path))}: {getattr(e, 'strerror', None) or e}") from None
     if not exists:
-        raise InputError(f"no config file at {_show(str(p))}")
+        raise InputError(f"no config file at {show(str(p))}")
     cfg = read_json(p, "model config")
     name = p.parent.name if p.name == "config.json" else p.stem
     return model_from_config(cfg, model_id=name)
@@ -559,18 +553,14 @@ def model_catalog() -> dict[str, ModelSpec]:
         if not isinstance(entry, dict) or "config" not in entry or "id" not in entry:
             raise InputError(f"{path}: catalog entry needs 'id' and 'config'")
         spec = model_from_config(entry["config"], model_id=entry["id"], meta=entry)
+        if spec.id in out:
+            raise InputError(f"{path}: model id {spec.id!r} is already in the catalog")
         out[spec.id] = spec
     return out
 
 
 def _lookup_table() -> dict[str, str]:
-    table: dict[str, str] = {}
-    for spec in model_catalog().values():
-        table[spec.id.lower()] = spec.id
-        table.setdefault(spec.id.split("/")[-1].lower(), spec.id)
-        for a in spec.aliases:
-            table.setdefault(a, spec.id)
-    return table
+    return name_table("model", [(s.id, s.aliases, [s.id.split("/")[-1]]) for s in model_catalog().values()])
 
 
 def _fetch_from_hub(repo_id: str) -> ModelSpec:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, show
 from .model import ModelSpec, expected_experts_touched
 from .precision import bytes_per_element
 
@@ -187,25 +187,37 @@ def _attention_ops(model: ModelSpec, g: AttentionGroup, sh: Sharding, kv_bytes: 
     ]
 
 
+MAX_GROUP_SIZE = 1e12  # sequences or tokens in one group: far beyond any real pass, far below overflow
+
+
 def _check_pass(model: ModelSpec, groups: list[AttentionGroup], sh: Sharding) -> None:
-    """InputError unless the groups hold finite, non-negative sizes and the sharding is possible."""
+    """InputError unless the groups hold finite, non-negative sizes of shapes that broadcast
+    together and the sharding is possible."""
     if not isinstance(model, ModelSpec):
         raise InputError(f"model must be a ModelSpec, got {type(model).__name__}")
     if not isinstance(groups, (list, tuple)) or not groups or not all(isinstance(g, AttentionGroup) for g in groups):
-        raise InputError(f"groups must be a non-empty list of AttentionGroup, got {groups!r}")
+        raise InputError(f"groups must be a non-empty list of AttentionGroup, got {show(groups)}")
+    shapes = []
     for g in groups:
         for name in ("batch", "new", "past"):
             v = getattr(g, name)
             try:
-                a = np.asarray(v, dtype=float)
+                a = None if isinstance(v, (str, bytes)) or np.asarray(v).dtype == bool else np.asarray(v, dtype=float)
             except (TypeError, ValueError):
-                raise InputError(f"AttentionGroup.{name} must be a number or an array, got {v!r}") from None
-            if not np.all(np.isfinite(a)) or np.any(a < 0):
-                raise InputError(f"AttentionGroup.{name} must be finite and non-negative, got {v!r}")
+                a = None
+            if a is None or a.size == 0:
+                raise InputError(f"AttentionGroup.{name} must be a number or an array of numbers, got {show(v)}")
+            if not np.all(np.isfinite(a)) or np.any(a < 0) or np.any(a > MAX_GROUP_SIZE):
+                raise InputError(f"AttentionGroup.{name} must be from 0 to {MAX_GROUP_SIZE:g}, got {show(v)}")
+            shapes.append(a.shape)
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise InputError(f"AttentionGroup sizes have shapes {shapes} that do not broadcast together") from None
     for name in ("tp", "ep"):
         v = getattr(sh, name)
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise InputError(f"sharding {name} must be a whole number >= 1, got {v!r}")
+            raise InputError(f"sharding {name} must be a whole number >= 1, got {show(v)}")
 
 
 def forward_ops(model: ModelSpec, *, groups: list[AttentionGroup], weight_dtype: str = "fp16",

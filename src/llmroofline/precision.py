@@ -7,7 +7,7 @@ fp4 (NVFP4, one fp8 scale per block of 16): 0.5 + 1/16 bytes.
 
 from __future__ import annotations
 
-from .errors import InputError
+from .errors import InputError, show
 
 PRECISIONS = ("fp32", "tf32", "fp16", "bf16", "fp8", "int8", "fp4", "int4")
 
@@ -31,10 +31,12 @@ _ALIASES = {
 
 def normalize(precision: str, *, field: str = "precision") -> str:
     """Canonical precision name (case-insensitive, common aliases accepted)."""
-    p = str(precision).strip().lower()
+    if not isinstance(precision, str):
+        raise InputError(f"{field}: a precision is a name ({', '.join(PRECISIONS)}), got {show(precision)}")
+    p = precision.strip().lower()
     p = _ALIASES.get(p, p)
     if p not in BYTES_PER_ELEMENT:
-        raise InputError(f"{field}: unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+        raise InputError(f"{field}: unknown precision {show(precision)}; choose one of {', '.join(PRECISIONS)}")
     return p
 
 

@@ -66,6 +66,12 @@ def main(argv: list[str] | None = None) -> int:
             return int(e.code or 0) if isinstance(e.code, int) else 1
         except KeyboardInterrupt:
             return 130
+        except BrokenPipeError:  # the reader went away (`... | head`): nothing is wrong with the input
+            try:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+            except (OSError, ValueError, AttributeError):  # stdout is not a real file (tests)
+                pass
+            return 141
         except Exception as e:  # noqa: BLE001 - the last line of defence for a user
             code = _click_exit(e)
             if code is not None:

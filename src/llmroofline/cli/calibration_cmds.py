@@ -10,7 +10,7 @@ import typer
 from ..calibrate import calibration_document, error_bands, fit, leave_one_out, write_calibration
 from ..catalog import CATALOG_ROOT
 from ..errors import InputError
-from ..validate import read_measurements, predict, summarize
+from ..validate import predict, read_measurements, summarize
 from .common import CALIBRATION_HELP, JSON_HELP, app, console, print_json, table
 
 DEFAULT_DATA = Path(__file__).resolve().parents[3] / "data" / "measured-public.csv"
