@@ -26,7 +26,7 @@ def test_synthetic_measurements_recover_known_parameters(monkeypatch):
                        attn_decode_memory=0.8, comm_bandwidth=0.7, comm_latency_s=2e-5,
                        layer_overhead_s=1e-5, step_overhead_s=4e-4)
     synthetic = predict(rows, Calibration(default=truth, families={}, error_bands={}))
-    rows = [replace(r, value=float(v)) for r, v in zip(rows, synthetic)]
+    rows = [replace(r, value=float(v)) for r, v in zip(rows, synthetic, strict=False)]
     start = replace(truth, gemm_compute=0.9, memory=0.6, step_overhead_s=1e-3)
     res = fit(rows, free=["gemm_compute", "memory", "step_overhead_s"], start=start, per_family=False)
     got = res.calibration.default
@@ -53,7 +53,7 @@ def test_validate_fixture_hand_checked(monkeypatch):
 def test_plain_roofline_bounds_every_public_measurement():
     rows = read_measurements(DATA)
     pred = predict(rows, "none")
-    for r, p in zip(rows, pred):
+    for r, p in zip(rows, pred, strict=False):
         if r.metric.startswith("throughput"):
             assert p >= r.value, r.id  # never slower than measured
         else:

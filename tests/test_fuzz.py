@@ -513,3 +513,19 @@ def test_random_operator_groups(batch, new, past, tp):
         return
     for op in ops:
         assert np.all(np.isfinite(op.flops)) and np.all(np.asarray(op.bytes) >= 0)
+
+
+# ---- bugs found by fuzzing, fixed: kept as regression tests ----
+
+@pytest.mark.parametrize("name", ["~nosuchuser-llmroofline/calibration.yaml", "x" * 300 + ".yaml"])
+def test_unreadable_calibration_names_are_input_errors(name):
+    with pytest.raises(InputError):
+        lr.load_calibration(name)
+
+
+@pytest.mark.parametrize("kwargs", [dict(output_len="abc"), dict(output_len=math.nan), dict(output_len=math.inf),
+                                    dict(output_len=None), dict(batch=[[1], [2, 3]]), dict(seq=[True])],
+                         ids=["text", "nan", "inf", "none", "ragged", "bool"])
+def test_compare_bad_arguments_are_input_errors(kwargs):
+    with pytest.raises(InputError):
+        lr.compare("llama2-7b", "a100", "h20", **kwargs)

@@ -332,9 +332,6 @@ def test_one_token_prompt_grid_equals_pointwise():
     assert float(grid.ttft_s[0]) == pytest.approx(float(point.ttft_s), rel=1e-9)
 
 
-@pytest.mark.xfail(strict=True, reason="MLA: forward_ops absorbs the latent projections (decode) only when every "
-                   "grid point adds one token, so a one-token prompt is a different pass pointwise than in a grid "
-                   "with longer prompts; reported in issue 8")
 def test_one_token_prompt_mla_grid_equals_pointwise():
     hw = round_device()
     grid = lr.estimate("deepseek-ai/DeepSeek-V2-Lite", hw, batch=64, input_len=[1, 1000], output_len=50,

@@ -150,7 +150,7 @@ def fit(rows: list[Measurement], *, free: list[str] | None = None, start: Effici
 def error_bands(rows: list[Measurement], pred: np.ndarray) -> dict[str, float]:
     """Median absolute relative error per metric family (throughput, ttft, ...)."""
     groups: dict[str, list[float]] = defaultdict(list)
-    for r, p in zip(rows, pred):
+    for r, p in zip(rows, pred, strict=False):
         if np.isfinite(p):
             groups[METRIC_FAMILY[r.metric]].append(abs(p / r.value - 1))
     bands = {k: float(np.median(v)) for k, v in groups.items()}

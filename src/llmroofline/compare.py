@@ -27,7 +27,13 @@ METRIC_UNITS = {"decode": "output tokens/s", "ttft": "prompt tokens/s", "e2e": "
 def parse_axis(text: str | list | np.ndarray, name: str, points: int = 24, upper: float = 1e8) -> np.ndarray:
     """`LO:HI` (log-spaced whole numbers), `LO:HI:N` (N points) or a list `1,8,64` taken as given."""
     if isinstance(text, (list, tuple, np.ndarray)):
-        values = np.asarray(text, dtype=float)
+        flat = np.asarray(text, dtype=object).ravel() if not isinstance(text, np.ndarray) else text.ravel()
+        if any(isinstance(v, (bool, np.bool_)) for v in flat):
+            raise InputError(f"{name}: values must be whole numbers, got booleans in {text!r}")
+        try:
+            values = np.asarray(text, dtype=float).ravel()
+        except (TypeError, ValueError):
+            raise InputError(f"{name}: {text!r} is not a flat list of numbers") from None
     else:
         s = str(text).strip()
         try:
@@ -159,8 +165,10 @@ def compare(model, a, b, *, batch: Any = "1:1024", seq: Any = "128:131072", meth
         raise InputError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     if metric not in METRICS:
         raise InputError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
-    if not 1 <= int(output_len) <= 1e7:
-        raise InputError(f"output_len must be from 1 to 1e7, got {output_len!r}")
+    if (isinstance(output_len, bool) or not isinstance(output_len, (int, float, np.integer, np.floating))
+            or not np.isfinite(output_len) or output_len != int(output_len) or not 1 <= output_len <= 1e7):
+        raise InputError(f"output_len must be a whole number from 1 to 1e7, got {output_len!r}")
+    output_len = int(output_len)
     dep_a = make_deployment(model, a, tp=tp_a, weight_dtype=weight_dtype_a, kv_dtype=kv_dtype_a)
     dep_b = make_deployment(model, b, tp=tp_b, weight_dtype=weight_dtype_b, kv_dtype=kv_dtype_b)
     bs = parse_axis(batch, "batch", upper=1e7)

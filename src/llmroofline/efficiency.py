@@ -122,7 +122,12 @@ def load_calibration(name: str | Calibration | None) -> Calibration:
         return PLAIN
     if str(name).lower() in ("none", "plain"):
         return PLAIN
-    p = Path(str(name)).expanduser()
-    if not p.exists():
-        raise InputError(f"calibration: {name!r} is neither none, default nor an existing file")
-    return _load_file(str(p.resolve()))
+    try:
+        p = Path(str(name)).expanduser()
+        exists = p.is_file()
+        resolved = str(p.resolve()) if exists else ""
+    except (OSError, RuntimeError, ValueError):  # unknown ~user, name too long, NUL byte
+        exists = False
+    if not exists:
+        raise InputError(f"calibration: {str(name)[:200]!r} is neither none, default nor an existing file")
+    return _load_file(resolved)

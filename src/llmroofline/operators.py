@@ -95,6 +95,12 @@ def _linear(name: str, tokens, n_in: float, n_out: float, wbytes: float, precisi
     )
 
 
+def _masked(op: Operator, mask) -> Operator:
+    """The operator where mask is 1 and nothing where it is 0 (per grid point)."""
+    fields = ("flops", "weight_bytes", "act_read_bytes", "act_write_bytes", "kv_read_bytes", "kv_write_bytes")
+    return Operator(**{**op.__dict__, **{f: getattr(op, f) * mask for f in fields}})
+
+
 def _elementwise(name: str, tokens, width: float, flops_per_elem: float, reads: float, writes: float,
                  count: int, weight_elems: float = 0.0) -> Operator:
     """A memory-bound pointwise op over tokens × width elements (reads/writes: tensors of that size)."""
@@ -156,13 +162,13 @@ def _attention_ops(model: ModelSpec, g: AttentionGroup, sh: Sharding, kv_bytes: 
         # Decode runs in the latent space (weight absorption): QK over kv_lora+rope dims, SV over
         # kv_lora dims, one latent vector per position shared by all heads and replicated per device.
         # Prefill decompresses K and V per head (kv_b_proj) and attends over qk_nope+rope / v dims.
-        absorbed = kind == ATTN_DECODE
-        d_qk = model.kv_lora_rank + model.qk_rope_head_dim if absorbed else model.q_head_dim
-        d_v = model.kv_lora_rank if absorbed else model.v_head_dim
+        # Decided per grid point: a grid may mix one-token and longer passes.
+        absorbed = (q == 1).astype(float)
+        d_qk = absorbed * (model.kv_lora_rank + model.qk_rope_head_dim) + (1 - absorbed) * model.q_head_dim
+        d_v = absorbed * model.kv_lora_rank + (1 - absorbed) * model.v_head_dim
         k_read = positions * (model.kv_lora_rank + model.qk_rope_head_dim) * kv_bytes
-        v_read = np.zeros_like(k_read) if absorbed else positions * heads * model.v_head_dim * ACT_BYTES
-        if not absorbed:
-            k_read = k_read + positions * heads * model.q_head_dim * ACT_BYTES
+        k_read = k_read + (1 - absorbed) * positions * heads * model.q_head_dim * ACT_BYTES
+        v_read = (1 - absorbed) * positions * heads * model.v_head_dim * ACT_BYTES
     else:
         kv_heads = math.ceil(model.num_kv_heads / sh.tp)  # KV heads are replicated when tp > kv_heads
         d_qk = d_v = model.head_dim
@@ -265,24 +271,26 @@ def forward_ops(model: ModelSpec, *, groups: list[AttentionGroup], weight_dtype:
 
     for g in groups:
         suffix = f"_{g.label}" if g.label else ""
-        decode = bool(np.all(np.asarray(g.new) == 1))
         if m.is_mla:
-            g_tokens = np.asarray(g.batch, dtype=float) * np.asarray(g.new, dtype=float)
-            if decode:
+            batch = np.asarray(g.batch, dtype=float)
+            absorbed = (np.asarray(g.new, dtype=float) == 1).astype(float)
+            if np.any(absorbed):
                 # Absorbed W_UK into the query and W_UV after attention (per head, kv_lora wide).
-                ops.append(_linear(f"attn/q_absorb{suffix}", g_tokens, m.qk_nope_head_dim, m.kv_lora_rank * heads, wb, gp, L))
-            else:
-                past_and_new = np.asarray(g.batch, dtype=float) * cached_positions(g.new, g.past, math.inf)
-                ops.append(_linear(f"attn/kv_b_proj{suffix}", past_and_new, m.kv_lora_rank,
-                                   heads * (m.qk_nope_head_dim + m.v_head_dim), wb, gp, L))
+                mla_decode = [
+                    _linear(f"attn/q_absorb{suffix}", batch, m.qk_nope_head_dim, m.kv_lora_rank * heads, wb, gp, L),
+                    _linear(f"attn/v_absorb{suffix}", batch, m.kv_lora_rank * heads, m.v_head_dim, wb, gp, L),
+                ]
+                ops += [_masked(op, absorbed) for op in mla_decode]
+            if not np.all(absorbed):
+                past_and_new = batch * cached_positions(g.new, g.past, math.inf)
+                op = _linear(f"attn/kv_b_proj{suffix}", past_and_new, m.kv_lora_rank,
+                             heads * (m.qk_nope_head_dim + m.v_head_dim), wb, gp, L)
+                ops.append(_masked(op, 1 - absorbed))
         if m.num_global_layers:
             ops += _attention_ops(m, g, sh, kvb, fused_attention, math.inf, m.num_global_layers, suffix)
         if m.num_sliding_layers:
             ops += _attention_ops(m, g, sh, kvb, fused_attention, float(m.sliding_window),
                                   m.num_sliding_layers, f"_local{suffix}")
-        if m.is_mla and decode:
-            ops.append(_linear(f"attn/v_absorb{suffix}", np.asarray(g.batch, dtype=float), m.kv_lora_rank * heads,
-                               m.v_head_dim, wb, gp, L))
 
     ops.append(_linear("attn/o_proj", tokens, heads * m.attn_v_head_dim, h, wb, gp, L))
     if tp > 1:

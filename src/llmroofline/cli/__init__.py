@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             from .. import __version__
 
             console_err(one_line(
-                f"internal error: {type(e).__name__}: {e}. This is a bug in llmroofline {__version__}: please "
+                f"internal error: {type(e).__name__}: {str(e).rstrip('.')}. This is a bug in llmroofline {__version__}: please "
                 "report it on the project's issue tracker with the command you ran and the traceback that "
                 "LLMROOFLINE_DEBUG=1 prints."))
             return 1

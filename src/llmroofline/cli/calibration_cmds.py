@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import typer
@@ -38,18 +39,18 @@ def validate_cmd(
     rows = read_measurements(path)
     plain = predict(rows, "none")
     cal = predict(rows, calibration)
-    per_row = [{"id": r.id, "model": r.model, "hardware": r.hardware, "tp": r.tp, "mode": r.mode,
+    per_row: list[dict[str, Any]] = [{"id": r.id, "model": r.model, "hardware": r.hardware, "tp": r.tp, "mode": r.mode,
                 "batch": None if np.isnan(r.batch) else r.batch, "input_len": r.input_len,
                 "output_len": r.output_len, "metric": r.metric, "measured": r.value,
                 "plain": float(p), "calibrated": float(c), "error_plain_pct": float((p / r.value - 1) * 100),
                 "error_calibrated_pct": float((c / r.value - 1) * 100)}
-               for r, p, c in zip(rows, plain, cal)]
-    summary = {
+               for r, p, c in zip(rows, plain, cal, strict=False)]
+    summary: dict[str, list[dict[str, Any]]] = {
         by: [{"group": g.group, "rows": g.rows,
               "plain": {"median_ape": gp.median_ape, "mean_ape": gp.mean_ape, "bias": gp.bias},
               "calibrated": {"median_ape": g.median_ape, "mean_ape": g.mean_ape, "bias": g.bias,
                              "worst": [{"id": i, "error_pct": e} for i, e in g.worst]}}
-             for g, gp in zip(summarize(rows, cal, by), summarize(rows, plain, by))]
+             for g, gp in zip(summarize(rows, cal, by), summarize(rows, plain, by), strict=False)]
         for by in (*GROUPINGS, "all")
     }
     if json_:
