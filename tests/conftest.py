@@ -8,7 +8,6 @@ import pytest
 
 from llmroofline.hardware import Hardware, hardware_from_dict
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
