@@ -38,7 +38,7 @@ def test_device_figures_are_dense_positive_plausible_and_sourced(hw):
     assert lo <= d["memory_bandwidth_gbps"] <= hi, hw.memory_type
     assert d["memory_gb"] <= (300 if hw.memory_type.startswith("HBM") else 100)
     peaks = [(p, d["peak_tflops"][p]) for p in ORDER if p in d["peak_tflops"]]
-    for (_, low), (name, high) in zip(peaks, peaks[1:]):
+    for (_, low), (name, high) in zip(peaks, peaks[1:], strict=False):
         # A sparse figure would show as a 4x jump. fp4 may reach 4x fp8: Blackwell Ultra doubles
         # fp4 again, and GeForce fp8 is listed at the FP32-accumulate (half) rate.
         assert low <= high <= (4.0 if name == "fp4" else 3.0) * low, peaks
