@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from typing import Any
 
@@ -24,7 +25,9 @@ hardware_app = typer.Typer(help="Bundled accelerator specifications.", no_args_i
 app.add_typer(models_app, name="models")
 app.add_typer(hardware_app, name="hardware")
 
-console = Console()
+# Tables are wide: when the output is not a terminal (a pipe, a file, CI logs), do not squeeze them
+# into rich's default 80 columns.
+console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
 
 # Options shared by several commands: help text written once.
 JSON_HELP = "Print one JSON document on stdout and nothing else."
@@ -65,7 +68,7 @@ def print_json(data: Any) -> None:
 def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     t = Table(title=title, title_justify="left")
     for i, c in enumerate(columns):
-        t.add_column(c, justify="left" if i == 0 else "right")
+        t.add_column(c, justify="left" if i == 0 else "right", no_wrap=i == 0)
     for r in rows:
         t.add_row(*[fmt(v) for v in r])
     console.print(t)

@@ -12,8 +12,9 @@ import typer
 from ..efficiency import load_calibration
 from ..errors import InputError
 from ..estimate import MAX_BATCH, estimate, make_deployment
+from ..intensity import whole_model
 from ..operators import AttentionGroup
-from ..roofline import time_ops
+from ..roofline import device_peak, roofline_time, time_ops
 from .common import (
     CALIBRATION_HELP,
     HARDWARE_HELP,
@@ -211,13 +212,22 @@ def ops_cmd(
             "time_s": float(times.time_s[i]) * op.count,
         })
     total = float(sum(r["time_s"] for r in rows))
+    # The seed's method 1 beside it: the decoder layers as one kernel.
+    whole = whole_model(dep.model, group.batch, group.new, group.past, weight_dtype=dep.weight_dtype,
+                        kv_dtype=dep.kv_dtype, tp=tp)
+    whole_s = float(roofline_time(whole.flops, whole.bytes, device_peak(dep.hardware, dep.gemm_precision),
+                                  dep.hardware.memory_bandwidth))
+    method1 = {"flops": float(whole.flops), "bytes": float(whole.bytes), "intensity": float(whole.intensity),
+               "time_s": whole_s}
     if json_:
         print_json({"model": dep.model.id, "hardware": dep.hardware.id, "phase": phase, "batch": batch,
-                    "seq": seq, "tp": tp, "operators": rows, "total_time_s": total})
+                    "seq": seq, "tp": tp, "operators": rows, "total_time_s": total, "method1": method1})
         return
     table(f"{dep.model.id} on {dep.hardware.id}, {phase}, batch {batch}, seq {seq} (times summed over layers)",
           ["operator", "count", "GFLOPs", "weights MB", "act r/w MB", "KV r/w MB", "FLOP/B", "bound", "time µs", "share"],
           [[r["name"], r["count"], r["flops"] / 1e9, r["weight_bytes"] / 1e6,
             (r["act_read_bytes"] + r["act_write_bytes"]) / 1e6, (r["kv_read_bytes"] + r["kv_write_bytes"]) / 1e6,
             r["intensity"], r["bound"], r["time_s"] * 1e6, f"{r['time_s'] / total:.1%}"] for r in rows])
-    console.print(f"total: {total * 1e3:.3f} ms per pass")
+    console.print(f"method 2 (operators): {total * 1e3:.3f} ms per pass")
+    console.print(f"method 1 (whole model, plain roofline): {whole_s * 1e3:.3f} ms per pass, intensity "
+                  f"{method1['intensity']:.1f} FLOP/byte (no embeddings, lm_head or activations)")
