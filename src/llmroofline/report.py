@@ -23,6 +23,7 @@ import numpy as np
 from .efficiency import load_calibration
 from .errors import InputError
 from .estimate import Estimate, estimate, make_deployment
+from .formatting import cell_text
 from .operators import AttentionGroup
 from .roofline import pass_overhead_s, time_ops
 
@@ -48,26 +49,6 @@ table.inputs td,td.t{text-align:left}
 .notes{white-space:pre-wrap;background:#f6f8fa;border-radius:6px;padding:10px 12px}
 a.csv{font-size:12px}
 """
-
-
-def cell_text(v: Any) -> str:
-    """A table cell as text: numbers with sensible digits, non-finite as a dash."""
-    if isinstance(v, (bool, np.bool_)):
-        return "yes" if v else "no"
-    if isinstance(v, (int, np.integer)):
-        return f"{int(v):,}"
-    if isinstance(v, (float, np.floating)):
-        f = float(v)
-        if not math.isfinite(f):
-            return "–"
-        if f == 0:
-            return "0"
-        if abs(f) >= 100:
-            return f"{f:,.0f}"
-        if abs(f) >= 1:
-            return f"{f:.3g}" if abs(f) < 10 else f"{f:.1f}"
-        return f"{f:.3g}"
-    return "" if v is None else str(v)
 
 
 def table_csv(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -13,6 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ..formatting import cell_text
+
 app = typer.Typer(
     name="llmroofline",
     help="Predict LLM inference speed on accelerators without running it.",
@@ -75,22 +77,8 @@ def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
 
 
 def fmt(v: Any) -> str:
-    if isinstance(v, (bool, np.bool_)):
-        return "yes" if v else "NO"
-    if isinstance(v, (int, np.integer)):
-        return f"{int(v):,}"
-    if isinstance(v, (float, np.floating)):
-        f = float(v)
-        if not math.isfinite(f):
-            return "-"
-        if f == 0:
-            return "0"
-        if abs(f) >= 100:
-            return f"{f:,.0f}"
-        if abs(f) >= 1:
-            return f"{f:.2f}"
-        return f"{f:.3g}"
-    return "" if v is None else str(v)
+    """Table text; a False reads NO so that "does not fit" stands out in a terminal."""
+    return cell_text(v, false="NO")
 
 
 def si(value: float, unit: str) -> str:

@@ -1,0 +1,29 @@
+"""Numbers as table text, shared by the terminal tables and the HTML reports."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+
+def cell_text(v: Any, *, false: str = "no") -> str:
+    """A table cell: thousands separators for large numbers, three significant digits for small
+    ones, a dash for non-finite values; `false` is how a False reads."""
+    if isinstance(v, (bool, np.bool_)):
+        return "yes" if v else false
+    if isinstance(v, (int, np.integer)):
+        return f"{int(v):,}"
+    if isinstance(v, (float, np.floating)):
+        f = float(v)
+        if not math.isfinite(f):
+            return "-"
+        if f == 0:
+            return "0"
+        if abs(f) >= 100:
+            return f"{f:,.0f}"
+        if abs(f) >= 1:
+            return f"{f:.2f}"
+        return f"{f:.3g}"
+    return "" if v is None else str(v)
