@@ -148,12 +148,15 @@ def fit(rows: list[Measurement], *, free: list[str] | None = None, start: Effici
 
 
 def error_bands(rows: list[Measurement], pred: np.ndarray) -> dict[str, float]:
-    """Median absolute relative error per metric family (throughput, ttft, ...)."""
+    """Median absolute relative error per metric family (throughput, ttft, ...), and per family
+    and serving mode (`throughput:static`, `throughput:max`) where a mode has 5 rows or more."""
     groups: dict[str, list[float]] = defaultdict(list)
     for r, p in zip(rows, pred, strict=False):
         if np.isfinite(p):
-            groups[METRIC_FAMILY[r.metric]].append(abs(p / r.value - 1))
-    bands = {k: float(np.median(v)) for k, v in groups.items()}
+            err = abs(p / r.value - 1)
+            groups[METRIC_FAMILY[r.metric]].append(err)
+            groups[f"{METRIC_FAMILY[r.metric]}:{r.mode}"].append(err)
+    bands = {k: float(np.median(v)) for k, v in groups.items() if ":" not in k or len(v) >= 5}
     # TPOT and end-to-end time move with throughput where they were not measured themselves.
     for k in ("tpot", "e2e"):
         bands.setdefault(k, bands.get("throughput", 0.2))

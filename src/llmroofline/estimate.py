@@ -295,7 +295,10 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
         prefill_tokens = B + B * In / Out  # one step: the decode tokens plus the prefill chunk
     mem = memory_use(dep.model, dep.hardware, batch=B, context=In + Out, prefill_tokens=prefill_tokens,
                      weight_dtype=dep.weight_dtype, kv_dtype=dep.kv_dtype, tp=tp, pp=pp)
-    bands = {k: v for k, v in cal.error_bands.items()} if cal.error_bands else {}
+    # The band of the rows most like this one: same metric and serving mode (continuous batching
+    # is measured as max-throughput runs), else the metric's overall band.
+    measured_mode = "static" if mode == "static" else "max"
+    bands = {k: cal.error_bands.get(f"{k}:{measured_mode}", v) for k, v in cal.error_bands.items() if ":" not in k}
 
     def full(x):
         return np.broadcast_to(np.asarray(x, dtype=float), shape).copy()
