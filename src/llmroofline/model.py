@@ -202,10 +202,13 @@ class ModelSpec:
             kv_heads=self.num_kv_heads,
             experts=self.num_experts,
             experts_per_token=self.experts_per_token,
+            # The MLP width: of the dense layers, or of one routed expert when every layer is MoE.
+            intermediate_size=self.intermediate_size or self.moe_intermediate_size,
+            dense_intermediate_size=self.intermediate_size,
             attention=self.attention_kind,
             params_total=self.params_total,
             params_active=self.params_active,
-            kv_cache_bytes_per_token=self.kv_cache_bytes_per_token("fp16"),
+            kv_cache_bytes_per_token=int(self.kv_cache_bytes_per_token("fp16")),
             weight_gb={p: self.weight_bytes(p) / 1e9 for p in ("fp16", "fp8", "int4")},
         )
         return d
