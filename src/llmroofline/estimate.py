@@ -83,8 +83,7 @@ def make_deployment(model, hardware, *, tp: int = 1, pp: int = 1, ep: int = 1, w
             raise InputError(f"ep = {ep} needs a mixture-of-experts model; {m.id} is dense")
         if tp % ep or m.num_experts % ep:
             raise InputError(f"ep = {ep} must divide tp ({tp}) and the {m.num_experts} experts")
-    if wd in ("fp8", "fp4") and wd not in hw.precisions:
-        pass  # runs weight-only at 16 bit (see precision.gemm_precision)
+    # fp8/fp4 weights on a device without that rate run weight-only at 16 bit (precision.gemm_precision).
     return Deployment(m, hw, tp, pp, ep, wd, kd, bool(fused_attention))
 
 
