@@ -146,9 +146,17 @@ def max_batch(model: ModelSpec, hw: Hardware, *, context, weight_dtype: str, kv_
         raise InputError(f"kv_fraction must be a fraction in (0, 1], got {kv_fraction!r}")
     if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
         raise InputError(f"limit must be a whole number >= 1, got {limit!r}")
-    weights = weights_per_device(model, weight_dtype, tp, pp)
-    workspace = activation_bytes(model, PREFILL_CHUNK_TOKENS, 0, tp)
+    weights, workspace, per_seq = serving_footprint(model, context, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
+                                                    tp=tp, pp=pp)
     free = (hw.memory_bytes - weights - workspace) * kv_fraction
-    per_seq = kv_bytes_per_sequence(model, context, kv_dtype, tp, pp) + activation_bytes(model, 0, 1, tp)
     b = np.floor(np.maximum(free, 0) / per_seq)
     return np.minimum(b, limit)
+
+
+def serving_footprint(model: ModelSpec, context, *, weight_dtype: str, kv_dtype: str, tp: int = 1, pp: int = 1):
+    """How a runtime sizes memory per device: (weights, workspace of a full prefill chunk, bytes
+    per sequence of `context` tokens: its KV cache and logits), in bytes."""
+    weights = weights_per_device(model, weight_dtype, tp, pp)
+    workspace = activation_bytes(model, PREFILL_CHUNK_TOKENS, 0, tp)
+    per_seq = kv_bytes_per_sequence(model, context, kv_dtype, tp, pp) + activation_bytes(model, 0, 1, tp)
+    return weights, workspace, per_seq

@@ -32,13 +32,7 @@ from .efficiency import Calibration, load_calibration
 from .errors import InputError, require_positive
 from .estimate import ABSURD_LENGTH, MAX_BATCH, estimate
 from .hardware import Hardware, list_hardware, load_hardware
-from .memory import (
-    PREFILL_CHUNK_TOKENS,
-    activation_bytes,
-    kv_bytes_per_sequence,
-    max_batch,
-    weights_per_device,
-)
+from .memory import max_batch, serving_footprint
 from .model import ModelSpec, load_model
 from .precision import normalize
 
@@ -90,13 +84,12 @@ def memory_needed(model: ModelSpec, hw: Hardware, context: int, *, weight_dtype:
                   tp: int, pp: int) -> dict[str, float]:
     """Bytes per device a runtime needs to serve one sequence of `context` tokens.
 
-    Mirrors `memory.max_batch`: weights and a full prefill chunk's workspace, plus one sequence's
+    The footprint `memory.max_batch` sizes batches by: weights and a full prefill chunk's workspace, plus one sequence's
     KV cache and logits out of the KV pool (KV_FRACTION of what is left). The workload fits iff
     total <= capacity (up to rounding).
     """
-    weights = weights_per_device(model, weight_dtype, tp, pp)
-    workspace = float(activation_bytes(model, PREFILL_CHUNK_TOKENS, 0, tp))
-    sequence = float(kv_bytes_per_sequence(model, context, kv_dtype, tp, pp) + activation_bytes(model, 0, 1, tp))
+    weights, workspace, sequence = (float(x) for x in serving_footprint(
+        model, context, weight_dtype=weight_dtype, kv_dtype=kv_dtype, tp=tp, pp=pp))
     return {"weights": weights, "workspace": workspace, "sequence": sequence / KV_FRACTION,
             "total": weights + workspace + sequence / KV_FRACTION, "capacity": hw.memory_bytes}
 
