@@ -210,3 +210,34 @@ def test_bad_input_is_a_clear_error(round_hw, bad):
 def test_unknown_names_suggest():
     with pytest.raises(lr.InputError, match="did you mean"):
         lr.load_model("llama2-7")
+
+
+def test_expert_parallel_with_data_parallel_attention(round_hw):
+    # Mixtral on 2 devices with tp=1, ep=2: attention runs data-parallel (each device its own
+    # sequences), the 8 experts spread 4 per device, tokens reach them by all-to-all.
+    m = lr.load_model("mistralai/Mixtral-8x7B-v0.1")
+    dep = lr.make_deployment(m, round_hw, tp=1, ep=2)
+    assert dep.dp == 2 and dep.gpus == 2
+    ops = {op.name: op for op in dep.ops([AttentionGroup(16, 1, 99)])}  # 16 sequences on this device
+    assert "mlp/all_reduce" not in ops and "attn/all_reduce" not in ops
+    a2a = ops["moe/all_to_all"]
+    # Dispatch and combine: 16 tokens x 2 experts x 4096 x 2 bytes, twice; half of it leaves the device.
+    assert float(a2a.comm_bytes) == 2 * 16 * 2 * 4096 * 2
+    t = lr.time_ops([a2a], round_hw, Efficiency.plain())
+    assert float(t.comm_s[0]) == pytest.approx(0.5 * 2 * 16 * 2 * 4096 * 2 / 200e9)
+    # Both devices' 32 tokens route to the experts: 32 x 2 / 2 expert rows per device.
+    per_expert_flops = 2 * 4096 * 14336
+    assert float(ops["moe/experts_up"].flops) == pytest.approx(32 * 2 / 2 * per_expert_flops)
+    # Memory: every device holds all non-expert weights and half the experts.
+    from llmroofline.memory import weights_per_device
+
+    experts = m.num_moe_layers * 8 * m.expert_params() * 2
+    assert weights_per_device(m, "fp16", tp=1, ep=2) == pytest.approx(weights_per_device(m, "fp16") - experts / 2)
+    # The instance serves twice the sequences of one device; its batch is split between the replicas.
+    r = lr.estimate(m, round_hw, batch=32, input_len=128, output_len=64, tp=1, ep=2, mode="continuous",
+                    calibration="none")
+    assert r.gpus == 2
+    # KV per device: 16 sequences x (128 + 64) tokens x 131,072 bytes per token (32 layers x 2 x 8 x 128 x 2)
+    assert float(r.memory.kv_cache) == 16 * 192 * 131_072
+    with pytest.raises(lr.InputError):
+        lr.make_deployment(m, round_hw, tp=2, ep=3)

@@ -79,7 +79,7 @@ def test_cost_energy_and_speed_follow_their_formulas(model, i, o, prices):
         assert c.cost_per_million_tokens == pytest.approx(price * c.gpus / (3600 * system) * 1e6, rel=1e-12)
         assert c.energy_j_per_token == pytest.approx(hw.tdp_w * c.gpus / system, rel=1e-12)
         assert c.tokens_per_s_per_user == pytest.approx(1 / c.tpot_s, rel=1e-12)
-        assert c.gpus == c.tp * c.pp
+        assert c.gpus == max(c.tp, c.ep) * c.pp  # ep > tp: data-parallel attention replicas
         # The figures are the engine's own for that configuration.
         e = lr.estimate(model, hw, batch=c.batch, input_len=i, output_len=o, tp=c.tp, pp=c.pp, ep=c.ep,
                         mode="continuous", calibration="none")
@@ -177,8 +177,10 @@ def brute_force(model_name, hw, i, o, *, max_gpus, ttft_slo=None, tpot_slo=None)
     """Every (tp, pp, ep, batch) of the stated space, one scalar estimate at a time."""
     m = lr.load_model(model_name)
 
-    def largest(tp, pp):
-        return int(max_batch(m, hw, context=i + o, weight_dtype="fp16", kv_dtype="fp16", tp=tp, pp=pp))
+    def largest(tp, pp, ep=1):
+        replicas = ep // tp if ep > tp else 1  # data-parallel attention: each replica its own batch
+        per_replica = max_batch(m, hw, context=i + o, weight_dtype="fp16", kv_dtype="fp16", tp=tp, pp=pp, ep=ep)
+        return int(min(per_replica * replicas, 2048))
 
     tps = [t for t in (1, 2, 4, 8) if t <= max_gpus and t <= hw.max_devices and m.num_heads % t == 0]
     layouts = [(t, 1) for t in tps]
@@ -186,15 +188,17 @@ def brute_force(model_name, hw, i, o, *, max_gpus, ttft_slo=None, tpot_slo=None)
         layouts += [(t, p) for t in tps for p in (2, 4, 8, 16) if t * p <= max_gpus and p <= m.num_layers]
     feasible = {}
     for tp, pp in layouts:
-        eps = [e for e in (1, 2, 4, 8) if tp % e == 0 and m.num_experts % e == 0] if m.is_moe else [1]
+        domain = min(hw.max_devices, max_gpus // pp)
+        eps = [e for e in (1, 2, 4, 8) if m.num_experts % e == 0 and (tp % e == 0 or (e % tp == 0 and e <= domain))
+               ] if m.is_moe else [1]
         for ep in eps:
-            for b in batch_grid(largest(tp, pp)):
+            for b in batch_grid(largest(tp, pp, ep)):
                 e = lr.estimate(m, hw, batch=int(b), input_len=i, output_len=o, tp=tp, pp=pp, ep=ep,
                                 mode="continuous", calibration="none")
                 ok = bool(e.memory.fits) and (ttft_slo is None or float(e.ttft_s) <= ttft_slo) and (
                     tpot_slo is None or float(e.tpot_s) <= tpot_slo)
                 if ok:
-                    cost = hw.price_per_hour_usd * tp * pp / (3600 * float(e.throughput_tok_s)) * 1e6
+                    cost = hw.price_per_hour_usd * max(tp, ep) * pp / (3600 * float(e.throughput_tok_s)) * 1e6
                     feasible[(tp, pp, ep, int(b))] = (cost, -float(e.throughput_per_gpu_tok_s))
     return feasible
 

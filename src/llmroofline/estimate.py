@@ -43,8 +43,13 @@ class Deployment:
     fused_attention: bool = True
 
     @property
+    def dp(self) -> int:
+        """Attention replicas (data-parallel attention when ep > tp)."""
+        return Sharding(self.tp, self.ep).dp
+
+    @property
     def gpus(self) -> int:
-        return self.tp * self.pp
+        return self.tp * self.dp * self.pp
 
     @property
     def gemm_precision(self) -> str:
@@ -81,8 +86,9 @@ def make_deployment(model, hardware, *, tp: int = 1, pp: int = 1, ep: int = 1, w
     if ep > 1:
         if not m.is_moe:
             raise InputError(f"ep = {ep} needs a mixture-of-experts model; {m.id} is dense")
-        if tp % ep or m.num_experts % ep:
-            raise InputError(f"ep = {ep} must divide tp ({tp}) and the {m.num_experts} experts")
+        if (tp % ep and ep % tp) or m.num_experts % ep:
+            raise InputError(f"ep = {ep} must divide the {m.num_experts} experts and divide tp ({tp}) or be a "
+                             f"multiple of it (data-parallel attention)")
     # fp8/fp4 weights on a device without that rate run weight-only at 16 bit (precision.gemm_precision).
     return Deployment(m, hw, tp, pp, ep, wd, kd, bool(fused_attention))
 
@@ -268,8 +274,10 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
                 or not 0 < kv_memory_fraction <= 1):
             raise InputError(f"kv_memory_fraction must be a fraction in (0, 1], got {show(kv_memory_fraction)}")
         B = max_batch(dep.model, dep.hardware, context=In + Out, weight_dtype=dep.weight_dtype,
-                      kv_dtype=dep.kv_dtype, tp=tp, pp=pp, kv_fraction=kv_memory_fraction, limit=max_batch_size)
-        B = np.maximum(B, 1.0)  # evaluate at 1 where nothing fits; memory.fits says so
+                      kv_dtype=dep.kv_dtype, tp=tp, pp=pp, ep=ep, kv_fraction=kv_memory_fraction,
+                      limit=max_batch_size)
+        # Each attention replica holds its own batch; the bound is on the whole instance.
+        B = np.maximum(np.minimum(B * dep.dp, max_batch_size), 1.0)  # 1 where nothing fits: memory.fits says so
     else:
         B = _as_lengths("batch", batch)
     try:
@@ -292,8 +300,9 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
         e2e = ttft + (Out - 1) * tpot
         throughput = B / tpot
         prefill_tokens = B + B * In / Out  # one step: the decode tokens plus the prefill chunk
-    mem = memory_use(dep.model, dep.hardware, batch=B, context=In + Out, prefill_tokens=prefill_tokens,
-                     weight_dtype=dep.weight_dtype, kv_dtype=dep.kv_dtype, tp=tp, pp=pp)
+    mem = memory_use(dep.model, dep.hardware, batch=B / dep.dp, context=In + Out,
+                     prefill_tokens=prefill_tokens / dep.dp, weight_dtype=dep.weight_dtype, kv_dtype=dep.kv_dtype,
+                     tp=tp, pp=pp, ep=ep)
     # The band of the rows most like this one: same metric and serving mode (continuous batching
     # is measured as max-throughput runs), else the metric's overall band.
     measured_mode = "static" if mode == "static" else "max"
@@ -322,7 +331,7 @@ def _static(dep: Deployment, eff: Efficiency, B, In, Out):
     ((2pp-1)/pp of one whole-model pass of a micro-batch), decode keeps the pipeline full.
     """
     pp = dep.pp
-    micro = B / pp
+    micro = B / (pp * dep.dp)  # sequences per attention replica and micro-batch
     prefill = pass_time(dep, eff, [AttentionGroup(micro, In, 0)]) * (2 * pp - 1) / pp + p2p_time(dep, eff, micro * In)
     decode = decode_steps_time(dep, eff, micro, In + 1, In + Out - 1)
     decode = decode + np.maximum(Out - 1, 0) * p2p_time(dep, eff, micro)
@@ -337,7 +346,7 @@ def _continuous(dep: Deployment, eff: Efficiency, B, In, Out):
     in one GEMM). Every step emits B tokens. TTFT: one such step, or the prompt's own prefill
     if that is longer.
     """
-    micro = B / dep.pp
+    micro = B / (dep.pp * dep.dp)  # sequences per attention replica and micro-batch
     groups = [
         AttentionGroup(micro * (Out - 1) / Out, 1, In + Out / 2 - 1),
         AttentionGroup(micro / Out, In, 0, label="prefill"),

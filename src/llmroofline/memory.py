@@ -52,18 +52,20 @@ class MemoryUse:
         }
 
 
-def weights_per_device(model: ModelSpec, weight_dtype: str, tp: int = 1, pp: int = 1) -> float:
+def weights_per_device(model: ModelSpec, weight_dtype: str, tp: int = 1, pp: int = 1, ep: int = 1) -> float:
     """Weight bytes held by the busiest device.
 
     Layers split over pp stages (ceil) and their matrices over tp; KV projections are
     replicated when tp exceeds the KV heads; MLA's down-projections are replicated; the
-    embedding and lm_head (vocab-parallel) sit on the first and last stage.
+    embedding and lm_head (vocab-parallel) sit on the first and last stage. Routed experts are
+    spread over max(tp, ep) devices (ep > tp: attention is data-parallel, experts are not).
     """
     m = model
     wb = bytes_per_element(weight_dtype)
     emb = (m.embedding_params() + m.hidden_size) * SMALL_WEIGHT_BYTES
     layers = m.weight_bytes(weight_dtype) - emb
-    per_layer = layers / m.num_layers / tp
+    experts = m.num_moe_layers * m.num_experts * m.expert_params() * wb
+    per_layer = ((layers - experts) / tp + experts / max(tp, ep)) / m.num_layers
     if m.is_mla:
         replicated = m.hidden_size * (m.kv_lora_rank + m.qk_rope_head_dim + m.q_lora_rank) * wb
         per_layer += replicated * (1 - 1 / tp)
@@ -121,15 +123,16 @@ def _non_negative(name: str, value) -> np.ndarray:
 
 
 def memory_use(model: ModelSpec, hw: Hardware, *, batch, context, prefill_tokens, weight_dtype: str,
-               kv_dtype: str, tp: int = 1, pp: int = 1) -> MemoryUse:
-    """Memory of `batch` sequences holding `context` tokens each, prefilling `prefill_tokens` at once."""
+               kv_dtype: str, tp: int = 1, pp: int = 1, ep: int = 1) -> MemoryUse:
+    """Memory of one device holding `batch` sequences of `context` tokens each, prefilling
+    `prefill_tokens` at once."""
     _check_parallel(model, tp, pp)
     batch = _non_negative("batch", batch)
     context = _non_negative("context", context)
     prefill_tokens = _non_negative("prefill_tokens", prefill_tokens)
     chunk = np.minimum(np.asarray(prefill_tokens, dtype=float), PREFILL_CHUNK_TOKENS)
     return MemoryUse(
-        weights=np.asarray(weights_per_device(model, weight_dtype, tp, pp)) + 0 * batch,
+        weights=np.asarray(weights_per_device(model, weight_dtype, tp, pp, ep)) + 0 * batch,
         kv_cache=batch * kv_bytes_per_sequence(model, context, kv_dtype, tp, pp),
         activations=activation_bytes(model, np.maximum(chunk, batch), batch, tp),
         capacity=hw.memory_bytes,
@@ -137,9 +140,10 @@ def memory_use(model: ModelSpec, hw: Hardware, *, batch, context, prefill_tokens
 
 
 def max_batch(model: ModelSpec, hw: Hardware, *, context, weight_dtype: str, kv_dtype: str,
-              tp: int = 1, pp: int = 1, kv_fraction: float = 0.9, limit: int = 2048):
-    """Largest batch whose KV cache (`context` tokens per sequence) fits, as a runtime sizes it:
-    a fraction of the memory left after weights and a full prefill chunk's workspace. 0 if none."""
+              tp: int = 1, pp: int = 1, ep: int = 1, kv_fraction: float = 0.9, limit: int = 2048):
+    """Largest batch per device (per attention replica) whose KV cache (`context` tokens per
+    sequence) fits, as a runtime sizes it: a fraction of the memory left after weights and a full
+    prefill chunk's workspace. 0 if none."""
     _check_parallel(model, tp, pp)
     context = _non_negative("context", context)
     if isinstance(kv_fraction, bool) or not isinstance(kv_fraction, (int, float)) or not 0 < kv_fraction <= 1:
@@ -147,16 +151,17 @@ def max_batch(model: ModelSpec, hw: Hardware, *, context, weight_dtype: str, kv_
     if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
         raise InputError(f"limit must be a whole number >= 1, got {limit!r}")
     weights, workspace, per_seq = serving_footprint(model, context, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
-                                                    tp=tp, pp=pp)
+                                                    tp=tp, pp=pp, ep=ep)
     free = (hw.memory_bytes - weights - workspace) * kv_fraction
     b = np.floor(np.maximum(free, 0) / per_seq)
     return np.minimum(b, limit)
 
 
-def serving_footprint(model: ModelSpec, context, *, weight_dtype: str, kv_dtype: str, tp: int = 1, pp: int = 1):
+def serving_footprint(model: ModelSpec, context, *, weight_dtype: str, kv_dtype: str, tp: int = 1, pp: int = 1,
+                      ep: int = 1):
     """How a runtime sizes memory per device: (weights, workspace of a full prefill chunk, bytes
     per sequence of `context` tokens: its KV cache and logits), in bytes."""
-    weights = weights_per_device(model, weight_dtype, tp, pp)
+    weights = weights_per_device(model, weight_dtype, tp, pp, ep)
     workspace = activation_bytes(model, PREFILL_CHUNK_TOKENS, 0, tp)
     per_seq = kv_bytes_per_sequence(model, context, kv_dtype, tp, pp) + activation_bytes(model, 0, 1, tp)
     return weights, workspace, per_seq

@@ -43,6 +43,7 @@ class Operator:
     gemm_rows: np.ndarray = field(default_factory=lambda: np.ones(()))  # M of a GEMM (tokens per weight)
     comm_bytes: np.ndarray = field(default_factory=lambda: np.zeros(()))  # all-reduce message per device
     comm_devices: int = 1
+    comm_pattern: str = "all_reduce"  # or "all_to_all"
     window: float = math.inf  # sliding window of the layers it belongs to, in tokens
     kv_group: float = 1.0  # query heads served by each cached KV head (GQA group size)
 
@@ -73,7 +74,13 @@ class AttentionGroup:
 @dataclass(frozen=True)
 class Sharding:
     tp: int = 1  # tensor parallel: heads, MLP width, vocab split over tp devices
-    ep: int = 1  # expert parallel: routed experts spread over ep devices (within the tp group)
+    ep: int = 1  # expert parallel: routed experts spread over ep devices
+
+    @property
+    def dp(self) -> int:
+        """Attention replicas: ep > tp runs attention data-parallel over ep / tp groups of tp devices
+        (each with its own sequences) while the experts spread over all ep devices."""
+        return self.ep // self.tp if self.ep > self.tp else 1
 
 
 def _linear(name: str, tokens, n_in: float, n_out: float, wbytes: float, precision: str, count: int,
@@ -302,7 +309,8 @@ def forward_ops(model: ModelSpec, *, groups: list[AttentionGroup], weight_dtype:
     if m.num_moe_layers:
         ops += _moe_ops(m, tokens, sh, wb, gp)
     if tp > 1:
-        ops.append(_all_reduce("mlp/all_reduce", tokens, h, tp, L))
+        # With data-parallel attention the MoE layers combine by all-to-all (moe/all_to_all) instead.
+        ops.append(_all_reduce("mlp/all_reduce", tokens, h, tp, L if sh.dp == 1 else m.num_dense_layers))
 
     if include_lm_head:
         # Only the last position of each sequence needs logits.
@@ -338,8 +346,9 @@ def _moe_ops(m: ModelSpec, tokens, sh: Sharding, wb: float, gp: str) -> list[Ope
     width_shards = max(sh.tp // sh.ep, 1)
     width = m.moe_intermediate_size / width_shards
     t = np.asarray(tokens, dtype=float)
-    routed = t * k / sh.ep  # expert rows computed per device
-    touched = expected_experts_touched(E, k, t) / sh.ep  # distinct experts read per device
+    arriving = t * sh.dp  # with data-parallel attention every replica's tokens reach the experts
+    routed = arriving * k / sh.ep  # expert rows computed per device
+    touched = expected_experts_touched(E, k, arriving) / sh.ep  # distinct experts read per device
     rows_per_expert = routed / np.maximum(touched, 1e-12)
     ops = [_linear("moe/router", t, h, E, SMALL_WEIGHT_BYTES, "fp16", n)]
     for name, n_in, n_out in (("moe/experts_gate", h, width), ("moe/experts_up", h, width),
@@ -350,6 +359,11 @@ def _moe_ops(m: ModelSpec, tokens, sh: Sharding, wb: float, gp: str) -> list[Ope
     ops.insert(3, _elementwise("moe/experts_act", routed, width, 5.0, 2.0, 1.0, n))
     if m.shared_expert_intermediate_size:
         ops += _mlp_ops(m, "moe/shared", t, m.shared_expert_intermediate_size / sh.tp, wb, gp, n)
+    if sh.dp > 1:
+        # Dispatch each local token's hidden state to its k experts and combine the results back:
+        # two all-to-alls of tokens x k x hidden over the ep devices.
+        op = _all_reduce("moe/all_to_all", t * 2 * k, h, sh.ep, n)
+        ops.append(Operator(**{**op.__dict__, "comm_pattern": "all_to_all"}))
     return ops
 
 

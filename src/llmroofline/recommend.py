@@ -7,7 +7,10 @@ The search, per device, is exhaustive over this space:
   domain (the interconnect's `max_devices`) and is at most `max_gpus`;
 - pipeline parallelism pp in 2, 4, 8, ... (tp·pp <= max_gpus, pp <= layers), only when no tp
   within one domain holds the weights plus one sequence;
-- expert parallelism ep in 1, 2, 4, 8 dividing tp and the expert count (mixture of experts only);
+- expert parallelism ep in 1, 2, 4, 8 dividing the expert count (mixture of experts only):
+  within the tp group (ep divides tp, combined by the tp all-reduce), or over ep devices with
+  data-parallel attention (ep a multiple of tp, in one scale-up domain; all-to-all dispatch and
+  combine);
 - batch: a log grid (four points per doubling) from 1 to the largest batch that fits as a
   runtime sizes it (`memory.max_batch`), all evaluated in one continuous-batching `estimate` call
   per (tp, pp, ep).
@@ -73,11 +76,14 @@ def pp_choices(model: ModelSpec, tp: int, max_gpus: int) -> list[int]:
     return out
 
 
-def ep_choices(model: ModelSpec, tp: int) -> list[int]:
-    """Expert-parallel degrees (within the tp group): divide tp and the expert count; 1 if dense."""
+def ep_choices(model: ModelSpec, tp: int, hw: Hardware | None = None, max_gpus: int = 8) -> list[int]:
+    """Expert-parallel degrees dividing the expert count; 1 if dense. Within the tp group (ep
+    divides tp), or beyond it with data-parallel attention (ep a multiple of tp, all ep devices
+    in one scale-up domain and within max_gpus)."""
     if not model.is_moe:
         return [1]
-    return [e for e in EP_CHOICES if tp % e == 0 and model.num_experts % e == 0]
+    domain = min(hw.max_devices if hw else max_gpus, max_gpus)
+    return [e for e in EP_CHOICES if model.num_experts % e == 0 and (tp % e == 0 or (e % tp == 0 and e <= domain))]
 
 
 def memory_needed(model: ModelSpec, hw: Hardware, context: int, *, weight_dtype: str, kv_dtype: str,
@@ -161,7 +167,7 @@ class DevicePoints:
 
     @property
     def gpus(self) -> np.ndarray:
-        return self.tp * self.pp
+        return np.maximum(self.tp, self.ep) * self.pp  # ep > tp adds data-parallel attention replicas
 
     @property
     def throughput_tok_s(self) -> np.ndarray:
@@ -396,9 +402,12 @@ def search_device(w: Workload, hw: Hardware, *, price: float, calibration: Calib
     """Evaluate every configuration of one device (see the module docstring for the space)."""
     m, context = w.model, w.input_len + w.output_len
 
-    def largest(tp: int, pp: int) -> int:
-        return int(max_batch(m, hw, context=context, weight_dtype=w.weight_dtype, kv_dtype=w.kv_dtype, tp=tp,
-                             pp=pp, kv_fraction=KV_FRACTION, limit=max_batch_size))
+    def largest(tp: int, pp: int, ep: int = 1) -> int:
+        """Largest batch of the whole instance (every attention replica's batch)."""
+        replicas = ep // tp if ep > tp else 1
+        per_replica = max_batch(m, hw, context=context, weight_dtype=w.weight_dtype, kv_dtype=w.kv_dtype, tp=tp,
+                                pp=pp, ep=ep, kv_fraction=KV_FRACTION, limit=max_batch_size)
+        return int(min(per_replica * replicas, max_batch_size))
 
     tps = tp_choices(m, hw, w.max_gpus)
     layouts = {(tp, 1): largest(tp, 1) for tp in tps}
@@ -407,10 +416,10 @@ def search_device(w: Workload, hw: Hardware, *, price: float, calibration: Calib
     cols: dict[str, list[np.ndarray]] = {k: [] for k in _COLUMNS}
     band: dict[str, float] = {}
     for (tp, pp), size in layouts.items():
-        batches = batch_grid(size)
-        if batches.size == 0:
-            continue
-        for ep in ep_choices(m, tp):
+        for ep in ep_choices(m, tp, hw, w.max_gpus // pp):
+            batches = batch_grid(size if ep <= tp else largest(tp, pp, ep))
+            if batches.size == 0:
+                continue
             r = estimate(m, hw, batch=batches, input_len=w.input_len, output_len=w.output_len, tp=tp, pp=pp,
                          ep=ep, weight_dtype=w.weight_dtype, kv_dtype=w.kv_dtype, mode="continuous",
                          calibration=calibration)

@@ -103,8 +103,10 @@ def time_ops(ops: list[Operator], hw: Hardware, eff: Efficiency) -> OpTimes:
     comm = stack([op.comm_bytes for op in ops])
     devices = per_op([op.comm_devices for op in ops])
     is_comm = per_op([k == COMM for k in kinds]) > 0
-    # Ring all-reduce: each device sends and receives 2(n-1)/n of the message.
-    ring = 2.0 * (devices - 1) / np.maximum(devices, 1)
+    # Ring all-reduce: each device sends and receives 2(n-1)/n of the message; all-to-all:
+    # (n-1)/n of what it holds leaves the device.
+    share = per_op([2.0 if op.comm_pattern == "all_reduce" else 1.0 for op in ops])
+    ring = share * (devices - 1) / np.maximum(devices, 1)
     comm_s = np.where(is_comm, ring * comm / (hw.interconnect_bandwidth * eff.comm_bandwidth) + eff.comm_latency_s, 0.0)
     return OpTimes(
         names=[op.name for op in ops],
