@@ -241,3 +241,25 @@ def test_expert_parallel_with_data_parallel_attention(round_hw):
     assert float(r.memory.kv_cache) == 16 * 192 * 131_072
     with pytest.raises(lr.InputError):
         lr.make_deployment(m, round_hw, tp=2, ep=3)
+
+
+@pytest.mark.filterwarnings("ignore:.*brand_new_arch")
+def test_config_file_with_unknown_model_type_loads_with_a_warning(tmp_path):
+    import json
+    import warnings
+
+    cfg = {"model_type": "brand_new_arch", "hidden_size": 2048, "num_hidden_layers": 16,
+           "num_attention_heads": 16, "num_key_value_heads": 4, "intermediate_size": 5632, "vocab_size": 32000}
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        m = lr.load_model(str(tmp_path))  # a folder holding config.json
+    assert any("brand_new_arch" in str(w.message) for w in caught)
+    # 16 layers x (attention 2048 x (16 + 2 x 4) x 128 + 2048^2, gated MLP 3 x 2048 x 5632, 2 norms)
+    # + embeddings and lm_head 2 x 32000 x 2048 + final norm
+    per_layer = 2048 * 24 * 128 + 2048 * 2048 + 3 * 2048 * 5632 + 2 * 2048
+    assert m.params_total == 16 * per_layer + 2 * 32000 * 2048 + 2048
+    del cfg["num_attention_heads"]
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(lr.InputError, match="num_attention_heads"):
+        lr.load_model(str(tmp_path / "config.json"))
