@@ -164,6 +164,7 @@ def _attention_ops(model: ModelSpec, g: AttentionGroup, sh: Sharding, kv_bytes: 
     pairs = b * attended_pairs(q, g.past, window)  # (query, key) pairs per head
     positions = b * cached_positions(q, g.past, window)
     tokens = b * q
+    # A label for tables; the roofline decides decode- or prefill-like kernels per grid point.
     kind = ATTN_DECODE if np.all(q == 1) else ATTN_PREFILL
     if model.is_mla:
         # Decode runs in the latent space (weight absorption): QK over kv_lora+rope dims, SV over
