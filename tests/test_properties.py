@@ -23,6 +23,7 @@ import llmroofline as lr  # noqa: E402
 from llmroofline.efficiency import Calibration, Efficiency  # noqa: E402
 from llmroofline.estimate import pass_time  # noqa: E402
 from llmroofline.hardware import Hardware  # noqa: E402
+from llmroofline.memory import usable_memory  # noqa: E402
 from llmroofline.model import ModelSpec, model_from_config  # noqa: E402
 from llmroofline.operators import AttentionGroup, op_totals  # noqa: E402
 
@@ -358,8 +359,8 @@ def test_memory_fits_iff_total_within_capacity(m, hw, mode, b, i, o, data):
     tp = tp_for(m, data.draw)
     r = lr.estimate(m, hw, batch=b, input_len=i, output_len=o, tp=tp, mode=mode, calibration="none")
     mem = r.memory
-    assert np.array_equal(mem.fits, mem.total <= hw.memory_bytes)
-    assert mem.capacity == hw.memory_bytes
+    assert np.array_equal(mem.fits, mem.total <= usable_memory(hw))
+    assert mem.capacity == usable_memory(hw)
     assert np.allclose(mem.total, mem.weights + mem.kv_cache + mem.activations, rtol=1e-12)
     d = mem.to_dict()
     assert np.array_equal(np.asarray(d["fits"]), np.asarray(d["total_gb"]) <= d["capacity_gb"] * (1 + 1e-15))

@@ -8,6 +8,7 @@ a max over consecutive integers splits at the crossing point.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,11 +18,13 @@ import numpy as np
 from .efficiency import Calibration, Efficiency, load_calibration
 from .errors import InputError, show
 from .hardware import Hardware, load_hardware
+from .intervals import LONG_CONTEXT, estimate_interval
 from .memory import MemoryUse, max_batch, memory_use
 from .model import ModelSpec, load_model
 from .operators import ACT_BYTES, AttentionGroup, Operator, Sharding, forward_ops
 from .precision import gemm_precision, normalize
-from .roofline import OpTimes, pass_overhead_s, time_ops
+from .roofline import OpArrays, OpTimes, op_arrays, pass_overhead_s, time_ops
+from .runtime import RuntimeProfile
 
 MODES = ("static", "continuous", "max")
 MAX_BATCH = 2048
@@ -59,6 +62,37 @@ class Deployment:
         return forward_ops(self.model, groups=groups, weight_dtype=self.weight_dtype, kv_dtype=self.kv_dtype,
                            gemm_precision=self.gemm_precision, sharding=Sharding(self.tp, self.ep),
                            fused_attention=self.fused_attention)
+
+    def op_arrays(self, groups: list[AttentionGroup]) -> OpArrays:
+        """The pass's operators stacked for the roofline; reused inside `reuse_passes()`."""
+        if _PASS_CACHE is None:
+            return op_arrays(self.ops(groups))
+        key = (self.model.id, self.hardware.id, self.tp, self.pp, self.ep, self.weight_dtype, self.kv_dtype,
+               self.fused_attention, tuple((g.label, *(_array_key(x) for x in (g.batch, g.new, g.past))) for g in groups))
+        if key not in _PASS_CACHE:
+            _PASS_CACHE[key] = op_arrays(self.ops(groups))
+        return _PASS_CACHE[key]
+
+
+# Passes keyed by deployment and sizes, kept only inside `reuse_passes()`: fitting evaluates the
+# same rows hundreds of times with different efficiencies, and the operators do not depend on them.
+_PASS_CACHE: dict[tuple, OpArrays] | None = None
+
+
+def _array_key(x) -> tuple:
+    a = np.asarray(x, dtype=float)
+    return (a.shape, a.tobytes())
+
+
+@contextmanager
+def reuse_passes():
+    """Within this block, passes over the same deployment and sizes are built once."""
+    global _PASS_CACHE
+    previous, _PASS_CACHE = _PASS_CACHE, {}
+    try:
+        yield
+    finally:
+        _PASS_CACHE = previous
 
 
 def make_deployment(model, hardware, *, tp: int = 1, pp: int = 1, ep: int = 1, weight_dtype: str = "fp16",
@@ -132,8 +166,8 @@ def sum_max_affine(a0, a1, b0, b1, lo, hi, window=np.inf):
 
 def decode_steps_time(dep: Deployment, eff: Efficiency, batch, first_kv, last_kv) -> np.ndarray:
     """Seconds for decode steps whose attended KV length runs from first_kv to last_kv (inclusive)."""
-    t1 = time_ops(dep.ops([AttentionGroup(batch, 1, 0)]), dep.hardware, eff)  # kv length 1
-    t2 = time_ops(dep.ops([AttentionGroup(batch, 1, 1)]), dep.hardware, eff)  # kv length 2
+    t1 = time_ops(dep.op_arrays([AttentionGroup(batch, 1, 0)]), dep.hardware, eff)  # kv length 1
+    t2 = time_ops(dep.op_arrays([AttentionGroup(batch, 1, 1)]), dep.hardware, eff)  # kv length 2
     # Per-op arrays are (n_ops, *batch shape); the KV lengths may have more dimensions (a grid
     # over lengths at one batch): pad so that they broadcast, right-aligned, against the lengths.
     nd = max(np.ndim(batch), np.ndim(first_kv), np.ndim(last_kv))
@@ -156,7 +190,7 @@ def decode_steps_time(dep: Deployment, eff: Efficiency, batch, first_kv, last_kv
 
 def pass_time(dep: Deployment, eff: Efficiency, groups: list[AttentionGroup]) -> np.ndarray:
     """Seconds for one forward pass over the given sequences."""
-    return time_ops(dep.ops(groups), dep.hardware, eff).total() + pass_overhead_s(dep.model.num_layers, eff)
+    return time_ops(dep.op_arrays(groups), dep.hardware, eff).total() + pass_overhead_s(dep.model.num_layers, eff)
 
 
 def p2p_time(dep: Deployment, eff: Efficiency, tokens) -> np.ndarray:
@@ -189,8 +223,10 @@ class Estimate:
     mode: str
     gpus: int
     calibrated: bool
-    error_band: dict[str, float] = field(default_factory=dict)
+    error_band: dict[str, float] = field(default_factory=dict)  # deprecated: see interval
     inputs: dict[str, Any] = field(default_factory=dict)
+    # Calibrated estimates: {"level": 0.8, "<metric>": (low, high) arrays, "conditions": {...}}
+    interval: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         def clean(x, whole: bool = False):
@@ -216,6 +252,11 @@ class Estimate:
             "throughput_per_gpu_tok_s": clean(self.throughput_per_gpu_tok_s),
             "memory": {k: clean(v) for k, v in self.memory.to_dict().items()},
         }
+        if self.interval:
+            d["interval"] = {"level": self.interval["level"],
+                             **{k: [clean(v[0]), clean(v[1])] for k, v in self.interval.items()
+                                if k not in ("level", "conditions")},
+                             "widened_for": [k for k, v in self.interval["conditions"].items() if np.any(v)]}
         if self.error_band:
             d["error_band"] = dict(self.error_band)
         return d
@@ -243,13 +284,16 @@ def _as_lengths(name: str, value, minimum: int = 1) -> np.ndarray:
 def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: Any = 128, *, tp: int = 1,
              pp: int = 1, ep: int = 1, weight_dtype: str = "fp16", kv_dtype: str | None = None,
              mode: str = "static", calibration: str | Calibration | None = "default",
-             max_batch_size: int = MAX_BATCH, fused_attention: bool = True,
-             kv_memory_fraction: float = 0.9) -> Estimate:
+             max_batch_size: int | None = None, fused_attention: bool = True,
+             kv_memory_fraction: float = 0.9, runtime: str | RuntimeProfile | None = None) -> Estimate:
     """Predict TTFT, TPOT, end-to-end time, throughput and memory of a workload.
 
     mode: `static` (batch sequences start together: prefill, then output-1 decode steps),
     `continuous` (batch requests kept in flight), `max` (continuous at the largest batch that
-    fits, up to max_batch_size). batch may be "max" (implies mode max).
+    fits, up to max_batch_size, by default the runtime's). batch may be "max" (implies mode max).
+    runtime: the serving stack (`generic`, `trtllm`, `vllm@0.6`, ...; runtime.py): its overheads
+    and kernels, and how it sizes the KV cache (in-flight sequences hold input + output when it
+    reserves whole sequences, input + half the output with a paged cache).
     """
     if not isinstance(mode, str):
         raise InputError(f"mode must be one of {', '.join(MODES)}, got {show(mode)}")
@@ -263,9 +307,13 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
     dep = make_deployment(model, hardware, tp=tp, pp=pp, ep=ep, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
                           fused_attention=fused_attention)
     cal = load_calibration(calibration)
-    eff = cal.for_device(dep.hardware)
+    prof = cal.runtime(runtime)
+    eff = cal.for_device(dep.hardware, prof)
     In = _as_lengths("input_len", input_len)
     Out = _as_lengths("output_len", output_len)
+    if max_batch_size is None:
+        max_batch_size = prof.max_batch_size
+    held = prof.kv_tokens(In, Out)  # KV positions an in-flight sequence holds
     if mode == "max":
         if (isinstance(max_batch_size, bool) or not isinstance(max_batch_size, (int, np.integer))
                 or not 1 <= max_batch_size <= ABSURD_BATCH):
@@ -273,7 +321,7 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
         if (isinstance(kv_memory_fraction, bool) or not isinstance(kv_memory_fraction, (int, float))
                 or not 0 < kv_memory_fraction <= 1):
             raise InputError(f"kv_memory_fraction must be a fraction in (0, 1], got {show(kv_memory_fraction)}")
-        B = max_batch(dep.model, dep.hardware, context=In + Out, weight_dtype=dep.weight_dtype,
+        B = max_batch(dep.model, dep.hardware, context=held, weight_dtype=dep.weight_dtype,
                       kv_dtype=dep.kv_dtype, tp=tp, pp=pp, ep=ep, kv_fraction=kv_memory_fraction,
                       limit=max_batch_size)
         # Each attention replica holds its own batch; the bound is on the whole instance.
@@ -300,7 +348,7 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
         e2e = ttft + (Out - 1) * tpot
         throughput = B / tpot
         prefill_tokens = B + B * In / Out  # one step: the decode tokens plus the prefill chunk
-    mem = memory_use(dep.model, dep.hardware, batch=B / dep.dp, context=In + Out,
+    mem = memory_use(dep.model, dep.hardware, batch=B / dep.dp, context=In + Out if mode == "static" else held,
                      prefill_tokens=prefill_tokens / dep.dp, weight_dtype=dep.weight_dtype, kv_dtype=dep.kv_dtype,
                      tp=tp, pp=pp, ep=ep)
     # The band of the rows most like this one: same metric and serving mode (continuous batching
@@ -313,14 +361,32 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
 
     mem = MemoryUse(weights=full(mem.weights), kv_cache=full(mem.kv_cache), activations=full(mem.activations),
                     capacity=mem.capacity)
+    values = {"ttft_s": full(ttft), "tpot_s": full(tpot), "e2e_s": full(e2e), "throughput_tok_s": full(throughput),
+              "throughput_per_gpu_tok_s": full(throughput / dep.gpus)}
+    interval = {}
+    if cal.calibrated and cal.intervals:
+        interval = estimate_interval(cal.intervals, extrapolation(cal, dep, prof, B, In, Out), values)
     return Estimate(
-        ttft_s=full(ttft), tpot_s=full(tpot), e2e_s=full(e2e), throughput_tok_s=full(throughput),
-        throughput_per_gpu_tok_s=full(throughput / dep.gpus), batch=full(B), memory=mem, input_len=full(In),
-        output_len=full(Out),
-        mode=mode, gpus=dep.gpus, calibrated=cal.source != "plain roofline", error_band=bands,
+        **values, batch=full(B), memory=mem, input_len=full(In), output_len=full(Out),
+        mode=mode, gpus=dep.gpus, calibrated=cal.calibrated, error_band=bands,
         inputs={"model": dep.model.id, "hardware": dep.hardware.id, "tp": tp, "pp": pp, "ep": ep,
-                "weight_dtype": dep.weight_dtype, "kv_dtype": dep.kv_dtype, "gemm_precision": dep.gemm_precision},
+                "weight_dtype": dep.weight_dtype, "kv_dtype": dep.kv_dtype, "gemm_precision": dep.gemm_precision,
+                "runtime": prof.id},
+        interval=interval,
     )
+
+
+def extrapolation(cal: Calibration, dep: Deployment, prof: RuntimeProfile, B, In, Out) -> dict[str, Any]:
+    """Where an estimate lies outside the public measurements (each widens its interval)."""
+    return {
+        "unseen_family": dep.hardware.family not in cal.family_factors,
+        "unseen_runtime": prof.id not in cal.runtimes,
+        "batch_1": np.asarray(B) <= 1,
+        "fp4": "fp4" in (dep.weight_dtype, dep.kv_dtype, dep.gemm_precision),
+        "long_context": np.asarray(In + Out) > LONG_CONTEXT,
+        "moe": dep.model.is_moe,
+        "multi_node": dep.gpus > dep.hardware.max_devices,
+    }
 
 
 def _static(dep: Deployment, eff: Efficiency, B, In, Out):
@@ -358,10 +424,11 @@ def _continuous(dep: Deployment, eff: Efficiency, B, In, Out):
 
 
 def decode_step(model, hardware, batch, kv_len, *, tp: int = 1, weight_dtype: str = "fp16", kv_dtype: str | None = None,
-                calibration: str | Calibration | None = "none", ep: int = 1) -> OpTimes:
+                calibration: str | Calibration | None = "none", ep: int = 1,
+                runtime: str | RuntimeProfile | None = None) -> OpTimes:
     """Per-operator times of one decode step (batch sequences attending kv_len positions)."""
     dep = make_deployment(model, hardware, tp=tp, ep=ep, weight_dtype=weight_dtype, kv_dtype=kv_dtype)
-    eff = load_calibration(calibration).for_device(dep.hardware)
+    eff = load_calibration(calibration).for_device(dep.hardware, runtime)
     b = _as_lengths("batch", batch)
     kv = _as_lengths("kv_len", kv_len)
     return time_ops(dep.ops([AttentionGroup(b, 1, kv - 1)]), dep.hardware, eff)

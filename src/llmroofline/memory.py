@@ -1,8 +1,9 @@
 """Memory on each device: weights, KV cache and activation workspace against capacity.
 
-Capacity is the datasheet's nominal size in decimal GB (80 GB = 80e9 bytes). GPU memory sizes
-are really binary (80 GiB = 85.9e9 bytes); the ~7% left over stands for the runtime's own
-context, allocator fragmentation and buffers that no formula here counts.
+Capacity is what a runtime can allocate: HBM sizes on datasheets are binary (an "80 GB" H100 or
+A100 holds 80 GiB = 85.9e9 bytes; nvidia-smi reports 81,559-81,920 MiB), GDDR boards expose about
+the decimal figure with ECC on (an L40S "48 GB" reports 46,068 MiB = 48.3e9 bytes); less 1 GiB
+for the CUDA context, library workspaces and allocator slack.
 """
 
 from __future__ import annotations
@@ -20,6 +21,14 @@ from .operators import ACT_BYTES, SMALL_WEIGHT_BYTES
 from .precision import bytes_per_element
 
 GB = 1e9
+GIB = 2.0**30
+RESERVED_BYTES = 1.0 * GIB  # CUDA context, cuBLAS/NCCL workspaces, allocator slack
+
+
+def usable_memory(hw: Hardware) -> float:
+    """Bytes a runtime can allocate on the device (see the module docstring)."""
+    unit = GIB if hw.memory_type.upper().startswith("HBM") else GB
+    return hw.memory_bytes / GB * unit - RESERVED_BYTES
 PREFILL_CHUNK_TOKENS = 16384  # tokens in one prefill pass for workspace sizing (chunked prefill)
 LOGIT_BYTES = 4.0  # logits are kept in fp32 for sampling
 
@@ -135,7 +144,7 @@ def memory_use(model: ModelSpec, hw: Hardware, *, batch, context, prefill_tokens
         weights=np.asarray(weights_per_device(model, weight_dtype, tp, pp, ep)) + 0 * batch,
         kv_cache=batch * kv_bytes_per_sequence(model, context, kv_dtype, tp, pp),
         activations=activation_bytes(model, np.maximum(chunk, batch), batch, tp),
-        capacity=hw.memory_bytes,
+        capacity=usable_memory(hw),
     )
 
 
@@ -152,7 +161,7 @@ def max_batch(model: ModelSpec, hw: Hardware, *, context, weight_dtype: str, kv_
         raise InputError(f"limit must be a whole number >= 1, got {limit!r}")
     weights, workspace, per_seq = serving_footprint(model, context, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
                                                     tp=tp, pp=pp, ep=ep)
-    free = (hw.memory_bytes - weights - workspace) * kv_fraction
+    free = (usable_memory(hw) - weights - workspace) * kv_fraction
     b = np.floor(np.maximum(free, 0) / per_seq)
     return np.minimum(b, limit)
 

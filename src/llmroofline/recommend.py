@@ -35,7 +35,7 @@ from .efficiency import Calibration, load_calibration
 from .errors import InputError, require_positive
 from .estimate import ABSURD_LENGTH, MAX_BATCH, estimate
 from .hardware import Hardware, list_hardware, load_hardware
-from .memory import max_batch, serving_footprint
+from .memory import max_batch, serving_footprint, usable_memory
 from .model import ModelSpec, load_model
 from .precision import normalize
 
@@ -86,7 +86,7 @@ def ep_choices(model: ModelSpec, tp: int, hw: Hardware | None = None, max_gpus: 
     return [e for e in EP_CHOICES if model.num_experts % e == 0 and (tp % e == 0 or (e % tp == 0 and e <= domain))]
 
 
-def memory_needed(model: ModelSpec, hw: Hardware, context: int, *, weight_dtype: str, kv_dtype: str,
+def memory_needed(model: ModelSpec, hw: Hardware, context: float, *, weight_dtype: str, kv_dtype: str,
                   tp: int, pp: int) -> dict[str, float]:
     """Bytes per device a runtime needs to serve one sequence of `context` tokens.
 
@@ -97,7 +97,7 @@ def memory_needed(model: ModelSpec, hw: Hardware, context: int, *, weight_dtype:
     weights, workspace, sequence = (float(x) for x in serving_footprint(
         model, context, weight_dtype=weight_dtype, kv_dtype=kv_dtype, tp=tp, pp=pp))
     return {"weights": weights, "workspace": workspace, "sequence": sequence / KV_FRACTION,
-            "total": weights + workspace + sequence / KV_FRACTION, "capacity": hw.memory_bytes}
+            "total": weights + workspace + sequence / KV_FRACTION, "capacity": usable_memory(hw)}
 
 
 # ---- results -------------------------------------------------------------------------------
@@ -398,9 +398,10 @@ def make_workload(model: Any, input_len: Any, output_len: Any, *, ttft_slo: Any 
 # ---- the search ----------------------------------------------------------------------------
 
 def search_device(w: Workload, hw: Hardware, *, price: float, calibration: Calibration,
-                  max_batch_size: int = MAX_BATCH) -> DeviceSearch:
+                  max_batch_size: int = MAX_BATCH, runtime: Any = None) -> DeviceSearch:
     """Evaluate every configuration of one device (see the module docstring for the space)."""
-    m, context = w.model, w.input_len + w.output_len
+    prof = calibration.runtime(runtime)
+    m, context = w.model, prof.kv_tokens(w.input_len, w.output_len)
 
     def largest(tp: int, pp: int, ep: int = 1) -> int:
         """Largest batch of the whole instance (every attention replica's batch)."""
@@ -422,7 +423,7 @@ def search_device(w: Workload, hw: Hardware, *, price: float, calibration: Calib
                 continue
             r = estimate(m, hw, batch=batches, input_len=w.input_len, output_len=w.output_len, tp=tp, pp=pp,
                          ep=ep, weight_dtype=w.weight_dtype, kv_dtype=w.kv_dtype, mode="continuous",
-                         calibration=calibration)
+                         calibration=calibration, runtime=prof)
             keep = np.asarray(r.memory.fits, dtype=bool)
             n = int(keep.sum())
             for k, v in (("tp", tp), ("pp", pp), ("ep", ep)):
@@ -440,7 +441,7 @@ def search_device(w: Workload, hw: Hardware, *, price: float, calibration: Calib
     return DeviceSearch(hw.id, None, _does_not_fit(w, hw, list(layouts), context))
 
 
-def _does_not_fit(w: Workload, hw: Hardware, layouts: list[tuple[int, int]], context: int) -> str:
+def _does_not_fit(w: Workload, hw: Hardware, layouts: list[tuple[int, int]], context: float) -> str:
     """The reason a device holds no configuration, citing the layout that needs least memory."""
     if not layouts:
         return f"no tensor-parallel degree in {TP_CHOICES} divides the {w.model.num_heads} heads"
@@ -449,7 +450,7 @@ def _does_not_fit(w: Workload, hw: Hardware, layouts: list[tuple[int, int]], con
     need, tp, pp = min(needs, key=lambda x: (x[0]["total"], x[1] * x[2]))
     gpus = tp * pp
     limits = f"at most {w.max_gpus} GPUs, {hw.max_devices} per scale-up domain"
-    return (f"does not fit: one {context:,}-token sequence needs {need['total'] / GB:.1f} GB per GPU even on "
+    return (f"does not fit: one sequence holding {context:,.0f} tokens of KV cache needs {need['total'] / GB:.1f} GB per GPU even on "
             f"{gpus} GPU{'s' if gpus > 1 else ''} (tp {tp}, pp {pp}: {need['weights'] / GB:.1f} GB weights + "
             f"{need['sequence'] / GB:.1f} GB KV cache + {need['workspace'] / GB:.1f} GB workspace), "
             f"{need['capacity'] / GB:.1f} GB available ({limits})")
@@ -470,19 +471,20 @@ def _slo_text(c: Choice, w: Workload) -> str:
 
 def _search(model: Any, input_len: Any, output_len: Any, devices: Any, *, ttft_slo: Any, tpot_slo: Any,
             max_gpus: Any, prices: Any, weight_dtype: str, kv_dtype: str | None, calibration: Any,
-            max_batch_size: int) -> tuple[Workload, list[DeviceSearch]]:
+            max_batch_size: int, runtime: Any = None) -> tuple[Workload, list[DeviceSearch]]:
     w = make_workload(model, input_len, output_len, ttft_slo=ttft_slo, tpot_slo=tpot_slo, max_gpus=max_gpus,
                       weight_dtype=weight_dtype, kv_dtype=kv_dtype)
     hws = resolve_devices(devices)
     price = resolve_prices(prices, hws)
     cal = load_calibration(calibration)
+    cal.runtime(runtime)  # an unknown stack is an error before any device is searched
     if not 1 <= max_batch_size <= MAX_BATCH * 64:
         raise InputError(f"max_batch_size must be from 1 to {MAX_BATCH * 64}, got {max_batch_size!r}")
     searches = []
     for hw in hws:
         try:
             searches.append(search_device(w, hw, price=price.get(hw.id, hw.price_per_hour_usd), calibration=cal,
-                                          max_batch_size=max_batch_size))
+                                          max_batch_size=max_batch_size, runtime=runtime))
         except InputError as e:  # a device that cannot run this model at all (e.g. no usable precision)
             searches.append(DeviceSearch(hw.id, None, f"cannot run: {e}"))
     return w, searches
@@ -491,7 +493,8 @@ def _search(model: Any, input_len: Any, output_len: Any, devices: Any, *, ttft_s
 def recommend(model: Any, input_len: Any, output_len: Any, devices: Any = None, ttft_slo: float | None = None,
               tpot_slo: float | None = None, max_gpus: int = 8, prices: Mapping[str, float] | None = None,
               weight_dtype: str = "fp16", kv_dtype: str | None = None,
-              calibration: str | Calibration | None = "default", *, max_batch_size: int = MAX_BATCH) -> Recommendation:
+              calibration: str | Calibration | None = "default", *, max_batch_size: int = MAX_BATCH,
+              runtime: Any = None) -> Recommendation:
     """The cheapest configuration per device that fits and meets the SLOs, best first.
 
     devices: names or Hardware objects (None or 'all': the whole catalog); SLOs in seconds;
@@ -501,7 +504,7 @@ def recommend(model: Any, input_len: Any, output_len: Any, devices: Any = None, 
     """
     w, searches = _search(model, input_len, output_len, devices, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
                           max_gpus=max_gpus, prices=prices, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
-                          calibration=calibration, max_batch_size=max_batch_size)
+                          calibration=calibration, max_batch_size=max_batch_size, runtime=runtime)
     ranking: list[Choice] = []
     excluded: list[Exclusion] = []
     for s in searches:
@@ -595,10 +598,11 @@ def _pareto_from(w: Workload, searches: list[DeviceSearch]) -> Pareto:
 def pareto(model: Any, input_len: Any, output_len: Any, devices: Any = None, *, ttft_slo: float | None = None,
            tpot_slo: float | None = None, max_gpus: int = 8, prices: Mapping[str, float] | None = None,
            weight_dtype: str = "fp16", kv_dtype: str | None = None,
-           calibration: str | Calibration | None = "default", max_batch_size: int = MAX_BATCH) -> Pareto:
+           calibration: str | Calibration | None = "default", max_batch_size: int = MAX_BATCH,
+           runtime: Any = None) -> Pareto:
     """Throughput per GPU against tokens/s per user over batch and parallelism, per device, with
     the frontier per device and across devices. Points that miss a given SLO are left out."""
     w, searches = _search(model, input_len, output_len, devices, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
                           max_gpus=max_gpus, prices=prices, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
-                          calibration=calibration, max_batch_size=max_batch_size)
+                          calibration=calibration, max_batch_size=max_batch_size, runtime=runtime)
     return _pareto_from(w, searches)

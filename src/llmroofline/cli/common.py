@@ -30,6 +30,7 @@ app.add_typer(hardware_app, name="hardware")
 # Tables are wide: when the output is not a terminal (a pipe, a file, CI logs), do not squeeze them
 # into rich's default 80 columns.
 console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
+err_console = Console(stderr=True)
 
 # Options shared by several commands: help text written once.
 JSON_HELP = "Print one JSON document on stdout and nothing else."
@@ -38,6 +39,8 @@ HARDWARE_HELP = "Device: catalog id or alias (case-insensitive), or path to a sp
 WEIGHT_DTYPE_HELP = "Weight precision: fp32, fp16, bf16, fp8, int8, fp4, int4."
 KV_DTYPE_HELP = "KV-cache precision (default fp16)."
 TP_HELP = "Tensor-parallel degree."
+RUNTIME_HELP = ("Serving stack: generic (default: an unspecified modern stack), trtllm, vllm, sglang, lmdeploy, "
+                "llama.cpp; id@version picks the nearest profile (trtllm@0.8).")
 CALIBRATION_HELP = "none (plain roofline, an upper bound), default (bundled fit), or a calibration YAML file."
 
 

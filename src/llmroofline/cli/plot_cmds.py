@@ -25,6 +25,7 @@ from .common import (
     JSON_HELP,
     KV_DTYPE_HELP,
     MODEL_HELP,
+    RUNTIME_HELP,
     WEIGHT_DTYPE_HELP,
     app,
     console,
@@ -179,6 +180,7 @@ def compare_cmd(
     kv_dtype_b: str = typer.Option("fp16", "--kv-dtype-b", help="KV cache on B."),
     output_len: int = typer.Option(128, "--output-len", help="Output tokens per sequence (--metric e2e)."),
     calibration: str = typer.Option("none", "--calibration", help=CALIBRATION_HELP + " (method ops only)"),
+    runtime: str = typer.Option("generic", "--runtime", help=RUNTIME_HELP + " (with a calibration)"),
     out: Path = typer.Option(None, "--out", "-o", help=OUT_HELP),
     html: Path = typer.Option(None, "--html", help=HTML_HELP),
     csv_: Path = typer.Option(None, "--csv", help="Write every cell (batch, seq, both devices, ratio, fits) as CSV."),
@@ -200,7 +202,8 @@ def compare_cmd(
     methods = ["ops", "whole"] if method == "both" else [method]
     meshes = [compare(model, a, b, batch=bs, seq=ss, method=m, metric=metric, tp_a=tp_a, tp_b=tp_b,
                       weight_dtype_a=weight_dtype_a, weight_dtype_b=weight_dtype_b, kv_dtype_a=kv_dtype_a,
-                      kv_dtype_b=kv_dtype_b, output_len=output_len, calibration=calibration) for m in methods]
+                      kv_dtype_b=kv_dtype_b, output_len=output_len, calibration=calibration, runtime=runtime)
+              for m in methods]
     check_plottable(meshes[0])
     written = []
     if "out" in outputs:

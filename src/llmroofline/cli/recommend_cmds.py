@@ -16,6 +16,7 @@ from .common import (
     JSON_HELP,
     KV_DTYPE_HELP,
     MODEL_HELP,
+    RUNTIME_HELP,
     WEIGHT_DTYPE_HELP,
     app,
     console,
@@ -101,13 +102,14 @@ def recommend_cmd(
     weight_dtype: str = typer.Option("fp16", "--weight-dtype", help=WEIGHT_DTYPE_HELP),
     kv_dtype: str = typer.Option(None, "--kv-dtype", help=KV_DTYPE_HELP),
     calibration: str = typer.Option("default", "--calibration", help=CALIBRATION_HELP),
+    runtime: str = typer.Option("generic", "--runtime", help=RUNTIME_HELP),
     html: Path = typer.Option(None, "--html", help="Also write an HTML report (ranking and Pareto chart)."),
     json_: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Which device, parallelism and batch serve a workload cheapest per token within the SLOs."""
     rec = recommend(model, input_len, output_len, devices=devices, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
                     max_gpus=max_gpus, prices=parse_prices(price), weight_dtype=weight_dtype, kv_dtype=kv_dtype,
-                    calibration=calibration)
+                    calibration=calibration, runtime=runtime)
     if html is not None:
         path = write_text(html, recommendation_html(rec))
         (console_err if json_ else console.print)(f"wrote {path}")
@@ -130,6 +132,7 @@ def pareto_cmd(
     weight_dtype: str = typer.Option("fp16", "--weight-dtype", help=WEIGHT_DTYPE_HELP),
     kv_dtype: str = typer.Option(None, "--kv-dtype", help=KV_DTYPE_HELP),
     calibration: str = typer.Option("default", "--calibration", help=CALIBRATION_HELP),
+    runtime: str = typer.Option("generic", "--runtime", help=RUNTIME_HELP),
     out: Path = typer.Option(None, "--out", help="Write the chart as a PNG file."),
     html: Path = typer.Option(None, "--html", help="Write the chart as an interactive HTML file."),
     json_: bool = typer.Option(False, "--json", help=JSON_HELP),
@@ -139,7 +142,7 @@ def pareto_cmd(
         raise InputError(f"--out must name a .png file, got {str(out)!r}")
     result = pareto(model, input_len, output_len, devices=devices, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
                     max_gpus=max_gpus, prices=parse_prices(price), weight_dtype=weight_dtype, kv_dtype=kv_dtype,
-                    calibration=calibration)
+                    calibration=calibration, runtime=runtime)
     say = console_err if json_ else console.print
     if out is not None:
         say(f"wrote {pareto_png(result, out)}")
