@@ -122,7 +122,8 @@ class Choice:
     energy_j_per_token: float
     memory_per_gpu_gb: float
     memory_capacity_gb: float
-    error_band: dict[str, float] = field(default_factory=dict)
+    error_band: dict[str, float] = field(default_factory=dict)  # deprecated: see interval
+    interval: dict[str, Any] = field(default_factory=dict)  # {"level", metric: [low, high]} when calibrated
 
     @property
     def throughput_tok_s(self) -> float:
@@ -138,6 +139,8 @@ class Choice:
         d["throughput_tok_s"] = self.throughput_tok_s
         if not self.error_band:
             del d["error_band"]
+        if not self.interval:
+            del d["interval"]
         return d
 
 
@@ -160,6 +163,14 @@ class DevicePoints:
     tpot_s: np.ndarray
     throughput_per_gpu_tok_s: np.ndarray
     memory_per_gpu_gb: np.ndarray
+    # Prediction intervals per point (nan when the estimate is uncalibrated) and their level.
+    throughput_per_gpu_low: np.ndarray
+    throughput_per_gpu_high: np.ndarray
+    ttft_low: np.ndarray
+    ttft_high: np.ndarray
+    tpot_low: np.ndarray
+    tpot_high: np.ndarray
+    interval_level: float = 0.0
     error_band: dict[str, float] = field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -218,7 +229,7 @@ class DevicePoints:
     def subset(self, mask: np.ndarray) -> DevicePoints:
         cols = {k: getattr(self, k)[mask] for k in _COLUMNS}
         return DevicePoints(self.device, self.price_per_gpu_hour, self.tdp_w, self.capacity_gb,
-                            error_band=self.error_band, **cols)
+                            interval_level=self.interval_level, error_band=self.error_band, **cols)
 
     def choice(self, i: int) -> Choice:
         return Choice(
@@ -230,11 +241,20 @@ class DevicePoints:
             cost_per_million_tokens=float(self.cost_per_million_tokens[i]),
             energy_j_per_token=float(self.energy_j_per_token[i]),
             memory_per_gpu_gb=float(self.memory_per_gpu_gb[i]), memory_capacity_gb=self.capacity_gb,
-            error_band=dict(self.error_band),
+            error_band=dict(self.error_band), interval=self._interval(i),
         )
 
+    def _interval(self, i: int) -> dict[str, Any]:
+        if not self.interval_level or not np.isfinite(self.throughput_per_gpu_low[i]):
+            return {}
+        return {"level": self.interval_level,
+                "throughput_per_gpu_tok_s": [float(self.throughput_per_gpu_low[i]), float(self.throughput_per_gpu_high[i])],
+                "ttft_s": [float(self.ttft_low[i]), float(self.ttft_high[i])],
+                "tpot_s": [float(self.tpot_low[i]), float(self.tpot_high[i])]}
 
-_COLUMNS = ("tp", "pp", "ep", "batch", "ttft_s", "tpot_s", "throughput_per_gpu_tok_s", "memory_per_gpu_gb")
+
+_COLUMNS = ("tp", "pp", "ep", "batch", "ttft_s", "tpot_s", "throughput_per_gpu_tok_s", "memory_per_gpu_gb",
+            "throughput_per_gpu_low", "throughput_per_gpu_high", "ttft_low", "ttft_high", "tpot_low", "tpot_high")
 
 
 @dataclass(frozen=True)
@@ -416,6 +436,7 @@ def search_device(w: Workload, hw: Hardware, *, price: float, calibration: Calib
         layouts.update({(tp, pp): largest(tp, pp) for tp in tps for pp in pp_choices(m, tp, w.max_gpus)})
     cols: dict[str, list[np.ndarray]] = {k: [] for k in _COLUMNS}
     band: dict[str, float] = {}
+    level = 0.0
     for (tp, pp), size in layouts.items():
         for ep in ep_choices(m, tp, hw, w.max_gpus // pp):
             batches = batch_grid(size if ep <= tp else largest(tp, pp, ep))
@@ -433,8 +454,14 @@ def search_device(w: Workload, hw: Hardware, *, price: float, calibration: Calib
             cols["tpot_s"].append(r.tpot_s[keep])
             cols["throughput_per_gpu_tok_s"].append(r.throughput_per_gpu_tok_s[keep])
             cols["memory_per_gpu_gb"].append(r.memory.total[keep] / GB)
+            for key, name in (("throughput_per_gpu_tok_s", "throughput_per_gpu"), ("ttft_s", "ttft"),
+                              ("tpot_s", "tpot")):
+                lo, hi = r.interval.get(key, (np.full(r.batch.shape, np.nan),) * 2)
+                cols[f"{name}_low"].append(np.asarray(lo)[keep])
+                cols[f"{name}_high"].append(np.asarray(hi)[keep])
             band = dict(r.error_band)
-    points = DevicePoints(hw.id, price, hw.tdp_w, hw.memory_bytes / GB, error_band=band,
+            level = float(r.interval.get("level", 0.0))
+    points = DevicePoints(hw.id, price, hw.tdp_w, hw.memory_bytes / GB, error_band=band, interval_level=level,
                           **{k: np.concatenate(v) if v else np.zeros(0) for k, v in cols.items()})
     if len(points):
         return DeviceSearch(hw.id, points)

@@ -21,6 +21,7 @@ from .common import (
     app,
     console,
     console_err,
+    fmt,
     print_json,
     table,
 )
@@ -75,9 +76,12 @@ def _print_recommendation(rec: Recommendation) -> None:
              f"{_slo_words(rec)}, ≤ {w.max_gpus} GPUs: cheapest configuration per device, best first")
     if rec.ranking:
         table(title, COLUMNS, _rows(rec.ranking))
-        band = rec.ranking[0].error_band
-        if band:
-            console.print("error band (calibration): " + ", ".join(f"{k} ±{v * 100:.0f}%" for k, v in band.items()))
+        best = rec.ranking[0]
+        if best.interval:
+            lo, hi = best.interval["throughput_per_gpu_tok_s"]
+            tlo, thi = best.interval["tpot_s"]
+            console.print(f"{best.interval['level']:.0%} interval for {best.device}: {fmt(lo)} to {fmt(hi)} tok/s/GPU, "
+                          f"TPOT {fmt(tlo * 1e3)} to {fmt(thi * 1e3)} ms (intervals of every entry: --json)")
     else:
         console.print(f"[bold red]No configuration meets the SLOs ({_slo_words(rec)}) on any device considered.[/]")
         closest = rec.closest()
