@@ -35,7 +35,8 @@ console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS")
 JSON_HELP = "Print one JSON document on stdout and nothing else."
 MODEL_HELP = "Model: Hugging Face id, short alias, or path to a config.json (or its folder)."
 HARDWARE_HELP = "Device: catalog id or alias (case-insensitive), or path to a spec YAML file."
-WEIGHT_DTYPE_HELP = "Weight precision: fp32, fp16, bf16, fp8, int8, fp4, int4."
+WEIGHT_DTYPE_HELP = ("Weight precision of the linear layers: fp32, fp16, bf16, fp8, int8, int4, mxfp4, nvfp4 (fp4 = "
+                     "nvfp4). Default: as the checkpoint stores them (its quantization_config, else 16 bit).")
 KV_DTYPE_HELP = "KV-cache precision (default fp16)."
 TP_HELP = "Tensor-parallel degree."
 CALIBRATION_HELP = "none (plain roofline, an upper bound), default (bundled fit), or a calibration YAML file."
