@@ -58,42 +58,53 @@ _GROUP_MODULES: dict[str, tuple[str, ...]] = {
 _EMBEDDINGS = ("model.embed_tokens", "lm_head", "model.language_model.embed_tokens", "language_model.lm_head")
 
 
-def _module_names(group: str, layers: range) -> list[str]:
+def _module_names(group: str, layers: list[int]) -> list[str]:
     if group == "embeddings":
         return list(_EMBEDDINGS)
     return [prefix.format(i=i) + m.format(j=0) for i in layers for prefix in _LAYER_PREFIXES
             for m in _GROUP_MODULES[group]]
 
 
-def _matches(pattern: str, name: str) -> bool:
-    """Whether a module name falls under a pattern of a quantization config.
+def _regex(pattern: str) -> tuple[bool, str] | None:
+    """A module-name pattern of a quantization config as (anchored, regular expression), or None
+    if it is not a valid one.
 
     `re:REGEX` (compressed-tensors) is matched from the start of the name; a glob with `*`
-    (gpt-oss, ModelOpt) matches the name or one of its parents; a plain name matches as a substring,
-    as transformers' and vLLM's loaders test `modules_to_not_convert`.
+    (gpt-oss, ModelOpt) matches the whole name or one of its parents; a plain name matches as a
+    substring (not anchored), as transformers' and vLLM's loaders test `modules_to_not_convert`.
     """
     if pattern.startswith("re:"):
-        try:
-            return re.match(pattern[3:], name) is not None
-        except re.error:
-            return False
-    if any(c in pattern for c in "*?["):
-        return fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(name, pattern + ".*")
-    return pattern in name
+        anchored, text = True, pattern[3:]
+    elif any(c in pattern for c in "*?["):
+        anchored, text = True, f"{fnmatch.translate(pattern)}|{fnmatch.translate(pattern + '.*')}"
+    else:
+        anchored, text = False, re.escape(pattern)
+    try:
+        re.compile(text)
+    except re.error:
+        return None
+    return anchored, f"(?:{text})"
+
+
+FIRST_LAYERS = 4  # layer-specific patterns are tried on the first layers and on those they name
+MAX_NAMED_LAYERS = 128
 
 
 def groups_matching(patterns: list[str], num_layers: int) -> set[str]:
     """The module groups a list of patterns touches (in any layer)."""
-    if not patterns:
+    parts = [r for r in map(_regex, patterns) if r is not None]
+    if not parts:
         return set()
+    anchored = re.compile("|".join(t for a, t in parts if a) or "(?!)", re.DOTALL)
+    anywhere = re.compile("|".join(t for a, t in parts if not a) or "(?!)", re.DOTALL)
     # Layer-specific patterns need every layer's names; others are decided by one layer.
-    layers = range(num_layers) if any(any(c.isdigit() for c in p) for p in patterns) else range(1)
-    out = set()
-    for group in GROUPS:
-        names = _module_names(group, layers)
-        if any(_matches(p, n) for p in patterns for n in names):
-            out.add(group)
-    return out
+    if any(any(c.isdigit() for c in p) for p in patterns):
+        named = sorted({int(d) for p in patterns for d in re.findall(r"\d+", p) if len(d) < 9 and int(d) < num_layers})
+        layers = sorted(set(range(min(num_layers, FIRST_LAYERS))) | set(named[:MAX_NAMED_LAYERS]))
+    else:
+        layers = [0]
+    return {group for group in GROUPS
+            if any(anchored.match(n) or anywhere.search(n) for n in _module_names(group, layers))}
 
 
 # ---- field checks ---------------------------------------------------------------------------
