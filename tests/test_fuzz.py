@@ -107,8 +107,14 @@ def check_model(spec: lr.ModelSpec) -> None:
     """A model that loads is usable: exact integer parameter counts and a finite estimate."""
     assert isinstance(spec.params_total, int) and spec.params_total > 0
     assert isinstance(spec.params_active, int) and 0 < spec.params_active <= spec.params_total
+    # A quantization_config that cannot be read is an error when the checkpoint's precision is asked for.
+    weight_dtype = None
+    if spec.checkpoint_precision is None:
+        with pytest.raises(InputError, match="weight-dtype"):
+            spec.weight_precision()
+        weight_dtype = "fp16"
     r = lr.estimate(spec, round_device(memory_gb=10_000), batch=[1, 7], input_len=100, output_len=10,
-                    calibration="none")
+                    calibration="none", weight_dtype=weight_dtype)
     for v in (r.ttft_s, r.tpot_s, r.e2e_s, r.throughput_tok_s, r.memory.total):
         assert np.all(np.isfinite(v)) and np.all(np.asarray(v) >= 0)
 

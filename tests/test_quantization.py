@@ -240,12 +240,19 @@ def test_explicit_weight_dtype_overrides_the_checkpoint():
         "num_bits": 4, "type": "float", "group_size": 8}}}}, ["config_groups.g.weights.group_size", "8"]),
 ])
 def test_malformed_quantization_config_names_the_field(qc, words):
-    with pytest.raises(InputError) as e:
-        lr.model_from_config({**TINY, "quantization_config": qc}, model_id="bad")
-    message = str(e.value)
-    assert "\n" not in message
-    for w in words:
-        assert w in message, message
+    m = lr.model_from_config({**TINY, "quantization_config": qc}, model_id="bad")
+    # The checkpoint's precision is unknown: asking for it is an error naming the field...
+    for ask in (m.weight_precision, m.weight_bytes, lambda: lr.estimate(m, round_device())):
+        with pytest.raises(InputError) as e:
+            ask()
+        message = str(e.value)
+        assert "\n" not in message and "--weight-dtype" in message
+        for w in words:
+            assert w in message, message
+    assert m.summary()["weight_dtype"] is None and words[0] in m.summary()["weight_dtype_error"]
+    # ...while an explicit precision still works.
+    assert m.weight_bytes("fp8") == 100_992
+    assert bool(lr.estimate(m, round_device(), weight_dtype="int4").memory.fits)
 
 
 def test_malformed_quantization_config_through_the_cli(tmp_path):
@@ -254,6 +261,11 @@ def test_malformed_quantization_config_through_the_cli(tmp_path):
     rc, out, err = run_cli(["estimate", "--model", path, "--hardware", "H100-SXM5-80GB", "--json"])
     assert rc == 2 and out == ""
     assert len(err.splitlines()) == 1 and "quantization_config.bits" in err
+    rc, out, err = run_cli(["estimate", "--model", path, "--hardware", "H100-SXM5-80GB", "--json",
+                            "--weight-dtype", "fp8"])
+    assert rc == 0 and json.loads(out)["weight_dtype"] == "fp8"
+    rc, out, err = run_cli(["models", "show", path, "--json"])
+    assert rc == 0 and "quantization_config.bits" in json.loads(out)["weight_dtype_error"]
 
 
 def test_bad_weight_dtype_is_an_input_error():

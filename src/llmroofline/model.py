@@ -74,8 +74,11 @@ class ModelSpec:
     qk_nope_head_dim: int = 0
     v_head_dim: int = 0
     attention_sinks: bool = False
-    # How the checkpoint stores each module group's weights (quantization_config, torch_dtype).
-    checkpoint_precision: WeightPrecision = WeightPrecision.uniform("fp16")
+    # How the checkpoint stores each module group's weights (quantization_config, torch_dtype);
+    # None when its quantization_config cannot be read, checkpoint_problem saying why (an explicit
+    # weight_dtype still works then).
+    checkpoint_precision: WeightPrecision | None = WeightPrecision.uniform("fp16")
+    checkpoint_problem: str = ""
     # Catalog metadata.
     aliases: tuple[str, ...] = ()
     published_params: float | None = None
@@ -241,11 +244,17 @@ class ModelSpec:
         (16 bit). A WeightPrecision: as given.
         """
         if weight_dtype is None or (isinstance(weight_dtype, str) and weight_dtype.strip().lower() in CHECKPOINT + ("",)):
+            if self.checkpoint_precision is None:
+                raise InputError(f"{self.checkpoint_problem}; give a weight precision (--weight-dtype) instead")
             wp = self.checkpoint_precision
         elif isinstance(weight_dtype, WeightPrecision):
             wp = check_weight_precision(weight_dtype)
         else:
-            wp = self.checkpoint_precision.with_linear(normalize(weight_dtype, field="weight_dtype"))
+            try:
+                name = normalize(weight_dtype, field="weight_dtype")
+            except InputError as e:
+                raise InputError(f"{e}, or checkpoint") from None
+            wp = (self.checkpoint_precision or WeightPrecision.uniform("fp16")).with_linear(name)
         return wp.for_groups(self.weight_groups)
 
     def weight_bytes_by_group(self, weight_dtype: Any = None) -> dict[str, float]:
@@ -262,8 +271,9 @@ class ModelSpec:
 
     def summary(self) -> dict[str, Any]:
         """The fields `models show` prints (SPEC.md) plus derived figures."""
-        d = {k: v for k, v in asdict(self).items() if k not in ("aliases", "checkpoint_precision")}
-        checkpoint = self.weight_precision()
+        d = {k: v for k, v in asdict(self).items() if k not in ("aliases", "checkpoint_precision", "checkpoint_problem")}
+        readable = self.checkpoint_precision is not None
+        checkpoint = self.weight_precision() if readable else None
         d.update(
             id=self.id,
             aliases=list(self.aliases),
@@ -279,11 +289,13 @@ class ModelSpec:
             params_total=self.params_total,
             params_active=self.params_active,
             kv_cache_bytes_per_token=int(self.kv_cache_bytes_per_token("fp16")),
-            weight_dtype=checkpoint.label,  # as the checkpoint stores the weights
-            weight_formats=checkpoint.to_dict(),
-            weight_gb={"checkpoint": self.weight_bytes() / 1e9,
+            weight_dtype=checkpoint.label if checkpoint else None,  # as the checkpoint stores the weights
+            weight_formats=checkpoint.to_dict() if checkpoint else {},
+            weight_gb={**({"checkpoint": self.weight_bytes() / 1e9} if readable else {}),
                        **{p: self.weight_bytes(p) / 1e9 for p in ("fp16", "fp8", "int4")}},
         )
+        if not readable:
+            d["weight_dtype_error"] = self.checkpoint_problem
         return d
 
 
@@ -334,7 +346,10 @@ def _check_spec(m: ModelSpec) -> None:
         for name in ("qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim"):
             if not getattr(m, name):
                 raise InputError(f"{where}: multi-head latent attention (kv_lora_rank > 0) needs {name} >= 1")
-    check_weight_precision(m.checkpoint_precision, f"{where}: checkpoint_precision")
+    if m.checkpoint_precision is not None:
+        check_weight_precision(m.checkpoint_precision, f"{where}: checkpoint_precision")
+    elif not isinstance(m.checkpoint_problem, str) or not m.checkpoint_problem:
+        raise InputError(f"{where}: checkpoint_precision is None, so checkpoint_problem must say why")
     if not isinstance(m.aliases, tuple) or not all(isinstance(a, str) for a in m.aliases):
         raise InputError(f"{where}: aliases must be a tuple of strings, got {show(m.aliases)}")
 
@@ -560,7 +575,14 @@ def model_from_config(cfg: Any, *, model_id: str = "custom", meta: dict[str, Any
 
     # The quantization config sits at the top of multimodal wrappers; the dtype may sit in either.
     quant_cfg = {**cfg, **{k: top[k] for k in ("quantization_config", "torch_dtype", "dtype") if top.get(k) is not None}}
-    stored = checkpoint_precision(quant_cfg, hidden_size=hidden, num_layers=layers, where=where)
+    # A quantization_config that cannot be read is reported when the checkpoint's precision is
+    # needed, so that an explicit weight precision still works.
+    try:
+        stored: WeightPrecision | None = checkpoint_precision(quant_cfg, hidden_size=hidden, num_layers=layers,
+                                                              where=where)
+        problem = ""
+    except InputError as e:
+        stored, problem = None, str(e)
 
     meta = meta or {}
     _check_meta(meta, where)
@@ -591,6 +613,7 @@ def model_from_config(cfg: Any, *, model_id: str = "custom", meta: dict[str, Any
         expert_bias=model_type == "gpt_oss",
         attention_sinks=model_type == "gpt_oss",
         checkpoint_precision=stored,
+        checkpoint_problem=problem,
         aliases=tuple(a.lower() for a in meta.get("aliases", [])),
         published_params=meta.get("published_params"),
         published_active_params=meta.get("published_active_params"),

@@ -310,7 +310,7 @@ def checkpoint_precision(cfg: dict[str, Any], *, hidden_size: int, num_layers: i
     method = qc.get("quant_method")
     if not isinstance(method, str) or method.strip().lower() not in METHODS + ("modelopt_fp4",):
         raise InputError(f"{where}: {w}.quant_method {show(method)} is not one this tool reads; "
-                         f"supported: {', '.join(METHODS)} (or give --weight-dtype)")
+                         f"supported: {', '.join(METHODS)}")
     method = method.strip().lower()
     where_qc = f"{where}: {w}"
     if method == "mxfp4":
