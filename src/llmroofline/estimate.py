@@ -9,6 +9,7 @@ a max over consecutive integers splits at the crossing point.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -51,12 +52,12 @@ class Deployment:
     def gpus(self) -> int:
         return self.tp * self.dp * self.pp
 
-    @property
+    @cached_property
     def weights(self) -> WeightPrecision:
         """The format of each module group's weights."""
         return self.model.weight_precision(self.weight_dtype)
 
-    @property
+    @cached_property
     def gemm_precisions(self) -> dict[str, str]:
         """The device rate each module group's GEMMs run at."""
         w = self.weights

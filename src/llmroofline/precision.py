@@ -222,6 +222,11 @@ def check_weight_precision(wp: object, where: str = "weight_dtype") -> WeightPre
     """InputError unless wp is a WeightPrecision of WeightFormats with positive byte counts."""
     if not isinstance(wp, WeightPrecision):
         raise InputError(f"{where} must be a precision name or a WeightPrecision, got {show(wp)}")
+    try:
+        if wp in _CHECKED:
+            return wp
+    except TypeError:  # a field that cannot be hashed: not a valid format anyway
+        pass
     for f in fields(WeightPrecision):
         if f.name in ("groups", "source"):
             continue
@@ -232,4 +237,9 @@ def check_weight_precision(wp: object, where: str = "weight_dtype") -> WeightPre
         if isinstance(b, bool) or not isinstance(b, (int, float)) or not 0 < b <= 8:
             raise InputError(f"{where}.{f.name}: bytes_per_element must be in (0, 8], got {show(b)}")
         normalize(fmt.precision, field=f"{where}.{f.name}.precision")
+    if len(_CHECKED) < 1024:
+        _CHECKED.add(wp)
     return wp
+
+
+_CHECKED: set[WeightPrecision] = set()  # already checked (they are immutable)
