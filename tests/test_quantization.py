@@ -298,3 +298,13 @@ def test_cli_estimate_echoes_the_checkpoint_precision():
 def test_plain_precision_object_is_its_name():
     assert plain("fp16").label == "fp16" and plain("bfloat16").precision == "bf16"
     assert np.isclose(plain("nvfp4").bytes_per_element, 0.5625)
+
+
+def test_multimodal_wrappers_keep_the_quantization_config_at_the_top():
+    inner = {k: v for k, v in TINY.items() if k not in ("quantization_config", "torch_dtype")}
+    wrapper = {"model_type": "llava", "text_config": inner, "torch_dtype": "bfloat16",
+               "quantization_config": {"quant_method": "fp8", "weight_block_size": [128, 128],
+                                       "modules_to_not_convert": ["language_model.lm_head", "vision_tower"]}}
+    wp = lr.model_from_config(wrapper, model_id="wrapped").weight_precision()
+    assert wp.label == "fp8" and wp.bytes("experts") == 1 + 4 / 16384
+    assert wp.format("embeddings").precision == "bf16"
