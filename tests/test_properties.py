@@ -23,8 +23,8 @@ import llmroofline as lr  # noqa: E402
 from llmroofline.efficiency import Calibration, Efficiency  # noqa: E402
 from llmroofline.estimate import pass_time  # noqa: E402
 from llmroofline.hardware import Hardware  # noqa: E402
-from llmroofline.model import ModelSpec, model_from_config  # noqa: E402
 from llmroofline.memory import weights_per_device  # noqa: E402
+from llmroofline.model import ModelSpec, model_from_config  # noqa: E402
 from llmroofline.operators import AttentionGroup, op_totals  # noqa: E402
 from llmroofline.precision import GROUPS, WeightFormat, WeightPrecision  # noqa: E402
 
