@@ -29,7 +29,7 @@ from .errors import InputError
 from .estimate import MODES, estimate
 from .hardware import Hardware, hardware_from_dict, list_hardware, load_hardware
 from .model import ModelSpec, list_models, load_model, model_from_config
-from .precision import PRECISIONS
+from .precision import PRECISIONS, RATES
 from .report import (
     BREAKDOWN_COLUMNS,
     PNG_CONFIG,
@@ -53,7 +53,8 @@ DEFAULT_DEVICES = ("A100-SXM4-80GB", "H100-SXM5-80GB", "H20", "MI300X", "L40S")
 HELP = {
     "model": "Model: a bundled architecture, or upload a Hugging Face config.json (up to 1 MB).",
     "device": "Device: a catalog id, or one added under 'Custom device'.",
-    "weight_dtype": "Weight precision: fp32, fp16, bf16, fp8, int8, fp4, int4.",
+    "weight_dtype": ("Weight precision of the linear layers; checkpoint: as the model's checkpoint stores them "
+                     "(its quantization_config, e.g. mxfp4 experts for gpt-oss, fp8 for DeepSeek-V3)."),
     "kv_dtype": "KV-cache precision.",
     "tp": "Tensor-parallel degree: GPUs that split every layer.",
     "pp": "Pipeline-parallel degree: GPUs that split the layers.",
@@ -277,7 +278,7 @@ def _fit_figure(fig: Any, height: int) -> Any:
 
 
 def roofline_view(model: ModelSpec, devices: list[Hardware], precisions: list[str], *, phase: str = "decode",
-                  batch: int = 1, seq: int = 1024, weight_dtype: str = "fp16", tp: int = 1,
+                  batch: int = 1, seq: int = 1024, weight_dtype: Any = None, tp: int = 1,
                   on: Hardware | None = None) -> View:
     """Rooflines of the devices at the chosen precisions (`interactive.roofline_figure`) with the
     workload's operators placed on device `on` (default: the first). Precisions that some device
@@ -323,8 +324,8 @@ COMPARE_COLUMNS = ["batch", "seq", "perf_a", "perf_b", "ratio_a_over_b", "fits_a
 
 
 def compare_view(model: ModelSpec, a: Hardware, b: Hardware, *, batch: str = "1:1024", seq: str = "128:131072",
-                 method: str = "whole", metric: str = "decode", weight_dtype_a: str = "fp16",
-                 weight_dtype_b: str = "fp16", tp_a: int = 1, tp_b: int = 1) -> View:
+                 method: str = "whole", metric: str = "decode", weight_dtype_a: Any = None,
+                 weight_dtype_b: Any = None, tp_a: int = 1, tp_b: int = 1) -> View:
     """The A-over-B mesh of `llmroofline.compare` as `interactive.comparison_figure` draws it
     (hover: both devices' numbers and whether each fits; marked cells: out of memory)."""
     from .interactive import comparison_figure
@@ -357,7 +358,7 @@ def compare_view(model: ModelSpec, a: Hardware, b: Hardware, *, batch: str = "1:
 
 
 def estimate_view(model: ModelSpec, device: Hardware, *, batch: int | str = 1, input_len: int = 512,
-                  output_len: int = 128, tp: int = 1, pp: int = 1, weight_dtype: str = "fp16",
+                  output_len: int = 128, tp: int = 1, pp: int = 1, weight_dtype: Any = None,
                   kv_dtype: str = "fp16", mode: str = "static", calibration: str = "default") -> View:
     """One workload: headline numbers with error bands, memory bar, per-operator breakdown, batch sweep."""
     r = estimate(model, device, batch=batch, input_len=input_len, output_len=output_len, tp=tp, pp=pp,
@@ -553,7 +554,9 @@ def _layout(extra_devices: dict[str, Any], extra_models: dict[str, Any]) -> Any:
     model0: str | None = (_pick_defaults(models, DEFAULT_MODELS, 1) or [None])[0]  # type: ignore[list-item]
     dev: list[str | None] = list(_pick_defaults(devices, DEFAULT_DEVICES, 5))
     dev += [None] * (5 - len(dev))
-    dtypes = [{"label": p, "value": p} for p in PRECISIONS]
+    dtypes = [{"label": p, "value": p} for p in RATES]
+    # Weights: as the checkpoint stores them (its quantization_config), or one precision for the linear layers.
+    wdtypes = [{"label": "checkpoint", "value": "checkpoint"}] + [{"label": p, "value": p} for p in PRECISIONS]
 
     def field_(label: str, comp: Any, help_key: str | None = None) -> list[Any]:
         return [html.Label(label, className="f", title=HELP.get(help_key or "", "")), comp]
@@ -585,7 +588,7 @@ def _layout(extra_devices: dict[str, Any], extra_models: dict[str, Any]) -> Any:
             *field_("Phase", radio("rf-phase", ["decode", "prefill"], "decode"), "phase"),
             html.Div([html.Div(field_("Batch", text("rf-batch", 1, "batch"))),
                       html.Div(field_("Seq length", text("rf-seq", 2048, "input")))], className="row2"),
-            html.Div([html.Div(field_("Weights", dd("rf-weight", dtypes, "fp16"), "weight_dtype")),
+            html.Div([html.Div(field_("Weights", dd("rf-weight", wdtypes, "checkpoint"), "weight_dtype")),
                       html.Div(field_("tp", text("rf-tp", 1, "tp")))], className="row2"),
             html.Div("Operators sit on their device's roofline (plain roofline); hover for names and shares.",
                      className="hint"),
@@ -598,8 +601,8 @@ def _layout(extra_devices: dict[str, Any], extra_models: dict[str, Any]) -> Any:
         html.Div([
             *field_("Device A", dd("cmp-a", devices, dev[0]), "device"),
             *field_("Device B", dd("cmp-b", devices, dev[2] or dev[1]), "device"),
-            html.Div([html.Div(field_("A weights", dd("cmp-wa", dtypes, "fp16"), "weight_dtype")),
-                      html.Div(field_("B weights", dd("cmp-wb", dtypes, "fp16"), "weight_dtype"))], className="row2"),
+            html.Div([html.Div(field_("A weights", dd("cmp-wa", wdtypes, "checkpoint"), "weight_dtype")),
+                      html.Div(field_("B weights", dd("cmp-wb", wdtypes, "checkpoint"), "weight_dtype"))], className="row2"),
             html.Div([html.Div(field_("A tp", text("cmp-tpa", 1, "tp"))),
                       html.Div(field_("B tp", text("cmp-tpb", 1, "tp")))], className="row2"),
             *field_("Method", radio("cmp-method", list(METHODS), "whole"), "method"),
@@ -621,7 +624,7 @@ def _layout(extra_devices: dict[str, Any], extra_models: dict[str, Any]) -> Any:
             *field_("Batch", text("est-batch", 8, "batch"), "batch"),
             html.Div([html.Div(field_("Input tokens", text("est-input", 2048, "input"))),
                       html.Div(field_("Output tokens", text("est-output", 256, "output")))], className="row2"),
-            html.Div([html.Div(field_("Weights", dd("est-weight", dtypes, "fp16"), "weight_dtype")),
+            html.Div([html.Div(field_("Weights", dd("est-weight", wdtypes, "checkpoint"), "weight_dtype")),
                       html.Div(field_("KV cache", dd("est-kv", dtypes, "fp16"), "kv_dtype"))], className="row2"),
             *field_("Mode", radio("est-mode", list(MODES), "static"), "mode"),
             *field_("Calibration", radio("est-cal", ["default", "none"], "default"), "calibration"),

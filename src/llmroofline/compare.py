@@ -158,8 +158,8 @@ def _fits(dep: Deployment, batch, seq, metric: str, output_len: int) -> np.ndarr
 
 
 def compare(model, a, b, *, batch: Any = "1:1024", seq: Any = "128:131072", method: str = "whole",
-            metric: str = "decode", tp_a: int = 1, tp_b: int = 1, weight_dtype_a: str = "fp16",
-            weight_dtype_b: str = "fp16", kv_dtype_a: str | None = None, kv_dtype_b: str | None = None,
+            metric: str = "decode", tp_a: int = 1, tp_b: int = 1, weight_dtype_a: Any = None,
+            weight_dtype_b: Any = None, kv_dtype_a: str | None = None, kv_dtype_b: str | None = None,
             output_len: int = 128, calibration: str = "none", runtime: str | None = None) -> Comparison:
     """The A-over-B mesh. `batch` and `seq` are ranges `LO:HI`, lists or arrays."""
     if method not in METHODS:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from .intervals import LONG_CONTEXT, estimate_interval
 from .memory import MemoryUse, max_batch, memory_use
 from .model import ModelSpec, load_model
 from .operators import ACT_BYTES, AttentionGroup, Operator, Sharding, forward_ops
-from .precision import gemm_precision, normalize
+from .precision import GROUPS, LINEAR_GROUPS, WeightPrecision, gemm_precision, normalize
 from .roofline import OpArrays, OpTimes, op_arrays, pass_overhead_s, time_ops
 from .runtime import RuntimeProfile
 
@@ -41,7 +42,7 @@ class Deployment:
     tp: int = 1
     pp: int = 1
     ep: int = 1
-    weight_dtype: str = "fp16"
+    weight_dtype: WeightPrecision | str | None = None  # None: as the checkpoint stores the weights
     kv_dtype: str = "fp16"
     fused_attention: bool = True
 
@@ -54,20 +55,39 @@ class Deployment:
     def gpus(self) -> int:
         return self.tp * self.dp * self.pp
 
+    @cached_property
+    def weights(self) -> WeightPrecision:
+        """The format of each module group's weights."""
+        return self.model.weight_precision(self.weight_dtype)
+
+    @cached_property
+    def gemm_precisions(self) -> dict[str, str]:
+        """The device rate each module group's GEMMs run at."""
+        w = self.weights
+        return {g: gemm_precision(w.format(g).precision, self.hardware.precisions) for g in GROUPS}
+
     @property
     def gemm_precision(self) -> str:
-        return gemm_precision(self.weight_dtype, self.hardware.precisions)
+        """The rate of the linear group holding the most weights (the whole-model method's peak)."""
+        elements = self.model.weight_elements()
+        main = max((g for g in LINEAR_GROUPS if g in self.weights.groups), key=lambda g: elements[g][0])
+        return self.gemm_precisions[main]
+
+    def weight_formats(self) -> dict[str, dict[str, object]]:
+        """Per module group: storage format, bytes per weight and the GEMM rate on this device."""
+        rates = self.gemm_precisions
+        return {g: {**d, "gemm_precision": rates[g]} for g, d in self.weights.to_dict().items()}
 
     def ops(self, groups: list[AttentionGroup]) -> list[Operator]:
-        return forward_ops(self.model, groups=groups, weight_dtype=self.weight_dtype, kv_dtype=self.kv_dtype,
-                           gemm_precision=self.gemm_precision, sharding=Sharding(self.tp, self.ep),
+        return forward_ops(self.model, groups=groups, weight_dtype=self.weights, kv_dtype=self.kv_dtype,
+                           gemm_precision=self.gemm_precisions, sharding=Sharding(self.tp, self.ep),
                            fused_attention=self.fused_attention)
 
     def op_arrays(self, groups: list[AttentionGroup]) -> OpArrays:
         """The pass's operators stacked for the roofline; reused inside `reuse_passes()`."""
         if _PASS_CACHE is None:
             return op_arrays(self.ops(groups))
-        key = (self.model.id, self.hardware.id, self.tp, self.pp, self.ep, self.weight_dtype, self.kv_dtype,
+        key = (self.model.id, self.hardware.id, self.tp, self.pp, self.ep, repr(self.weights), self.kv_dtype,
                self.fused_attention, tuple((g.label, *(_array_key(x) for x in (g.batch, g.new, g.past))) for g in groups))
         if key not in _PASS_CACHE:
             _PASS_CACHE[key] = op_arrays(self.ops(groups))
@@ -95,9 +115,12 @@ def reuse_passes():
         _PASS_CACHE = previous
 
 
-def make_deployment(model, hardware, *, tp: int = 1, pp: int = 1, ep: int = 1, weight_dtype: str = "fp16",
+def make_deployment(model, hardware, *, tp: int = 1, pp: int = 1, ep: int = 1, weight_dtype: Any = None,
                     kv_dtype: str | None = None, fused_attention: bool = True) -> Deployment:
-    """Validate names and parallelism and build a Deployment."""
+    """Validate names and parallelism and build a Deployment.
+
+    weight_dtype: None (or "checkpoint") keeps the checkpoint's precision per module group; a
+    precision name puts the linear layers in it; a WeightPrecision gives every group's format."""
     for name, v in (("tp", tp), ("pp", pp), ("ep", ep)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 1 <= v <= 1024:
             raise InputError(f"{name} must be a whole number from 1 to 1024, got {show(v)}")
@@ -110,7 +133,7 @@ def make_deployment(model, hardware, *, tp: int = 1, pp: int = 1, ep: int = 1, w
         raise InputError(f"fused_attention must be true or false, got {show(fused_attention)}")
     m = load_model(model)
     hw = load_hardware(hardware)
-    wd = normalize(weight_dtype, field="weight_dtype")
+    wd = m.weight_precision(weight_dtype)
     kd = normalize("fp16" if kv_dtype is None or (isinstance(kv_dtype, str) and not kv_dtype.strip()) else kv_dtype,
                    field="kv_dtype")
     if m.num_heads % tp:
@@ -123,7 +146,7 @@ def make_deployment(model, hardware, *, tp: int = 1, pp: int = 1, ep: int = 1, w
         if (tp % ep and ep % tp) or m.num_experts % ep:
             raise InputError(f"ep = {ep} must divide the {m.num_experts} experts and divide tp ({tp}) or be a "
                              f"multiple of it (data-parallel attention)")
-    # fp8/fp4 weights on a device without that rate run weight-only at 16 bit (precision.gemm_precision).
+    # fp8/fp4 weights on a device without that rate run at a lower one (precision.gemm_precision).
     return Deployment(m, hw, tp, pp, ep, wd, kd, bool(fused_attention))
 
 
@@ -225,6 +248,7 @@ class Estimate:
     calibrated: bool
     error_band: dict[str, float] = field(default_factory=dict)  # deprecated: see interval
     inputs: dict[str, Any] = field(default_factory=dict)
+    weights: WeightPrecision | None = None  # the format of each module group's weights
     # Calibrated estimates: {"level": 0.8, "<metric>": (low, high) arrays, "conditions": {...}}
     interval: dict[str, Any] = field(default_factory=dict)
 
@@ -282,7 +306,7 @@ def _as_lengths(name: str, value, minimum: int = 1) -> np.ndarray:
 
 
 def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: Any = 128, *, tp: int = 1,
-             pp: int = 1, ep: int = 1, weight_dtype: str = "fp16", kv_dtype: str | None = None,
+             pp: int = 1, ep: int = 1, weight_dtype: Any = None, kv_dtype: str | None = None,
              mode: str = "static", calibration: str | Calibration | None = "default",
              max_batch_size: int | None = None, fused_attention: bool = True,
              kv_memory_fraction: float = 0.9, runtime: str | RuntimeProfile | None = None) -> Estimate:
@@ -291,9 +315,11 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
     mode: `static` (batch sequences start together: prefill, then output-1 decode steps),
     `continuous` (batch requests kept in flight), `max` (continuous at the largest batch that
     fits, up to max_batch_size, by default the runtime's). batch may be "max" (implies mode max).
-    runtime: the serving stack (`generic`, `trtllm`, `vllm@0.6`, ...; runtime.py): its overheads
-    and kernels, and how it sizes the KV cache (in-flight sequences hold input + output when it
-    reserves whole sequences, input + half the output with a paged cache).
+    weight_dtype: None (the default) uses the precision the checkpoint stores each module group in
+    (quantization_config); a precision name ("fp16", "fp8", "int4", "mxfp4", ...) puts the linear
+    layers in it. runtime: the serving stack (`generic`, `trtllm`, `vllm@0.6`, ...; runtime.py): its
+    overheads and kernels, and how it sizes the KV cache (in-flight sequences hold input + output
+    when it reserves whole sequences, input + half the output with a paged cache).
     """
     if not isinstance(mode, str):
         raise InputError(f"mode must be one of {', '.join(MODES)}, got {show(mode)}")
@@ -370,9 +396,10 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
         **values, batch=full(B), memory=mem, input_len=full(In), output_len=full(Out),
         mode=mode, gpus=dep.gpus, calibrated=cal.calibrated, error_band=bands,
         inputs={"model": dep.model.id, "hardware": dep.hardware.id, "tp": tp, "pp": pp, "ep": ep,
-                "weight_dtype": dep.weight_dtype, "kv_dtype": dep.kv_dtype, "gemm_precision": dep.gemm_precision,
-                "runtime": prof.id},
-        interval=interval,
+                "weight_dtype": dep.weights.label, "weight_source": dep.weights.source,
+                "weight_formats": dep.weight_formats(), "kv_dtype": dep.kv_dtype,
+                "gemm_precision": dep.gemm_precision, "runtime": prof.id},
+        weights=dep.weights, interval=interval,
     )
 
 
@@ -382,7 +409,7 @@ def extrapolation(cal: Calibration, dep: Deployment, prof: RuntimeProfile, B, In
         "unseen_family": dep.hardware.family not in cal.family_factors,
         "unseen_runtime": prof.id not in cal.runtimes,
         "batch_1": np.asarray(B) <= 1,
-        "fp4": "fp4" in (dep.weight_dtype, dep.kv_dtype, dep.gemm_precision),
+        "fp4": "fp4" in dep.weights.label or "fp4" in dep.kv_dtype or "fp4" in dep.gemm_precisions.values(),
         "long_context": np.asarray(In + Out) > LONG_CONTEXT,
         "moe": dep.model.is_moe,
         "multi_node": dep.gpus > dep.hardware.max_devices,
@@ -423,7 +450,7 @@ def _continuous(dep: Deployment, eff: Efficiency, B, In, Out):
     return np.maximum(step, alone), step
 
 
-def decode_step(model, hardware, batch, kv_len, *, tp: int = 1, weight_dtype: str = "fp16", kv_dtype: str | None = None,
+def decode_step(model, hardware, batch, kv_len, *, tp: int = 1, weight_dtype: Any = None, kv_dtype: str | None = None,
                 calibration: str | Calibration | None = "none", ep: int = 1,
                 runtime: str | RuntimeProfile | None = None) -> OpTimes:
     """Per-operator times of one decode step (batch sequences attending kv_len positions)."""

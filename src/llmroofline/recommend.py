@@ -37,7 +37,7 @@ from .estimate import ABSURD_LENGTH, MAX_BATCH, estimate
 from .hardware import Hardware, list_hardware, load_hardware
 from .memory import max_batch, serving_footprint, usable_memory
 from .model import ModelSpec, load_model
-from .precision import normalize
+from .precision import WeightPrecision, normalize
 
 TP_CHOICES = (1, 2, 4, 8)
 EP_CHOICES = (1, 2, 4, 8)
@@ -86,7 +86,7 @@ def ep_choices(model: ModelSpec, tp: int, hw: Hardware | None = None, max_gpus: 
     return [e for e in EP_CHOICES if model.num_experts % e == 0 and (tp % e == 0 or (e % tp == 0 and e <= domain))]
 
 
-def memory_needed(model: ModelSpec, hw: Hardware, context: float, *, weight_dtype: str, kv_dtype: str,
+def memory_needed(model: ModelSpec, hw: Hardware, context: float, *, weight_dtype: Any, kv_dtype: str,
                   tp: int, pp: int) -> dict[str, float]:
     """Bytes per device a runtime needs to serve one sequence of `context` tokens.
 
@@ -285,13 +285,13 @@ class Workload:
     ttft_slo: float | None
     tpot_slo: float | None
     max_gpus: int
-    weight_dtype: str
+    weight_dtype: WeightPrecision  # the format of each module group's weights
     kv_dtype: str
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model.id, "input_len": self.input_len, "output_len": self.output_len,
                 "ttft_slo_s": self.ttft_slo, "tpot_slo_s": self.tpot_slo, "max_gpus": self.max_gpus,
-                "weight_dtype": self.weight_dtype, "kv_dtype": self.kv_dtype, "mode": "continuous"}
+                "weight_dtype": self.weight_dtype.label, "kv_dtype": self.kv_dtype, "mode": "continuous"}
 
 
 @dataclass(frozen=True)
@@ -402,15 +402,16 @@ def resolve_prices(prices: Mapping[str, Any] | None, hws: list[Hardware]) -> dic
 
 
 def make_workload(model: Any, input_len: Any, output_len: Any, *, ttft_slo: Any = None, tpot_slo: Any = None,
-                  max_gpus: Any = 8, weight_dtype: str = "fp16", kv_dtype: str | None = None) -> Workload:
+                  max_gpus: Any = 8, weight_dtype: Any = None, kv_dtype: str | None = None) -> Workload:
+    m = load_model(model)
     return Workload(
-        model=load_model(model),
+        model=m,
         input_len=_whole("input_len", input_len, ABSURD_LENGTH),
         output_len=_whole("output_len", output_len, ABSURD_LENGTH),
         ttft_slo=_slo("ttft_slo", ttft_slo),
         tpot_slo=_slo("tpot_slo", tpot_slo),
         max_gpus=_whole("max_gpus", max_gpus, MAX_GPUS_LIMIT),
-        weight_dtype=normalize(weight_dtype, field="weight_dtype"),
+        weight_dtype=m.weight_precision(weight_dtype),
         kv_dtype=normalize(kv_dtype or "fp16", field="kv_dtype"),
     )
 
@@ -497,7 +498,7 @@ def _slo_text(c: Choice, w: Workload) -> str:
 
 
 def _search(model: Any, input_len: Any, output_len: Any, devices: Any, *, ttft_slo: Any, tpot_slo: Any,
-            max_gpus: Any, prices: Any, weight_dtype: str, kv_dtype: str | None, calibration: Any,
+            max_gpus: Any, prices: Any, weight_dtype: Any, kv_dtype: str | None, calibration: Any,
             max_batch_size: int, runtime: Any = None) -> tuple[Workload, list[DeviceSearch]]:
     w = make_workload(model, input_len, output_len, ttft_slo=ttft_slo, tpot_slo=tpot_slo, max_gpus=max_gpus,
                       weight_dtype=weight_dtype, kv_dtype=kv_dtype)
@@ -519,7 +520,7 @@ def _search(model: Any, input_len: Any, output_len: Any, devices: Any, *, ttft_s
 
 def recommend(model: Any, input_len: Any, output_len: Any, devices: Any = None, ttft_slo: float | None = None,
               tpot_slo: float | None = None, max_gpus: int = 8, prices: Mapping[str, float] | None = None,
-              weight_dtype: str = "fp16", kv_dtype: str | None = None,
+              weight_dtype: Any = None, kv_dtype: str | None = None,
               calibration: str | Calibration | None = "default", *, max_batch_size: int = MAX_BATCH,
               runtime: Any = None) -> Recommendation:
     """The cheapest configuration per device that fits and meets the SLOs, best first.
@@ -624,7 +625,7 @@ def _pareto_from(w: Workload, searches: list[DeviceSearch]) -> Pareto:
 
 def pareto(model: Any, input_len: Any, output_len: Any, devices: Any = None, *, ttft_slo: float | None = None,
            tpot_slo: float | None = None, max_gpus: int = 8, prices: Mapping[str, float] | None = None,
-           weight_dtype: str = "fp16", kv_dtype: str | None = None,
+           weight_dtype: Any = None, kv_dtype: str | None = None,
            calibration: str | Calibration | None = "default", max_batch_size: int = MAX_BATCH,
            runtime: Any = None) -> Pareto:
     """Throughput per GPU against tokens/s per user over batch and parallelism, per device, with

@@ -116,7 +116,7 @@ def _measurement(r: dict[str, Any], n: int) -> Measurement:
     return Measurement(
         runtime=runtime,
         id=_text(r, "id", f"row{n}"), model=_text(r, "model"), hardware=_text(r, "hardware"),
-        tp=int(_number(r, "tp", "1", whole=True)), weight_dtype=_text(r, "weight_dtype", "fp16"),
+        tp=int(_number(r, "tp", "1", whole=True)), weight_dtype=_text(r, "weight_dtype", "checkpoint"),
         kv_dtype=_text(r, "kv_dtype", "fp16"), mode=mode, batch=batch,
         input_len=int(_number(r, "input_len", whole=True)), output_len=int(_number(r, "output_len", whole=True)),
         metric=metric, value=_number(r, "value"), source=_text(r, "source", ""),

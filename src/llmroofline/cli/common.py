@@ -36,7 +36,8 @@ err_console = Console(stderr=True)
 JSON_HELP = "Print one JSON document on stdout and nothing else."
 MODEL_HELP = "Model: Hugging Face id, short alias, or path to a config.json (or its folder)."
 HARDWARE_HELP = "Device: catalog id or alias (case-insensitive), or path to a spec YAML file."
-WEIGHT_DTYPE_HELP = "Weight precision: fp32, fp16, bf16, fp8, int8, fp4, int4."
+WEIGHT_DTYPE_HELP = ("Weight precision of the linear layers: fp32, fp16, bf16, fp8, int8, int4, mxfp4, nvfp4 (fp4 = "
+                     "nvfp4). Default: as the checkpoint stores them (its quantization_config, else 16 bit).")
 KV_DTYPE_HELP = "KV-cache precision (default fp16)."
 TP_HELP = "Tensor-parallel degree."
 RUNTIME_HELP = ("Serving stack: generic (default: an unspecified modern stack), trtllm, vllm, sglang, lmdeploy, "

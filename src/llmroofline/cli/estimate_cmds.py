@@ -67,7 +67,7 @@ def _estimate_row(row: dict[str, Any], calibration: str, max_batch: int | None, 
     batch: Any = "max" if mode == "max" else integer("batch")
     r = estimate(get("model"), get("hardware"), batch=batch, input_len=integer("input_len"),
                  output_len=integer("output_len"), tp=integer("tp", 1), pp=integer("pp", 1),
-                 weight_dtype=get("weight_dtype", "fp16"), kv_dtype=get("kv_dtype", "fp16"), mode=mode,
+                 weight_dtype=row.get("weight_dtype") or None, kv_dtype=get("kv_dtype", "fp16"), mode=mode,
                  calibration=calibration, max_batch_size=max_batch, runtime=get("runtime", runtime))
     return _scalar(r.to_dict())
 
@@ -112,7 +112,7 @@ def estimate_cmd(
     batch: str = typer.Option("1", "--batch", "-b", help="Batch size (sequences), or 'max'."),
     input_len: int = typer.Option(512, "--input", "-i", help="Prompt tokens per sequence."),
     output_len: int = typer.Option(128, "--output", "-o", help="Output tokens per sequence."),
-    weight_dtype: str = typer.Option("fp16", "--weight-dtype", help=WEIGHT_DTYPE_HELP),
+    weight_dtype: str = typer.Option(None, "--weight-dtype", help=WEIGHT_DTYPE_HELP),
     kv_dtype: str = typer.Option("fp16", "--kv-dtype", help=KV_DTYPE_HELP),
     mode: str = typer.Option("static", "--mode", help="static | continuous | max"),
     calibration: str = typer.Option("default", "--calibration", help=CALIBRATION_HELP),
@@ -191,7 +191,7 @@ def ops_cmd(
     batch: int = typer.Option(1, "--batch", "-b", help="Sequences in the pass."),
     seq: int = typer.Option(1024, "--seq", "-s", help="Prompt length (prefill) or KV length (decode)."),
     tp: int = typer.Option(1, "--tp", help=TP_HELP),
-    weight_dtype: str = typer.Option("fp16", "--weight-dtype", help=WEIGHT_DTYPE_HELP),
+    weight_dtype: str = typer.Option(None, "--weight-dtype", help=WEIGHT_DTYPE_HELP),
     kv_dtype: str = typer.Option("fp16", "--kv-dtype", help=KV_DTYPE_HELP),
     calibration: str = typer.Option("none", "--calibration", help=CALIBRATION_HELP),
     unfused: bool = typer.Option(False, "--unfused-attention", help="Materialize attention scores (no flash kernel)."),
@@ -233,7 +233,8 @@ def ops_cmd(
                "time_s": whole_s}
     if json_:
         print_json({"model": dep.model.id, "hardware": dep.hardware.id, "phase": phase, "batch": batch,
-                    "seq": seq, "tp": tp, "operators": rows, "total_time_s": total, "method1": method1})
+                    "seq": seq, "tp": tp, "weight_dtype": dep.weights.label,
+                    "weight_formats": dep.weight_formats(), "operators": rows, "total_time_s": total, "method1": method1})
         return
     table(f"{dep.model.id} on {dep.hardware.id}, {phase}, batch {batch}, seq {seq} (times summed over layers)",
           ["operator", "count", "GFLOPs", "weights MB", "act r/w MB", "KV r/w MB", "FLOP/B", "bound", "time µs", "share"],
