@@ -309,7 +309,7 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
              pp: int = 1, ep: int = 1, weight_dtype: Any = None, kv_dtype: str | None = None,
              mode: str = "static", calibration: str | Calibration | None = "default",
              max_batch_size: int | None = None, fused_attention: bool = True,
-             kv_memory_fraction: float = 0.9, runtime: str | RuntimeProfile | None = None) -> Estimate:
+             kv_memory_fraction: float | None = None, runtime: str | RuntimeProfile | None = None) -> Estimate:
     """Predict TTFT, TPOT, end-to-end time, throughput and memory of a workload.
 
     mode: `static` (batch sequences start together: prefill, then output-1 decode steps),
@@ -344,11 +344,13 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
         if (isinstance(max_batch_size, bool) or not isinstance(max_batch_size, (int, np.integer))
                 or not 1 <= max_batch_size <= ABSURD_BATCH):
             raise InputError(f"max_batch_size must be a whole number from 1 to {ABSURD_BATCH:g}, got {show(max_batch_size)}")
+        if kv_memory_fraction is None:
+            kv_memory_fraction = prof.memory_fraction
         if (isinstance(kv_memory_fraction, bool) or not isinstance(kv_memory_fraction, (int, float))
                 or not 0 < kv_memory_fraction <= 1):
             raise InputError(f"kv_memory_fraction must be a fraction in (0, 1], got {show(kv_memory_fraction)}")
         B = max_batch(dep.model, dep.hardware, context=held, weight_dtype=dep.weight_dtype,
-                      kv_dtype=dep.kv_dtype, tp=tp, pp=pp, ep=ep, kv_fraction=kv_memory_fraction,
+                      kv_dtype=dep.kv_dtype, tp=tp, pp=pp, ep=ep, kv_fraction=kv_memory_fraction, rule=prof.memory_rule,
                       limit=max_batch_size)
         # Each attention replica holds its own batch; the bound is on the whole instance.
         B = np.maximum(np.minimum(B * dep.dp, max_batch_size), 1.0)  # 1 where nothing fits: memory.fits says so

@@ -153,7 +153,8 @@ def memory_use(model: ModelSpec, hw: Hardware, *, batch, context, prefill_tokens
 
 
 def max_batch(model: ModelSpec, hw: Hardware, *, context, weight_dtype: Any, kv_dtype: str,
-              tp: int = 1, pp: int = 1, ep: int = 1, kv_fraction: float = 0.9, limit: int = 2048):
+              tp: int = 1, pp: int = 1, ep: int = 1, kv_fraction: float = 0.9, limit: int = 2048,
+              rule: str = "free"):
     """Largest batch per device (per attention replica) whose KV cache (`context` tokens per
     sequence) fits, as a runtime sizes it: a fraction of the memory left after weights and a full
     prefill chunk's workspace. 0 if none."""
@@ -165,7 +166,12 @@ def max_batch(model: ModelSpec, hw: Hardware, *, context, weight_dtype: Any, kv_
         raise InputError(f"limit must be a whole number >= 1, got {limit!r}")
     weights, workspace, per_seq = serving_footprint(model, context, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
                                                     tp=tp, pp=pp, ep=ep)
-    free = (usable_memory(hw) - weights - workspace) * kv_fraction
+    if rule == "free":  # the KV pool takes a fraction of what weights and workspace leave (TensorRT-LLM)
+        free = (usable_memory(hw) - weights - workspace) * kv_fraction
+    elif rule == "total":  # weights, workspace and KV pool together take a fraction of it all (vLLM, SGLang)
+        free = usable_memory(hw) * kv_fraction - weights - workspace
+    else:
+        raise InputError(f"rule must be free or total, got {rule!r}")
     b = np.floor(np.maximum(free, 0) / per_seq)
     return np.minimum(b, limit)
 

@@ -38,6 +38,7 @@ from .hardware import Hardware, list_hardware, load_hardware
 from .memory import max_batch, serving_footprint, usable_memory
 from .model import ModelSpec, load_model
 from .precision import WeightPrecision, normalize
+from .runtime import RuntimeProfile
 
 TP_CHOICES = (1, 2, 4, 8)
 EP_CHOICES = (1, 2, 4, 8)
@@ -87,17 +88,22 @@ def ep_choices(model: ModelSpec, tp: int, hw: Hardware | None = None, max_gpus: 
 
 
 def memory_needed(model: ModelSpec, hw: Hardware, context: float, *, weight_dtype: Any, kv_dtype: str,
-                  tp: int, pp: int) -> dict[str, float]:
+                  tp: int, pp: int, rule: str = "free", fraction: float = KV_FRACTION) -> dict[str, float]:
     """Bytes per device a runtime needs to serve one sequence of `context` tokens.
 
-    The footprint `memory.max_batch` sizes batches by: weights and a full prefill chunk's workspace, plus one sequence's
-    KV cache and logits out of the KV pool (KV_FRACTION of what is left). The workload fits iff
-    total <= capacity (up to rounding).
+    The footprint `memory.max_batch` sizes batches by: weights and a full prefill chunk's workspace,
+    plus one sequence's KV cache and logits out of the KV pool, which takes `fraction` of what is
+    left (rule `free`) or leaves 1 - `fraction` of the device unused (rule `total`). The workload fits
+    iff total <= capacity (up to rounding).
     """
     weights, workspace, sequence = (float(x) for x in serving_footprint(
         model, context, weight_dtype=weight_dtype, kv_dtype=kv_dtype, tp=tp, pp=pp))
-    return {"weights": weights, "workspace": workspace, "sequence": sequence / KV_FRACTION,
-            "total": weights + workspace + sequence / KV_FRACTION, "capacity": usable_memory(hw)}
+    if rule == "free":
+        pool = sequence / fraction
+    else:  # the device's unused share is part of what the sequence needs
+        pool = sequence + (weights + workspace + sequence) * (1 / fraction - 1)
+    return {"weights": weights, "workspace": workspace, "sequence": pool,
+            "total": weights + workspace + pool, "capacity": usable_memory(hw)}
 
 
 # ---- results -------------------------------------------------------------------------------
@@ -428,7 +434,8 @@ def search_device(w: Workload, hw: Hardware, *, price: float, calibration: Calib
         """Largest batch of the whole instance (every attention replica's batch)."""
         replicas = ep // tp if ep > tp else 1
         per_replica = max_batch(m, hw, context=context, weight_dtype=w.weight_dtype, kv_dtype=w.kv_dtype, tp=tp,
-                                pp=pp, ep=ep, kv_fraction=KV_FRACTION, limit=max_batch_size)
+                                pp=pp, ep=ep, kv_fraction=prof.memory_fraction, rule=prof.memory_rule,
+                                limit=max_batch_size)
         return int(min(per_replica * replicas, max_batch_size))
 
     tps = tp_choices(m, hw, w.max_gpus)
@@ -466,15 +473,17 @@ def search_device(w: Workload, hw: Hardware, *, price: float, calibration: Calib
                           **{k: np.concatenate(v) if v else np.zeros(0) for k, v in cols.items()})
     if len(points):
         return DeviceSearch(hw.id, points)
-    return DeviceSearch(hw.id, None, _does_not_fit(w, hw, list(layouts), context))
+    return DeviceSearch(hw.id, None, _does_not_fit(w, hw, list(layouts), context, prof))
 
 
-def _does_not_fit(w: Workload, hw: Hardware, layouts: list[tuple[int, int]], context: float) -> str:
+def _does_not_fit(w: Workload, hw: Hardware, layouts: list[tuple[int, int]], context: float,
+                  prof: RuntimeProfile) -> str:
     """The reason a device holds no configuration, citing the layout that needs least memory."""
     if not layouts:
         return f"no tensor-parallel degree in {TP_CHOICES} divides the {w.model.num_heads} heads"
     needs = [(memory_needed(w.model, hw, context, weight_dtype=w.weight_dtype, kv_dtype=w.kv_dtype,
-                            tp=tp, pp=pp), tp, pp) for tp, pp in layouts]
+                            tp=tp, pp=pp, rule=prof.memory_rule, fraction=prof.memory_fraction), tp, pp)
+             for tp, pp in layouts]
     need, tp, pp = min(needs, key=lambda x: (x[0]["total"], x[1] * x[2]))
     gpus = tp * pp
     limits = f"at most {w.max_gpus} GPUs, {hw.max_devices} per scale-up domain"

@@ -45,6 +45,10 @@ class RuntimeProfile:
     kv_reservation: str  # "full" or "average"
     max_batch_size: int
     chunk_tokens: int  # prefill token budget per step
+    # How the KV pool is sized: `free` = memory_fraction of what weights and workspace leave;
+    # `total` = weights, workspace and pool together take memory_fraction of the device.
+    memory_rule: str = "free"
+    memory_fraction: float = 0.9
 
     @property
     def stack(self) -> str:
@@ -68,6 +72,11 @@ def _version_entry(stack: str, name: str, entry: Any, where: str) -> RuntimeProf
     if not isinstance(entry, dict):
         raise InputError(f"{where}: each version must be a mapping, got {show(entry)}")
     allowed = {f.name for f in fields(RuntimeProfile)} - {"id", "name"}
+    if entry.get("memory_rule") not in ("free", "total"):
+        raise InputError(f"{where}: version {entry.get('version')!r}: memory_rule must be free or total")
+    mf = entry.get("memory_fraction")
+    if isinstance(mf, bool) or not isinstance(mf, (int, float)) or not 0.1 <= mf <= 1:
+        raise InputError(f"{where}: version {entry.get('version')!r}: memory_fraction must be from 0.1 to 1")
     extra = set(map(str, entry)) - allowed
     missing = allowed - set(map(str, entry))
     if extra or missing:
@@ -97,7 +106,8 @@ def _version_entry(stack: str, name: str, entry: Any, where: str) -> RuntimeProf
         fused_all_reduce=entry["fused_all_reduce"], gqa_kv_reuse=float(entry["gqa_kv_reuse"]),
         layer_overhead_s=float(entry["layer_overhead_s"]), step_overhead_s=float(entry["step_overhead_s"]),
         comm_latency_s=float(entry["comm_latency_s"]), kv_reservation=entry["kv_reservation"],
-        max_batch_size=entry["max_batch_size"], chunk_tokens=entry["chunk_tokens"])
+        max_batch_size=entry["max_batch_size"], chunk_tokens=entry["chunk_tokens"],
+        memory_rule=entry["memory_rule"], memory_fraction=float(entry["memory_fraction"]))
 
 
 @dataclass(frozen=True)
