@@ -104,7 +104,10 @@ def test_framework_text_maps_to_a_profile():
     assert runtime_from_framework("TensorRT-LLM", "v0.11.0").id == "trtllm@0.8"
     assert runtime_from_framework("TensorRT-LLM (TRT engine, trtllm-bench)", "v0.17").id == "trtllm@0.17"
     assert runtime_from_framework("TensorRT-LLM (Triton tensorrtllm_backend)", "v0.14.0").id == "trtllm@0.14"
-    assert runtime_from_framework("vLLM (benchmarks/benchmark_latency.py)", "unstated (llama-3.1)").id == "vllm@0.6"
+    assert runtime_from_framework("vLLM (benchmarks/benchmark_latency.py)", "unstated (llama-3.1)").id == "vllm@0.8"
+    # unstated but dated: the first profile released from that month on
+    assert runtime_from_framework("vLLM", "unstated (after 2024-07)").id == "vllm@0.6"
+    assert runtime_from_framework("vLLM", "v0.6.3").id == "vllm@0.6"
     assert runtime_from_framework("SGLang", "0.4.1").id.startswith("sglang")
     assert runtime_from_framework("some in-house engine", "").id == "generic@1"
 
@@ -190,7 +193,7 @@ def test_cli_runtime_option(command):
     rc, out, _ = run_cli(*command, "--runtime", "vllm", "--json")
     assert rc == 0
     if command[0] == "estimate":
-        assert json.loads(out)["runtime"] == "vllm@0.6"
+        assert json.loads(out)["runtime"] == "vllm@0.8"  # a bare id: the newest profile
     rc, _, err = run_cli(*command, "--runtime", "bogus")
     assert rc == 2 and "unknown runtime 'bogus'" in err
 

@@ -49,6 +49,7 @@ class RuntimeProfile:
     # `total` = weights, workspace and pool together take memory_fraction of the device.
     memory_rule: str = "free"
     memory_fraction: float = 0.9
+    released: str = ""  # YYYY-MM of the release the profile describes
 
     @property
     def stack(self) -> str:
@@ -74,6 +75,8 @@ def _version_entry(stack: str, name: str, entry: Any, where: str) -> RuntimeProf
     allowed = {f.name for f in fields(RuntimeProfile)} - {"id", "name"}
     if entry.get("memory_rule") not in ("free", "total"):
         raise InputError(f"{where}: version {entry.get('version')!r}: memory_rule must be free or total")
+    if not re.fullmatch(r"20\d\d-[01]\d", str(entry.get("released", ""))):
+        raise InputError(f"{where}: version {entry.get('version')!r}: released must be YYYY-MM")
     mf = entry.get("memory_fraction")
     if isinstance(mf, bool) or not isinstance(mf, (int, float)) or not 0.1 <= mf <= 1:
         raise InputError(f"{where}: version {entry.get('version')!r}: memory_fraction must be from 0.1 to 1")
@@ -107,7 +110,8 @@ def _version_entry(stack: str, name: str, entry: Any, where: str) -> RuntimeProf
         layer_overhead_s=float(entry["layer_overhead_s"]), step_overhead_s=float(entry["step_overhead_s"]),
         comm_latency_s=float(entry["comm_latency_s"]), kv_reservation=entry["kv_reservation"],
         max_batch_size=entry["max_batch_size"], chunk_tokens=entry["chunk_tokens"],
-        memory_rule=entry["memory_rule"], memory_fraction=float(entry["memory_fraction"]))
+        memory_rule=entry["memory_rule"], memory_fraction=float(entry["memory_fraction"]),
+        released=str(entry["released"]))
 
 
 @dataclass(frozen=True)
@@ -208,7 +212,14 @@ def runtime_from_framework(framework: str, version: str = "") -> RuntimeProfile:
                 version = "0.14"
             # "v0.17", "~1.0 (doc state ...)"; a version stated only in prose counts as unstated.
             digits = re.match(r"\s*[~v]*\s*(\d+(\.\d+)*)", version or "")
-            return _nearest(stack, digits.group(1)) if digits else stack.versions[-1]
+            if digits:
+                return _nearest(stack, digits.group(1))
+            # Unstated, but dated ("after 2024-07"): the first profile released from then on.
+            month = re.search(r"20\d\d-[01]\d", version or "")
+            if month:
+                later = [p for p in stack.versions if p.released >= month.group(0)]
+                return later[0] if later else stack.versions[-1]
+            return stack.versions[-1]
     return load_runtime(DEFAULT_RUNTIME)
 
 
