@@ -92,6 +92,14 @@ def main() -> None:
         "Mean spread factor of the held-out rows: " + ", ".join(
             f"{NAMES[k]} {float(np.mean(f)):.2f}" for k, f in factors.items()), "",
     ]
+    res = run.result
+    out += ["## Fitted parameters (all rows)", "",
+            "Each parameter has a physical meaning, a prior and bounds (priors of kernel fractions: "
+            "`src/llmroofline/catalog/priors/kernels.yaml`, each figure with its source; of stack overheads: "
+            "`src/llmroofline/catalog/runtimes/*.yaml`). `generic` takes the fitted values of the newest measured "
+            "stack.", "", "| parameter | prior | fitted | bounds |", "| --- | --- | --- | --- |",
+            *[f"| {'.'.join(p.path)} | {p.prior:.4g} | {v:.4g} | {p.low:.3g} to {p.high:.3g} |"
+              for p, v in zip(res.params, res.values, strict=True)], ""]
     for name, key in (("device", lambda r: r.hardware), ("serving stack", lambda r: r.runtime),
                       ("metric", lambda r: r.metric), ("mode", lambda r: r.mode), ("model", lambda r: r.model)):
         out += [f"## By {name}", ""] + table(rows, preds, name, key) + [""]
