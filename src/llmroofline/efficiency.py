@@ -8,12 +8,13 @@ speed. Calibrated parameters are data (`catalog/calibration/*.yaml`), fitted by
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from .catalog import CATALOG_ROOT
-from .errors import InputError
+from .errors import InputError, show
 from .hardware import Hardware, read_yaml
 
 
@@ -88,6 +89,34 @@ class Calibration:
 PLAIN = Calibration(default=Efficiency.plain(), families={}, error_bands={}, source="plain roofline")
 
 
+MAX_ERROR_BAND = 10.0  # ±1000%: a band wider than this says nothing
+
+
+def _section(data: dict[str, Any], key: str, where: str) -> dict[Any, Any]:
+    """An optional mapping section of a calibration file (absent or empty: {})."""
+    v = data.get(key)
+    if v is None:
+        return {}
+    if not isinstance(v, dict):
+        raise InputError(f"{where}: {key} must be a mapping, got {show(v)}")
+    return v
+
+
+def _warn_unknown_families(fams: dict[str, Any], where: str) -> None:
+    """A family no catalog device belongs to is most likely a typo: say so (a device of one's own
+    may have a new family, so this is a warning)."""
+    if not fams:
+        return
+    from .hardware import hardware_catalog
+
+    known = {hw.family for hw in hardware_catalog().values()}
+    unknown = sorted(set(fams) - known)
+    if unknown:
+        warnings.warn(f"{where}: no catalog device belongs to the calibrated famil{'ies' if len(unknown) > 1 else 'y'} "
+                      f"{', '.join(map(repr, unknown))} (catalog families: {', '.join(sorted(known))}); "
+                      "only a device spec of your own with that family uses it", stacklevel=3)
+
+
 def calibration_from_dict(data: Any, where: str) -> Calibration:
     if not isinstance(data, dict) or "default" not in data:
         raise InputError(f"{where}: a calibration file needs a 'default' section")
@@ -95,11 +124,19 @@ def calibration_from_dict(data: Any, where: str) -> Calibration:
     if extra:
         raise InputError(f"{where}: unknown section(s) {', '.join(sorted(extra))}")
     default = efficiency_from_dict(data["default"], f"{where}: default")
-    fams = {
-        str(k): efficiency_from_dict({**default.to_dict(), **(v or {})}, f"{where}: families.{k}")
-        for k, v in (data.get("families") or {}).items()
-    }
-    bands = {str(k): float(v) for k, v in (data.get("error_bands") or {}).items()}
+    families, bands_in = _section(data, "families", where), _section(data, "error_bands", where)
+    fams = {}
+    for k, v in families.items():
+        if v is not None and not isinstance(v, dict):
+            raise InputError(f"{where}: families.{k} must be a mapping of parameter: value, got {show(v)}")
+        fams[str(k)] = efficiency_from_dict({**default.to_dict(), **(v or {})}, f"{where}: families.{k}")
+    _warn_unknown_families(fams, where)
+    bands = {}
+    for k, v in bands_in.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= MAX_ERROR_BAND:
+            raise InputError(f"{where}: error_bands.{k} must be a relative error from 0 to {MAX_ERROR_BAND:g} "
+                             f"(0.1 = ±10%), got {show(v)}")
+        bands[str(k)] = float(v)
     return Calibration(default=default, families=fams, error_bands=bands, source=str(data.get("source", where)))
 
 

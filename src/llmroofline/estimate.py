@@ -8,6 +8,7 @@ a max over consecutive integers splits at the crossing point.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -228,7 +229,7 @@ def _as_lengths(name: str, value, minimum: int = 1) -> np.ndarray:
         try:
             if np.asarray(value).dtype != bool:  # True is not a batch of 1
                 a = np.asarray(value, dtype=float)
-        except (TypeError, ValueError):  # ragged lists, None inside, objects
+        except (TypeError, ValueError, OverflowError):  # ragged lists, None inside, objects, 10**400
             a = None
     if a is None or a.size == 0 or not np.all(np.isfinite(a)):
         raise InputError(f"{name} must be a whole number or a list of whole numbers, got {show(value)}")
@@ -240,11 +241,14 @@ def _as_lengths(name: str, value, minimum: int = 1) -> np.ndarray:
     return a
 
 
+KV_MEMORY_FRACTION = 0.9  # share of the memory left after weights that max mode fills with KV cache
+
+
 def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: Any = 128, *, tp: int = 1,
              pp: int = 1, ep: int = 1, weight_dtype: str = "fp16", kv_dtype: str | None = None,
              mode: str = "static", calibration: str | Calibration | None = "default",
              max_batch_size: int = MAX_BATCH, fused_attention: bool = True,
-             kv_memory_fraction: float = 0.9) -> Estimate:
+             kv_memory_fraction: float = KV_MEMORY_FRACTION) -> Estimate:
     """Predict TTFT, TPOT, end-to-end time, throughput and memory of a workload.
 
     mode: `static` (batch sequences start together: prefill, then output-1 decode steps),
@@ -266,13 +270,16 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
     eff = cal.for_device(dep.hardware)
     In = _as_lengths("input_len", input_len)
     Out = _as_lengths("output_len", output_len)
+    if (isinstance(kv_memory_fraction, bool) or not isinstance(kv_memory_fraction, (int, float))
+            or not 0 < kv_memory_fraction <= 1):
+        raise InputError(f"kv_memory_fraction must be a fraction in (0, 1], got {show(kv_memory_fraction)}")
+    if mode != "max" and kv_memory_fraction != KV_MEMORY_FRACTION:
+        warnings.warn(f"kv_memory_fraction = {kv_memory_fraction:g} is ignored: it sizes the batch in mode max only "
+                      f"(mode here: {mode})", stacklevel=2)
     if mode == "max":
         if (isinstance(max_batch_size, bool) or not isinstance(max_batch_size, (int, np.integer))
                 or not 1 <= max_batch_size <= ABSURD_BATCH):
             raise InputError(f"max_batch_size must be a whole number from 1 to {ABSURD_BATCH:g}, got {show(max_batch_size)}")
-        if (isinstance(kv_memory_fraction, bool) or not isinstance(kv_memory_fraction, (int, float))
-                or not 0 < kv_memory_fraction <= 1):
-            raise InputError(f"kv_memory_fraction must be a fraction in (0, 1], got {show(kv_memory_fraction)}")
         B = max_batch(dep.model, dep.hardware, context=In + Out, weight_dtype=dep.weight_dtype,
                       kv_dtype=dep.kv_dtype, tp=tp, pp=pp, ep=ep, kv_fraction=kv_memory_fraction,
                       limit=max_batch_size)

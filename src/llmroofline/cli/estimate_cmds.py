@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
 from typing import Any
@@ -10,8 +9,9 @@ from typing import Any
 import typer
 
 from ..efficiency import load_calibration
-from ..errors import InputError
+from ..errors import InputError, clean_name
 from ..estimate import MAX_BATCH, estimate, make_deployment
+from ..files import read_csv
 from ..intensity import whole_model
 from ..operators import AttentionGroup
 from ..roofline import device_peak, roofline_time, time_ops
@@ -86,19 +86,11 @@ def _scalar(d: dict[str, Any]) -> dict[str, Any]:
 
 def read_csv_rows(path: Path) -> list[dict[str, str]]:
     """Rows of a workload CSV as {column: text}; values beyond the header's columns are dropped."""
-    try:
-        with path.open(newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            rows = [{k: v for k, v in r.items() if k is not None} for r in reader]
-            columns = reader.fieldnames or []
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"cannot read CSV {path}: {getattr(e, 'strerror', None) or e}") from None
-    except csv.Error as e:
-        raise InputError(f"CSV {path} is malformed: {e}") from None
+    columns, rows = read_csv(path, "CSV")
     missing = [c for c in CSV_REQUIRED if c not in columns]
     if rows and missing:
-        raise InputError(f"CSV {path} lacks the column(s) {', '.join(missing)} "
-                         f"(it has: {', '.join(map(str, columns))[:200]})")
+        raise InputError(f"CSV {clean_name(str(path))} lacks the column(s) {', '.join(missing)} "
+                         f"(it has: {clean_name(', '.join(map(str, columns)))})")
     return rows
 
 

@@ -1,0 +1,300 @@
+"""Hostile input: whatever a user (or someone else) feeds in, the answer is a result, or exit
+status 2 with one clear line on stderr; never a traceback, a hang, or a file written by surprise."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import threading
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import llmroofline as lr
+from llmroofline.cli import main
+from llmroofline.errors import InputError
+from llmroofline.files import MAX_CSV_BYTES, parse_yaml
+
+from .conftest import REPO_ROOT
+
+MEASUREMENTS = REPO_ROOT / "data" / "measured-public.csv"
+BIG = "1" + "0" * 400  # 10**400: no float holds it
+
+
+def run_cli(args: list[str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        rc = main([str(a) for a in args])
+    return rc, out.getvalue(), err.getvalue()
+
+
+def assert_input_error(args: list[str], *words: str) -> str:
+    """Exit 2, one line on stderr holding `words` (case-insensitive), no traceback."""
+    rc, _out, err = run_cli(args)
+    assert rc == 2, (rc, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), err
+    assert "Traceback" not in err
+    for w in words:
+        assert w.lower() in err.lower(), (w, err)
+    return err
+
+
+def in_thread(fn, timeout: float = 20.0):
+    """Run fn in a thread; fail (instead of hanging the suite) if it does not return in time."""
+    box: dict[str, object] = {}
+
+    def target():
+        try:
+            box["value"] = fn()
+        except BaseException as e:  # noqa: BLE001 - handed back to the test
+            box["error"] = e
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    t.join(timeout)
+    assert not t.is_alive(), "the call hung"
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box.get("value")
+
+
+# ---- 15: unbounded reads ------------------------------------------------------------------------
+
+SPECIAL = [p for p in ("/dev/zero", "/dev/urandom") if os.path.exists(p)]
+
+
+@pytest.fixture
+def fifo(tmp_path) -> Path:
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs on this system")
+    p = tmp_path / "f.json"
+    os.mkfifo(p)
+    return p
+
+
+@pytest.mark.parametrize("path", SPECIAL)
+@pytest.mark.parametrize("option", ["--model", "--hardware"])
+def test_device_files_are_refused_not_read(path, option):
+    args = ["estimate", "--model", "llama2-7b", "--hardware", "a100"]
+    args[args.index(option) + 1] = path
+    in_thread(lambda: assert_input_error(args, "not a regular file", path))
+
+
+@pytest.mark.parametrize("path", SPECIAL)
+def test_device_files_as_calibration_csv_and_measurements_are_refused(path):
+    in_thread(lambda: assert_input_error(["estimate", "-m", "llama2-7b", "-d", "a100", "--calibration", path],
+                                         "calibration"))
+    in_thread(lambda: assert_input_error(["estimate", "--from-csv", path], "regular file"))
+    in_thread(lambda: assert_input_error(["validate", "--data", path], "regular file"))
+
+
+def test_a_fifo_never_blocks(fifo):
+    for args in (["models", "show", str(fifo)], ["hardware", "show", str(fifo.with_name("f.yaml"))],
+                 ["estimate", "--from-csv", str(fifo)], ["validate", "--data", str(fifo)]):
+        if args[0] == "hardware":
+            os.mkfifo(args[2])
+        in_thread(lambda a=args: assert_input_error(a, "regular file"))
+
+
+def test_a_bad_csv_row_naming_a_device_file_does_not_stop_the_others(tmp_path, fifo):
+    csv_path = tmp_path / "w.csv"
+    csv_path.write_text("model,hardware,input_len,output_len,batch\n"
+                        "/dev/zero,a100,128,128,1\n"
+                        f"{fifo},a100,128,128,1\n"
+                        "llama2-7b,/dev/zero,128,128,1\n"
+                        "llama2-7b,a100,128,128,1\n")
+    rc, out, err = in_thread(lambda: run_cli(["estimate", "--from-csv", csv_path, "--json"]))
+    assert rc == 0, err
+    rows = json.loads(out)
+    assert ["regular file" in r.get("error", "") for r in rows] == [True, True, True, False]
+    assert rows[3]["ttft_s"] > 0
+
+
+def test_oversized_files_are_refused(tmp_path):
+    big = tmp_path / "config.json"
+    with big.open("wb") as f:  # sparse: costs no disk
+        f.truncate(20_000_000)
+    assert_input_error(["models", "show", big], "too large")
+    spec = tmp_path / "dev.yaml"
+    with spec.open("wb") as f:
+        f.truncate(2_000_000)
+    assert_input_error(["hardware", "show", spec], "too large")
+    csv_path = tmp_path / "w.csv"
+    with csv_path.open("wb") as f:
+        f.truncate(MAX_CSV_BYTES + 1)
+    assert_input_error(["estimate", "--from-csv", csv_path], "too large")
+
+
+def test_a_folder_is_not_a_calibration_or_csv(tmp_path):
+    assert_input_error(["estimate", "--from-csv", tmp_path], "folder")
+    assert_input_error(["validate", "--data", tmp_path], "folder")
+
+
+# ---- 16: internal errors that are bad input --------------------------------------------------------
+
+@pytest.mark.parametrize("args", [
+    ["estimate", "-m", "llama2-7b", "-d", "a100", "--input", BIG],
+    ["estimate", "-m", "llama2-7b", "-d", "a100", "--output", BIG],
+    ["estimate", "-m", "llama2-7b", "-d", "a100", "--batch", BIG],
+    ["compare", "-m", "llama2-7b", "--a", "a100", "--b", "h20", "--seq", "1:100:inf"],
+    ["compare", "-m", "llama2-7b", "--a", "a100", "--b", "h20", "--batch", "1:100:-inf"],
+    ["compare", "-m", "llama2-7b", "--a", "a100", "--b", "h20", "--batch", "1:100:nan"],
+    ["compare", "-m", "llama2-7b", "--a", "a100", "--b", "h20", "--metric", "e2e", "--output-len", BIG],
+])
+def test_huge_and_infinite_numbers_are_input_errors(args):
+    assert_input_error(args)
+
+
+def test_huge_numbers_in_the_api_are_input_errors():
+    m = lr.load_model("llama2-7b")
+    with pytest.raises(InputError, match="AttentionGroup"):
+        lr.forward_ops(m, groups=[lr.AttentionGroup(batch=10**400, new=1, past=1)])
+    with pytest.raises(InputError):
+        lr.estimate(m, "a100", batch=[1, 10**400])
+    with pytest.raises(InputError):
+        lr.compare(m, "a100", "h20", seq=[128, 10**400])
+    with pytest.raises(InputError, match="output_len"):
+        lr.compare(m, "a100", "h20", metric="e2e", output_len=10**400)
+
+
+def test_a_numpy_type_as_a_precision_is_an_input_error():
+    with pytest.raises(InputError, match="precision"):
+        lr.estimate("llama2-7b", "a100", weight_dtype=np.float16)
+
+
+def test_deeply_nested_and_huge_number_configs(tmp_path):
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    assert_input_error(["models", "show", deep], "nested")
+    bigint = tmp_path / "bigint.json"
+    bigint.write_text('{"hidden_size": 1' + "0" * 100_000 + "}")
+    assert_input_error(["models", "show", bigint], "digits")
+
+
+@pytest.mark.parametrize("text, words", [
+    ("default: {}\nerror_bands: abc\n", ["error_bands", "mapping"]),
+    ("default: {}\nerror_bands: [0.1, 0.2]\n", ["error_bands", "mapping"]),
+    ("default: {}\nfamilies: [ampere, hopper]\n", ["families", "mapping"]),
+    ("default: {}\nfamilies: hopper\n", ["families", "mapping"]),
+    ("default: {}\nfamilies: {hopper: 3}\n", ["families.hopper"]),
+    ("default: {}\nerror_bands: {throughput: -5}\n", ["error_bands.throughput"]),
+    ("default: {}\nerror_bands: {throughput: .nan}\n", ["error_bands.throughput"]),
+    ("default: {}\nerror_bands: {throughput: .inf}\n", ["error_bands.throughput"]),
+    ("default: {}\nerror_bands: {throughput: true}\n", ["error_bands.throughput"]),
+    ("default: {}\nerror_bands: {throughput: '0.1'}\n", ["error_bands.throughput"]),
+    ("default: {}\ndefault: {memory: 0.5}\n", ["default", "twice", "line 2"]),
+])
+def test_malformed_calibration_files(tmp_path, text, words):
+    cal = tmp_path / "cal.yaml"
+    cal.write_text(text)
+    assert_input_error(["estimate", "-m", "llama2-7b", "-d", "a100", "--calibration", cal], *words)
+
+
+def test_an_empty_error_bands_section_means_no_bands(tmp_path):
+    cal = tmp_path / "cal.yaml"
+    cal.write_text("default: {memory: 0.8}\nerror_bands:\nfamilies:\n")
+    rc, out, err = run_cli(["estimate", "-m", "llama2-7b", "-d", "a100", "--calibration", cal, "--json"])
+    assert rc == 0, err
+    assert "error_band" not in json.loads(out)
+
+
+def test_unknown_calibration_families_are_warned_about(tmp_path):
+    cal = tmp_path / "cal.yaml"
+    cal.write_text("default: {}\nfamilies: {hoper: {memory: 0.5}}\n")
+    rc, out, err = run_cli(["estimate", "-m", "llama2-7b", "-d", "a100", "--calibration", cal, "--json"])
+    assert rc == 0
+    assert "'hoper'" in err and "warning" in err
+    cal.write_text("default: {}\nfamilies: {hopper: {memory: 0.5}}\n")
+    rc, out, err = run_cli(["estimate", "-m", "llama2-7b", "-d", "a100", "--calibration", cal, "--json"])
+    assert rc == 0 and "warning" not in err
+
+
+# ---- 17: silently accepted ---------------------------------------------------------------------------
+
+def spec_text(**changes) -> str:
+    import yaml
+
+    spec = yaml.safe_load((REPO_ROOT / "src/llmroofline/catalog/hardware/A100-SXM4-80GB.yaml").read_text())
+    spec.update(changes)
+    return yaml.safe_dump(spec)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("memory_bandwidth_gbps", 1e-300), ("memory_bandwidth_gbps", 0.001), ("memory_gb", 1e-9),
+    ("peak_tflops", {"fp16": 1e-12}), ("tdp_w", 1e-6), ("price_per_hour_usd", 1e-12),
+    ("onchip_buffer_mb", 1e-12), ("interconnect", {"kind": "x", "bandwidth_gbps": 1e-200, "max_devices": 8}),
+])
+def test_physically_absurd_small_device_figures_are_refused(tmp_path, field, value):
+    spec = tmp_path / "dev.yaml"
+    spec.write_text(spec_text(**{field: value}))
+    assert_input_error(["hardware", "show", spec], field.split("_")[0])
+
+
+def test_duplicate_yaml_keys_are_refused(tmp_path):
+    text = spec_text()
+    spec = tmp_path / "dev.yaml"
+    spec.write_text(text + "memory_gb: 8000\n")
+    assert_input_error(["hardware", "show", spec], "memory_gb", "twice")
+    nested = text.replace("interconnect:\n", "interconnect:\n  max_devices: 2\n", 1)
+    spec.write_text(nested)
+    assert_input_error(["hardware", "show", spec], "max_devices", "twice")
+    spec.write_text(text)  # the file without duplicates loads
+    assert run_cli(["hardware", "show", spec])[0] == 0
+
+
+def test_the_yaml_loader_keeps_anchors_and_merge_keys():
+    data = parse_yaml("base: &b {x: 1}\nother:\n  <<: *b\n  y: 2\nlist: [*b, *b]\n", "test")
+    assert data["other"] == {"x": 1, "y": 2} and data["list"] == [{"x": 1}, {"x": 1}]
+    with pytest.raises(InputError, match="twice"):
+        parse_yaml("a:\n  - {k: 1, k: 2}\n", "test")
+
+
+def test_duplicate_csv_columns_are_refused(tmp_path):
+    csv_path = tmp_path / "w.csv"
+    csv_path.write_text("model,hardware,input_len,output_len,batch,batch\nllama2-7b,a100,128,128,1,64\n")
+    assert_input_error(["estimate", "--from-csv", csv_path], "batch", "twice")
+    data = tmp_path / "m.csv"
+    header, *rest = MEASUREMENTS.read_text().splitlines()
+    data.write_text("\n".join([header + ",value", *[r + ",1" for r in rest[:3]]]) + "\n")
+    assert_input_error(["validate", "--data", data], "value", "twice")
+
+
+def test_an_attention_group_without_tokens_is_refused():
+    m = lr.load_model("llama2-7b")
+    for g in (lr.AttentionGroup(batch=0, new=1, past=10), lr.AttentionGroup(batch=4, new=0, past=10)):
+        with pytest.raises(InputError, match="no tokens"):
+            lr.forward_ops(m, groups=[g])
+    assert lr.forward_ops(m, groups=[lr.AttentionGroup(batch=4, new=1, past=10)])
+
+
+def test_kv_memory_fraction_outside_max_mode():
+    with pytest.raises(InputError, match="kv_memory_fraction"):
+        lr.estimate("llama2-7b", "a100", mode="static", kv_memory_fraction=5)
+    with pytest.warns(UserWarning, match="kv_memory_fraction"):
+        lr.estimate("llama2-7b", "a100", mode="static", kv_memory_fraction=0.5)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lr.estimate("llama2-7b", "a100", mode="max", kv_memory_fraction=0.5)
+        lr.estimate("llama2-7b", "a100", mode="static")
+
+
+# ---- 18: a byte order mark ---------------------------------------------------------------------------
+
+def test_csv_files_with_a_byte_order_mark(tmp_path):
+    csv_path = tmp_path / "w.csv"
+    csv_path.write_bytes(b"\xef\xbb\xbfmodel,hardware,input_len,output_len,batch\r\nllama2-7b,a100,128,128,8\r\n")
+    rc, out, err = run_cli(["estimate", "--from-csv", csv_path, "--json"])
+    assert rc == 0, err
+    assert "error" not in json.loads(out)[0]
+    data = tmp_path / "m.csv"
+    data.write_bytes(b"\xef\xbb\xbf" + MEASUREMENTS.read_bytes())
+    from llmroofline.validate import read_measurements
+
+    rows = read_measurements(data)
+    assert [r.id for r in rows] == [r.id for r in read_measurements(MEASUREMENTS)]
