@@ -298,3 +298,84 @@ def test_csv_files_with_a_byte_order_mark(tmp_path):
 
     rows = read_measurements(data)
     assert [r.id for r in rows] == [r.id for r in read_measurements(MEASUREMENTS)]
+
+
+# ---- C: interrupts and closed pipes ---------------------------------------------------------------
+
+def test_ctrl_c_exits_130(monkeypatch):
+    from llmroofline.cli import catalog_cmds
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(catalog_cmds, "list_models", interrupted)
+    assert run_cli(["models", "list"])[0] == 130
+
+
+def test_an_exit_status_from_inside_a_command_is_passed_on(monkeypatch):
+    import typer
+
+    from llmroofline.cli import catalog_cmds
+
+    def leave(*a, **k):
+        raise typer.Exit(3)
+
+    monkeypatch.setattr(catalog_cmds, "list_models", leave)
+    assert run_cli(["models", "list"])[0] == 3
+
+
+class ClosedPipe(io.StringIO):
+    def write(self, s):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self):
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_closed_stdout_exits_141():
+    err = io.StringIO()
+    with redirect_stdout(ClosedPipe()), redirect_stderr(err):
+        rc = main(["models", "list", "--json"])
+    assert rc == 141, err.getvalue()
+
+
+@pytest.mark.parametrize("args", [["models", "list", "--json"], ["models", "list"]])
+def test_a_closed_pipe_in_a_real_process_exits_141(args):
+    import subprocess
+    import sys
+
+    code = "import sys; from llmroofline.cli import main; sys.exit(main())"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src")}
+    p = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert p.stdout is not None
+    p.stdout.close()  # the reader goes away before the output is written
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 141, err
+
+
+# ---- A: what reaches the terminal ---------------------------------------------------------------------
+
+ESCAPE = "\x1b]0;owned\x07\x1b[2J\x1b[31mred\x9b1m"
+
+
+def test_escape_sequences_never_reach_the_terminal(tmp_path):
+    err = assert_input_error(["models", "show", "llama" + ESCAPE], "unknown model")
+    assert not any(c in err for c in "\x1b\x07\x9b")
+    folder = tmp_path / ("evil" + ESCAPE.replace("\x07", "").replace("/", ""))
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(lr.load_model("llama2-7b").summary() | {"hidden_size": -1}))
+    err = assert_input_error(["models", "show", folder])
+    assert "\x1b" not in err and "\x9b" not in err
+    csv_path = tmp_path / "w.csv"
+    csv_path.write_text("model,hardware,input_len,output_len,batch\n"
+                        f'"[/bold]x{ESCAPE}",a100,128,128,1\nllama2-7b,"[red]a100",128,128,1\n')
+    rc, out, err = run_cli(["estimate", "--from-csv", csv_path])
+    assert rc == 0, err  # rich markup in a name is text, not a MarkupError
+    assert "\x1b]" not in out and "\x9b" not in out and "[/bold]x" in out
+
+
+def test_long_names_are_capped_in_messages():
+    err = assert_input_error(["models", "show", "x" * 100_000], "unknown model")
+    assert len(err) < 600
+    err = assert_input_error(["estimate", "-m", "llama2-7b", "-d", "a100", "--calibration", "y" * 100_000])
+    assert len(err) < 600

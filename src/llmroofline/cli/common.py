@@ -12,7 +12,9 @@ import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from ..errors import clean_name, clean_text
 from ..formatting import cell_text
 
 app = typer.Typer(
@@ -41,8 +43,19 @@ TP_HELP = "Tensor-parallel degree."
 CALIBRATION_HELP = "none (plain roofline, an upper bound), default (bundled fit), or a calibration YAML file."
 
 
+MESSAGE_LIMIT = 2000  # characters of one line on stderr; names inside are capped shorter
+
+
 def console_err(message: str) -> None:
-    print(message, file=sys.stderr)
+    """One line on stderr, with terminal escape sequences and control characters taken out (a
+    message may quote a name from a file or from someone else) and its length capped."""
+    print(clean_name(message, MESSAGE_LIMIT), file=sys.stderr)
+
+
+def _cell(v: Any) -> Any:
+    """A table cell or title as rich Text: no markup is interpreted (`[red]` in a model name is
+    text) and no escape sequence reaches the terminal."""
+    return Text(clean_text(v)) if isinstance(v, str) else v
 
 
 def to_jsonable(x: Any) -> Any:
@@ -68,11 +81,11 @@ def print_json(data: Any) -> None:
 
 
 def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
-    t = Table(title=title, title_justify="left")
+    t = Table(title=_cell(title), title_justify="left")
     for i, c in enumerate(columns):
-        t.add_column(c, justify="left" if i == 0 else "right", no_wrap=i == 0)
+        t.add_column(_cell(c), justify="left" if i == 0 else "right", no_wrap=i == 0)
     for r in rows:
-        t.add_row(*[fmt(v) for v in r])
+        t.add_row(*[_cell(fmt(v)) for v in r])
     console.print(t)
 
 

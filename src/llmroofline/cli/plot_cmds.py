@@ -11,7 +11,7 @@ import numpy as np
 import typer
 
 from ..compare import METHODS, METRICS, Comparison, compare, parse_axis
-from ..errors import InputError
+from ..errors import InputError, clean_name
 from ..plots import (
     STATIC_FORMATS,
     check_output,
@@ -124,7 +124,7 @@ def roofline_cmd(
 def _summary_lines(c: Comparison) -> list[str]:
     s = mesh_summary(c)
     la, lb = c.labels.get("a", c.a), c.labels.get("b", c.b)
-    lines = [f"[bold]{c.model}[/]: {la} / {lb}, {'method 1 (whole model)' if c.method == 'whole' else 'method 2 (per operator)'}, "
+    lines = [f"{clean_name(c.model)}: {clean_name(la)} / {clean_name(lb)}, {'method 1 (whole model)' if c.method == 'whole' else 'method 2 (per operator)'}, "
              f"{c.metric} ({c.unit})",
              f"grid: {c.batch.size} batches ({c.batch.min():g}–{c.batch.max():g}) × {c.seq.size} lengths "
              f"({c.seq.min():g}–{c.seq.max():g}) = {s['cells']} cells; ratio from {s['ratio_min']:.3g} to {s['ratio_max']:.3g}"]
@@ -234,7 +234,7 @@ def compare_cmd(
         return
     for c in meshes:
         for line in _summary_lines(c):
-            console.print(line)
+            console.print(clean_name(line, 2000), markup=False, highlight=False)
     for path in written:
         console.print(f"wrote {path}")
 
