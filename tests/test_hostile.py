@@ -379,3 +379,71 @@ def test_long_names_are_capped_in_messages():
     assert len(err) < 600
     err = assert_input_error(["estimate", "-m", "llama2-7b", "-d", "a100", "--calibration", "y" * 100_000])
     assert len(err) < 600
+
+
+# ---- B: one rule for every file written -----------------------------------------------------------
+
+WRITERS = {  # command line with OUT where the output goes (the extension is appended)
+    "estimate --html": (["estimate", "-m", "llama2-7b", "-d", "a100", "--html", "OUT"], ".html"),
+    "recommend --html": (["recommend", "-m", "llama2-7b", "-i", "128", "-o", "64", "-d", "L4", "--html", "OUT"],
+                         ".html"),
+    "pareto --out": (["pareto", "-m", "llama2-7b", "-i", "128", "-o", "64", "-d", "L4", "--out", "OUT"], ".png"),
+    "pareto --html": (["pareto", "-m", "llama2-7b", "-i", "128", "-o", "64", "-d", "L4", "--html", "OUT"], ".html"),
+    "compare --csv": (["compare", "-m", "llama2-7b", "--a", "a100", "--b", "h20", "--batch", "1,8", "--seq", "128,256",
+                       "--csv", "OUT"], ".csv"),
+    "roofline --html": (["roofline", "a100", "--html", "OUT"], ".html"),
+}
+
+
+def writer_args(name: str, out: Path) -> list[str]:
+    args, _ = WRITERS[name]
+    return [str(out) if a == "OUT" else a for a in args]
+
+
+@pytest.mark.parametrize("name", list(WRITERS))
+def test_existing_outputs_need_force(tmp_path, name):
+    out = tmp_path / ("result" + WRITERS[name][1])
+    out.write_text("keep me")
+    assert_input_error(writer_args(name, out), "exists", "--force")
+    assert out.read_text() == "keep me"
+    rc, _, err = run_cli([*writer_args(name, out), "--force"])
+    assert rc == 0, err
+    assert out.read_bytes() != b"keep me" and out.stat().st_size > 100
+
+
+@pytest.mark.parametrize("name", list(WRITERS))
+def test_outputs_never_write_through_a_symbolic_link(tmp_path, name):
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me")
+    link = tmp_path / ("link" + WRITERS[name][1])
+    link.symlink_to(target)
+    for extra in ([], ["--force"]):
+        assert_input_error([*writer_args(name, link), *extra], "symbolic link")
+        assert target.read_text() == "keep me"
+    dangling = tmp_path / ("dangling" + WRITERS[name][1])
+    dangling.symlink_to(tmp_path / "nowhere")
+    assert_input_error(writer_args(name, dangling), "symbolic link")
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_calibrate_follows_the_same_rule(tmp_path):
+    target = tmp_path / "precious.yaml"
+    target.write_text("keep me")
+    link = tmp_path / "cal.yaml"
+    link.symlink_to(target)
+    assert_input_error(["calibrate", "--out", link, "--force", "--no-bands"], "symbolic link")
+    assert target.read_text() == "keep me"
+    assert_input_error(["calibrate", "--out", target, "--no-bands"], "exists", "--force")
+
+
+def test_a_writer_refuses_a_link_that_appears_after_the_check(tmp_path):
+    from llmroofline.files import check_output, open_output
+
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me")
+    out = check_output(tmp_path / "r.html", ("html",), force=True)
+    out.symlink_to(target)  # swapped in between the check and the write
+    for force in (True, False):
+        with pytest.raises(InputError):
+            open_output(out, force=force)
+    assert target.read_text() == "keep me"

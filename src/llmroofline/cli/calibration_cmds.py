@@ -11,8 +11,9 @@ import typer
 from ..calibrate import calibration_document, error_bands, fit, leave_one_out, write_calibration
 from ..catalog import CATALOG_ROOT
 from ..errors import InputError
+from ..files import check_output
 from ..validate import predict, read_measurements, summarize
-from .common import CALIBRATION_HELP, JSON_HELP, app, console, print_json, table
+from .common import CALIBRATION_HELP, FORCE_HELP, JSON_HELP, app, console, print_json, table
 
 DEFAULT_DATA = Path(__file__).resolve().parents[3] / "data" / "measured-public.csv"
 DATA_HELP = "Measurement CSV (columns of estimate --from-csv plus metric and value)."
@@ -76,13 +77,14 @@ def calibrate_cmd(
     out: Path = typer.Option(Path("calibration.yaml"), "--out", help="Where to write the fitted parameters."),
     bands: bool = typer.Option(True, "--bands/--no-bands",
                                help="Derive error bands from leave-one-device-out predictions (slower, honest)."),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     json_: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Fit the efficiency parameters (robust least squares on log error) and write them as YAML."""
     path = _data_path(data)
-    if out.exists() and not force and out.resolve() != (CATALOG_ROOT / "calibration" / "default.yaml").resolve():
-        raise InputError(f"{out} exists; pass --force to overwrite it")
+    bundled = (CATALOG_ROOT / "calibration" / "default.yaml").resolve()
+    owned = not out.is_symlink() and out.expanduser().resolve() == bundled  # refitting the bundled calibration
+    check_output(out, None, force=force, owned=owned, what="--out")  # before the fit
     rows = read_measurements(path)
     result = fit(rows)
     if bands and len({r.hardware for r in rows}) > 1:
@@ -91,10 +93,7 @@ def calibrate_cmd(
     else:
         band = error_bands(rows, predict(rows, result.calibration))
     doc = calibration_document(result.calibration, data=path.name, rows=len(rows), bands=band)
-    try:
-        write_calibration(doc, out)
-    except OSError as e:
-        raise InputError(f"cannot write {out}: {e.strerror or e}") from None
+    write_calibration(doc, out, force=force or owned)
     if json_:
         print_json({"out": str(out), **doc})
         return

@@ -40,6 +40,8 @@ HARDWARE_HELP = "Device: catalog id or alias (case-insensitive), or path to a sp
 WEIGHT_DTYPE_HELP = "Weight precision: fp32, fp16, bf16, fp8, int8, fp4, int4."
 KV_DTYPE_HELP = "KV-cache precision (default fp16)."
 TP_HELP = "Tensor-parallel degree."
+FORCE_HELP = "Overwrite existing output files (a symbolic link is never written through)."
+HTML_FILE_HELP = "Also write a self-contained HTML report to FILE (.html; an existing file needs --force)."
 CALIBRATION_HELP = "none (plain roofline, an upper bound), default (bundled fit), or a calibration YAML file."
 
 

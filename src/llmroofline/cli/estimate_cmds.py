@@ -11,13 +11,15 @@ import typer
 from ..efficiency import load_calibration
 from ..errors import InputError, clean_name
 from ..estimate import MAX_BATCH, estimate, make_deployment
-from ..files import read_csv
+from ..files import check_output, read_csv
 from ..intensity import whole_model
 from ..operators import AttentionGroup
 from ..roofline import device_peak, roofline_time, time_ops
 from .common import (
     CALIBRATION_HELP,
+    FORCE_HELP,
     HARDWARE_HELP,
+    HTML_FILE_HELP,
     JSON_HELP,
     KV_DTYPE_HELP,
     MODEL_HELP,
@@ -110,9 +112,12 @@ def estimate_cmd(
     max_batch: int = typer.Option(MAX_BATCH, "--max-batch", help="Upper bound on the batch in max mode."),
     from_csv: Path = typer.Option(None, "--from-csv", help="CSV of workloads, one estimate per row."),
     json_: bool = typer.Option(False, "--json", help=JSON_HELP),
-    html: Path = typer.Option(None, "--html", help="Also write a self-contained HTML report (figures, tables) to FILE."),
+    html: Path = typer.Option(None, "--html", help=HTML_FILE_HELP),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
     """Predict TTFT, TPOT, end-to-end time, throughput and memory of a workload."""
+    if html is not None:
+        check_output(html, ("html", "htm"), force=force)  # before any work
     if from_csv is not None:
         results = []
         for row in read_csv_rows(from_csv):
@@ -140,7 +145,7 @@ def estimate_cmd(
     if html is not None:
         from ..report import write_estimate_report
 
-        write_estimate_report(html, r, model=model, hardware=hardware, calibration=calibration)
+        write_estimate_report(html, r, model=model, hardware=hardware, calibration=calibration, force=force)
     if json_:
         print_json(d)
         return

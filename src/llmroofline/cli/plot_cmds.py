@@ -12,6 +12,7 @@ import typer
 
 from ..compare import METHODS, METRICS, Comparison, compare, parse_axis
 from ..errors import InputError, clean_name
+from ..files import open_output
 from ..plots import (
     STATIC_FORMATS,
     check_output,
@@ -22,6 +23,7 @@ from ..plots import (
 )
 from .common import (
     CALIBRATION_HELP,
+    FORCE_HELP,
     JSON_HELP,
     KV_DTYPE_HELP,
     MODEL_HELP,
@@ -36,7 +38,6 @@ from .common import (
 MAX_CELLS = 1 << 20  # a 1024 × 1024 mesh; more is slow and unreadable
 OUT_HELP = "Write the figure to this file: .png, .svg or .pdf (an existing file needs --force)."
 HTML_HELP = "Write the interactive figure as one self-contained .html file (opens offline)."
-FORCE_HELP = "Overwrite existing output files."
 METHOD_HELP = ("whole (method 1: the model as one kernel), ops (method 2: per operator) or both (side by side; "
                "with --json the ops mesh is at the top level, as for --method ops, and both meshes are under "
                "'ops' and 'whole').")
@@ -149,7 +150,7 @@ def _summary_lines(c: Comparison) -> list[str]:
 
 def _write_csv(path: Path, meshes: list[Comparison]) -> None:
     try:
-        with path.open("w", newline="", encoding="utf-8") as f:
+        with open_output(path, force=True) as f:  # checked by _outputs; never through a symbolic link
             w = csv.writer(f)
             w.writerow(["method", "metric", "batch", "seq", "perf_a", "perf_b", "ratio", "fits_a", "fits_b"])
             for c in meshes:
