@@ -447,3 +447,126 @@ def test_a_writer_refuses_a_link_that_appears_after_the_check(tmp_path):
         with pytest.raises(InputError):
             open_output(out, force=force)
     assert target.read_text() == "keep me"
+
+
+# ---- A: the web app ------------------------------------------------------------------------------------
+
+def app_module():
+    pytest.importorskip("dash")
+    from llmroofline import app as A
+
+    return A
+
+
+def test_the_app_resolves_catalog_names_only_never_files(tmp_path):
+    A = app_module()
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({"secret_key_of_the_server": 1, "hidden_size": 8}))
+    spec = tmp_path / "dev.yaml"
+    spec.write_text("top_secret: 1\n")
+    messages = []
+    for value in (str(cfg), str(tmp_path), str(tmp_path / "missing.json"), "/dev/zero", "~/.ssh/id_rsa", "../x.json"):
+        with pytest.raises(InputError) as e:
+            A.resolve_model(value)
+        messages.append(str(e.value).replace(value, "NAME"))
+        with pytest.raises(InputError, match="unknown device") as e:
+            A.resolve_device(value if value != str(cfg) else str(spec))
+        assert "top_secret" not in str(e.value)
+    assert all(m.startswith("unknown model 'NAME'") for m in messages), messages
+    assert not any("secret_key" in m or "hidden_size" in m for m in messages)
+    for value in (str(spec), "/dev/zero", ["a100"], {"a": 1}, 7):
+        with pytest.raises(InputError):
+            A.resolve_calibration(value)
+    for bad in (["a100"], {"x": 1}, 5):
+        with pytest.raises(InputError):
+            A.resolve_device(bad)  # type: ignore[arg-type]
+        with pytest.raises(InputError):
+            A.resolve_model(bad)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="gone"):
+        A.resolve_device(A.CUSTOM + "x", ["not", "a", "mapping"])  # type: ignore[arg-type]
+
+
+def estimate_request(model: str, calibration: str = "default") -> dict:
+    outputs = [("est-msg", "children"), ("est-kpis", "children"), ("est-mem", "figure"), ("est-sweep", "figure"),
+               ("est-ops", "figure"), ("est-table", "children"), ("est-notes", "children"), ("est-store", "data")]
+    inputs = [("model", model), ("models-store", {}), ("devices-store", {}), ("est-device", "A100-SXM4-80GB"),
+              ("est-tp", "1"), ("est-pp", "1"), ("est-batch", "8"), ("est-input", "512"), ("est-output", "64"),
+              ("est-weight", "fp16"), ("est-kv", "fp16"), ("est-mode", "static"), ("est-cal", calibration)]
+    return {"output": ".." + "...".join(f"{i}.{p}" for i, p in outputs) + "..",
+            "outputs": [{"id": i, "property": p} for i, p in outputs],
+            "inputs": [{"id": i, "property": "value" if i != "models-store" and i != "devices-store" else "data",
+                        "value": v} for i, v in inputs],
+            "changedPropIds": ["model.value"], "state": []}
+
+
+def test_a_request_naming_a_file_gets_the_unknown_name_message(tmp_path):
+    A = app_module()
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps(lr.load_model("llama2-7b").summary()))
+    client = A.create_app().server.test_client()
+    ok = client.post("/_dash-update-component", json=estimate_request("llama2-7b"))
+    assert ok.status_code == 200 and "kpi-" in ok.get_data(as_text=True)
+    for model, cal in ((str(cfg), "default"), ("/dev/zero", "default"), ("llama2-7b", str(cfg)),
+                       ("llama2-7b", "/dev/zero")):
+        r = client.post("/_dash-update-component", json=estimate_request(model, cal))
+        body = r.get_data(as_text=True)
+        assert r.status_code == 200
+        msg = json.loads(body)["response"]["est-msg"]["children"]["props"]["children"]
+        assert msg.startswith("unknown model") or msg.startswith("calibration must be"), msg
+        assert "hidden_size" not in body and "kpi-" not in body
+
+
+@pytest.mark.parametrize("bind, extra, host, allowed", [
+    ("127.0.0.1", (), "127.0.0.1:8050", True),
+    ("127.0.0.1", (), "localhost:8050", True),
+    ("127.0.0.1", (), "LOCALHOST.", True),
+    ("127.0.0.1", (), "[::1]:8050", True),
+    ("127.0.0.1", (), "evil.example:8050", False),
+    ("127.0.0.1", (), "localhost.evil.example", False),
+    ("127.0.0.1", (), "", False),
+    ("127.0.0.1", (), "10.0.0.5:8050", False),
+    ("0.0.0.0", (), "10.0.0.5:8050", True),  # a bare address involves no DNS: no rebinding
+    ("0.0.0.0", (), "evil.example", False),
+    ("0.0.0.0", ("gpu-box.lan",), "gpu-box.lan:8050", True),
+    ("gpu-box.lan", (), "gpu-box.lan:8050", True),
+    ("gpu-box.lan", (), "other.lan:8050", False),
+])
+def test_the_host_header_is_checked(bind, extra, host, allowed):
+    A = app_module()
+    client = A.create_app(bind_host=bind, allow_hosts=extra).server.test_client()
+    r = client.get("/", headers={"Host": host})
+    assert (r.status_code == 200) == allowed, (r.status_code, host)
+    if not allowed:
+        assert r.status_code == 400
+        r = client.post("/_dash-update-component", json=estimate_request("llama2-7b"), headers={"Host": host})
+        assert r.status_code == 400
+
+
+def test_debug_mode_never_serves_the_interactive_console(monkeypatch):
+    A = app_module()
+    import dash
+
+    seen: dict = {}
+    monkeypatch.setattr(dash.Dash, "run", lambda self, **kw: seen.update(kw))
+    A.serve(debug=True)
+    assert seen["debug"] is True and seen["use_debugger"] is False
+    rc, _, err = run_cli(["app", "--debug", "--host", "0.0.0.0"])
+    assert rc == 2 and "--debug" in err
+    rc, _, err = run_cli(["app", "--debug"])
+    assert rc == 0 and "WARNING: debug mode" in err
+
+
+def test_hostile_uploads_are_input_errors():
+    A = app_module()
+    import base64
+
+    def url(payload: bytes) -> str:
+        return "data:application/json;base64," + base64.b64encode(payload).decode()
+
+    with pytest.raises(InputError, match="nested"):
+        A.parse_upload(url(b"[" * 100_000 + b"]" * 100_000), "config.json")
+    with pytest.raises(InputError, match="digits"):
+        A.parse_upload(url(b'{"hidden_size": 1' + b"0" * 100_000 + b"}"), "config.json")
+    with pytest.raises(InputError) as e:
+        A.parse_upload(url(b"{"), "\x1b[2Jx" * 1000 + ".json")
+    assert "\x1b" not in str(e.value) and len(str(e.value)) < 400

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
+import ipaddress
 import logging
 import math
 import warnings
@@ -25,10 +25,11 @@ from typing import Any
 import numpy as np
 
 from .compare import METHODS, METRICS, compare
-from .errors import InputError
+from .errors import InputError, clean_name, show
 from .estimate import MODES, estimate
-from .hardware import Hardware, hardware_from_dict, list_hardware, load_hardware
-from .model import ModelSpec, list_models, load_model, model_from_config
+from .files import parse_json
+from .hardware import Hardware, catalog_hardware, hardware_from_dict, list_hardware
+from .model import ModelSpec, catalog_model, list_models, model_from_config
 from .precision import PRECISIONS
 from .report import (
     BREAKDOWN_COLUMNS,
@@ -102,32 +103,53 @@ def device_options(custom: dict[str, Any] | None = None) -> list[dict[str, str]]
     return opts
 
 
+def _store(data: Any) -> dict[str, Any]:
+    """A page store as a mapping (a request may carry anything)."""
+    return data if isinstance(data, dict) else {}
+
+
 def resolve_model(value: str | None, uploaded: dict[str, Any] | None = None) -> ModelSpec:
-    """A dropdown value to a ModelSpec: an uploaded config or a catalog name."""
+    """A dropdown value to a ModelSpec: an uploaded config or a catalog name, never a file: what a
+    request names cannot make the server read a file, nor tell which files exist."""
     if not value:
         raise InputError("model: pick a model or upload a config.json")
+    if not isinstance(value, str):
+        raise InputError("model: pick a model from the list")
     if value.startswith(UPLOADED):
         name = value[len(UPLOADED):]
-        cfg = (uploaded or {}).get(name)
+        cfg = _store(uploaded).get(name)
         if cfg is None:
-            raise InputError(f"model: the uploaded config {name!r} is gone (reload the page and upload it again)")
+            raise InputError(f"model: the uploaded config {clean_name(name, 80)!r} is gone (reload the page and "
+                             "upload it again)")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return model_from_config(cfg, model_id=name)
-    return load_model(value)
+    return catalog_model(value)
 
 
 def resolve_device(value: str | None, custom: dict[str, Any] | None = None) -> Hardware:
-    """A dropdown value to a Hardware: a custom spec (validated again) or a catalog name."""
+    """A dropdown value to a Hardware: a custom spec (validated again) or a catalog name, never a
+    file (see `resolve_model`)."""
     if not value:
         raise InputError("device: pick a device")
+    if not isinstance(value, str):
+        raise InputError("device: pick a device from the list")
     if value.startswith(CUSTOM):
         name = value[len(CUSTOM):]
-        spec = (custom or {}).get(name)
+        spec = _store(custom).get(name)
         if spec is None:
-            raise InputError(f"device: the custom device {name!r} is gone (add it again)")
+            raise InputError(f"device: the custom device {clean_name(name, 80)!r} is gone (add it again)")
         return hardware_from_dict(spec, where="custom device")
-    return load_hardware(value)
+    return catalog_hardware(value)
+
+
+CALIBRATIONS = ("default", "none")  # the app offers these only: a file name from a request is refused
+
+
+def resolve_calibration(value: Any) -> str:
+    if value not in CALIBRATIONS:
+        raise InputError(f"calibration must be {' or '.join(CALIBRATIONS)}, got {show(value)}")
+    return str(value)
 
 
 def parse_upload(contents: str | None, filename: str | None) -> tuple[str, dict[str, Any], list[str]]:
@@ -135,7 +157,7 @@ def parse_upload(contents: str | None, filename: str | None) -> tuple[str, dict[
 
     Accepts a Hugging Face config.json or a catalog entry ({"id": ..., "config": {...}}); the
     config is checked by `model_from_config`. Raises InputError for anything else."""
-    fname = str(filename or "upload")
+    fname = clean_name(filename or "upload", 120)
     if not contents or "," not in str(contents):
         raise InputError(f"upload {fname}: no file content received")
     try:
@@ -146,11 +168,10 @@ def parse_upload(contents: str | None, filename: str | None) -> tuple[str, dict[
         raise InputError(f"upload {fname}: {len(raw) / 1e6:.1f} MB is too large for a config.json "
                          f"(allowed up to {MAX_UPLOAD_BYTES / 1e6:.0f} MB)")
     try:
-        data = json.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise InputError(f"upload {fname}: not a text file (a config.json is UTF-8 JSON)") from None
-    except json.JSONDecodeError as e:
-        raise InputError(f"upload {fname}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    data = parse_json(text, f"upload {fname}")  # too deep or absurd numbers: InputError too
     if isinstance(data, dict) and isinstance(data.get("config"), dict) and "id" in data:
         name, cfg = str(data["id"]), data["config"]
     else:
@@ -409,6 +430,65 @@ def recommend_view(model: ModelSpec, *, input_len: int = 1024, output_len: int =
 def format_value(v: Any) -> str:
     """A table cell or headline number as text (as the HTML report writes it)."""
     return cell_text(v)
+
+
+# ---- who may talk to the server ------------------------------------------------------------
+
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+ANY_ADDRESS = ("0.0.0.0", "::", "")  # binding these listens on every interface
+
+
+def host_name(header: str) -> str:
+    """The host of a Host header (or of an address), lower-cased, without port, brackets or a
+    trailing dot: '[::1]:8050' -> '::1', 'LocalHost.:80' -> 'localhost'."""
+    h = str(header or "").strip().lower()
+    if h.startswith("["):
+        end = h.find("]")
+        return h[1:end] if end > 0 else ""
+    if h.count(":") == 1:  # name:port (an IPv6 address has more colons and no port without brackets)
+        h = h.split(":", 1)[0]
+    return h.rstrip(".")
+
+
+def allowed_hosts(bind: str | None = "127.0.0.1", extra: tuple[str, ...] | list[str] = ()) -> set[str]:
+    """Host names the server answers to: loopback, the address it was bound to by name, and
+    `extra` (`llmroofline app --allow-host`)."""
+    names = set(LOOPBACK_HOSTS)
+    if bind is not None and bind not in ANY_ADDRESS:
+        names.add(host_name(bind))
+    names |= {host_name(e) for e in extra if host_name(e)}
+    return names
+
+
+def host_allowed(header: str | None, allowed: set[str], *, any_address: bool = False) -> bool:
+    """Whether a request's Host header names this server. A page on another site that rebinds its
+    own DNS name to this machine (DNS rebinding) still sends its own name: refused. When the server
+    listens on every interface, a bare IP address is accepted too (no DNS is involved in it)."""
+    name = host_name(header or "")
+    if not name:
+        return False
+    if name in allowed:
+        return True
+    if any_address:
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            return False
+        return True
+    return False
+
+
+def _check_host_header(server: Any, allowed: set[str], any_address: bool) -> None:
+    """Answer 400 to any request whose Host header is not an allowed name."""
+    from flask import request
+
+    @server.before_request
+    def check_host() -> Any:
+        if not host_allowed(request.headers.get("Host"), allowed, any_address=any_address):
+            log.warning("refused a request for another host (Host header %r)", clean_name(request.headers.get("Host"), 80))
+            return ("Bad Request: this server does not answer to that host name (add it with "
+                    "`llmroofline app --allow-host NAME`)\n", 400, {"Content-Type": "text/plain; charset=utf-8"})
+        return None
 
 
 # ---- the Dash app ----------------------------------------------------------------------------
@@ -698,7 +778,8 @@ def _guard(n_outputs: int, empties: tuple[Any, ...]):
                 return (_message(str(e)), *empties)
             except Exception as e:  # noqa: BLE001 - the page must keep working
                 log.exception("callback %s failed", fn.__name__)
-                return (_message(f"internal error: {type(e).__name__}: {e}. Please report it with the inputs."),
+                return (_message(f"internal error: {type(e).__name__}: {clean_name(e)}. Please report it with "
+                                 "the inputs."),
                         *empties)
         return inner
     if len(empties) != n_outputs - 1:
@@ -716,9 +797,11 @@ def _hardware_specs(devices: list[Hardware] | None) -> dict[str, Any]:
     return out
 
 
-def create_app(devices: list[Hardware] | None = None, models: dict[str, dict[str, Any]] | None = None) -> Any:
+def create_app(devices: list[Hardware] | None = None, models: dict[str, dict[str, Any]] | None = None, *,
+               bind_host: str | None = "127.0.0.1", allow_hosts: tuple[str, ...] | list[str] = ()) -> Any:
     """The Dash app. `devices` (Hardware) and `models` (name -> config mapping) are added to the
-    catalog's entries, as if typed in or uploaded."""
+    catalog's entries, as if typed in or uploaded. Requests must name the server by an allowed
+    host (`allowed_hosts(bind_host, allow_hosts)`); others get 400."""
     try:
         import dash
         from dash import Input, Output, State, dcc, html, no_update
@@ -727,6 +810,7 @@ def create_app(devices: list[Hardware] | None = None, models: dict[str, dict[str
 
     app = dash.Dash(__name__, title="llmroofline", update_title="", suppress_callback_exceptions=False)
     app.server.config["MAX_CONTENT_LENGTH"] = 16 * MAX_UPLOAD_BYTES  # the server refuses larger requests
+    _check_host_header(app.server, allowed_hosts(bind_host, allow_hosts), any_address=bind_host in ANY_ADDRESS)
     app.index_string = app.index_string.replace("{%css%}", "{%css%}<style>" + _CSS + "</style>")
     app.layout = _layout(_hardware_specs(devices), dict(models or {}))
     empty_fig = placeholder_figure("fix the input on the left")
@@ -815,7 +899,8 @@ def create_app(devices: list[Hardware] | None = None, models: dict[str, dict[str
     def _est_args(device, tp, pp, batch, inp, outp, wd, kd, mode, cal) -> dict[str, Any]:
         return dict(batch=parse_int(batch, "batch", allow_max=True), input_len=parse_int(inp, "input tokens"),
                     output_len=parse_int(outp, "output tokens"), tp=int(parse_int(tp, "tp")),
-                    pp=int(parse_int(pp, "pp")), weight_dtype=wd, kv_dtype=kd, mode=mode, calibration=cal)
+                    pp=int(parse_int(pp, "pp")), weight_dtype=wd, kv_dtype=kd, mode=mode,
+                    calibration=resolve_calibration(cal))
 
     @app.callback(Output("est-msg", "children"), Output("est-kpis", "children"), Output("est-mem", "figure"),
                   Output("est-sweep", "figure"), Output("est-ops", "figure"), Output("est-table", "children"),
@@ -869,7 +954,9 @@ def create_app(devices: list[Hardware] | None = None, models: dict[str, dict[str
     return app
 
 
-def serve(host: str = "127.0.0.1", port: int = 8050, debug: bool = False, **kwargs: Any) -> None:
-    """Start the app's development server (blocks until interrupted)."""
-    app = create_app(**kwargs)
-    app.run(host=host, port=port, debug=debug)
+def serve(host: str = "127.0.0.1", port: int = 8050, debug: bool = False,
+          allow_hosts: tuple[str, ...] | list[str] = (), **kwargs: Any) -> None:
+    """Start the app's development server (blocks until interrupted). `debug`: Dash's dev tools
+    and reloading, never Werkzeug's interactive console (it runs Python for whoever reaches it)."""
+    app = create_app(bind_host=host, allow_hosts=allow_hosts, **kwargs)
+    app.run(host=host, port=port, debug=debug, use_debugger=False)

@@ -259,5 +259,14 @@ def load_hardware(name: str | Hardware) -> Hardware:
     raise unknown_name("device", key, hardware_catalog())
 
 
+def catalog_hardware(name: str) -> Hardware:
+    """A bundled device by id or alias only, never a file (what the web app resolves requests with)."""
+    key = str(name).strip() if isinstance(name, str) else ""
+    table = _lookup_table()
+    if key.lower() in table:
+        return hardware_catalog()[table[key.lower()]]
+    raise unknown_name("device", key or repr(name), hardware_catalog())
+
+
 def list_hardware() -> list[Hardware]:
     return list(hardware_catalog().values())

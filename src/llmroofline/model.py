@@ -597,6 +597,16 @@ def load_model(name: str | ModelSpec) -> ModelSpec:
     raise unknown_name("model", key, model_catalog())
 
 
+def catalog_model(name: str) -> ModelSpec:
+    """A bundled model by Hub id or alias only: never a file and never the Hub (the web app
+    resolves what a request names with this, so a request cannot make the server read a file)."""
+    key = str(name).strip() if isinstance(name, str) else ""
+    table = _lookup_table()
+    if key.lower() in table:
+        return model_catalog()[table[key.lower()]]
+    raise unknown_name("model", key or show(name), model_catalog())
+
+
 def list_models() -> list[ModelSpec]:
     return list(model_catalog().values())
 
