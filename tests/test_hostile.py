@@ -144,6 +144,10 @@ def test_a_folder_is_not_a_calibration_or_csv(tmp_path):
     ["compare", "-m", "llama2-7b", "--a", "a100", "--b", "h20", "--batch", "1:100:-inf"],
     ["compare", "-m", "llama2-7b", "--a", "a100", "--b", "h20", "--batch", "1:100:nan"],
     ["compare", "-m", "llama2-7b", "--a", "a100", "--b", "h20", "--metric", "e2e", "--output-len", BIG],
+    ["recommend", "-m", "llama2-7b", "-i", BIG, "-o", "10", "-d", "L4"],
+    ["recommend", "-m", "llama2-7b", "-i", "10", "-o", BIG, "-d", "L4"],
+    ["recommend", "-m", "llama2-7b", "-i", "10", "-o", "10", "-d", "L4", "--max-gpus", BIG],
+    ["pareto", "-m", "llama2-7b", "-i", BIG, "-o", "10", "-d", "L4"],
 ])
 def test_huge_and_infinite_numbers_are_input_errors(args):
     assert_input_error(args)
