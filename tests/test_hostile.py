@@ -574,3 +574,11 @@ def test_hostile_uploads_are_input_errors():
     with pytest.raises(InputError) as e:
         A.parse_upload(url(b"{"), "\x1b[2Jx" * 1000 + ".json")
     assert "\x1b" not in str(e.value) and len(str(e.value)) < 400
+
+
+def test_paths_that_look_like_markup_are_printed_as_text(tmp_path):
+    (tmp_path / "x[").mkdir()
+    out = tmp_path / "x[" / "b].html"  # printed as ".../x[/b].html": a closing tag to rich
+    rc, stdout, err = run_cli(["roofline", "a100", "--html", out])
+    assert rc == 0, err
+    assert f"wrote {out}" in stdout.replace("\n", "")

@@ -54,6 +54,12 @@ def console_err(message: str) -> None:
     print(clean_name(message, MESSAGE_LIMIT), file=sys.stderr)
 
 
+def say(message: str) -> None:
+    """A line on stdout that may hold names or paths: printed as plain text (no rich markup), with
+    escape sequences taken out."""
+    console.print(clean_name(message, MESSAGE_LIMIT), markup=False, highlight=False)
+
+
 def _cell(v: Any) -> Any:
     """A table cell or title as rich Text: no markup is interpreted (`[red]` in a model name is
     text) and no escape sequence reaches the terminal."""

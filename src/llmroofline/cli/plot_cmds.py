@@ -29,9 +29,9 @@ from .common import (
     MODEL_HELP,
     WEIGHT_DTYPE_HELP,
     app,
-    console,
     console_err,
     print_json,
+    say,
     table,
 )
 
@@ -62,7 +62,7 @@ def _say(json_: bool, message: str) -> None:
     if json_:
         console_err(message)
     else:
-        console.print(message)
+        say(message)
 
 
 # ---- roofline -------------------------------------------------------------------------------------
@@ -235,9 +235,9 @@ def compare_cmd(
         return
     for c in meshes:
         for line in _summary_lines(c):
-            console.print(clean_name(line, 2000), markup=False, highlight=False)
+            say(line)
     for path in written:
-        console.print(f"wrote {path}")
+        say(f"wrote {path}")
 
 
 # ---- demo ------------------------------------------------------------------------------------------
@@ -261,4 +261,4 @@ def demo_cmd(
         return
     table(f"llmroofline demo: {len(files)} files in {r['out_dir']} ({r['seconds']:.1f} s)", ["file", "size"],
           [[name, f"{Path(p).stat().st_size / 1024:,.0f} kB"] for name, p in files.items()])
-    console.print(f"open {files['index.html']} in a browser")
+    say(f"open {files['index.html']} in a browser")

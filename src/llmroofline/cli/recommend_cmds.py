@@ -23,6 +23,7 @@ from .common import (
     console,
     console_err,
     print_json,
+    say,
     table,
 )
 
@@ -116,7 +117,7 @@ def recommend_cmd(
                     calibration=calibration)
     if html is not None:
         path = write_text(html, recommendation_html(rec), force=force)
-        (console_err if json_ else console.print)(f"wrote {path}")
+        (console_err if json_ else say)(f"wrote {path}")
     if json_:
         print_json(rec.to_dict())
         return
@@ -153,11 +154,11 @@ def pareto_cmd(
     result = pareto(model, input_len, output_len, devices=devices, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
                     max_gpus=max_gpus, prices=parse_prices(price), weight_dtype=weight_dtype, kv_dtype=kv_dtype,
                     calibration=calibration)
-    say = console_err if json_ else console.print
+    tell = console_err if json_ else say
     if out is not None:
-        say(f"wrote {pareto_png(result, out, force=force)}")
+        tell(f"wrote {pareto_png(result, out, force=force)}")
     if html is not None:
-        say(f"wrote {write_text(html, pareto_html(result), force=force)}")
+        tell(f"wrote {write_text(html, pareto_html(result), force=force)}")
     if json_:
         print_json(result.to_dict())
         return
