@@ -42,11 +42,9 @@ def fit_figure(fig: Any, height: int) -> Any:
     return fig
 
 
-
 def format_value(v: Any) -> str:
     """A table cell or headline number as text (as the HTML report writes it)."""
     return cell_text(v)
-
 
 
 CSS = """
@@ -179,7 +177,6 @@ def pick_defaults(options: list[dict[str, str]], wanted: tuple[str, ...], n: int
         if v not in out:
             out.append(v)
     return out
-
 
 
 @dataclass(frozen=True)
