@@ -37,8 +37,8 @@ def main() -> None:
     for model, device, tp, cal in cases:
         m, d = lr.load_model(model), lr.load_hardware(device)
         lr.estimate(m, d, batch=1, input_len=128, output_len=8, tp=tp, calibration=cal)  # warm caches
-        t = best_of(lambda: lr.estimate(m, d, batch=batch, input_len=inputs, output_len=1024, tp=tp,
-                                        calibration=cal))
+        t = best_of(lambda m=m, d=d, tp=tp, cal=cal: lr.estimate(m, d, batch=batch, input_len=inputs,
+                                                                 output_len=1024, tp=tp, calibration=cal))
         print(f"{model:40s} {device:16s} {tp:3d} {cal:>11s} {'64x64':>7s} {t * 1e3:8.1f}")
 
 

@@ -55,8 +55,12 @@ CONFIG_KEYS = [
     "moe_layer_freq", "decoder_sparse_step", "mlp_only_layers", "kv_lora_rank", "q_lora_rank", "qk_rope_head_dim",
     "qk_nope_head_dim", "v_head_dim", "sliding_window", "attention_chunk_size", "use_sliding_window",
     "max_window_layers", "sliding_window_pattern", "layer_types", "no_rope_layers", "max_position_embeddings",
-    "attention_bias", "qkv_bias", "mlp_bias",
+    "attention_bias", "qkv_bias", "mlp_bias", "quantization_config", "torch_dtype",
 ]
+# Fields of quantization_config the readers check, per method.
+QUANT_KEYS = ["quant_method", "bits", "w_bit", "group_size", "q_group_size", "zero_point", "fmt", "weight_block_size",
+              "modules_to_not_convert", "ignored_layers", "ignore", "exclude_modules", "quant_algo", "config_groups"]
+QUANT_METHODS = ["mxfp4", "fp8", "awq", "gptq", "compressed-tensors", "modelopt", "MXFP4", "bitsandbytes"]
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=8),
@@ -103,8 +107,14 @@ def check_model(spec: lr.ModelSpec) -> None:
     """A model that loads is usable: exact integer parameter counts and a finite estimate."""
     assert isinstance(spec.params_total, int) and spec.params_total > 0
     assert isinstance(spec.params_active, int) and 0 < spec.params_active <= spec.params_total
+    # A quantization_config that cannot be read is an error when the checkpoint's precision is asked for.
+    weight_dtype = None
+    if spec.checkpoint_precision is None:
+        with pytest.raises(InputError, match="weight-dtype"):
+            spec.weight_precision()
+        weight_dtype = "fp16"
     r = lr.estimate(spec, round_device(memory_gb=10_000), batch=[1, 7], input_len=100, output_len=10,
-                    calibration="none")
+                    calibration="none", weight_dtype=weight_dtype)
     for v in (r.ttft_s, r.tpot_s, r.e2e_s, r.throughput_tok_s, r.memory.total):
         assert np.all(np.isfinite(v)) and np.all(np.asarray(v) >= 0)
 
@@ -150,6 +160,20 @@ def test_mutated_bundled_configs_load_or_raise_input_error(path, changes):
 @given(cfg=st.dictionaries(st.sampled_from(CONFIG_KEYS), field_values, max_size=12))
 def test_random_configs_load_or_raise_input_error(cfg):
     load_config(cfg)
+
+
+@given(path=st.sampled_from([p for p in CONFIG_FILES if "quantization_config" in p.read_text()]),
+       method=st.sampled_from(QUANT_METHODS),
+       changes=st.dictionaries(st.sampled_from(QUANT_KEYS), st.one_of(st.just(DELETE), field_values), max_size=4))
+def test_mutated_quantization_configs_load_or_raise_input_error(path, method, changes):
+    cfg = json.loads(path.read_text())["config"]
+    qc = {**cfg["quantization_config"], "quant_method": method}
+    for key, value in changes.items():
+        if value == DELETE and not isinstance(value, bool):
+            qc.pop(key, None)
+        else:
+            qc[key] = copy.deepcopy(value)
+    load_config({**cfg, "quantization_config": qc})
 
 
 @given(cfg=json_values)

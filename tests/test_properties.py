@@ -23,8 +23,10 @@ import llmroofline as lr  # noqa: E402
 from llmroofline.efficiency import Calibration, Efficiency  # noqa: E402
 from llmroofline.estimate import pass_time  # noqa: E402
 from llmroofline.hardware import Hardware  # noqa: E402
+from llmroofline.memory import usable_memory, weights_per_device  # noqa: E402
 from llmroofline.model import ModelSpec, model_from_config  # noqa: E402
 from llmroofline.operators import AttentionGroup, op_totals  # noqa: E402
+from llmroofline.precision import GROUPS, WeightFormat, WeightPrecision  # noqa: E402
 
 from .conftest import round_device  # noqa: E402
 
@@ -179,6 +181,22 @@ def test_longer_kv_never_lowers_decode_step(m, hw, cal, b, kv, kv2):
     eff = lr.load_calibration(cal).for_device(hw)
     t_lo, t_hi = (pass_time(dep, eff, [AttentionGroup(b, 1, x - 1)]) for x in (lo, hi))
     not_less(t_hi, t_lo, "decode step")
+
+
+@given(m=models, hw=devices(), cal=calibrations(), b=batches, kv=st.integers(1, 100_000), data=st.data())
+def test_more_bytes_per_weight_never_shrinks_memory_or_speeds_a_step(m, hw, cal, b, kv, data):
+    """Each module group at its own bytes per weight (a weight-only format: the GEMM rate stays
+    16 bit); raising any group's bytes never lowers the weights held nor the decode time."""
+    assert sum(e + v for e, v in m.weight_elements().values()) == m.params_total
+    lo = {g: data.draw(st.floats(0.25, 2.0)) for g in GROUPS}
+    hi = {g: lo[g] * data.draw(st.floats(1.0, 4.0)) for g in GROUPS}
+    small, large = (WeightPrecision(*(WeightFormat("int8", x[g]) for g in GROUPS)) for x in (lo, hi))
+    tp = tp_for(m, data.draw)
+    not_less(weights_per_device(m, large, tp), weights_per_device(m, small, tp), "weights per device")
+    eff = lr.load_calibration(cal).for_device(hw)
+    t_small, t_large = (pass_time(lr.make_deployment(m, hw, tp=tp, weight_dtype=w), eff,
+                                  [AttentionGroup(b, 1, kv - 1)]) for w in (small, large))
+    not_less(t_large, t_small, "decode step")
 
 
 def scaled(hw: Hardware, *, bandwidth: float = 1.0, compute: float = 1.0, link: float = 1.0) -> Hardware:
@@ -358,8 +376,8 @@ def test_memory_fits_iff_total_within_capacity(m, hw, mode, b, i, o, data):
     tp = tp_for(m, data.draw)
     r = lr.estimate(m, hw, batch=b, input_len=i, output_len=o, tp=tp, mode=mode, calibration="none")
     mem = r.memory
-    assert np.array_equal(mem.fits, mem.total <= hw.memory_bytes)
-    assert mem.capacity == hw.memory_bytes
+    assert np.array_equal(mem.fits, mem.total <= usable_memory(hw))
+    assert mem.capacity == usable_memory(hw)
     assert np.allclose(mem.total, mem.weights + mem.kv_cache + mem.activations, rtol=1e-12)
     d = mem.to_dict()
     assert np.array_equal(np.asarray(d["fits"]), np.asarray(d["total_gb"]) <= d["capacity_gb"] * (1 + 1e-15))

@@ -122,21 +122,21 @@ def _whole_decode_sum(dep: Deployment, batch, first_kv, last_kv):
 
 
 def performance(dep: Deployment, batch, seq, *, method: str, metric: str, output_len: int = 128,
-                calibration="none") -> np.ndarray:
+                calibration="none", runtime=None) -> np.ndarray:
     """Throughput of one deployment on the grid (see METRIC_UNITS)."""
     b, s = np.asarray(batch, dtype=float), np.asarray(seq, dtype=float)
     if metric == "decode":
         if method == "whole":
             t, _ = _whole_time(dep, b, 1, s - 1)
         else:
-            eff = load_calibration(calibration).for_device(dep.hardware)
+            eff = load_calibration(calibration).for_device(dep.hardware, runtime)
             t = pass_time(dep, eff, [AttentionGroup(b, 1, s - 1)])
         return b / t
     if metric == "ttft":
         if method == "whole":
             t, _ = _whole_time(dep, b, s, 0)
         else:
-            eff = load_calibration(calibration).for_device(dep.hardware)
+            eff = load_calibration(calibration).for_device(dep.hardware, runtime)
             t = pass_time(dep, eff, [AttentionGroup(b, s, 0)])
         return b * s / t
     # e2e: a static batch with prompt s and output_len tokens
@@ -145,7 +145,8 @@ def performance(dep: Deployment, batch, seq, *, method: str, metric: str, output
         total = prefill + _whole_decode_sum(dep, b, s + 1, s + output_len - 1)
         return b * output_len / total
     r = estimate(dep.model, dep.hardware, batch=b, input_len=s, output_len=output_len, tp=dep.tp,
-                 weight_dtype=dep.weight_dtype, kv_dtype=dep.kv_dtype, mode="static", calibration=calibration)
+                 weight_dtype=dep.weight_dtype, kv_dtype=dep.kv_dtype, mode="static", calibration=calibration,
+                 runtime=runtime)
     return r.throughput_tok_s
 
 
@@ -157,9 +158,9 @@ def _fits(dep: Deployment, batch, seq, metric: str, output_len: int) -> np.ndarr
 
 
 def compare(model, a, b, *, batch: Any = "1:1024", seq: Any = "128:131072", method: str = "whole",
-            metric: str = "decode", tp_a: int = 1, tp_b: int = 1, weight_dtype_a: str = "fp16",
-            weight_dtype_b: str = "fp16", kv_dtype_a: str | None = None, kv_dtype_b: str | None = None,
-            output_len: int = 128, calibration: str = "none") -> Comparison:
+            metric: str = "decode", tp_a: int = 1, tp_b: int = 1, weight_dtype_a: Any = None,
+            weight_dtype_b: Any = None, kv_dtype_a: str | None = None, kv_dtype_b: str | None = None,
+            output_len: int = 128, calibration: str = "none", runtime: str | None = None) -> Comparison:
     """The A-over-B mesh. `batch` and `seq` are ranges `LO:HI`, lists or arrays."""
     if method not in METHODS:
         raise InputError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
@@ -175,9 +176,9 @@ def compare(model, a, b, *, batch: Any = "1:1024", seq: Any = "128:131072", meth
     ss = parse_axis(seq, "seq")
     B, S = bs[:, None], ss[None, :]
     perf_a = np.broadcast_to(performance(dep_a, B, S, method=method, metric=metric, output_len=output_len,
-                                         calibration=calibration), (bs.size, ss.size))
+                                         calibration=calibration, runtime=runtime), (bs.size, ss.size))
     perf_b = np.broadcast_to(performance(dep_b, B, S, method=method, metric=metric, output_len=output_len,
-                                         calibration=calibration), (bs.size, ss.size))
+                                         calibration=calibration, runtime=runtime), (bs.size, ss.size))
 
     def label(dep: Deployment) -> str:
         tp = f"{dep.tp}×" if dep.tp > 1 else ""

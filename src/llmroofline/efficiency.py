@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import functools
 import warnings
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from .catalog import CATALOG_ROOT
 from .errors import InputError, show
 from .hardware import Hardware, read_yaml
+from .intervals import validate_intervals
+from .priors import kernel_priors
+from .runtime import FITTED_FIELDS, RuntimeProfile, load_runtime, with_fitted
 
 
 @dataclass(frozen=True)
@@ -23,8 +26,15 @@ class Efficiency:
     """Achieved fractions of peak and fixed costs. Fractions in (0, 1], times in seconds."""
 
     gemm_compute: float = 1.0  # fraction of dense tensor peak a large GEMM reaches
-    gemm_tile_rows: float = 0.0  # GEMMs with M rows cost like M + this (tile/wave quantization)
-    memory: float = 1.0  # fraction of DRAM bandwidth streaming kernels reach
+    # Tile quantization of the token dimension (M) of a GEMM: M rounds up to the next power of two
+    # from gemm_min_rows up to gemm_tile_rows, then to a multiple of gemm_tile_rows. GEMMs of at
+    # most gemv_rows rows run as GEMV kernels (no tensor-core tile). 1, 1, 0: no quantization.
+    gemm_min_rows: float = 1.0
+    gemm_tile_rows: float = 1.0
+    gemv_rows: float = 0.0
+    fp8_gemm_factor: float = 1.0  # an fp8 GEMM reaches this share of gemm_compute's fraction of its peak
+    fp4_gemm_factor: float = 1.0  # the same for fp4 GEMMs
+    memory: float = 1.0  # fraction of DRAM bandwidth streaming kernels (weights, activations) reach
     attn_prefill_compute: float = 1.0  # fraction of peak a flash-attention prefill kernel reaches
     attn_decode_memory: float = 1.0  # fraction of bandwidth a decode-attention kernel reaches
     attn_decode_compute: float = 1.0  # fraction of tensor peak a decode-attention kernel reaches (small tiles)
@@ -47,7 +57,8 @@ class Efficiency:
 
 
 FRACTIONS = ("gemm_compute", "memory", "attn_prefill_compute", "attn_decode_memory", "attn_decode_compute",
-             "comm_bandwidth")
+             "comm_bandwidth", "fp8_gemm_factor", "fp4_gemm_factor")
+ROWS = ("gemm_min_rows", "gemm_tile_rows")  # tile sizes in tokens: >= 1
 UNIT_INTERVAL = ("gqa_kv_reuse", "overlap_loss")
 
 
@@ -66,6 +77,8 @@ def efficiency_from_dict(data: Any, where: str) -> Efficiency:
             raise InputError(f"{where}: {k} = {v} must be a fraction in (0, 1]")
         if k in UNIT_INTERVAL and not 0 <= v <= 1:
             raise InputError(f"{where}: {k} = {v} must be in [0, 1]")
+        if k in ROWS and not 1 <= v <= 1024:
+            raise InputError(f"{where}: {k} = {v} must be a tile size from 1 to 1024 tokens")
         if k not in FRACTIONS and not 0 <= v < 1e4:
             raise InputError(f"{where}: {k} = {v} must be non-negative")
         values[k] = float(v)
@@ -74,32 +87,72 @@ def efficiency_from_dict(data: Any, where: str) -> Efficiency:
 
 @dataclass(frozen=True)
 class Calibration:
-    """Efficiency parameters per device family, with a default for families never measured,
-    and the relative error bands measured by validation."""
+    """Efficiency parameters for any device and serving stack.
+
+    Two forms. A *physical* calibration (the bundled one) builds each device's fractions from
+    published kernel benchmarks (`priors`: per architecture and memory type) times a shared
+    `realization` (the share of those figures end-to-end serving reaches) times a fitted factor
+    for each measured family; a family never measured gets prior x realization. Overheads and
+    K/V reuse come from the serving stack's profile (runtime.py), refitted per profile where
+    measurements exist (`runtimes`). A *plain* form (no priors) gives every device `default`
+    (or its family's entry) and ignores the stack: the plain roofline is one.
+    """
 
     default: Efficiency
     families: dict[str, Efficiency]
-    error_bands: dict[str, float]  # e.g. "throughput": 0.12 (median abs. relative error)
+    error_bands: dict[str, float]  # deprecated: median |relative error| per metric (old files)
     source: str = ""
+    physical: bool = False
+    realization: dict[str, float] = field(default_factory=dict)  # gemm_compute, memory, comm_bandwidth
+    family_factors: dict[str, dict[str, float]] = field(default_factory=dict)
+    runtimes: dict[str, dict[str, float]] = field(default_factory=dict)  # fitted fields by profile id
+    intervals: dict[str, Any] = field(default_factory=dict)  # see intervals.py
 
-    def for_device(self, hw: Hardware) -> Efficiency:
-        return self.families.get(hw.family, self.default)
+    def runtime(self, name: Any = None) -> RuntimeProfile:
+        """The serving-stack profile with this calibration's fitted values in place of its priors."""
+        prof = load_runtime(name)
+        return with_fitted(prof, self.runtimes.get(prof.id, {}))
+
+    def for_device(self, hw: Hardware, runtime: Any = None) -> Efficiency:
+        if not self.physical:
+            return self.families.get(hw.family, self.default)
+        pri = kernel_priors()
+        factors = self.family_factors.get(hw.family, {})
+        gemm = pri.gemm_compute(hw) * self.realization.get("gemm_compute", 1.0) * factors.get("gemm_compute", 1.0)
+        mem = pri.memory(hw) * self.realization.get("memory", 1.0) * factors.get("memory", 1.0)
+        comm = pri.comm_bandwidth(hw) * self.realization.get("comm_bandwidth", 1.0)
+        prof = self.runtime(runtime)
+        return replace(self.default, gemm_compute=min(gemm, 1.0), memory=min(mem, 1.0), comm_bandwidth=min(comm, 1.0),
+                       **pri.tiles(hw),
+                       gqa_kv_reuse=prof.gqa_kv_reuse, layer_overhead_s=prof.layer_overhead_s,
+                       step_overhead_s=prof.step_overhead_s, comm_latency_s=prof.comm_latency_s)
+
+    @property
+    def calibrated(self) -> bool:
+        return self.source != "plain roofline"
 
 
 PLAIN = Calibration(default=Efficiency.plain(), families={}, error_bands={}, source="plain roofline")
 
+_SECTIONS = {"default", "families", "error_bands", "source", "reasons", "fit", "physical", "realization",
+             "family_factors", "runtimes", "intervals", "priors"}
 
-MAX_ERROR_BAND = 10.0  # ±1000%: a band wider than this says nothing
 
-
-def _section(data: dict[str, Any], key: str, where: str) -> dict[Any, Any]:
-    """An optional mapping section of a calibration file (absent or empty: {})."""
-    v = data.get(key)
-    if v is None:
+def _mapping(data: Any, where: str) -> dict:
+    if data is None:
         return {}
-    if not isinstance(v, dict):
-        raise InputError(f"{where}: {key} must be a mapping, got {show(v)}")
-    return v
+    if not isinstance(data, dict):
+        raise InputError(f"{where} must be a mapping, got {show(data)}")
+    return data
+
+
+def _factor_table(data: Any, where: str, lo: float, hi: float) -> dict[str, float]:
+    out = {}
+    for k, v in _mapping(data, where).items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
+            raise InputError(f"{where}.{k} = {show(v)} must be a number from {lo:g} to {hi:g}")
+        out[str(k)] = float(v)
+    return out
 
 
 def _warn_unknown_families(fams: dict[str, Any], where: str) -> None:
@@ -120,24 +173,37 @@ def _warn_unknown_families(fams: dict[str, Any], where: str) -> None:
 def calibration_from_dict(data: Any, where: str) -> Calibration:
     if not isinstance(data, dict) or "default" not in data:
         raise InputError(f"{where}: a calibration file needs a 'default' section")
-    extra = set(data) - {"default", "families", "error_bands", "source", "reasons", "fit"}
+    extra = set(map(str, data)) - _SECTIONS
     if extra:
         raise InputError(f"{where}: unknown section(s) {', '.join(sorted(extra))}")
     default = efficiency_from_dict(data["default"], f"{where}: default")
-    families, bands_in = _section(data, "families", where), _section(data, "error_bands", where)
-    fams = {}
-    for k, v in families.items():
-        if v is not None and not isinstance(v, dict):
-            raise InputError(f"{where}: families.{k} must be a mapping of parameter: value, got {show(v)}")
-        fams[str(k)] = efficiency_from_dict({**default.to_dict(), **(v or {})}, f"{where}: families.{k}")
+    fams = {
+        str(k): efficiency_from_dict({**default.to_dict(), **_mapping(v, f'{where}: families.{k}')},
+                                     f"{where}: families.{k}")
+        for k, v in _mapping(data.get("families"), f"{where}: families").items()
+    }
     _warn_unknown_families(fams, where)
-    bands = {}
-    for k, v in bands_in.items():
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= MAX_ERROR_BAND:
-            raise InputError(f"{where}: error_bands.{k} must be a relative error from 0 to {MAX_ERROR_BAND:g} "
-                             f"(0.1 = ±10%), got {show(v)}")
-        bands[str(k)] = float(v)
-    return Calibration(default=default, families=fams, error_bands=bands, source=str(data.get("source", where)))
+    bands = _factor_table(data.get("error_bands"), f"{where}: error_bands", 0.0, 10.0)
+    physical = data.get("physical", False)
+    if not isinstance(physical, bool):
+        raise InputError(f"{where}: physical must be true or false, got {show(physical)}")
+    realization = _factor_table(data.get("realization"), f"{where}: realization", 0.05, 2.0)
+    unknown = set(realization) - {"gemm_compute", "memory", "comm_bandwidth"}
+    if unknown:
+        raise InputError(f"{where}: realization has unknown field(s) {', '.join(sorted(unknown))}")
+    family_factors = {str(k): _factor_table(v, f"{where}: family_factors.{k}", 0.05, 20.0)
+                      for k, v in _mapping(data.get("family_factors"), f"{where}: family_factors").items()}
+    runtimes = {}
+    for k, v in _mapping(data.get("runtimes"), f"{where}: runtimes").items():
+        values = _factor_table(v, f"{where}: runtimes.{k}", 0.0, 1.0)
+        bad = set(values) - set(FITTED_FIELDS)
+        if bad:
+            raise InputError(f"{where}: runtimes.{k} has unknown field(s) {', '.join(sorted(bad))}")
+        runtimes[str(k)] = values
+    intervals = _mapping(data.get("intervals"), f"{where}: intervals")
+    return Calibration(default=default, families=fams, error_bands=bands, source=str(data.get("source", where)),
+                       physical=physical, realization=realization, family_factors=family_factors,
+                       runtimes=runtimes, intervals=validate_intervals(intervals, f"{where}: intervals"))
 
 
 DEFAULT_CALIBRATION_FILE = CATALOG_ROOT / "calibration" / "default.yaml"

@@ -9,7 +9,9 @@ a max over consecutive integers splits at the crossing point.
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +20,13 @@ import numpy as np
 from .efficiency import Calibration, Efficiency, load_calibration
 from .errors import InputError, show
 from .hardware import Hardware, load_hardware
+from .intervals import LONG_CONTEXT, estimate_interval
 from .memory import MemoryUse, max_batch, memory_use
 from .model import ModelSpec, load_model
 from .operators import ACT_BYTES, AttentionGroup, Operator, Sharding, forward_ops
-from .precision import gemm_precision, normalize
-from .roofline import OpTimes, pass_overhead_s, time_ops
+from .precision import GROUPS, LINEAR_GROUPS, WeightPrecision, gemm_precision, normalize
+from .roofline import OpArrays, OpTimes, op_arrays, pass_overhead_s, time_ops
+from .runtime import RuntimeProfile
 
 MODES = ("static", "continuous", "max")
 MAX_BATCH = 2048
@@ -39,7 +43,7 @@ class Deployment:
     tp: int = 1
     pp: int = 1
     ep: int = 1
-    weight_dtype: str = "fp16"
+    weight_dtype: WeightPrecision | str | None = None  # None: as the checkpoint stores the weights
     kv_dtype: str = "fp16"
     fused_attention: bool = True
 
@@ -52,19 +56,72 @@ class Deployment:
     def gpus(self) -> int:
         return self.tp * self.dp * self.pp
 
+    @cached_property
+    def weights(self) -> WeightPrecision:
+        """The format of each module group's weights."""
+        return self.model.weight_precision(self.weight_dtype)
+
+    @cached_property
+    def gemm_precisions(self) -> dict[str, str]:
+        """The device rate each module group's GEMMs run at."""
+        w = self.weights
+        return {g: gemm_precision(w.format(g).precision, self.hardware.precisions) for g in GROUPS}
+
     @property
     def gemm_precision(self) -> str:
-        return gemm_precision(self.weight_dtype, self.hardware.precisions)
+        """The rate of the linear group holding the most weights (the whole-model method's peak)."""
+        elements = self.model.weight_elements()
+        main = max((g for g in LINEAR_GROUPS if g in self.weights.groups), key=lambda g: elements[g][0])
+        return self.gemm_precisions[main]
+
+    def weight_formats(self) -> dict[str, dict[str, object]]:
+        """Per module group: storage format, bytes per weight and the GEMM rate on this device."""
+        rates = self.gemm_precisions
+        return {g: {**d, "gemm_precision": rates[g]} for g, d in self.weights.to_dict().items()}
 
     def ops(self, groups: list[AttentionGroup]) -> list[Operator]:
-        return forward_ops(self.model, groups=groups, weight_dtype=self.weight_dtype, kv_dtype=self.kv_dtype,
-                           gemm_precision=self.gemm_precision, sharding=Sharding(self.tp, self.ep),
+        return forward_ops(self.model, groups=groups, weight_dtype=self.weights, kv_dtype=self.kv_dtype,
+                           gemm_precision=self.gemm_precisions, sharding=Sharding(self.tp, self.ep),
                            fused_attention=self.fused_attention)
 
+    def op_arrays(self, groups: list[AttentionGroup]) -> OpArrays:
+        """The pass's operators stacked for the roofline; reused inside `reuse_passes()`."""
+        if _PASS_CACHE is None:
+            return op_arrays(self.ops(groups))
+        key = (self.model.id, self.hardware.id, self.tp, self.pp, self.ep, repr(self.weights), self.kv_dtype,
+               self.fused_attention, tuple((g.label, *(_array_key(x) for x in (g.batch, g.new, g.past))) for g in groups))
+        if key not in _PASS_CACHE:
+            _PASS_CACHE[key] = op_arrays(self.ops(groups))
+        return _PASS_CACHE[key]
 
-def make_deployment(model, hardware, *, tp: int = 1, pp: int = 1, ep: int = 1, weight_dtype: str = "fp16",
+
+# Passes keyed by deployment and sizes, kept only inside `reuse_passes()`: fitting evaluates the
+# same rows hundreds of times with different efficiencies, and the operators do not depend on them.
+_PASS_CACHE: dict[tuple, OpArrays] | None = None
+
+
+def _array_key(x) -> tuple:
+    a = np.asarray(x, dtype=float)
+    return (a.shape, a.tobytes())
+
+
+@contextmanager
+def reuse_passes():
+    """Within this block, passes over the same deployment and sizes are built once."""
+    global _PASS_CACHE
+    previous, _PASS_CACHE = _PASS_CACHE, {}
+    try:
+        yield
+    finally:
+        _PASS_CACHE = previous
+
+
+def make_deployment(model, hardware, *, tp: int = 1, pp: int = 1, ep: int = 1, weight_dtype: Any = None,
                     kv_dtype: str | None = None, fused_attention: bool = True) -> Deployment:
-    """Validate names and parallelism and build a Deployment."""
+    """Validate names and parallelism and build a Deployment.
+
+    weight_dtype: None (or "checkpoint") keeps the checkpoint's precision per module group; a
+    precision name puts the linear layers in it; a WeightPrecision gives every group's format."""
     for name, v in (("tp", tp), ("pp", pp), ("ep", ep)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 1 <= v <= 1024:
             raise InputError(f"{name} must be a whole number from 1 to 1024, got {show(v)}")
@@ -77,7 +134,7 @@ def make_deployment(model, hardware, *, tp: int = 1, pp: int = 1, ep: int = 1, w
         raise InputError(f"fused_attention must be true or false, got {show(fused_attention)}")
     m = load_model(model)
     hw = load_hardware(hardware)
-    wd = normalize(weight_dtype, field="weight_dtype")
+    wd = m.weight_precision(weight_dtype)
     kd = normalize("fp16" if kv_dtype is None or (isinstance(kv_dtype, str) and not kv_dtype.strip()) else kv_dtype,
                    field="kv_dtype")
     if m.num_heads % tp:
@@ -90,7 +147,7 @@ def make_deployment(model, hardware, *, tp: int = 1, pp: int = 1, ep: int = 1, w
         if (tp % ep and ep % tp) or m.num_experts % ep:
             raise InputError(f"ep = {ep} must divide the {m.num_experts} experts and divide tp ({tp}) or be a "
                              f"multiple of it (data-parallel attention)")
-    # fp8/fp4 weights on a device without that rate run weight-only at 16 bit (precision.gemm_precision).
+    # fp8/fp4 weights on a device without that rate run at a lower one (precision.gemm_precision).
     return Deployment(m, hw, tp, pp, ep, wd, kd, bool(fused_attention))
 
 
@@ -133,8 +190,8 @@ def sum_max_affine(a0, a1, b0, b1, lo, hi, window=np.inf):
 
 def decode_steps_time(dep: Deployment, eff: Efficiency, batch, first_kv, last_kv) -> np.ndarray:
     """Seconds for decode steps whose attended KV length runs from first_kv to last_kv (inclusive)."""
-    t1 = time_ops(dep.ops([AttentionGroup(batch, 1, 0)]), dep.hardware, eff)  # kv length 1
-    t2 = time_ops(dep.ops([AttentionGroup(batch, 1, 1)]), dep.hardware, eff)  # kv length 2
+    t1 = time_ops(dep.op_arrays([AttentionGroup(batch, 1, 0)]), dep.hardware, eff)  # kv length 1
+    t2 = time_ops(dep.op_arrays([AttentionGroup(batch, 1, 1)]), dep.hardware, eff)  # kv length 2
     # Per-op arrays are (n_ops, *batch shape); the KV lengths may have more dimensions (a grid
     # over lengths at one batch): pad so that they broadcast, right-aligned, against the lengths.
     nd = max(np.ndim(batch), np.ndim(first_kv), np.ndim(last_kv))
@@ -157,7 +214,7 @@ def decode_steps_time(dep: Deployment, eff: Efficiency, batch, first_kv, last_kv
 
 def pass_time(dep: Deployment, eff: Efficiency, groups: list[AttentionGroup]) -> np.ndarray:
     """Seconds for one forward pass over the given sequences."""
-    return time_ops(dep.ops(groups), dep.hardware, eff).total() + pass_overhead_s(dep.model.num_layers, eff)
+    return time_ops(dep.op_arrays(groups), dep.hardware, eff).total() + pass_overhead_s(dep.model.num_layers, eff)
 
 
 def p2p_time(dep: Deployment, eff: Efficiency, tokens) -> np.ndarray:
@@ -190,8 +247,11 @@ class Estimate:
     mode: str
     gpus: int
     calibrated: bool
-    error_band: dict[str, float] = field(default_factory=dict)
+    error_band: dict[str, float] = field(default_factory=dict)  # deprecated: see interval
     inputs: dict[str, Any] = field(default_factory=dict)
+    weights: WeightPrecision | None = None  # the format of each module group's weights
+    # Calibrated estimates: {"level": 0.8, "<metric>": (low, high) arrays, "conditions": {...}}
+    interval: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         def clean(x, whole: bool = False):
@@ -217,6 +277,11 @@ class Estimate:
             "throughput_per_gpu_tok_s": clean(self.throughput_per_gpu_tok_s),
             "memory": {k: clean(v) for k, v in self.memory.to_dict().items()},
         }
+        if self.interval:
+            d["interval"] = {"level": self.interval["level"],
+                             **{k: [clean(v[0]), clean(v[1])] for k, v in self.interval.items()
+                                if k not in ("level", "conditions")},
+                             "widened_for": [k for k, v in self.interval["conditions"].items() if np.any(v)]}
         if self.error_band:
             d["error_band"] = dict(self.error_band)
         return d
@@ -245,15 +310,20 @@ KV_MEMORY_FRACTION = 0.9  # share of the memory left after weights that max mode
 
 
 def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: Any = 128, *, tp: int = 1,
-             pp: int = 1, ep: int = 1, weight_dtype: str = "fp16", kv_dtype: str | None = None,
+             pp: int = 1, ep: int = 1, weight_dtype: Any = None, kv_dtype: str | None = None,
              mode: str = "static", calibration: str | Calibration | None = "default",
-             max_batch_size: int = MAX_BATCH, fused_attention: bool = True,
-             kv_memory_fraction: float = KV_MEMORY_FRACTION) -> Estimate:
+             max_batch_size: int | None = None, fused_attention: bool = True,
+             kv_memory_fraction: float = KV_MEMORY_FRACTION, runtime: str | RuntimeProfile | None = None) -> Estimate:
     """Predict TTFT, TPOT, end-to-end time, throughput and memory of a workload.
 
     mode: `static` (batch sequences start together: prefill, then output-1 decode steps),
     `continuous` (batch requests kept in flight), `max` (continuous at the largest batch that
-    fits, up to max_batch_size). batch may be "max" (implies mode max).
+    fits, up to max_batch_size, by default the runtime's). batch may be "max" (implies mode max).
+    weight_dtype: None (the default) uses the precision the checkpoint stores each module group in
+    (quantization_config); a precision name ("fp16", "fp8", "int4", "mxfp4", ...) puts the linear
+    layers in it. runtime: the serving stack (`generic`, `trtllm`, `vllm@0.6`, ...; runtime.py): its
+    overheads and kernels, and how it sizes the KV cache (in-flight sequences hold input + output
+    when it reserves whole sequences, input + half the output with a paged cache).
     """
     if not isinstance(mode, str):
         raise InputError(f"mode must be one of {', '.join(MODES)}, got {show(mode)}")
@@ -267,7 +337,8 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
     dep = make_deployment(model, hardware, tp=tp, pp=pp, ep=ep, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
                           fused_attention=fused_attention)
     cal = load_calibration(calibration)
-    eff = cal.for_device(dep.hardware)
+    prof = cal.runtime(runtime)
+    eff = cal.for_device(dep.hardware, prof)
     In = _as_lengths("input_len", input_len)
     Out = _as_lengths("output_len", output_len)
     if (isinstance(kv_memory_fraction, bool) or not isinstance(kv_memory_fraction, (int, float))
@@ -276,11 +347,14 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
     if mode != "max" and kv_memory_fraction != KV_MEMORY_FRACTION:
         warnings.warn(f"kv_memory_fraction = {kv_memory_fraction:g} is ignored: it sizes the batch in mode max only "
                       f"(mode here: {mode})", stacklevel=2)
+    if max_batch_size is None:
+        max_batch_size = prof.max_batch_size
+    held = prof.kv_tokens(In, Out)  # KV positions an in-flight sequence holds
     if mode == "max":
         if (isinstance(max_batch_size, bool) or not isinstance(max_batch_size, (int, np.integer))
                 or not 1 <= max_batch_size <= ABSURD_BATCH):
             raise InputError(f"max_batch_size must be a whole number from 1 to {ABSURD_BATCH:g}, got {show(max_batch_size)}")
-        B = max_batch(dep.model, dep.hardware, context=In + Out, weight_dtype=dep.weight_dtype,
+        B = max_batch(dep.model, dep.hardware, context=held, weight_dtype=dep.weight_dtype,
                       kv_dtype=dep.kv_dtype, tp=tp, pp=pp, ep=ep, kv_fraction=kv_memory_fraction,
                       limit=max_batch_size)
         # Each attention replica holds its own batch; the bound is on the whole instance.
@@ -307,7 +381,7 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
         e2e = ttft + (Out - 1) * tpot
         throughput = B / tpot
         prefill_tokens = B + B * In / Out  # one step: the decode tokens plus the prefill chunk
-    mem = memory_use(dep.model, dep.hardware, batch=B / dep.dp, context=In + Out,
+    mem = memory_use(dep.model, dep.hardware, batch=B / dep.dp, context=In + Out if mode == "static" else held,
                      prefill_tokens=prefill_tokens / dep.dp, weight_dtype=dep.weight_dtype, kv_dtype=dep.kv_dtype,
                      tp=tp, pp=pp, ep=ep)
     # The band of the rows most like this one: same metric and serving mode (continuous batching
@@ -320,14 +394,33 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
 
     mem = MemoryUse(weights=full(mem.weights), kv_cache=full(mem.kv_cache), activations=full(mem.activations),
                     capacity=mem.capacity)
+    values = {"ttft_s": full(ttft), "tpot_s": full(tpot), "e2e_s": full(e2e), "throughput_tok_s": full(throughput),
+              "throughput_per_gpu_tok_s": full(throughput / dep.gpus)}
+    interval = {}
+    if cal.calibrated and cal.intervals:
+        interval = estimate_interval(cal.intervals, extrapolation(cal, dep, prof, B, In, Out), values)
     return Estimate(
-        ttft_s=full(ttft), tpot_s=full(tpot), e2e_s=full(e2e), throughput_tok_s=full(throughput),
-        throughput_per_gpu_tok_s=full(throughput / dep.gpus), batch=full(B), memory=mem, input_len=full(In),
-        output_len=full(Out),
-        mode=mode, gpus=dep.gpus, calibrated=cal.source != "plain roofline", error_band=bands,
+        **values, batch=full(B), memory=mem, input_len=full(In), output_len=full(Out),
+        mode=mode, gpus=dep.gpus, calibrated=cal.calibrated, error_band=bands,
         inputs={"model": dep.model.id, "hardware": dep.hardware.id, "tp": tp, "pp": pp, "ep": ep,
-                "weight_dtype": dep.weight_dtype, "kv_dtype": dep.kv_dtype, "gemm_precision": dep.gemm_precision},
+                "weight_dtype": dep.weights.label, "weight_source": dep.weights.source,
+                "weight_formats": dep.weight_formats(), "kv_dtype": dep.kv_dtype,
+                "gemm_precision": dep.gemm_precision, "runtime": prof.id},
+        weights=dep.weights, interval=interval,
     )
+
+
+def extrapolation(cal: Calibration, dep: Deployment, prof: RuntimeProfile, B, In, Out) -> dict[str, Any]:
+    """Where an estimate lies outside the public measurements (each widens its interval)."""
+    return {
+        "unseen_family": dep.hardware.family not in cal.family_factors,
+        "unseen_runtime": prof.id not in cal.runtimes,
+        "batch_1": np.asarray(B) <= 1,
+        "fp4": "fp4" in dep.weights.label or "fp4" in dep.kv_dtype or "fp4" in dep.gemm_precisions.values(),
+        "long_context": np.asarray(In + Out) > LONG_CONTEXT,
+        "moe": dep.model.is_moe,
+        "multi_node": dep.gpus > dep.hardware.max_devices,
+    }
 
 
 def _static(dep: Deployment, eff: Efficiency, B, In, Out):
@@ -364,11 +457,12 @@ def _continuous(dep: Deployment, eff: Efficiency, B, In, Out):
     return np.maximum(step, alone), step
 
 
-def decode_step(model, hardware, batch, kv_len, *, tp: int = 1, weight_dtype: str = "fp16", kv_dtype: str | None = None,
-                calibration: str | Calibration | None = "none", ep: int = 1) -> OpTimes:
+def decode_step(model, hardware, batch, kv_len, *, tp: int = 1, weight_dtype: Any = None, kv_dtype: str | None = None,
+                calibration: str | Calibration | None = "none", ep: int = 1,
+                runtime: str | RuntimeProfile | None = None) -> OpTimes:
     """Per-operator times of one decode step (batch sequences attending kv_len positions)."""
     dep = make_deployment(model, hardware, tp=tp, ep=ep, weight_dtype=weight_dtype, kv_dtype=kv_dtype)
-    eff = load_calibration(calibration).for_device(dep.hardware)
+    eff = load_calibration(calibration).for_device(dep.hardware, runtime)
     b = _as_lengths("batch", batch)
     kv = _as_lengths("kv_len", kv_len)
     return time_ops(dep.ops([AttentionGroup(b, 1, kv - 1)]), dep.hardware, eff)

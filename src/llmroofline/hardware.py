@@ -15,7 +15,7 @@ from typing import Any
 from .catalog import catalog_files, looks_like_path, name_table
 from .errors import InputError, clean_name, unknown_name
 from .files import MAX_YAML_BYTES, parse_yaml, read_text
-from .precision import PRECISIONS
+from .precision import RATES
 
 GB = 1e9
 TERA = 1e12
@@ -170,10 +170,10 @@ def hardware_from_dict(data: Any, where: str = "hardware spec") -> Hardware:
     peaks = data["peak_tflops"]
     if not isinstance(peaks, dict) or not peaks:
         raise InputError(f"{where}: peak_tflops must map precisions to TFLOPS, got {peaks!r}")
-    bad = set(map(str, peaks)) - set(PRECISIONS)
+    bad = set(map(str, peaks)) - set(RATES)
     if bad:
         raise InputError(f"{where}: peak_tflops has unknown precision(s) {', '.join(sorted(bad))}; "
-                         f"allowed: {', '.join(PRECISIONS)}")
+                         f"allowed: {', '.join(RATES)}")
     if not {"fp16", "bf16"} & set(map(str, peaks)):
         raise InputError(f"{where}: peak_tflops needs an fp16 or bf16 figure (attention and 16-bit matrix "
                          f"multiplies run at it), got {', '.join(map(str, peaks))}")

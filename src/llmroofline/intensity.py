@@ -10,6 +10,7 @@ alike, so the intensity is unchanged.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -47,16 +48,18 @@ def decoder_params(model: ModelSpec) -> tuple[int, int]:
     return stored, active
 
 
-def whole_model(model: ModelSpec, batch, new, past, *, weight_dtype: str = "fp16", kv_dtype: str = "fp16",
+def whole_model(model: ModelSpec, batch, new, past, *, weight_dtype: Any = None, kv_dtype: str = "fp16",
                 tp: int = 1) -> WholeModel:
     """Method 1 for `batch` sequences adding `new` tokens after `past` cached ones.
 
-    Decode: new = 1, past = KV length - 1. Prefill: past = 0, new = prompt length.
+    Decode: new = 1, past = KV length - 1. Prefill: past = 0, new = prompt length. Weights of
+    the decoder layers at each module group's precision (weight_dtype: None = as the checkpoint
+    stores them, a precision name for the linear layers, or a WeightPrecision).
     """
     m = model
     b = np.asarray(batch, dtype=float)
     new = np.asarray(new, dtype=float)
-    stored, active = decoder_params(m)
+    _, active = decoder_params(m)
     heads_dims = m.num_heads * (m.q_head_dim + m.attn_v_head_dim)
     if m.is_mla:  # attention in the latent space: QK over kv_lora+rope, SV over kv_lora
         heads_dims = m.num_heads * (2 * m.kv_lora_rank + m.qk_rope_head_dim)
@@ -68,5 +71,7 @@ def whole_model(model: ModelSpec, batch, new, past, *, weight_dtype: str = "fp16
         positions = positions + m.num_sliding_layers * cached_positions(new, past, w)
     flops = 2.0 * b * new * active + 2.0 * b * pairs * heads_dims
     kv = b * positions * m.kv_elements_per_token_per_layer * bytes_per_element(kv_dtype)
-    weights = np.asarray(stored * bytes_per_element(weight_dtype), dtype=float)
+    by_group = m.weight_bytes_by_group(weight_dtype)
+    decoder = sum(by_group.values()) - by_group["embeddings"] - m.hidden_size * 2.0  # tables and final norm
+    weights = np.asarray(decoder, dtype=float)
     return WholeModel(flops=flops / tp, weight_bytes=weights / tp + 0 * flops, kv_bytes=kv / tp)

@@ -1,8 +1,9 @@
 """Memory on each device: weights, KV cache and activation workspace against capacity.
 
-Capacity is the datasheet's nominal size in decimal GB (80 GB = 80e9 bytes). GPU memory sizes
-are really binary (80 GiB = 85.9e9 bytes); the ~7% left over stands for the runtime's own
-context, allocator fragmentation and buffers that no formula here counts.
+Capacity is what a runtime can allocate: HBM sizes on datasheets are binary (an "80 GB" H100 or
+A100 holds 80 GiB = 85.9e9 bytes; nvidia-smi reports 81,559-81,920 MiB), GDDR boards expose about
+the decimal figure with ECC on (an L40S "48 GB" reports 46,068 MiB = 48.3e9 bytes); less 1 GiB
+for the CUDA context, library workspaces and allocator slack.
 """
 
 from __future__ import annotations
@@ -20,6 +21,14 @@ from .operators import ACT_BYTES, SMALL_WEIGHT_BYTES
 from .precision import bytes_per_element
 
 GB = 1e9
+GIB = 2.0**30
+RESERVED_BYTES = 1.0 * GIB  # CUDA context, cuBLAS/NCCL workspaces, allocator slack
+
+
+def usable_memory(hw: Hardware) -> float:
+    """Bytes a runtime can allocate on the device (see the module docstring)."""
+    unit = GIB if hw.memory_type.upper().startswith("HBM") else GB
+    return hw.memory_bytes / GB * unit - RESERVED_BYTES
 PREFILL_CHUNK_TOKENS = 16384  # tokens in one prefill pass for workspace sizing (chunked prefill)
 LOGIT_BYTES = 4.0  # logits are kept in fp32 for sampling
 
@@ -52,26 +61,30 @@ class MemoryUse:
         }
 
 
-def weights_per_device(model: ModelSpec, weight_dtype: str, tp: int = 1, pp: int = 1, ep: int = 1) -> float:
+def weights_per_device(model: ModelSpec, weight_dtype: Any = None, tp: int = 1, pp: int = 1, ep: int = 1) -> float:
     """Weight bytes held by the busiest device.
 
+    weight_dtype: None (as the checkpoint stores them), a precision name for the linear layers,
+    or a WeightPrecision. Each module group counts at its own bytes per element.
     Layers split over pp stages (ceil) and their matrices over tp; KV projections are
     replicated when tp exceeds the KV heads; MLA's down-projections are replicated; the
     embedding and lm_head (vocab-parallel) sit on the first and last stage. Routed experts are
     spread over max(tp, ep) devices (ep > tp: attention is data-parallel, experts are not).
     """
     m = model
-    wb = bytes_per_element(weight_dtype)
-    emb = (m.embedding_params() + m.hidden_size) * SMALL_WEIGHT_BYTES
-    layers = m.weight_bytes(weight_dtype) - emb
-    experts = m.num_moe_layers * m.num_experts * m.expert_params() * wb
+    wp = m.weight_precision(weight_dtype)
+    by_group = m.weight_bytes_by_group(wp)
+    wa = wp.bytes("attention")
+    emb = by_group["embeddings"] + m.hidden_size * SMALL_WEIGHT_BYTES  # tables and the final norm
+    layers = sum(by_group.values()) - emb
+    experts = by_group["experts"]
     per_layer = ((layers - experts) / tp + experts / max(tp, ep)) / m.num_layers
     if m.is_mla:
-        replicated = m.hidden_size * (m.kv_lora_rank + m.qk_rope_head_dim + m.q_lora_rank) * wb
+        replicated = m.hidden_size * (m.kv_lora_rank + m.qk_rope_head_dim + m.q_lora_rank) * wa
         per_layer += replicated * (1 - 1 / tp)
     else:
         extra_heads = math.ceil(m.num_kv_heads / tp) - m.num_kv_heads / tp
-        per_layer += 2 * m.hidden_size * m.head_dim * extra_heads * wb
+        per_layer += 2 * m.hidden_size * m.head_dim * extra_heads * wa
     stage_layers = math.ceil(m.num_layers / pp)
     emb_share = emb / tp / (2 if pp > 1 and not m.tie_word_embeddings else 1)
     return per_layer * stage_layers + emb_share
@@ -122,7 +135,7 @@ def _non_negative(name: str, value) -> np.ndarray:
     return a
 
 
-def memory_use(model: ModelSpec, hw: Hardware, *, batch, context, prefill_tokens, weight_dtype: str,
+def memory_use(model: ModelSpec, hw: Hardware, *, batch, context, prefill_tokens, weight_dtype: Any,
                kv_dtype: str, tp: int = 1, pp: int = 1, ep: int = 1) -> MemoryUse:
     """Memory of one device holding `batch` sequences of `context` tokens each, prefilling
     `prefill_tokens` at once."""
@@ -135,11 +148,11 @@ def memory_use(model: ModelSpec, hw: Hardware, *, batch, context, prefill_tokens
         weights=np.asarray(weights_per_device(model, weight_dtype, tp, pp, ep)) + 0 * batch,
         kv_cache=batch * kv_bytes_per_sequence(model, context, kv_dtype, tp, pp),
         activations=activation_bytes(model, np.maximum(chunk, batch), batch, tp),
-        capacity=hw.memory_bytes,
+        capacity=usable_memory(hw),
     )
 
 
-def max_batch(model: ModelSpec, hw: Hardware, *, context, weight_dtype: str, kv_dtype: str,
+def max_batch(model: ModelSpec, hw: Hardware, *, context, weight_dtype: Any, kv_dtype: str,
               tp: int = 1, pp: int = 1, ep: int = 1, kv_fraction: float = 0.9, limit: int = 2048):
     """Largest batch per device (per attention replica) whose KV cache (`context` tokens per
     sequence) fits, as a runtime sizes it: a fraction of the memory left after weights and a full
@@ -152,12 +165,12 @@ def max_batch(model: ModelSpec, hw: Hardware, *, context, weight_dtype: str, kv_
         raise InputError(f"limit must be a whole number >= 1, got {limit!r}")
     weights, workspace, per_seq = serving_footprint(model, context, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
                                                     tp=tp, pp=pp, ep=ep)
-    free = (hw.memory_bytes - weights - workspace) * kv_fraction
+    free = (usable_memory(hw) - weights - workspace) * kv_fraction
     b = np.floor(np.maximum(free, 0) / per_seq)
     return np.minimum(b, limit)
 
 
-def serving_footprint(model: ModelSpec, context, *, weight_dtype: str, kv_dtype: str, tp: int = 1, pp: int = 1,
+def serving_footprint(model: ModelSpec, context, *, weight_dtype: Any, kv_dtype: str, tp: int = 1, pp: int = 1,
                       ep: int = 1):
     """How a runtime sizes memory per device: (weights, workspace of a full prefill chunk, bytes
     per sequence of `context` tokens: its KV cache and logits), in bytes."""

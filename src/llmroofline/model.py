@@ -18,7 +18,15 @@ from typing import Any
 from .catalog import catalog_files, looks_like_path, name_table
 from .errors import InputError, clean_name, show, unknown_name
 from .files import MAX_CONFIG_BYTES, parse_json, read_text
-from .precision import bytes_per_element
+from .precision import (
+    CHECKPOINT,
+    GROUPS,
+    WeightPrecision,
+    bytes_per_element,
+    check_weight_precision,
+    normalize,
+)
+from .quantization import checkpoint_precision
 
 KNOWN_MODEL_TYPES = {
     "llama", "llama4", "llama4_text", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe",
@@ -66,6 +74,11 @@ class ModelSpec:
     qk_nope_head_dim: int = 0
     v_head_dim: int = 0
     attention_sinks: bool = False
+    # How the checkpoint stores each module group's weights (quantization_config, torch_dtype);
+    # None when its quantization_config cannot be read, checkpoint_problem saying why (an explicit
+    # weight_dtype still works then).
+    checkpoint_precision: WeightPrecision | None = WeightPrecision.uniform("fp16")
+    checkpoint_problem: str = ""
     # Catalog metadata.
     aliases: tuple[str, ...] = ()
     published_params: float | None = None
@@ -184,16 +197,83 @@ class ModelSpec:
         """Parameters touched per token (top-k routed experts instead of all)."""
         return self._params(active=True) if self.is_moe else self.params_total
 
-    def weight_bytes(self, weight_dtype: str = "fp16") -> float:
-        """Bytes of all weights. Embedding tables, norms and routers stay at 16 bit when quantized."""
-        b = bytes_per_element(weight_dtype)
-        emb = self.embedding_params() + self.hidden_size
-        small = self.num_layers * self.norm_params_per_layer() + self.num_moe_layers * self.hidden_size * self.num_experts
-        return (self.params_total - emb - small) * b + (emb + small) * 2.0
+    def attention_matrix_params(self) -> int:
+        """Elements of one layer's attention weight matrices (attention_params less biases, norms, sinks)."""
+        h, H, K = self.hidden_size, self.num_heads, self.num_kv_heads
+        if self.is_mla:
+            q = h * self.q_lora_rank + self.q_lora_rank * H * self.q_head_dim if self.q_lora_rank else h * H * self.q_head_dim
+            kv = h * (self.kv_lora_rank + self.qk_rope_head_dim) + self.kv_lora_rank * H * (self.qk_nope_head_dim + self.v_head_dim)
+            return q + kv + H * self.v_head_dim * h
+        return h * (H + 2 * K) * self.head_dim + H * self.head_dim * h
+
+    @property
+    def weight_groups(self) -> tuple[str, ...]:
+        """The module groups (precision.GROUPS) this model has."""
+        has = {"attention": True, "mlp": self.num_dense_layers > 0, "experts": self.is_moe,
+               "shared_experts": self.is_moe and self.shared_expert_intermediate_size > 0,
+               "router": self.is_moe, "embeddings": True}
+        return tuple(g for g in GROUPS if has[g])
+
+    def weight_elements(self) -> dict[str, tuple[int, int]]:
+        """Elements of the whole model by module group: (matrix elements, vector elements).
+
+        Matrices take their group's precision; vectors (biases, norms, attention sinks) stay
+        16 bit. `norms` holds the layer norms and the final norm. The sum is params_total.
+        """
+        L, Ld, Lm = self.num_layers, self.num_dense_layers, self.num_moe_layers
+        h, E = self.hidden_size, self.num_experts
+        attn = self.attention_matrix_params()
+        mlp = (3 if self.gated_mlp else 2) * h * self.intermediate_size
+        expert = 3 * h * self.moe_intermediate_size
+        moe = self.is_moe
+        return {
+            "attention": (L * attn, L * (self.attention_params() - attn)),
+            "mlp": (Ld * mlp, Ld * (self.dense_mlp_params() - mlp)),
+            "experts": (Lm * E * expert, Lm * E * (self.expert_params() - expert)) if moe else (0, 0),
+            "shared_experts": (Lm * 3 * h * self.shared_expert_intermediate_size, 0) if moe else (0, 0),
+            "router": (Lm * h * E, 0) if moe else (0, 0),
+            "embeddings": (self.embedding_params(), 0),
+            "norms": (0, L * self.norm_params_per_layer() + h),
+        }
+
+    def weight_precision(self, weight_dtype: Any = None) -> WeightPrecision:
+        """The format of each module group's weights.
+
+        None (or "checkpoint"/"auto"): as the checkpoint stores them. A precision name: the linear
+        layers (attention, MLP, experts) in it, router and embeddings as the checkpoint has them
+        (16 bit). A WeightPrecision: as given.
+        """
+        if weight_dtype is None or (isinstance(weight_dtype, str) and weight_dtype.strip().lower() in CHECKPOINT + ("",)):
+            if self.checkpoint_precision is None:
+                raise InputError(f"{self.checkpoint_problem}; give a weight precision (--weight-dtype) instead")
+            wp = self.checkpoint_precision
+        elif isinstance(weight_dtype, WeightPrecision):
+            wp = check_weight_precision(weight_dtype)
+        else:
+            try:
+                name = normalize(weight_dtype, field="weight_dtype")
+            except InputError as e:
+                raise InputError(f"{e}, or checkpoint") from None
+            wp = (self.checkpoint_precision or WeightPrecision.uniform("fp16")).with_linear(name)
+        return wp.for_groups(self.weight_groups)
+
+    def weight_bytes_by_group(self, weight_dtype: Any = None) -> dict[str, float]:
+        """Bytes of each module group (and `norms`): matrices at the group's bytes per element
+        (scales included), vectors at 2 bytes."""
+        wp = self.weight_precision(weight_dtype)
+        return {g: matrix * (wp.bytes(g) if g in GROUPS else 2.0) + vectors * 2.0
+                for g, (matrix, vectors) in self.weight_elements().items()}
+
+    def weight_bytes(self, weight_dtype: Any = None) -> float:
+        """Bytes of all weights. None: as the checkpoint stores them; a precision name: the linear
+        layers in it (norms, biases, routers and embedding tables stay 16 bit)."""
+        return sum(self.weight_bytes_by_group(weight_dtype).values())
 
     def summary(self) -> dict[str, Any]:
         """The fields `models show` prints (SPEC.md) plus derived figures."""
-        d = {k: v for k, v in asdict(self).items() if k not in ("aliases",)}
+        d = {k: v for k, v in asdict(self).items() if k not in ("aliases", "checkpoint_precision", "checkpoint_problem")}
+        readable = self.checkpoint_precision is not None
+        checkpoint = self.weight_precision() if readable else None
         d.update(
             id=self.id,
             aliases=list(self.aliases),
@@ -209,8 +289,13 @@ class ModelSpec:
             params_total=self.params_total,
             params_active=self.params_active,
             kv_cache_bytes_per_token=int(self.kv_cache_bytes_per_token("fp16")),
-            weight_gb={p: self.weight_bytes(p) / 1e9 for p in ("fp16", "fp8", "int4")},
+            weight_dtype=checkpoint.label if checkpoint else None,  # as the checkpoint stores the weights
+            weight_formats=checkpoint.to_dict() if checkpoint else {},
+            weight_gb={**({"checkpoint": self.weight_bytes() / 1e9} if readable else {}),
+                       **{p: self.weight_bytes(p) / 1e9 for p in ("fp16", "fp8", "int4")}},
         )
+        if not readable:
+            d["weight_dtype_error"] = self.checkpoint_problem
         return d
 
 
@@ -261,6 +346,10 @@ def _check_spec(m: ModelSpec) -> None:
         for name in ("qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim"):
             if not getattr(m, name):
                 raise InputError(f"{where}: multi-head latent attention (kv_lora_rank > 0) needs {name} >= 1")
+    if m.checkpoint_precision is not None:
+        check_weight_precision(m.checkpoint_precision, f"{where}: checkpoint_precision")
+    elif not isinstance(m.checkpoint_problem, str) or not m.checkpoint_problem:
+        raise InputError(f"{where}: checkpoint_precision is None, so checkpoint_problem must say why")
     if not isinstance(m.aliases, tuple) or not all(isinstance(a, str) for a in m.aliases):
         raise InputError(f"{where}: aliases must be a tuple of strings, got {show(m.aliases)}")
 
@@ -396,6 +485,7 @@ def model_from_config(cfg: Any, *, model_id: str = "custom", meta: dict[str, Any
     top_type = cfg.get("model_type") or ""
     if not isinstance(top_type, str):
         raise InputError(f"{where}: model_type must be a string, got {show(top_type)}")
+    top = cfg
     text_config = cfg.get("text_config")
     if text_config is not None:
         if not isinstance(text_config, dict):
@@ -483,6 +573,17 @@ def model_from_config(cfg: Any, *, model_id: str = "custom", meta: dict[str, Any
     if not n_sliding:
         window = 0
 
+    # The quantization config sits at the top of multimodal wrappers; the dtype may sit in either.
+    quant_cfg = {**cfg, **{k: top[k] for k in ("quantization_config", "torch_dtype", "dtype") if top.get(k) is not None}}
+    # A quantization_config that cannot be read is reported when the checkpoint's precision is
+    # needed, so that an explicit weight precision still works.
+    try:
+        stored: WeightPrecision | None = checkpoint_precision(quant_cfg, hidden_size=hidden, num_layers=layers,
+                                                              where=where)
+        problem = ""
+    except InputError as e:
+        stored, problem = None, str(e)
+
     meta = meta or {}
     _check_meta(meta, where)
     return ModelSpec(
@@ -511,6 +612,8 @@ def model_from_config(cfg: Any, *, model_id: str = "custom", meta: dict[str, Any
         num_moe_layers=moe_layers,
         expert_bias=model_type == "gpt_oss",
         attention_sinks=model_type == "gpt_oss",
+        checkpoint_precision=stored,
+        checkpoint_problem=problem,
         aliases=tuple(a.lower() for a in meta.get("aliases", [])),
         published_params=meta.get("published_params"),
         published_active_params=meta.get("published_active_params"),

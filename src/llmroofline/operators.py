@@ -12,16 +12,19 @@ prefix is a sum over names that start with it.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from .errors import InputError, show
 from .model import ModelSpec, expected_experts_touched
-from .precision import bytes_per_element
+from .precision import GROUPS, LINEAR_GROUPS, RATES, WeightPrecision, bytes_per_element, normalize
+from .precision import gemm_precision as rate_for
 
 ACT_BYTES = 2.0  # activations stay in 16 bit (fp8 GEMMs quantize their inputs on the fly)
-SMALL_WEIGHT_BYTES = 2.0  # norms, routers, embeddings and lm_head are kept in 16 bit
+SMALL_WEIGHT_BYTES = 2.0  # norms and biases are kept in 16 bit
 
 GEMM, ATTN_PREFILL, ATTN_DECODE, ELEMENTWISE, COMM = "gemm", "attn_prefill", "attn_decode", "elementwise", "comm"
 
@@ -238,25 +241,45 @@ def _check_pass(model: ModelSpec, groups: list[AttentionGroup], sh: Sharding) ->
             raise InputError(f"sharding {name} must be a whole number >= 1, got {show(v)}")
 
 
-def forward_ops(model: ModelSpec, *, groups: list[AttentionGroup], weight_dtype: str = "fp16",
-                kv_dtype: str = "fp16", gemm_precision: str = "fp16", sharding: Sharding | None = None,
+def gemm_precisions(weights: WeightPrecision, gemm_precision: Any = None) -> dict[str, str]:
+    """The rate each module group's GEMMs run at. A name: every linear group at it, router and
+    lm_head at fp16; a mapping: per group (missing groups as None does); None: each group at its
+    own format's native rate (precision.gemm_precision on a device that has every rate)."""
+    native = {g: rate_for(weights.format(g).precision, set(RATES)) for g in GROUPS}
+    if gemm_precision is None:
+        return native
+    if isinstance(gemm_precision, str):
+        p = normalize(gemm_precision, field="gemm_precision")
+        return {g: p if g in LINEAR_GROUPS else "fp16" for g in GROUPS}
+    if isinstance(gemm_precision, Mapping):
+        return {g: normalize(gemm_precision[g], field=f"gemm_precision[{g}]") if g in gemm_precision else native[g]
+                for g in GROUPS}
+    raise InputError(f"gemm_precision must be a precision name or a mapping of groups to names, got {show(gemm_precision)}")
+
+
+def forward_ops(model: ModelSpec, *, groups: list[AttentionGroup], weight_dtype: Any = None,
+                kv_dtype: str = "fp16", gemm_precision: Any = None, sharding: Sharding | None = None,
                 fused_attention: bool = True, include_lm_head: bool = True) -> list[Operator]:
     """Operators of one forward pass over all layers, per device.
 
     `groups` lists the sequences in the pass; linear layers see all their tokens at once (one
     GEMM), attention runs per group. Decode of B sequences with L cached tokens:
     [AttentionGroup(B, 1, L)]; prefill of B prompts of length S: [AttentionGroup(B, S, 0)].
+    weight_dtype: None (as the checkpoint stores the weights), a precision name for the linear
+    layers, or a WeightPrecision; each module group's matrices count at its bytes per element.
+    gemm_precision: see gemm_precisions.
     """
     sh = sharding or Sharding()
     _check_pass(model, groups, sh)
     tp = sh.tp
     m = model
-    wb = bytes_per_element(weight_dtype)
+    weights = m.weight_precision(weight_dtype)
+    rates = gemm_precisions(weights, gemm_precision)
+    wb, gp = weights.bytes("attention"), rates["attention"]
     kvb = bytes_per_element(kv_dtype)
     tokens = sum(np.asarray(g.batch, dtype=float) * np.asarray(g.new, dtype=float) for g in groups)
     seqs = sum(np.asarray(g.batch, dtype=float) for g in groups)
     h, L = m.hidden_size, m.num_layers
-    gp = gemm_precision
     ops: list[Operator] = [
         # Embedding lookup: gather one 16-bit row per token.
         _elementwise("embed", tokens, h, 0.0, 1.0, 1.0, 1),
@@ -310,9 +333,10 @@ def forward_ops(model: ModelSpec, *, groups: list[AttentionGroup], weight_dtype:
     ops.append(_elementwise("mlp/norm", tokens, h, 5.0, 2.0, 2.0, L, weight_elems=h))
 
     if m.num_dense_layers:
-        ops += _mlp_ops(m, "mlp", tokens, m.intermediate_size / tp, wb, gp, m.num_dense_layers)
+        ops += _mlp_ops(m, "mlp", tokens, m.intermediate_size / tp, weights.bytes("mlp"), rates["mlp"],
+                        m.num_dense_layers)
     if m.num_moe_layers:
-        ops += _moe_ops(m, tokens, sh, wb, gp)
+        ops += _moe_ops(m, tokens, sh, weights, rates)
     if tp > 1:
         # With data-parallel attention the MoE layers combine by all-to-all (moe/all_to_all) instead.
         ops.append(_all_reduce("mlp/all_reduce", tokens, h, tp, L if sh.dp == 1 else m.num_dense_layers))
@@ -320,7 +344,7 @@ def forward_ops(model: ModelSpec, *, groups: list[AttentionGroup], weight_dtype:
     if include_lm_head:
         # Only the last position of each sequence needs logits.
         ops.append(_elementwise("final_norm", seqs, h, 5.0, 1.0, 1.0, 1, weight_elems=h))
-        ops.append(_linear("lm_head", seqs, h, m.vocab_size / tp, SMALL_WEIGHT_BYTES, "fp16", 1))
+        ops.append(_linear("lm_head", seqs, h, m.vocab_size / tp, weights.bytes("embeddings"), rates["embeddings"], 1))
     return ops
 
 
@@ -341,7 +365,7 @@ def _mlp_ops(m: ModelSpec, prefix: str, tokens, width: float, wb: float, gp: str
     ]
 
 
-def _moe_ops(m: ModelSpec, tokens, sh: Sharding, wb: float, gp: str) -> list[Operator]:
+def _moe_ops(m: ModelSpec, tokens, sh: Sharding, weights: WeightPrecision, rates: dict[str, str]) -> list[Operator]:
     """Router, routed experts (only the experts the batch touches are read), shared experts.
 
     Routed experts are sharded by width over tp/ep and spread over ep devices; each device
@@ -355,7 +379,8 @@ def _moe_ops(m: ModelSpec, tokens, sh: Sharding, wb: float, gp: str) -> list[Ope
     routed = arriving * k / sh.ep  # expert rows computed per device
     touched = expected_experts_touched(E, k, arriving) / sh.ep  # distinct experts read per device
     rows_per_expert = routed / np.maximum(touched, 1e-12)
-    ops = [_linear("moe/router", t, h, E, SMALL_WEIGHT_BYTES, "fp16", n)]
+    wb, gp = weights.bytes("experts"), rates["experts"]
+    ops = [_linear("moe/router", t, h, E, weights.bytes("router"), rates["router"], n)]
     for name, n_in, n_out in (("moe/experts_gate", h, width), ("moe/experts_up", h, width),
                               ("moe/experts_down", width, h)):
         op = _linear(name, routed, n_in, n_out, wb, gp, n)
@@ -363,7 +388,8 @@ def _moe_ops(m: ModelSpec, tokens, sh: Sharding, wb: float, gp: str) -> list[Ope
                                "gemm_rows": rows_per_expert}))
     ops.insert(3, _elementwise("moe/experts_act", routed, width, 5.0, 2.0, 1.0, n))
     if m.shared_expert_intermediate_size:
-        ops += _mlp_ops(m, "moe/shared", t, m.shared_expert_intermediate_size / sh.tp, wb, gp, n)
+        ops += _mlp_ops(m, "moe/shared", t, m.shared_expert_intermediate_size / sh.tp, weights.bytes("shared_experts"),
+                        rates["shared_experts"], n)
     if sh.dp > 1:
         # Dispatch each local token's hidden state to its k experts and combine the results back:
         # two all-to-alls of tokens x k x hidden over the ep devices.

@@ -149,7 +149,7 @@ class WorkloadPoints:
 
 
 def workload_points(model, device, *, phase: str = "decode", batch: int = 1, seq: int = 1024, tp: int = 1,
-                    weight_dtype: str = "fp16", kv_dtype: str | None = None) -> WorkloadPoints:
+                    weight_dtype: Any = None, kv_dtype: str | None = None) -> WorkloadPoints:
     """Operators of one pass at their intensity and attainable FLOP/s (method 2), plus the whole
     model's intensity (method 1). Decode: `batch` sequences attending `seq` positions; prefill:
     `batch` prompts of `seq` tokens. Operators without FLOPs or bytes (all-reduce, lookups) are left out."""

@@ -35,9 +35,9 @@ from .efficiency import Calibration, load_calibration
 from .errors import InputError, require_positive, show
 from .estimate import ABSURD_LENGTH, MAX_BATCH, estimate
 from .hardware import Hardware, list_hardware, load_hardware
-from .memory import max_batch, serving_footprint
+from .memory import max_batch, serving_footprint, usable_memory
 from .model import ModelSpec, load_model
-from .precision import normalize
+from .precision import WeightPrecision, normalize
 
 TP_CHOICES = (1, 2, 4, 8)
 EP_CHOICES = (1, 2, 4, 8)
@@ -86,7 +86,7 @@ def ep_choices(model: ModelSpec, tp: int, hw: Hardware | None = None, max_gpus: 
     return [e for e in EP_CHOICES if model.num_experts % e == 0 and (tp % e == 0 or (e % tp == 0 and e <= domain))]
 
 
-def memory_needed(model: ModelSpec, hw: Hardware, context: int, *, weight_dtype: str, kv_dtype: str,
+def memory_needed(model: ModelSpec, hw: Hardware, context: float, *, weight_dtype: Any, kv_dtype: str,
                   tp: int, pp: int) -> dict[str, float]:
     """Bytes per device a runtime needs to serve one sequence of `context` tokens.
 
@@ -97,7 +97,7 @@ def memory_needed(model: ModelSpec, hw: Hardware, context: int, *, weight_dtype:
     weights, workspace, sequence = (float(x) for x in serving_footprint(
         model, context, weight_dtype=weight_dtype, kv_dtype=kv_dtype, tp=tp, pp=pp))
     return {"weights": weights, "workspace": workspace, "sequence": sequence / KV_FRACTION,
-            "total": weights + workspace + sequence / KV_FRACTION, "capacity": hw.memory_bytes}
+            "total": weights + workspace + sequence / KV_FRACTION, "capacity": usable_memory(hw)}
 
 
 # ---- results -------------------------------------------------------------------------------
@@ -122,7 +122,8 @@ class Choice:
     energy_j_per_token: float
     memory_per_gpu_gb: float
     memory_capacity_gb: float
-    error_band: dict[str, float] = field(default_factory=dict)
+    error_band: dict[str, float] = field(default_factory=dict)  # deprecated: see interval
+    interval: dict[str, Any] = field(default_factory=dict)  # {"level", metric: [low, high]} when calibrated
 
     @property
     def throughput_tok_s(self) -> float:
@@ -138,6 +139,8 @@ class Choice:
         d["throughput_tok_s"] = self.throughput_tok_s
         if not self.error_band:
             del d["error_band"]
+        if not self.interval:
+            del d["interval"]
         return d
 
 
@@ -160,6 +163,14 @@ class DevicePoints:
     tpot_s: np.ndarray
     throughput_per_gpu_tok_s: np.ndarray
     memory_per_gpu_gb: np.ndarray
+    # Prediction intervals per point (nan when the estimate is uncalibrated) and their level.
+    throughput_per_gpu_low: np.ndarray
+    throughput_per_gpu_high: np.ndarray
+    ttft_low: np.ndarray
+    ttft_high: np.ndarray
+    tpot_low: np.ndarray
+    tpot_high: np.ndarray
+    interval_level: float = 0.0
     error_band: dict[str, float] = field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -218,7 +229,7 @@ class DevicePoints:
     def subset(self, mask: np.ndarray) -> DevicePoints:
         cols = {k: getattr(self, k)[mask] for k in _COLUMNS}
         return DevicePoints(self.device, self.price_per_gpu_hour, self.tdp_w, self.capacity_gb,
-                            error_band=self.error_band, **cols)
+                            interval_level=self.interval_level, error_band=self.error_band, **cols)
 
     def choice(self, i: int) -> Choice:
         return Choice(
@@ -230,11 +241,20 @@ class DevicePoints:
             cost_per_million_tokens=float(self.cost_per_million_tokens[i]),
             energy_j_per_token=float(self.energy_j_per_token[i]),
             memory_per_gpu_gb=float(self.memory_per_gpu_gb[i]), memory_capacity_gb=self.capacity_gb,
-            error_band=dict(self.error_band),
+            error_band=dict(self.error_band), interval=self._interval(i),
         )
 
+    def _interval(self, i: int) -> dict[str, Any]:
+        if not self.interval_level or not np.isfinite(self.throughput_per_gpu_low[i]):
+            return {}
+        return {"level": self.interval_level,
+                "throughput_per_gpu_tok_s": [float(self.throughput_per_gpu_low[i]), float(self.throughput_per_gpu_high[i])],
+                "ttft_s": [float(self.ttft_low[i]), float(self.ttft_high[i])],
+                "tpot_s": [float(self.tpot_low[i]), float(self.tpot_high[i])]}
 
-_COLUMNS = ("tp", "pp", "ep", "batch", "ttft_s", "tpot_s", "throughput_per_gpu_tok_s", "memory_per_gpu_gb")
+
+_COLUMNS = ("tp", "pp", "ep", "batch", "ttft_s", "tpot_s", "throughput_per_gpu_tok_s", "memory_per_gpu_gb",
+            "throughput_per_gpu_low", "throughput_per_gpu_high", "ttft_low", "ttft_high", "tpot_low", "tpot_high")
 
 
 @dataclass(frozen=True)
@@ -265,13 +285,13 @@ class Workload:
     ttft_slo: float | None
     tpot_slo: float | None
     max_gpus: int
-    weight_dtype: str
+    weight_dtype: WeightPrecision  # the format of each module group's weights
     kv_dtype: str
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model.id, "input_len": self.input_len, "output_len": self.output_len,
                 "ttft_slo_s": self.ttft_slo, "tpot_slo_s": self.tpot_slo, "max_gpus": self.max_gpus,
-                "weight_dtype": self.weight_dtype, "kv_dtype": self.kv_dtype, "mode": "continuous"}
+                "weight_dtype": self.weight_dtype.label, "kv_dtype": self.kv_dtype, "mode": "continuous"}
 
 
 @dataclass(frozen=True)
@@ -382,15 +402,16 @@ def resolve_prices(prices: Mapping[str, Any] | None, hws: list[Hardware]) -> dic
 
 
 def make_workload(model: Any, input_len: Any, output_len: Any, *, ttft_slo: Any = None, tpot_slo: Any = None,
-                  max_gpus: Any = 8, weight_dtype: str = "fp16", kv_dtype: str | None = None) -> Workload:
+                  max_gpus: Any = 8, weight_dtype: Any = None, kv_dtype: str | None = None) -> Workload:
+    m = load_model(model)
     return Workload(
-        model=load_model(model),
+        model=m,
         input_len=_whole("input_len", input_len, ABSURD_LENGTH),
         output_len=_whole("output_len", output_len, ABSURD_LENGTH),
         ttft_slo=_slo("ttft_slo", ttft_slo),
         tpot_slo=_slo("tpot_slo", tpot_slo),
         max_gpus=_whole("max_gpus", max_gpus, MAX_GPUS_LIMIT),
-        weight_dtype=normalize(weight_dtype, field="weight_dtype"),
+        weight_dtype=m.weight_precision(weight_dtype),
         kv_dtype=normalize(kv_dtype or "fp16", field="kv_dtype"),
     )
 
@@ -398,9 +419,10 @@ def make_workload(model: Any, input_len: Any, output_len: Any, *, ttft_slo: Any 
 # ---- the search ----------------------------------------------------------------------------
 
 def search_device(w: Workload, hw: Hardware, *, price: float, calibration: Calibration,
-                  max_batch_size: int = MAX_BATCH) -> DeviceSearch:
+                  max_batch_size: int = MAX_BATCH, runtime: Any = None) -> DeviceSearch:
     """Evaluate every configuration of one device (see the module docstring for the space)."""
-    m, context = w.model, w.input_len + w.output_len
+    prof = calibration.runtime(runtime)
+    m, context = w.model, prof.kv_tokens(w.input_len, w.output_len)
 
     def largest(tp: int, pp: int, ep: int = 1) -> int:
         """Largest batch of the whole instance (every attention replica's batch)."""
@@ -415,6 +437,7 @@ def search_device(w: Workload, hw: Hardware, *, price: float, calibration: Calib
         layouts.update({(tp, pp): largest(tp, pp) for tp in tps for pp in pp_choices(m, tp, w.max_gpus)})
     cols: dict[str, list[np.ndarray]] = {k: [] for k in _COLUMNS}
     band: dict[str, float] = {}
+    level = 0.0
     for (tp, pp), size in layouts.items():
         for ep in ep_choices(m, tp, hw, w.max_gpus // pp):
             batches = batch_grid(size if ep <= tp else largest(tp, pp, ep))
@@ -422,7 +445,7 @@ def search_device(w: Workload, hw: Hardware, *, price: float, calibration: Calib
                 continue
             r = estimate(m, hw, batch=batches, input_len=w.input_len, output_len=w.output_len, tp=tp, pp=pp,
                          ep=ep, weight_dtype=w.weight_dtype, kv_dtype=w.kv_dtype, mode="continuous",
-                         calibration=calibration)
+                         calibration=calibration, runtime=prof)
             keep = np.asarray(r.memory.fits, dtype=bool)
             n = int(keep.sum())
             for k, v in (("tp", tp), ("pp", pp), ("ep", ep)):
@@ -432,15 +455,21 @@ def search_device(w: Workload, hw: Hardware, *, price: float, calibration: Calib
             cols["tpot_s"].append(r.tpot_s[keep])
             cols["throughput_per_gpu_tok_s"].append(r.throughput_per_gpu_tok_s[keep])
             cols["memory_per_gpu_gb"].append(r.memory.total[keep] / GB)
+            for key, name in (("throughput_per_gpu_tok_s", "throughput_per_gpu"), ("ttft_s", "ttft"),
+                              ("tpot_s", "tpot")):
+                lo, hi = r.interval.get(key, (np.full(r.batch.shape, np.nan),) * 2)
+                cols[f"{name}_low"].append(np.asarray(lo)[keep])
+                cols[f"{name}_high"].append(np.asarray(hi)[keep])
             band = dict(r.error_band)
-    points = DevicePoints(hw.id, price, hw.tdp_w, hw.memory_bytes / GB, error_band=band,
+            level = float(r.interval.get("level", 0.0))
+    points = DevicePoints(hw.id, price, hw.tdp_w, hw.memory_bytes / GB, error_band=band, interval_level=level,
                           **{k: np.concatenate(v) if v else np.zeros(0) for k, v in cols.items()})
     if len(points):
         return DeviceSearch(hw.id, points)
     return DeviceSearch(hw.id, None, _does_not_fit(w, hw, list(layouts), context))
 
 
-def _does_not_fit(w: Workload, hw: Hardware, layouts: list[tuple[int, int]], context: int) -> str:
+def _does_not_fit(w: Workload, hw: Hardware, layouts: list[tuple[int, int]], context: float) -> str:
     """The reason a device holds no configuration, citing the layout that needs least memory."""
     if not layouts:
         return f"no tensor-parallel degree in {TP_CHOICES} divides the {w.model.num_heads} heads"
@@ -449,7 +478,7 @@ def _does_not_fit(w: Workload, hw: Hardware, layouts: list[tuple[int, int]], con
     need, tp, pp = min(needs, key=lambda x: (x[0]["total"], x[1] * x[2]))
     gpus = tp * pp
     limits = f"at most {w.max_gpus} GPUs, {hw.max_devices} per scale-up domain"
-    return (f"does not fit: one {context:,}-token sequence needs {need['total'] / GB:.1f} GB per GPU even on "
+    return (f"does not fit: one sequence holding {context:,.0f} tokens of KV cache needs {need['total'] / GB:.1f} GB per GPU even on "
             f"{gpus} GPU{'s' if gpus > 1 else ''} (tp {tp}, pp {pp}: {need['weights'] / GB:.1f} GB weights + "
             f"{need['sequence'] / GB:.1f} GB KV cache + {need['workspace'] / GB:.1f} GB workspace), "
             f"{need['capacity'] / GB:.1f} GB available ({limits})")
@@ -469,20 +498,21 @@ def _slo_text(c: Choice, w: Workload) -> str:
 
 
 def _search(model: Any, input_len: Any, output_len: Any, devices: Any, *, ttft_slo: Any, tpot_slo: Any,
-            max_gpus: Any, prices: Any, weight_dtype: str, kv_dtype: str | None, calibration: Any,
-            max_batch_size: int) -> tuple[Workload, list[DeviceSearch]]:
+            max_gpus: Any, prices: Any, weight_dtype: Any, kv_dtype: str | None, calibration: Any,
+            max_batch_size: int, runtime: Any = None) -> tuple[Workload, list[DeviceSearch]]:
     w = make_workload(model, input_len, output_len, ttft_slo=ttft_slo, tpot_slo=tpot_slo, max_gpus=max_gpus,
                       weight_dtype=weight_dtype, kv_dtype=kv_dtype)
     hws = resolve_devices(devices)
     price = resolve_prices(prices, hws)
     cal = load_calibration(calibration)
+    cal.runtime(runtime)  # an unknown stack is an error before any device is searched
     if not 1 <= max_batch_size <= MAX_BATCH * 64:
         raise InputError(f"max_batch_size must be from 1 to {MAX_BATCH * 64}, got {max_batch_size!r}")
     searches = []
     for hw in hws:
         try:
             searches.append(search_device(w, hw, price=price.get(hw.id, hw.price_per_hour_usd), calibration=cal,
-                                          max_batch_size=max_batch_size))
+                                          max_batch_size=max_batch_size, runtime=runtime))
         except InputError as e:  # a device that cannot run this model at all (e.g. no usable precision)
             searches.append(DeviceSearch(hw.id, None, f"cannot run: {e}"))
     return w, searches
@@ -490,8 +520,9 @@ def _search(model: Any, input_len: Any, output_len: Any, devices: Any, *, ttft_s
 
 def recommend(model: Any, input_len: Any, output_len: Any, devices: Any = None, ttft_slo: float | None = None,
               tpot_slo: float | None = None, max_gpus: int = 8, prices: Mapping[str, float] | None = None,
-              weight_dtype: str = "fp16", kv_dtype: str | None = None,
-              calibration: str | Calibration | None = "default", *, max_batch_size: int = MAX_BATCH) -> Recommendation:
+              weight_dtype: Any = None, kv_dtype: str | None = None,
+              calibration: str | Calibration | None = "default", *, max_batch_size: int = MAX_BATCH,
+              runtime: Any = None) -> Recommendation:
     """The cheapest configuration per device that fits and meets the SLOs, best first.
 
     devices: names or Hardware objects (None or 'all': the whole catalog); SLOs in seconds;
@@ -501,7 +532,7 @@ def recommend(model: Any, input_len: Any, output_len: Any, devices: Any = None, 
     """
     w, searches = _search(model, input_len, output_len, devices, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
                           max_gpus=max_gpus, prices=prices, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
-                          calibration=calibration, max_batch_size=max_batch_size)
+                          calibration=calibration, max_batch_size=max_batch_size, runtime=runtime)
     ranking: list[Choice] = []
     excluded: list[Exclusion] = []
     for s in searches:
@@ -594,11 +625,12 @@ def _pareto_from(w: Workload, searches: list[DeviceSearch]) -> Pareto:
 
 def pareto(model: Any, input_len: Any, output_len: Any, devices: Any = None, *, ttft_slo: float | None = None,
            tpot_slo: float | None = None, max_gpus: int = 8, prices: Mapping[str, float] | None = None,
-           weight_dtype: str = "fp16", kv_dtype: str | None = None,
-           calibration: str | Calibration | None = "default", max_batch_size: int = MAX_BATCH) -> Pareto:
+           weight_dtype: Any = None, kv_dtype: str | None = None,
+           calibration: str | Calibration | None = "default", max_batch_size: int = MAX_BATCH,
+           runtime: Any = None) -> Pareto:
     """Throughput per GPU against tokens/s per user over batch and parallelism, per device, with
     the frontier per device and across devices. Points that miss a given SLO are left out."""
     w, searches = _search(model, input_len, output_len, devices, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
                           max_gpus=max_gpus, prices=prices, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
-                          calibration=calibration, max_batch_size=max_batch_size)
+                          calibration=calibration, max_batch_size=max_batch_size, runtime=runtime)
     return _pareto_from(w, searches)

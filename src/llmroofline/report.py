@@ -132,7 +132,7 @@ def operator_breakdown(model: Any, hardware: Any, result: Estimate, calibration:
     efficiencies. One dict per operator and phase; times in seconds."""
     inp = result.inputs
     dep = make_deployment(model, hardware, tp=int(inp.get("tp", 1)), ep=int(inp.get("ep", 1)),
-                          weight_dtype=str(inp.get("weight_dtype", "fp16")), kv_dtype=str(inp.get("kv_dtype", "fp16")))
+                          weight_dtype=result.weights, kv_dtype=str(inp.get("kv_dtype", "fp16")))
     eff = load_calibration(calibration).for_device(dep.hardware)
     b, i, o = _first(result.batch), _first(result.input_len), _first(result.output_len)
     rows: list[dict[str, Any]] = []
@@ -253,7 +253,7 @@ def batch_sweep_figure(model: Any, hardware: Any, result: Estimate, calibration:
     mode = result.mode if result.mode != "max" else "continuous"
     r = estimate(model, hardware, batch=batches, input_len=_first(result.input_len),
                  output_len=_first(result.output_len), tp=int(inp.get("tp", 1)), pp=int(inp.get("pp", 1)),
-                 ep=int(inp.get("ep", 1)), weight_dtype=str(inp.get("weight_dtype", "fp16")),
+                 ep=int(inp.get("ep", 1)), weight_dtype=result.weights,
                  kv_dtype=str(inp.get("kv_dtype", "fp16")), mode=mode, calibration=calibration)
     thr = np.ravel(r.throughput_per_gpu_tok_s)
     tpot = np.ravel(r.tpot_s) * 1e3

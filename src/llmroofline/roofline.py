@@ -66,57 +66,102 @@ class OpTimes:
         return np.where(self.comm_s > 0, "comm", np.where(self.compute_s >= self.memory_s, "compute", "memory"))
 
 
-def time_ops(ops: list[Operator], hw: Hardware, eff: Efficiency) -> OpTimes:
-    """Time every operator on a device under given efficiencies."""
+@dataclass(frozen=True)
+class OpArrays:
+    """The efficiency-free description of a pass: per-operator fields stacked to (n_ops, *grid)."""
+
+    names: list[str]
+    kinds: list[str]
+    precisions: list[str]
+    counts: np.ndarray  # (n_ops,)
+    flops: np.ndarray
+    nbytes: np.ndarray
+    rows: np.ndarray
+    kv_read: np.ndarray
+    comm: np.ndarray
+    comm_devices: np.ndarray  # (n_ops,)
+    comm_share: np.ndarray  # (n_ops,) 2 for all-reduce, 1 for all-to-all
+    kv_group: np.ndarray  # (n_ops,)
+    windows: np.ndarray  # (n_ops,)
+
+
+def op_arrays(ops: list[Operator]) -> OpArrays:
+    """Stack the operators' FLOPs and bytes over the grid (one copy per field)."""
     shape = np.broadcast_shapes(*(np.shape(getattr(op, f)) for op in ops
-                                  for f in ("flops", "weight_bytes", "act_read_bytes", "kv_read_bytes", "comm_bytes", "gemm_rows")))
+                                  for f in ("flops", "weight_bytes", "act_read_bytes", "kv_read_bytes", "comm_bytes",
+                                            "gemm_rows")))
 
-    def stack(values):
-        return np.stack([np.broadcast_to(np.asarray(v, dtype=float), shape) for v in values])
+    def stack(get) -> np.ndarray:
+        out = np.empty((len(ops),) + shape)
+        for i, op in enumerate(ops):
+            out[i] = get(op)
+        return out
 
-    def per_op(values):
-        return np.asarray(values, dtype=float).reshape((-1,) + (1,) * len(shape))
+    return OpArrays(
+        names=[op.name for op in ops], kinds=[op.kind for op in ops], precisions=[op.precision for op in ops],
+        counts=np.array([op.count for op in ops], dtype=float),
+        flops=stack(lambda op: op.flops), nbytes=stack(lambda op: op.bytes), rows=stack(lambda op: op.gemm_rows),
+        kv_read=stack(lambda op: op.kv_read_bytes), comm=stack(lambda op: op.comm_bytes),
+        comm_devices=np.array([op.comm_devices for op in ops], dtype=float),
+        comm_share=np.array([2.0 if op.comm_pattern == "all_reduce" else 1.0 for op in ops]),
+        kv_group=np.array([op.kv_group for op in ops], dtype=float),
+        windows=np.array([op.window for op in ops], dtype=float),
+    )
 
-    kinds = [op.kind for op in ops]
-    flops = stack([op.flops for op in ops])
-    nbytes = stack([op.bytes for op in ops])
-    rows = stack([op.gemm_rows for op in ops])
-    peak = per_op([device_peak(hw, op.precision) for op in ops])
-    is_gemm = per_op([k == GEMM for k in kinds]) > 0
-    is_attn = per_op([k in (ATTN_PREFILL, ATTN_DECODE) for k in kinds]) > 0
+
+def padded_rows(rows, eff: Efficiency):
+    """Token rows a GEMM really computes: whole tiles of the token dimension.
+
+    Up to gemv_rows a GEMV kernel streams the weights once (no tile); above, M rounds up to the
+    next power of two from gemm_min_rows (the narrowest tile a small-M kernel uses) to
+    gemm_tile_rows, then to whole gemm_tile_rows tiles. The plain roofline pads nothing.
+    """
+    rows = np.asarray(rows, dtype=float)
+    if eff.gemm_min_rows <= 1 and eff.gemm_tile_rows <= 1:
+        return rows
+    m = np.maximum(rows, eff.gemm_min_rows)
+    pow2 = np.minimum(2.0 ** np.ceil(np.log2(m)), eff.gemm_tile_rows)
+    tiled = np.where(m <= eff.gemm_tile_rows, np.maximum(pow2, m), np.ceil(m / eff.gemm_tile_rows) * eff.gemm_tile_rows)
+    return np.where(rows <= eff.gemv_rows, rows, tiled)
+
+
+_LOWP_FACTOR = {"fp8": "fp8_gemm_factor", "int8": "fp8_gemm_factor", "fp4": "fp4_gemm_factor"}
+
+
+def time_ops(ops: list[Operator] | OpArrays, hw: Hardware, eff: Efficiency) -> OpTimes:
+    """Time every operator on a device under given efficiencies."""
+    a = ops if isinstance(ops, OpArrays) else op_arrays(ops)
+    nd = a.flops.ndim - 1
+
+    def per_op(values) -> np.ndarray:
+        return np.asarray(values, dtype=float).reshape((-1,) + (1,) * nd)
+
+    is_gemm = per_op([k == GEMM for k in a.kinds]) > 0
+    is_attn = per_op([k in (ATTN_PREFILL, ATTN_DECODE) for k in a.kinds]) > 0
+    gemm_frac = per_op([eff.gemm_compute * getattr(eff, _LOWP_FACTOR[p]) if p in _LOWP_FACTOR else eff.gemm_compute
+                        for p in a.precisions])
+    peak = per_op([device_peak(hw, p) for p in a.precisions])
     # An attention kernel is a decode kernel where each sequence adds one token (rows = new
     # tokens per sequence), decided per grid point: a grid may mix one-token and longer prompts.
-    decode_like = is_attn & (rows <= 1)
-    compute_frac = np.where(is_gemm, eff.gemm_compute,
+    decode_like = is_attn & (a.rows <= 1)
+    compute_frac = np.where(is_gemm, gemm_frac,
                             np.where(decode_like, eff.attn_decode_compute,
                                      np.where(is_attn, eff.attn_prefill_compute, 1.0)))
     memory_frac = np.where(decode_like, eff.attn_decode_memory, eff.memory)
-    # A GEMM with M rows runs on whole tiles: it costs like M + tile_rows rows.
-    tile_factor = np.where(is_gemm, (rows + eff.gemm_tile_rows) / np.maximum(rows, 1e-30), 1.0)
-    compute_s = np.where(flops > 0, flops * tile_factor / (peak * compute_frac), 0.0)
+    flops = np.where(is_gemm, a.flops * padded_rows(a.rows, eff) / np.maximum(a.rows, 1e-30), a.flops)
+    compute_s = flops / (peak * compute_frac)
     # Decode kernels that do not share K/V across a query group re-read it group^(1-reuse) times.
-    group = per_op([op.kv_group for op in ops])
-    reread = np.where(decode_like, group ** (1.0 - eff.gqa_kv_reuse), 1.0)
-    kv_read = stack([op.kv_read_bytes for op in ops])
-    memory_s = (nbytes + (reread - 1.0) * kv_read) / (hw.memory_bandwidth * memory_frac)
+    reread = np.where(decode_like, per_op(a.kv_group) ** (1.0 - eff.gqa_kv_reuse), 1.0)
+    memory_s = (a.nbytes + (reread - 1.0) * a.kv_read) / (hw.memory_bandwidth * memory_frac)
 
-    comm = stack([op.comm_bytes for op in ops])
-    devices = per_op([op.comm_devices for op in ops])
-    is_comm = per_op([k == COMM for k in kinds]) > 0
     # Ring all-reduce: each device sends and receives 2(n-1)/n of the message; all-to-all:
     # (n-1)/n of what it holds leaves the device.
-    share = per_op([2.0 if op.comm_pattern == "all_reduce" else 1.0 for op in ops])
-    ring = share * (devices - 1) / np.maximum(devices, 1)
-    comm_s = np.where(is_comm, ring * comm / (hw.interconnect_bandwidth * eff.comm_bandwidth) + eff.comm_latency_s, 0.0)
-    return OpTimes(
-        names=[op.name for op in ops],
-        counts=np.asarray([op.count for op in ops], dtype=float),
-        compute_s=compute_s,
-        memory_s=memory_s,
-        comm_s=comm_s,
-        windows=np.asarray([op.window for op in ops], dtype=float),
-        overlap_loss=eff.overlap_loss,
-    )
+    devices = per_op(a.comm_devices)
+    ring = per_op(a.comm_share) * (devices - 1) / np.maximum(devices, 1)
+    is_comm = per_op([k == COMM for k in a.kinds]) > 0
+    comm_s = np.where(is_comm, ring * a.comm / (hw.interconnect_bandwidth * eff.comm_bandwidth) + eff.comm_latency_s, 0.0)
+    return OpTimes(names=a.names, counts=a.counts, compute_s=compute_s, memory_s=memory_s, comm_s=comm_s,
+                   windows=a.windows, overlap_loss=eff.overlap_loss)
 
 
 def pass_overhead_s(num_layers: int, eff: Efficiency) -> float:

@@ -18,6 +18,7 @@ from .efficiency import Calibration, load_calibration
 from .errors import InputError, clean_name
 from .estimate import Estimate, estimate
 from .files import read_csv
+from .runtime import load_runtime, runtime_from_framework
 
 METRICS = {
     "throughput_per_gpu": lambda r: r.throughput_per_gpu_tok_s,
@@ -50,10 +51,11 @@ class Measurement:
     value: float
     source: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    runtime: str = "generic"  # serving-stack profile id (runtime.py)
 
     @property
     def group_key(self) -> tuple:
-        return (self.model, self.hardware, self.tp, self.weight_dtype, self.kv_dtype, self.mode)
+        return (self.model, self.hardware, self.tp, self.weight_dtype, self.kv_dtype, self.mode, self.runtime)
 
 
 def read_measurements(path: str | Path) -> list[Measurement]:
@@ -103,9 +105,14 @@ def _measurement(r: dict[str, Any], n: int) -> Measurement:
     batch = _number(r, "batch", whole=True) if _text(r, "batch", "-") != "-" else float("nan")
     if mode != "max" and np.isnan(batch):
         raise ValueError("batch must be given unless mode is max")
+    if _text(r, "runtime", ""):
+        runtime = load_runtime(_text(r, "runtime")).id
+    else:  # measurement tables name the stack in prose: "TensorRT-LLM (PyTorch backend)", "v0.17"
+        runtime = runtime_from_framework(_text(r, "framework", ""), _text(r, "framework_version", "")).id
     return Measurement(
+        runtime=runtime,
         id=_text(r, "id", f"row{n}"), model=_text(r, "model"), hardware=_text(r, "hardware"),
-        tp=int(_number(r, "tp", "1", whole=True)), weight_dtype=_text(r, "weight_dtype", "fp16"),
+        tp=int(_number(r, "tp", "1", whole=True)), weight_dtype=_text(r, "weight_dtype", "checkpoint"),
         kv_dtype=_text(r, "kv_dtype", "fp16"), mode=mode, batch=batch,
         input_len=int(_number(r, "input_len", whole=True)), output_len=int(_number(r, "output_len", whole=True)),
         metric=metric, value=_number(r, "value"), source=_text(r, "source", ""),
@@ -120,12 +127,12 @@ def predict(rows: list[Measurement], calibration: str | Calibration | None = "de
     groups: dict[tuple, list[int]] = defaultdict(list)
     for i, r in enumerate(rows):
         groups[r.group_key].append(i)
-    for (model, hw, tp, wd, kd, mode), idx in groups.items():
+    for (model, hw, tp, wd, kd, mode, runtime), idx in groups.items():
         sel = [rows[i] for i in idx]
         batch: Any = "max" if mode == "max" else np.array([r.batch for r in sel])
         est: Estimate = estimate(model, hw, batch=batch, input_len=np.array([r.input_len for r in sel]),
                                  output_len=np.array([r.output_len for r in sel]), tp=tp, weight_dtype=wd,
-                                 kv_dtype=kd, mode=mode, calibration=cal)
+                                 kv_dtype=kd, mode=mode, calibration=cal, runtime=runtime)
         for j, i in enumerate(idx):
             value = np.broadcast_to(METRICS[rows[i].metric](est), (len(idx),))[j]
             pred[i] = float(value)
@@ -147,7 +154,7 @@ def summarize(rows: list[Measurement], pred: np.ndarray, by: str) -> list[GroupE
     keyf = {
         "device": lambda r: r.hardware, "mode": lambda r: r.mode, "metric": lambda r: r.metric,
         "source": lambda r: r.source.split("|")[0].strip() or "unknown", "model": lambda r: r.model,
-        "family": lambda r: METRIC_FAMILY[r.metric], "all": lambda r: "all",
+        "family": lambda r: METRIC_FAMILY[r.metric], "all": lambda r: "all", "runtime": lambda r: r.runtime,
     }[by]
     groups: dict[str, list[int]] = defaultdict(list)
     for i, r in enumerate(rows):

@@ -29,8 +29,8 @@ COMPARE_COLUMNS = ["batch", "seq", "perf_a", "perf_b", "ratio_a_over_b", "fits_a
 
 
 def compare_view(model: ModelSpec, a: Hardware, b: Hardware, *, batch: str = "1:1024", seq: str = "128:131072",
-                 method: str = "whole", metric: str = "decode", weight_dtype_a: str = "fp16",
-                 weight_dtype_b: str = "fp16", tp_a: int = 1, tp_b: int = 1) -> View:
+                 method: str = "whole", metric: str = "decode", weight_dtype_a: Any = None,
+                 weight_dtype_b: Any = None, tp_a: int = 1, tp_b: int = 1) -> View:
     """The A-over-B mesh of `llmroofline.compare` as `interactive.comparison_figure` draws it
     (hover: both devices' numbers and whether each fits; marked cells: out of memory)."""
     from ..interactive import comparison_figure
@@ -68,13 +68,13 @@ def tab(c: Choices) -> Any:
     """The tab's controls (left) and results (right)."""
     from dash import html
 
-    devices, dev, dtypes = c.devices, c.dev, c.dtypes
+    devices, dev, wdtypes = c.devices, c.dev, c.wdtypes
     return html.Div([
         html.Div([
             *field_("Device A", dd("cmp-a", devices, dev[0]), "device"),
             *field_("Device B", dd("cmp-b", devices, dev[2] or dev[1]), "device"),
-            html.Div([html.Div(field_("A weights", dd("cmp-wa", dtypes, "fp16"), "weight_dtype")),
-                      html.Div(field_("B weights", dd("cmp-wb", dtypes, "fp16"), "weight_dtype"))], className="row2"),
+            html.Div([html.Div(field_("A weights", dd("cmp-wa", wdtypes, "checkpoint"), "weight_dtype")),
+                      html.Div(field_("B weights", dd("cmp-wb", wdtypes, "checkpoint"), "weight_dtype"))], className="row2"),
             html.Div([html.Div(field_("A tp", text("cmp-tpa", 1, "tp"))),
                       html.Div(field_("B tp", text("cmp-tpb", 1, "tp")))], className="row2"),
             *field_("Method", radio("cmp-method", list(METHODS), "whole"), "method"),

@@ -28,7 +28,7 @@ from .layout import (
 
 
 def estimate_view(model: ModelSpec, device: Hardware, *, batch: int | str = 1, input_len: int = 512,
-                  output_len: int = 128, tp: int = 1, pp: int = 1, weight_dtype: str = "fp16",
+                  output_len: int = 128, tp: int = 1, pp: int = 1, weight_dtype: Any = None,
                   kv_dtype: str = "fp16", mode: str = "static", calibration: str = "default") -> View:
     """One workload: headline numbers with error bands, memory bar, per-operator breakdown, batch sweep."""
     r = estimate(model, device, batch=batch, input_len=input_len, output_len=output_len, tp=tp, pp=pp,
@@ -55,7 +55,7 @@ def tab(c: Choices) -> Any:
     """The tab's controls (left) and results (right)."""
     from dash import dcc, html
 
-    devices, dev, dtypes = c.devices, c.dev, c.dtypes
+    devices, dev, dtypes, wdtypes = c.devices, c.dev, c.dtypes, c.wdtypes
     return html.Div([
         html.Div([
             *field_("Device", dd("est-device", devices, dev[0]), "device"),
@@ -64,7 +64,7 @@ def tab(c: Choices) -> Any:
             *field_("Batch", text("est-batch", 8, "batch"), "batch"),
             html.Div([html.Div(field_("Input tokens", text("est-input", 2048, "input"))),
                       html.Div(field_("Output tokens", text("est-output", 256, "output")))], className="row2"),
-            html.Div([html.Div(field_("Weights", dd("est-weight", dtypes, "fp16"), "weight_dtype")),
+            html.Div([html.Div(field_("Weights", dd("est-weight", wdtypes, "checkpoint"), "weight_dtype")),
                       html.Div(field_("KV cache", dd("est-kv", dtypes, "fp16"), "kv_dtype"))], className="row2"),
             *field_("Mode", radio("est-mode", list(MODES), "static"), "mode"),
             *field_("Calibration", radio("est-cal", ["default", "none"], "default"), "calibration"),

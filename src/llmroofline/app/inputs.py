@@ -30,7 +30,8 @@ DEFAULT_DEVICES = ("A100-SXM4-80GB", "H100-SXM5-80GB", "H20", "MI300X", "L40S")
 HELP = {
     "model": "Model: a bundled architecture, or upload a Hugging Face config.json (up to 1 MB).",
     "device": "Device: a catalog id, or one added under 'Custom device'.",
-    "weight_dtype": "Weight precision: fp32, fp16, bf16, fp8, int8, fp4, int4.",
+    "weight_dtype": ("Weight precision of the linear layers; checkpoint: as the model's checkpoint stores them "
+                     "(its quantization_config, e.g. mxfp4 experts for gpt-oss, fp8 for DeepSeek-V3)."),
     "kv_dtype": "KV-cache precision.",
     "tp": "Tensor-parallel degree: GPUs that split every layer.",
     "pp": "Pipeline-parallel degree: GPUs that split the layers.",

@@ -181,11 +181,13 @@ def pick_defaults(options: list[dict[str, str]], wanted: tuple[str, ...], n: int
 
 @dataclass(frozen=True)
 class Choices:
-    """What the tabs' controls start with: device options, the default devices, precisions."""
+    """What the tabs' controls start with: device options, the default devices, precisions (of
+    compute and KV cache: `dtypes`; of weights, with `checkpoint` first: `wdtypes`)."""
 
     devices: list[dict[str, str]]
     dev: list[str | None]
     dtypes: list[dict[str, str]]
+    wdtypes: list[dict[str, str]]
 
 
 def field_(label: str, comp: Any, help_key: str | None = None) -> list[Any]:

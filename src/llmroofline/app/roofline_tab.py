@@ -30,7 +30,7 @@ ROOFLINE_COLUMNS = ["device", "operator", "FLOP/B", "attainable TFLOP/s", "share
 
 
 def roofline_view(model: ModelSpec, devices: list[Hardware], precisions: list[str], *, phase: str = "decode",
-                  batch: int = 1, seq: int = 1024, weight_dtype: str = "fp16", tp: int = 1,
+                  batch: int = 1, seq: int = 1024, weight_dtype: Any = None, tp: int = 1,
                   on: Hardware | None = None) -> View:
     """Rooflines of the devices at the chosen precisions (`interactive.roofline_figure`) with the
     workload's operators placed on device `on` (default: the first). Precisions that some device
@@ -79,7 +79,7 @@ def tab(c: Choices) -> Any:
     """The tab's controls (left) and results (right)."""
     from dash import dcc, html
 
-    devices, dev, dtypes = c.devices, c.dev, c.dtypes
+    devices, dev, dtypes, wdtypes = c.devices, c.dev, c.dtypes, c.wdtypes
     return html.Div([
         html.Div([
             *field_("Devices", dcc.Dropdown(id="rf-devices", options=devices, value=[d for d in dev[:3] if d],
@@ -92,7 +92,7 @@ def tab(c: Choices) -> Any:
             *field_("Phase", radio("rf-phase", ["decode", "prefill"], "decode"), "phase"),
             html.Div([html.Div(field_("Batch", text("rf-batch", 1, "batch"))),
                       html.Div(field_("Seq length", text("rf-seq", 2048, "input")))], className="row2"),
-            html.Div([html.Div(field_("Weights", dd("rf-weight", dtypes, "fp16"), "weight_dtype")),
+            html.Div([html.Div(field_("Weights", dd("rf-weight", wdtypes, "checkpoint"), "weight_dtype")),
                       html.Div(field_("tp", text("rf-tp", 1, "tp")))], className="row2"),
             html.Div("Operators sit on their device's roofline (plain roofline); hover for names and shares.",
                      className="hint"),

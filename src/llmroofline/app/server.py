@@ -6,7 +6,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..hardware import Hardware
-from ..precision import PRECISIONS
+from ..precision import PRECISIONS, RATES
 from . import compare_tab, controls, estimate_tab, recommend_tab, roofline_tab
 from .inputs import DEFAULT_DEVICES, DEFAULT_MODELS, MAX_UPLOAD_BYTES, device_options, model_options
 from .layout import CSS, TAB_SELECTED, TAB_STYLE, Choices, pick_defaults, placeholder_figure
@@ -35,7 +35,10 @@ def page(extra_devices: dict[str, Any], extra_models: dict[str, Any]) -> Any:
     model0: str | None = (pick_defaults(models, DEFAULT_MODELS, 1) or [None])[0]  # type: ignore[list-item]
     dev: list[str | None] = list(pick_defaults(devices, DEFAULT_DEVICES, 5))
     dev += [None] * (5 - len(dev))
-    choices = Choices(devices=devices, dev=dev, dtypes=[{"label": p, "value": p} for p in PRECISIONS])
+    # Weights: as the checkpoint stores them (its quantization_config), or one precision for the linear layers.
+    choices = Choices(devices=devices, dev=dev, dtypes=[{"label": p, "value": p} for p in RATES],
+                      wdtypes=[{"label": "checkpoint", "value": "checkpoint"}]
+                      + [{"label": p, "value": p} for p in PRECISIONS])
     return html.Div([
         *controls.top(models, model0),
         dcc.Store(id="models-store", data=extra_models),

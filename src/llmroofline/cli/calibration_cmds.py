@@ -2,22 +2,34 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import typer
 
-from ..calibrate import calibration_document, error_bands, fit, leave_one_out, write_calibration
+from ..calibrate import HOLDOUTS, calibrate, write_calibration
 from ..catalog import CATALOG_ROOT
 from ..errors import InputError
 from ..files import check_output
+from ..runtime import load_runtime
 from ..validate import predict, read_measurements, summarize
-from .common import CALIBRATION_HELP, FORCE_HELP, JSON_HELP, app, console, print_json, table
+from .common import (
+    CALIBRATION_HELP,
+    FORCE_HELP,
+    JSON_HELP,
+    RUNTIME_HELP,
+    app,
+    console,
+    err_console,
+    print_json,
+    table,
+)
 
 DEFAULT_DATA = Path(__file__).resolve().parents[3] / "data" / "measured-public.csv"
 DATA_HELP = "Measurement CSV (columns of estimate --from-csv plus metric and value)."
-GROUPINGS = ("device", "mode", "metric", "source")
+GROUPINGS = ("device", "runtime", "mode", "metric", "source")
 
 
 def _data_path(data: Path | None) -> Path:
@@ -32,16 +44,22 @@ def _data_path(data: Path | None) -> Path:
 def validate_cmd(
     data: Path = typer.Option(None, "--data", help=DATA_HELP),
     calibration: str = typer.Option("default", "--calibration", help=CALIBRATION_HELP),
+    runtime: str = typer.Option("auto", "--runtime",
+                                help="auto: each row's runtime column, else its framework and framework_version "
+                                     "columns; or one stack for every row (" + RUNTIME_HELP + ")"),
     rows_: bool = typer.Option(False, "--rows", help="Print every row, not only the summaries."),
     json_: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Run every row of a measurement CSV: predicted vs measured, plain roofline and calibrated."""
     path = _data_path(data)
     rows = read_measurements(path)
+    if runtime.strip().lower() != "auto":
+        rid = load_runtime(runtime).id
+        rows = [replace(r, runtime=rid) for r in rows]
     plain = predict(rows, "none")
     cal = predict(rows, calibration)
     per_row: list[dict[str, Any]] = [{"id": r.id, "model": r.model, "hardware": r.hardware, "tp": r.tp, "mode": r.mode,
-                "batch": None if np.isnan(r.batch) else r.batch, "input_len": r.input_len,
+                "batch": None if np.isnan(r.batch) else r.batch, "input_len": r.input_len, "runtime": r.runtime,
                 "output_len": r.output_len, "metric": r.metric, "measured": r.value,
                 "plain": float(p), "calibrated": float(c), "error_plain_pct": float((p / r.value - 1) * 100),
                 "error_calibrated_pct": float((c / r.value - 1) * 100)}
@@ -76,29 +94,39 @@ def calibrate_cmd(
     data: Path = typer.Option(None, "--data", help=DATA_HELP),
     out: Path = typer.Option(Path("calibration.yaml"), "--out", help="Where to write the fitted parameters."),
     bands: bool = typer.Option(True, "--bands/--no-bands",
-                               help="Derive error bands from leave-one-device-out predictions (slower, honest)."),
+                               help="Hold out each device, stack and model in turn to derive prediction intervals "
+                                    "(slower, honest); --no-bands writes none."),
+    level: float = typer.Option(0.8, "--level", help="Central probability of the prediction intervals."),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     json_: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """Fit the efficiency parameters (robust least squares on log error) and write them as YAML."""
+    """Fit the efficiency model (kernel priors, per-stack overheads) and write it as YAML."""
     path = _data_path(data)
     bundled = (CATALOG_ROOT / "calibration" / "default.yaml").resolve()
     owned = not out.is_symlink() and out.expanduser().resolve() == bundled  # refitting the bundled calibration
     check_output(out, None, force=force, owned=owned, what="--out")  # before the fit
+    if not 0.5 <= level < 1:
+        raise InputError(f"--level must be from 0.5 to 0.99, got {level}")
     rows = read_measurements(path)
-    result = fit(rows)
-    if bands and len({r.hardware for r in rows}) > 1:
-        held_out, _ = leave_one_out(rows, "hardware")
-        band = error_bands(rows, held_out)
-    else:
-        band = error_bands(rows, predict(rows, result.calibration))
-    doc = calibration_document(result.calibration, data=path.name, rows=len(rows), bands=band)
+    honest = bands and len({r.hardware for r in rows}) > 1
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    groups = 1 + (sum(len({HOLDOUTS[by](r) for r in rows}) for by in HOLDOUTS) if honest else 0)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console,
+                  transient=True, disable=json_) as bar:
+        task = bar.add_task("calibrating", total=groups)
+        run = calibrate(rows, level=level, held_out=honest,
+                        progress=lambda what: bar.update(task, advance=1, description=what))
+    doc = run.document(path.name, len(rows))
     write_calibration(doc, out, force=force or owned)
     if json_:
-        print_json({"out": str(out), **doc})
+        print_json({"out": str(out), **doc, "coverage": run.coverage})
         return
-    table(f"fitted on {len(rows)} rows of {path.name} -> {out}", ["parameter", "default", *result.families],
-          [[k, v, *[getattr(result.calibration.families[f], k) for f in result.families]]
-           for k, v in result.calibration.default.to_dict().items()])
-    console.print("error bands (median |relative error|, held-out device): "
-                  + ", ".join(f"{k} ±{v * 100:.0f}%" for k, v in band.items()))
+    res = run.result
+    table(f"fitted on {len(rows)} rows of {path.name} -> {out}", ["parameter", "fitted", "prior", "bounds"],
+          [[".".join(p.path), v, p.prior, f"{p.low:g} to {p.high:g}"] for p, v in zip(res.params, res.values, strict=True)])
+    if honest:
+        console.print(f"{level:.0%} intervals from held-out rows; coverage: "
+                      + ", ".join(f"{by} held out {c:.0%}" for by, c in run.coverage.items()))
+    else:
+        console.print("no held-out validation (--no-bands or one device): the file carries no intervals")

@@ -32,16 +32,20 @@ app.add_typer(hardware_app, name="hardware")
 # Tables are wide: when the output is not a terminal (a pipe, a file, CI logs), do not squeeze them
 # into rich's default 80 columns.
 console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
+err_console = Console(stderr=True)
 
 # Options shared by several commands: help text written once.
 JSON_HELP = "Print one JSON document on stdout and nothing else."
 MODEL_HELP = "Model: Hugging Face id, short alias, or path to a config.json (or its folder)."
 HARDWARE_HELP = "Device: catalog id or alias (case-insensitive), or path to a spec YAML file."
-WEIGHT_DTYPE_HELP = "Weight precision: fp32, fp16, bf16, fp8, int8, fp4, int4."
+WEIGHT_DTYPE_HELP = ("Weight precision of the linear layers: fp32, fp16, bf16, fp8, int8, int4, mxfp4, nvfp4 (fp4 = "
+                     "nvfp4). Default: as the checkpoint stores them (its quantization_config, else 16 bit).")
 KV_DTYPE_HELP = "KV-cache precision (default fp16)."
 TP_HELP = "Tensor-parallel degree."
 FORCE_HELP = "Overwrite existing output files (a symbolic link is never written through)."
 HTML_FILE_HELP = "Also write a self-contained HTML report to FILE (.html; an existing file needs --force)."
+RUNTIME_HELP = ("Serving stack: generic (default: an unspecified modern stack), trtllm, vllm, sglang, lmdeploy, "
+                "llama.cpp; id@version picks the nearest profile (trtllm@0.8).")
 CALIBRATION_HELP = "none (plain roofline, an upper bound), default (bundled fit), or a calibration YAML file."
 
 

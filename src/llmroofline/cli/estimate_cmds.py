@@ -23,6 +23,7 @@ from .common import (
     JSON_HELP,
     KV_DTYPE_HELP,
     MODEL_HELP,
+    RUNTIME_HELP,
     TP_HELP,
     WEIGHT_DTYPE_HELP,
     app,
@@ -45,7 +46,7 @@ def _int_or_max(text: str, name: str) -> int | str:
     return v
 
 
-def _estimate_row(row: dict[str, Any], calibration: str, max_batch: int) -> dict[str, Any]:
+def _estimate_row(row: dict[str, Any], calibration: str, max_batch: int | None, runtime: str) -> dict[str, Any]:
     def get(key: str, default: Any = None) -> Any:
         v = row.get(key)
         if v is None or str(v).strip() == "":
@@ -68,8 +69,8 @@ def _estimate_row(row: dict[str, Any], calibration: str, max_batch: int) -> dict
     batch: Any = "max" if mode == "max" else integer("batch")
     r = estimate(get("model"), get("hardware"), batch=batch, input_len=integer("input_len"),
                  output_len=integer("output_len"), tp=integer("tp", 1), pp=integer("pp", 1),
-                 weight_dtype=get("weight_dtype", "fp16"), kv_dtype=get("kv_dtype", "fp16"), mode=mode,
-                 calibration=calibration, max_batch_size=max_batch)
+                 weight_dtype=row.get("weight_dtype") or None, kv_dtype=get("kv_dtype", "fp16"), mode=mode,
+                 calibration=calibration, max_batch_size=max_batch, runtime=get("runtime", runtime))
     return _scalar(r.to_dict())
 
 
@@ -105,11 +106,13 @@ def estimate_cmd(
     batch: str = typer.Option("1", "--batch", "-b", help="Batch size (sequences), or 'max'."),
     input_len: int = typer.Option(512, "--input", "-i", help="Prompt tokens per sequence."),
     output_len: int = typer.Option(128, "--output", "-o", help="Output tokens per sequence."),
-    weight_dtype: str = typer.Option("fp16", "--weight-dtype", help=WEIGHT_DTYPE_HELP),
+    weight_dtype: str = typer.Option(None, "--weight-dtype", help=WEIGHT_DTYPE_HELP),
     kv_dtype: str = typer.Option("fp16", "--kv-dtype", help=KV_DTYPE_HELP),
     mode: str = typer.Option("static", "--mode", help="static | continuous | max"),
     calibration: str = typer.Option("default", "--calibration", help=CALIBRATION_HELP),
-    max_batch: int = typer.Option(MAX_BATCH, "--max-batch", help="Upper bound on the batch in max mode."),
+    max_batch: int = typer.Option(None, "--max-batch",
+                                  help=f"Upper bound on the batch in max mode (default: the runtime's, {MAX_BATCH} for generic)."),
+    runtime: str = typer.Option("generic", "--runtime", help=RUNTIME_HELP),
     from_csv: Path = typer.Option(None, "--from-csv", help="CSV of workloads, one estimate per row."),
     json_: bool = typer.Option(False, "--json", help=JSON_HELP),
     html: Path = typer.Option(None, "--html", help=HTML_FILE_HELP),
@@ -122,7 +125,7 @@ def estimate_cmd(
         results = []
         for row in read_csv_rows(from_csv):
             try:
-                res = _estimate_row(row, calibration, max_batch)
+                res = _estimate_row(row, calibration, max_batch, runtime)
             except InputError as e:
                 res = {"error": str(e)}
             results.append({**{k: v for k, v in row.items() if k not in res}, **res})
@@ -140,7 +143,7 @@ def estimate_cmd(
     b = _int_or_max(batch, "--batch")
     r = estimate(model, hardware, batch=b, input_len=input_len, output_len=output_len, tp=tp, pp=pp,
                  weight_dtype=weight_dtype, kv_dtype=kv_dtype, mode=mode, calibration=calibration,
-                 max_batch_size=max_batch)
+                 max_batch_size=max_batch, runtime=runtime)
     d = _scalar(r.to_dict())
     if html is not None:
         from ..report import write_estimate_report
@@ -150,22 +153,31 @@ def estimate_cmd(
         print_json(d)
         return
     mem = d["memory"]
-    band = d.get("error_band", {})
-    def pm(key: str) -> str:
-        return f" ± {band[key] * 100:.0f}%" if key in band else ""
+    interval = d.get("interval", {})
+
+    def span(key: str, scale: float = 1.0) -> str:
+        """The interval beside a value: ' (80%: 5.1-6.9)'."""
+        if key not in interval or None in interval[key]:
+            return ""
+        lo, hi = (v * scale for v in interval[key])
+        return f"   ({interval['level']:.0%} interval {fmt(lo)} to {fmt(hi)})"
+
     table(f"{d['model']} on {d['gpus']}× {d['hardware']} ({d['mode']}, {d['weight_dtype']} weights, "
-          f"{d['kv_dtype']} KV, {'calibrated' if d['calibrated'] else 'plain roofline'})",
+          f"{d['kv_dtype']} KV, {d['runtime']}, {'calibrated' if d['calibrated'] else 'plain roofline'})",
           ["quantity", "value"],
           [["batch", d["batch"]], ["input / output tokens", f"{input_len} / {output_len}"],
-           ["TTFT", f"{fmt(d['ttft_s'] * 1e3)} ms{pm('ttft')}"], ["TPOT", f"{fmt(d['tpot_s'] * 1e3)} ms{pm('tpot')}"],
-           ["end-to-end", f"{fmt(d['e2e_s'])} s"],
-           ["throughput", f"{fmt(d['throughput_tok_s'])} tok/s{pm('throughput')}"],
+           ["TTFT", f"{fmt(d['ttft_s'] * 1e3)} ms{span('ttft_s', 1e3)}"],
+           ["TPOT", f"{fmt(d['tpot_s'] * 1e3)} ms{span('tpot_s', 1e3)}"],
+           ["end-to-end", f"{fmt(d['e2e_s'])} s{span('e2e_s')}"],
+           ["throughput", f"{fmt(d['throughput_tok_s'])} tok/s{span('throughput_tok_s')}"],
            ["throughput per GPU", f"{fmt(d['throughput_per_gpu_tok_s'])} tok/s"],
            ["memory per GPU", f"{fmt(mem['weights_gb'])} weights + {fmt(mem['kv_cache_gb'])} KV + "
                               f"{fmt(mem['activations_gb'])} act = {fmt(mem['total_gb'])} of {fmt(mem['capacity_gb'])} GB"],
            ["fits", mem["fits"]]])
     if not mem["fits"]:
         console.print("[bold red]This workload does not fit in memory: the times above are not achievable.[/]")
+    if interval.get("widened_for"):
+        console.print(f"interval widened: beyond the measured data ({', '.join(interval['widened_for'])})")
 
 
 @app.command("ops")
@@ -176,7 +188,7 @@ def ops_cmd(
     batch: int = typer.Option(1, "--batch", "-b", help="Sequences in the pass."),
     seq: int = typer.Option(1024, "--seq", "-s", help="Prompt length (prefill) or KV length (decode)."),
     tp: int = typer.Option(1, "--tp", help=TP_HELP),
-    weight_dtype: str = typer.Option("fp16", "--weight-dtype", help=WEIGHT_DTYPE_HELP),
+    weight_dtype: str = typer.Option(None, "--weight-dtype", help=WEIGHT_DTYPE_HELP),
     kv_dtype: str = typer.Option("fp16", "--kv-dtype", help=KV_DTYPE_HELP),
     calibration: str = typer.Option("none", "--calibration", help=CALIBRATION_HELP),
     unfused: bool = typer.Option(False, "--unfused-attention", help="Materialize attention scores (no flash kernel)."),
@@ -218,7 +230,8 @@ def ops_cmd(
                "time_s": whole_s}
     if json_:
         print_json({"model": dep.model.id, "hardware": dep.hardware.id, "phase": phase, "batch": batch,
-                    "seq": seq, "tp": tp, "operators": rows, "total_time_s": total, "method1": method1})
+                    "seq": seq, "tp": tp, "weight_dtype": dep.weights.label,
+                    "weight_formats": dep.weight_formats(), "operators": rows, "total_time_s": total, "method1": method1})
         return
     table(f"{dep.model.id} on {dep.hardware.id}, {phase}, batch {batch}, seq {seq} (times summed over layers)",
           ["operator", "count", "GFLOPs", "weights MB", "act r/w MB", "KV r/w MB", "FLOP/B", "bound", "time µs", "share"],

@@ -27,6 +27,7 @@ from .common import (
     JSON_HELP,
     KV_DTYPE_HELP,
     MODEL_HELP,
+    RUNTIME_HELP,
     WEIGHT_DTYPE_HELP,
     app,
     console_err,
@@ -78,7 +79,7 @@ def roofline_cmd(
     seq: int = typer.Option(1024, "--seq", "-s", help="KV length (decode) or prompt length (prefill)."),
     on: str = typer.Option(None, "--on", help="Device the workload is placed on (default: the first)."),
     tp: int = typer.Option(1, "--tp", help="Tensor-parallel degree of the workload."),
-    weight_dtype: str = typer.Option("fp16", "--weight-dtype", help=WEIGHT_DTYPE_HELP),
+    weight_dtype: str = typer.Option(None, "--weight-dtype", help=WEIGHT_DTYPE_HELP),
     out: Path = typer.Option(None, "--out", "-o", help=OUT_HELP),
     html: Path = typer.Option(None, "--html", help=HTML_HELP),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
@@ -174,12 +175,13 @@ def compare_cmd(
     seq: str = typer.Option("128:131072", "--seq", help="Sequence-length axis: LO:HI, LO:HI:N, or a list."),
     tp_a: int = typer.Option(1, "--tp-a", help="Tensor-parallel degree on A."),
     tp_b: int = typer.Option(1, "--tp-b", help="Tensor-parallel degree on B."),
-    weight_dtype_a: str = typer.Option("fp16", "--weight-dtype-a", help="Weights on A. " + WEIGHT_DTYPE_HELP),
-    weight_dtype_b: str = typer.Option("fp16", "--weight-dtype-b", help="Weights on B."),
+    weight_dtype_a: str = typer.Option(None, "--weight-dtype-a", help="Weights on A. " + WEIGHT_DTYPE_HELP),
+    weight_dtype_b: str = typer.Option(None, "--weight-dtype-b", help="Weights on B."),
     kv_dtype_a: str = typer.Option("fp16", "--kv-dtype-a", help="KV cache on A. " + KV_DTYPE_HELP),
     kv_dtype_b: str = typer.Option("fp16", "--kv-dtype-b", help="KV cache on B."),
     output_len: int = typer.Option(128, "--output-len", help="Output tokens per sequence (--metric e2e)."),
     calibration: str = typer.Option("none", "--calibration", help=CALIBRATION_HELP + " (method ops only)"),
+    runtime: str = typer.Option("generic", "--runtime", help=RUNTIME_HELP + " (with a calibration)"),
     out: Path = typer.Option(None, "--out", "-o", help=OUT_HELP),
     html: Path = typer.Option(None, "--html", help=HTML_HELP),
     csv_: Path = typer.Option(None, "--csv", help="Write every cell (batch, seq, both devices, ratio, fits) as CSV."),
@@ -201,7 +203,8 @@ def compare_cmd(
     methods = ["ops", "whole"] if method == "both" else [method]
     meshes = [compare(model, a, b, batch=bs, seq=ss, method=m, metric=metric, tp_a=tp_a, tp_b=tp_b,
                       weight_dtype_a=weight_dtype_a, weight_dtype_b=weight_dtype_b, kv_dtype_a=kv_dtype_a,
-                      kv_dtype_b=kv_dtype_b, output_len=output_len, calibration=calibration) for m in methods]
+                      kv_dtype_b=kv_dtype_b, output_len=output_len, calibration=calibration, runtime=runtime)
+              for m in methods]
     check_plottable(meshes[0])
     written = []
     if "out" in outputs:

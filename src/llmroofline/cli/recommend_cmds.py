@@ -18,10 +18,12 @@ from .common import (
     JSON_HELP,
     KV_DTYPE_HELP,
     MODEL_HELP,
+    RUNTIME_HELP,
     WEIGHT_DTYPE_HELP,
     app,
     console,
     console_err,
+    fmt,
     print_json,
     say,
     table,
@@ -77,9 +79,12 @@ def _print_recommendation(rec: Recommendation) -> None:
              f"{_slo_words(rec)}, ≤ {w.max_gpus} GPUs: cheapest configuration per device, best first")
     if rec.ranking:
         table(title, COLUMNS, _rows(rec.ranking))
-        band = rec.ranking[0].error_band
-        if band:
-            console.print("error band (calibration): " + ", ".join(f"{k} ±{v * 100:.0f}%" for k, v in band.items()))
+        best = rec.ranking[0]
+        if best.interval:
+            lo, hi = best.interval["throughput_per_gpu_tok_s"]
+            tlo, thi = best.interval["tpot_s"]
+            console.print(f"{best.interval['level']:.0%} interval for {best.device}: {fmt(lo)} to {fmt(hi)} tok/s/GPU, "
+                          f"TPOT {fmt(tlo * 1e3)} to {fmt(thi * 1e3)} ms (intervals of every entry: --json)")
     else:
         console.print(f"[bold red]No configuration meets the SLOs ({_slo_words(rec)}) on any device considered.[/]")
         closest = rec.closest()
@@ -101,9 +106,10 @@ def recommend_cmd(
     tpot_slo: float = typer.Option(None, "--tpot-slo", help=TPOT_SLO_HELP),
     max_gpus: int = typer.Option(8, "--max-gpus", help=MAX_GPUS_HELP),
     price: list[str] = typer.Option(None, "--price", help=PRICE_HELP),
-    weight_dtype: str = typer.Option("fp16", "--weight-dtype", help=WEIGHT_DTYPE_HELP),
+    weight_dtype: str = typer.Option(None, "--weight-dtype", help=WEIGHT_DTYPE_HELP),
     kv_dtype: str = typer.Option(None, "--kv-dtype", help=KV_DTYPE_HELP),
     calibration: str = typer.Option("default", "--calibration", help=CALIBRATION_HELP),
+    runtime: str = typer.Option("generic", "--runtime", help=RUNTIME_HELP),
     html: Path = typer.Option(None, "--html", help="Also write an HTML report (ranking and Pareto chart; an "
                                                     "existing file needs --force)."),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
@@ -114,7 +120,7 @@ def recommend_cmd(
         check_output(html, ("html", "htm"), force=force)  # before any work
     rec = recommend(model, input_len, output_len, devices=devices, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
                     max_gpus=max_gpus, prices=parse_prices(price), weight_dtype=weight_dtype, kv_dtype=kv_dtype,
-                    calibration=calibration)
+                    calibration=calibration, runtime=runtime)
     if html is not None:
         path = write_text(html, recommendation_html(rec), force=force)
         (console_err if json_ else say)(f"wrote {path}")
@@ -134,9 +140,10 @@ def pareto_cmd(
     tpot_slo: float = typer.Option(None, "--tpot-slo", help=TPOT_SLO_HELP + " Points that miss it are left out."),
     max_gpus: int = typer.Option(8, "--max-gpus", help=MAX_GPUS_HELP),
     price: list[str] = typer.Option(None, "--price", help=PRICE_HELP),
-    weight_dtype: str = typer.Option("fp16", "--weight-dtype", help=WEIGHT_DTYPE_HELP),
+    weight_dtype: str = typer.Option(None, "--weight-dtype", help=WEIGHT_DTYPE_HELP),
     kv_dtype: str = typer.Option(None, "--kv-dtype", help=KV_DTYPE_HELP),
     calibration: str = typer.Option("default", "--calibration", help=CALIBRATION_HELP),
+    runtime: str = typer.Option("generic", "--runtime", help=RUNTIME_HELP),
     out: Path = typer.Option(None, "--out", help="Write the chart as a PNG file (an existing file needs --force)."),
     html: Path = typer.Option(None, "--html", help="Write the chart as an interactive HTML file (an existing file "
                                                     "needs --force)."),
@@ -153,7 +160,7 @@ def pareto_cmd(
         raise InputError("--out and --html name the same file")
     result = pareto(model, input_len, output_len, devices=devices, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
                     max_gpus=max_gpus, prices=parse_prices(price), weight_dtype=weight_dtype, kv_dtype=kv_dtype,
-                    calibration=calibration)
+                    calibration=calibration, runtime=runtime)
     tell = console_err if json_ else say
     if out is not None:
         tell(f"wrote {pareto_png(result, out, force=force)}")

@@ -1,0 +1,90 @@
+"""Prediction intervals: how far a calibrated estimate may be from a measurement.
+
+Built from held-out residuals r = log(measured / predicted) of the public set (each row predicted
+by parameters fitted without its device, its stack or its model): the interval at level L runs
+from the (1-L)/2 to the (1+L)/2 quantile of r, per metric. Where an estimate lies further from the
+data (a device family, stack or precision never measured, batch 1, long context, MoE, several
+nodes), the spread around the median grows by a stated factor per condition; factors are
+measured on the held-out rows where the public set has such rows, stated priors otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .errors import InputError, show
+
+METRICS = ("throughput", "ttft", "tpot", "e2e")
+WIDEN = ("unseen_family", "unseen_runtime", "batch_1", "fp4", "long_context", "moe", "multi_node")
+LONG_CONTEXT = 16384  # tokens of input + output beyond which a workload counts as long-context
+
+
+def validate_intervals(data: dict[str, Any], where: str) -> dict[str, Any]:
+    """Check a calibration file's `intervals` section; {} when absent."""
+    if not data:
+        return {}
+    extra = set(data) - {"level", "metrics", "widen", "notes"}
+    if extra:
+        raise InputError(f"{where}: unknown field(s) {', '.join(sorted(map(str, extra)))}")
+    level = data.get("level")
+    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
+        raise InputError(f"{where}: level must be a fraction in (0, 1), got {show(level)}")
+    metrics = data.get("metrics")
+    if not isinstance(metrics, dict) or set(metrics) - set(METRICS) or not metrics:
+        raise InputError(f"{where}: metrics must map {', '.join(METRICS)} to [low, median, high]")
+    for k, v in metrics.items():
+        ok = (isinstance(v, list) and len(v) == 3
+              and all(not isinstance(x, bool) and isinstance(x, (int, float)) and abs(x) < 5 for x in v))
+        if not ok or not v[0] <= v[1] <= v[2]:
+            raise InputError(f"{where}: metrics.{k} must be [low, median, high] log ratios, got {show(v)}")
+    widen = data.get("widen") or {}
+    if not isinstance(widen, dict) or set(widen) - set(WIDEN):
+        raise InputError(f"{where}: widen must map some of {', '.join(WIDEN)} to factors")
+    for k, v in widen.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 1 <= v <= 10:
+            raise InputError(f"{where}: widen.{k} = {show(v)} must be a factor from 1 to 10")
+    return {"level": float(level), "metrics": {k: [float(x) for x in v] for k, v in metrics.items()},
+            "widen": {k: float(v) for k, v in widen.items()}, "notes": str(data.get("notes", ""))}
+
+
+def residual_quantiles(residuals: np.ndarray, level: float) -> list[float]:
+    """[low, median, high] quantiles of log residuals for a central interval at `level`."""
+    r = np.asarray(residuals, dtype=float)
+    r = r[np.isfinite(r)]
+    if r.size == 0:
+        raise ValueError("no residuals")
+    lo, mid, hi = np.quantile(r, [(1 - level) / 2, 0.5, (1 + level) / 2])
+    return [float(lo), float(mid), float(hi)]
+
+
+def spread_factor(widen: dict[str, float], conditions: dict[str, Any]) -> np.ndarray:
+    """Product of the factors of the conditions that hold (booleans or boolean arrays)."""
+    f = np.ones(())
+    for k, holds in conditions.items():
+        f = f * np.where(np.asarray(holds, dtype=bool), widen.get(k, 1.0), 1.0)
+    return f
+
+
+def metric_interval(value, quantiles: list[float], factor) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) around a prediction: value x exp(median + (quantile - median) x factor)."""
+    lo, mid, hi = quantiles
+    v = np.asarray(value, dtype=float)
+    return (v * np.exp(mid + (lo - mid) * factor), v * np.exp(mid + (hi - mid) * factor))
+
+
+def estimate_interval(spec: dict[str, Any], conditions: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """The `interval` of an estimate: level and [low, high] per metric.
+
+    values: throughput_tok_s, throughput_per_gpu_tok_s, ttft_s, tpot_s, e2e_s arrays.
+    """
+    factor = spread_factor(spec["widen"], conditions)
+    q = spec["metrics"]
+    out: dict[str, Any] = {"level": spec["level"]}
+    for key, metric in (("throughput_tok_s", "throughput"), ("throughput_per_gpu_tok_s", "throughput"),
+                        ("ttft_s", "ttft"), ("tpot_s", "tpot"), ("e2e_s", "e2e")):
+        quant = q.get(metric) or q["throughput"]
+        out[key] = metric_interval(values[key], quant, factor)
+    out["conditions"] = {k: np.asarray(v, dtype=bool) for k, v in conditions.items()}
+    return out
