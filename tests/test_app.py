@@ -524,3 +524,46 @@ def test_browser_html_report_opens_offline(browser, tmp_path):
     SHOTS.mkdir(parents=True, exist_ok=True)
     pg.screenshot(path=str(SHOTS / "estimate_report_1366x768.png"), full_page=True)
     ctx.close()
+
+
+def _initial_values(layout) -> dict[tuple[str, str], object]:
+    """(component id, property) -> the value the page starts with."""
+    values: dict[tuple[str, str], object] = {}
+    todo = [layout.to_plotly_json()]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, dict):
+            props = node.get("props", node)
+            if isinstance(props, dict) and "id" in props:
+                for k, v in props.items():
+                    values[(props["id"], k)] = v
+            todo += list(props.values()) if isinstance(props, dict) else []
+        elif isinstance(node, (list, tuple)):
+            todo += list(node)
+        elif hasattr(node, "to_plotly_json"):
+            todo.append(node.to_plotly_json())
+    return values
+
+
+def test_every_callback_answers_the_first_page_load():
+    """What the browser sends when the page opens (and the Recommend tab is chosen), each callback
+    answers without an error message: the wiring of every tab works without a browser."""
+    app = A.create_app()
+    values = _initial_values(app.layout)
+    values[("tabs", "value")] = "recommend"
+    client = app.server.test_client()
+    fired = 0
+    for key, cb in app.callback_map.items():
+        if any(i["property"] in ("n_clicks", "contents") for i in cb["inputs"]):
+            continue  # fires on a click or an upload, not on page load
+        fired += 1
+        outputs = [{"id": o.split(".")[0], "property": o.split(".")[1]} for o in key.strip(".").split("...")]
+        body = {"output": key, "outputs": outputs if key.startswith("..") else outputs[0],
+                "inputs": [{**i, "value": values.get((i["id"], i["property"]))} for i in cb["inputs"]],
+                "state": [{**s, "value": values.get((s["id"], s["property"]))} for s in cb["state"]],
+                "changedPropIds": [f"{i['id']}.{i['property']}" for i in cb["inputs"]]}
+        r = client.post("/_dash-update-component", json=body)
+        assert r.status_code in (200, 204), (key, r.status_code)
+        text = r.get_data(as_text=True)
+        assert "msg-error" not in text and "internal error" not in text, (key, text[:300])
+    assert fired >= 6  # the four tabs and the device lists

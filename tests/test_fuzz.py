@@ -553,3 +553,40 @@ def test_unreadable_calibration_names_are_input_errors(name):
 def test_compare_bad_arguments_are_input_errors(kwargs):
     with pytest.raises(InputError):
         lr.compare("llama2-7b", "a100", "h20", **kwargs)
+
+
+# ---- hostile names and YAML mappings --------------------------------------------------------------
+
+CONTROL = st.sampled_from(["\x1b[31m", "\x1b]0;t\x07", "\x1b[2J", "\x07", "\x9b1m", "\r", "\x00", "\x7f", "\x1bc"])
+hostile_names = st.lists(st.one_of(CONTROL, st.text(min_size=1, max_size=30)), min_size=1, max_size=12).map("".join)
+
+
+@given(name=hostile_names, command=st.sampled_from([["models", "show"], ["hardware", "show"],
+                                                     ["estimate", "-d", "a100", "-m"], ["estimate", "-m", "llama2-7b",
+                                                                                       "-d"]]))
+def test_names_never_put_escape_sequences_on_the_terminal(name, command):
+    if "\x00" in name or not name.strip() or name.startswith("-"):
+        return  # a NUL cannot be an argument of a real command line; an empty or option-like name is a usage error
+    rc, out, err = run_cli([*command, name])
+    assert rc in (0, 2), (rc, err)
+    for text in (out, err):
+        assert not any(c in text for c in "\x1b\x07\x9b\x00\x7f\r"), repr(text)
+    assert len(err) <= 2100
+
+
+yaml_keys = st.sampled_from(["a", "b", "c", "memory_gb", "1", "true", "x y"])
+
+
+@given(pairs=st.lists(st.tuples(yaml_keys, st.integers(0, 9)), min_size=1, max_size=6), nested=st.booleans())
+def test_yaml_with_a_repeated_key_is_refused_and_any_other_loads(pairs, nested):
+    from llmroofline.files import parse_yaml
+
+    body = "".join(f"{'  ' if nested else ''}{json.dumps(k)}: {v}\n" for k, v in pairs)
+    text = ("outer:\n" + body) if nested else body
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) < len(keys):
+        with pytest.raises(InputError, match="twice"):
+            parse_yaml(text, "test")
+    else:
+        data = parse_yaml(text, "test")
+        assert (data["outer"] if nested else data) == dict(pairs)

@@ -343,10 +343,12 @@ def calibration_document(cal: Calibration, *, data: str, rows: int, bands: dict[
     return doc
 
 
-def write_calibration(doc: dict[str, Any], path: str | Path) -> None:
-    Path(path).write_text(
-        "# Efficiency parameters fitted by `llmroofline calibrate`; load with --calibration FILE.\n"
-        + yaml.safe_dump(doc, sort_keys=False, width=110), encoding="utf-8")
+def write_calibration(doc: dict[str, Any], path: str | Path, *, force: bool = True) -> None:
+    """Write a calibration file (never through a symbolic link; an existing file only with `force`)."""
+    from .files import write_text
+
+    write_text(path, "# Efficiency parameters fitted by `llmroofline calibrate`; load with --calibration FILE.\n"
+               + yaml.safe_dump(doc, sort_keys=False, width=110), force=force)
 
 
 @dataclass(frozen=True)

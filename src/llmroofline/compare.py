@@ -32,7 +32,7 @@ def parse_axis(text: str | list | np.ndarray, name: str, points: int = 24, upper
             raise InputError(f"{name}: values must be whole numbers, got booleans in {text!r}")
         try:
             values = np.asarray(text, dtype=float).ravel()
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise InputError(f"{name}: {text!r} is not a flat list of numbers") from None
     else:
         s = str(text).strip()
@@ -50,7 +50,7 @@ def parse_axis(text: str | list | np.ndarray, name: str, points: int = 24, upper
                 values = np.asarray([float(p) for p in s.split(",") if p.strip()], dtype=float)
         except InputError:  # a ValueError too: keep its precise message
             raise
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: a point count of inf
             raise InputError(f"{name}: {s!r} is neither a range LO:HI nor a list of numbers") from None
     if values.size == 0 or not np.all(np.isfinite(values)) or np.any(values < 1) or np.any(values != np.round(values)):
         raise InputError(f"{name}: values must be whole numbers >= 1, got {text!r}")
@@ -167,7 +167,7 @@ def compare(model, a, b, *, batch: Any = "1:1024", seq: Any = "128:131072", meth
     if metric not in METRICS:
         raise InputError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
     if (isinstance(output_len, bool) or not isinstance(output_len, (int, float, np.integer, np.floating))
-            or not np.isfinite(output_len) or output_len != int(output_len) or not 1 <= output_len <= 1e7):
+            or not 1 <= output_len <= 1e7 or output_len != int(output_len)):  # range first: 10**400 has no float
         raise InputError(f"output_len must be a whole number from 1 to 1e7, got {output_len!r}")
     output_len = int(output_len)
     dep_a = make_deployment(model, a, tp=tp_a, weight_dtype=weight_dtype_a, kv_dtype=kv_dtype_a)

@@ -28,6 +28,7 @@ import numpy as np
 from .compare import Comparison, compare
 from .errors import InputError
 from .estimate import estimate
+from .files import check_output, open_output, write_text
 from .hardware import load_hardware
 from .memory import weights_per_device
 from .model import load_model
@@ -114,7 +115,7 @@ def article_table(calibration: str = "default") -> list[dict[str, Any]]:
 
 def _write_table(rows: list[dict[str, Any]], d: Path) -> tuple[Path, Path]:
     csv_path, md_path = d / "llama2-7b_a100_table.csv", d / "llama2-7b_a100_table.md"
-    with csv_path.open("w", newline="", encoding="utf-8") as f:
+    with open_output(check_output(csv_path, None, owned=True), force=True) as f:
         w = csv.DictWriter(f, fieldnames=TABLE_COLUMNS)
         w.writeheader()
         w.writerows(rows)
@@ -128,7 +129,7 @@ def _write_table(rows: list[dict[str, Any]], d: Path) -> tuple[Path, Path]:
                  f"{r['ours_plain_tok_s']:,.0f}", f"{r['ours_plain_error_pct']:+.0f}%",
                  f"{r['ours_calibrated_tok_s']:,.0f}", f"{r['ours_calibrated_error_pct']:+.0f}%"]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
-    md_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_text(md_path, "\n".join(lines) + "\n", force=True)
     return csv_path, md_path
 
 
@@ -431,7 +432,7 @@ def run_demo(out_dir="out/demo", *, force: bool = False, interactive: bool = Tru
     if interactive:  # one shared copy of plotly.js beside the pages (they open offline)
         from plotly.offline import get_plotlyjs
 
-        (d / "plotly.min.js").write_text(get_plotlyjs(), encoding="utf-8")
+        write_text(d / "plotly.min.js", get_plotlyjs(), force=True)
     written = _run_jobs(todo, jobs if jobs is not None else min(8, os.cpu_count() or 1))
     files: dict[str, Path] = {n: d / n for names in written for n in names}
     files[csv_path.name], files[md_path.name] = csv_path, md_path
@@ -439,7 +440,7 @@ def run_demo(out_dir="out/demo", *, force: bool = False, interactive: bool = Tru
         files["plotly.min.js"] = d / "plotly.min.js"
 
     summary = {"meshes": meshes, "table": rows, "readings": readings, "grid": GRID, "a": A, "b": B}
-    (d / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    write_text(d / "summary.json", json.dumps(summary, indent=2), force=True)
     files["summary.json"] = d / "summary.json"
 
     intro = ("The pictures of the article “LLMRoofline” (comparing GPUs for LLM inference with the roofline "
@@ -450,7 +451,7 @@ def run_demo(out_dir="out/demo", *, force: bool = False, interactive: bool = Tru
     page = (f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'><title>llmroofline demo</title>"
             f"<style>{_CSS}</style></head><body>\n<h1>llmroofline: the article, reproduced</h1>\n<p>{intro}</p>\n"
             + "".join(sections) + "</body></html>\n")
-    (d / "index.html").write_text(page, encoding="utf-8")
+    write_text(d / "index.html", page, force=True)
     files["index.html"] = d / "index.html"
     return {"out_dir": d, "files": files, "readings": readings, "table": rows, "meshes": meshes,
             "seconds": time.perf_counter() - t0}

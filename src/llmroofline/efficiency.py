@@ -8,6 +8,7 @@ speed. Calibrated parameters are data (`catalog/calibration/*.yaml`), fitted by
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -154,6 +155,21 @@ def _factor_table(data: Any, where: str, lo: float, hi: float) -> dict[str, floa
     return out
 
 
+def _warn_unknown_families(fams: dict[str, Any], where: str) -> None:
+    """A family no catalog device belongs to is most likely a typo: say so (a device of one's own
+    may have a new family, so this is a warning)."""
+    if not fams:
+        return
+    from .hardware import hardware_catalog
+
+    known = {hw.family for hw in hardware_catalog().values()}
+    unknown = sorted(set(fams) - known)
+    if unknown:
+        warnings.warn(f"{where}: no catalog device belongs to the calibrated famil{'ies' if len(unknown) > 1 else 'y'} "
+                      f"{', '.join(map(repr, unknown))} (catalog families: {', '.join(sorted(known))}); "
+                      "only a device spec of your own with that family uses it", stacklevel=3)
+
+
 def calibration_from_dict(data: Any, where: str) -> Calibration:
     if not isinstance(data, dict) or "default" not in data:
         raise InputError(f"{where}: a calibration file needs a 'default' section")
@@ -166,6 +182,7 @@ def calibration_from_dict(data: Any, where: str) -> Calibration:
                                      f"{where}: families.{k}")
         for k, v in _mapping(data.get("families"), f"{where}: families").items()
     }
+    _warn_unknown_families(fams, where)
     bands = _factor_table(data.get("error_bands"), f"{where}: error_bands", 0.0, 10.0)
     physical = data.get("physical", False)
     if not isinstance(physical, bool):

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
+
+NAME_LIMIT = 200  # longest name echoed in a message, in characters
+
+# Terminal escape sequences (CSI, OSC, other ESC-introduced codes), then any control character
+# left (C0, DEL, C1): a name read from a file or typed by someone else must not drive the terminal.
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?|\x9b[0-?]*[ -/]*[@-~]")
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class InputError(ValueError):
@@ -13,9 +21,22 @@ class InputError(ValueError):
     """
 
 
+def clean_text(text: str) -> str:
+    """Text without terminal escape sequences; other control characters become spaces."""
+    return _CONTROLS.sub(" ", _ESCAPES.sub("", str(text)))
+
+
+def clean_name(name: object, limit: int = NAME_LIMIT) -> str:
+    """A name fit to echo in a message: no escape sequences or control characters, at most
+    `limit` characters (longer ones are cut, with an ellipsis)."""
+    text = clean_text(str(name))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def unknown_name(kind: str, name: str, known: Iterable[str]) -> InputError:
     """An error for an unknown catalog name that suggests the nearest known names."""
     known = list(known)
+    name = clean_name(name)
     lowered = {k.lower(): k for k in known}
     close = difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.5)
     # Substring matches catch short queries such as "h100" against long ids.
@@ -26,7 +47,8 @@ def unknown_name(kind: str, name: str, known: Iterable[str]) -> InputError:
 
 def show(value: object, limit: int = 60) -> str:
     """repr of a value for a one-line message: arrays as lists, whitespace collapsed, shortened."""
-    if hasattr(value, "tolist") and hasattr(value, "ndim") and getattr(value, "ndim", 0) > 0:
+    ndim = getattr(value, "ndim", 0)
+    if hasattr(value, "tolist") and isinstance(ndim, int) and ndim > 0:  # an array (not the class np.float16)
         value = value.tolist()  # type: ignore[union-attr]
     text = " ".join(repr(value).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."

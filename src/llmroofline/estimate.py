@@ -8,6 +8,7 @@ a max over consecutive integers splits at the crossing point.
 
 from __future__ import annotations
 
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -293,7 +294,7 @@ def _as_lengths(name: str, value, minimum: int = 1) -> np.ndarray:
         try:
             if np.asarray(value).dtype != bool:  # True is not a batch of 1
                 a = np.asarray(value, dtype=float)
-        except (TypeError, ValueError):  # ragged lists, None inside, objects
+        except (TypeError, ValueError, OverflowError):  # ragged lists, None inside, objects, 10**400
             a = None
     if a is None or a.size == 0 or not np.all(np.isfinite(a)):
         raise InputError(f"{name} must be a whole number or a list of whole numbers, got {show(value)}")
@@ -303,6 +304,8 @@ def _as_lengths(name: str, value, minimum: int = 1) -> np.ndarray:
     if np.any(a > upper):
         raise InputError(f"{name} = {show(value)} is absurdly large (allowed up to {upper:g})")
     return a
+
+
 
 
 def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: Any = 128, *, tp: int = 1,
@@ -337,6 +340,15 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
     eff = cal.for_device(dep.hardware, prof)
     In = _as_lengths("input_len", input_len)
     Out = _as_lengths("output_len", output_len)
+    if kv_memory_fraction is not None:
+        if (isinstance(kv_memory_fraction, bool) or not isinstance(kv_memory_fraction, (int, float))
+                or not 0 < kv_memory_fraction <= 1):
+            raise InputError(f"kv_memory_fraction must be a fraction in (0, 1], got {show(kv_memory_fraction)}")
+        if mode != "max":
+            warnings.warn(f"kv_memory_fraction = {kv_memory_fraction:g} is ignored: it sizes the batch in mode max "
+                          f"only (mode here: {mode})", stacklevel=2)
+    else:
+        kv_memory_fraction = prof.memory_fraction  # the runtime's own share
     if max_batch_size is None:
         max_batch_size = prof.max_batch_size
     held = prof.kv_tokens(In, Out)  # KV positions an in-flight sequence holds
@@ -344,11 +356,6 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
         if (isinstance(max_batch_size, bool) or not isinstance(max_batch_size, (int, np.integer))
                 or not 1 <= max_batch_size <= ABSURD_BATCH):
             raise InputError(f"max_batch_size must be a whole number from 1 to {ABSURD_BATCH:g}, got {show(max_batch_size)}")
-        if kv_memory_fraction is None:
-            kv_memory_fraction = prof.memory_fraction
-        if (isinstance(kv_memory_fraction, bool) or not isinstance(kv_memory_fraction, (int, float))
-                or not 0 < kv_memory_fraction <= 1):
-            raise InputError(f"kv_memory_fraction must be a fraction in (0, 1], got {show(kv_memory_fraction)}")
         B = max_batch(dep.model, dep.hardware, context=held, weight_dtype=dep.weight_dtype,
                       kv_dtype=dep.kv_dtype, tp=tp, pp=pp, ep=ep, kv_fraction=kv_memory_fraction, rule=prof.memory_rule,
                       limit=max_batch_size)

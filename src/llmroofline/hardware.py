@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .catalog import catalog_files, looks_like_path, name_table
-from .errors import InputError, unknown_name
+from .errors import InputError, clean_name, unknown_name
+from .files import MAX_YAML_BYTES, parse_yaml, read_text
 from .precision import RATES
 
 GB = 1e9
@@ -116,14 +115,18 @@ class Hardware:
         }
 
 
-def _number(where: str, key: str, value: Any, *, upper: float) -> float:
+def _number(where: str, key: str, value: Any, *, upper: float, lower: float) -> float:
+    """A positive figure within physical bounds: below `lower` or above `upper` (in the field's
+    unit) is a typo or a unit mix-up, and would make every time absurd."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InputError(f"{where}: {key} must be a number, got {value!r}")
     if not math.isfinite(value) or value <= 0:
         raise InputError(f"{where}: {key} must be a positive number, got {value!r}")
+    unit = next((u for part, u in _UNITS.items() if part in key), "")
     if value > upper:
-        unit = next((u for part, u in _UNITS.items() if part in key), "")
         raise InputError(f"{where}: {key} = {value!r} is implausible (above {upper:g}{unit}; mind the unit)")
+    if value < lower:
+        raise InputError(f"{where}: {key} = {value!r} is implausible (below {lower:g}{unit}; mind the unit)")
     return float(value)
 
 
@@ -191,17 +194,17 @@ def hardware_from_dict(data: Any, where: str = "hardware spec") -> Hardware:
         name=_text(where, "name", data["name"]),
         vendor=_text(where, "vendor", data["vendor"]),
         family=_text(where, "family", data["family"]).lower(),
-        memory_bytes=_number(where, "memory_gb", data["memory_gb"], upper=1e5) * GB,
-        memory_bandwidth=_number(where, "memory_bandwidth_gbps", data["memory_bandwidth_gbps"], upper=1e6) * GB,
+        memory_bytes=_number(where, "memory_gb", data["memory_gb"], upper=1e5, lower=0.1) * GB,
+        memory_bandwidth=_number(where, "memory_bandwidth_gbps", data["memory_bandwidth_gbps"], upper=1e6, lower=1) * GB,
         peak_flops={
-            str(p): _number(where, f"peak_tflops.{p}", v, upper=1e6) * TERA for p, v in peaks.items()
+            str(p): _number(where, f"peak_tflops.{p}", v, upper=1e6, lower=0.01) * TERA for p, v in peaks.items()
         },
-        onchip_buffer_bytes=_number(where, "onchip_buffer_mb", data["onchip_buffer_mb"], upper=1e6) * 1e6,
+        onchip_buffer_bytes=_number(where, "onchip_buffer_mb", data["onchip_buffer_mb"], upper=1e6, lower=0.01) * 1e6,
         interconnect_kind=_text(where, "interconnect.kind", ic["kind"]),
-        interconnect_bandwidth=_number(where, "interconnect.bandwidth_gbps", ic["bandwidth_gbps"], upper=1e5) * GB / 2,
+        interconnect_bandwidth=_number(where, "interconnect.bandwidth_gbps", ic["bandwidth_gbps"], upper=1e5, lower=0.1) * GB / 2,
         max_devices=_whole(where, "interconnect.max_devices", ic["max_devices"], 1, 100_000),
-        tdp_w=_number(where, "tdp_w", data["tdp_w"], upper=1e5),
-        price_per_hour_usd=_number(where, "price_per_hour_usd", data["price_per_hour_usd"], upper=1e3),
+        tdp_w=_number(where, "tdp_w", data["tdp_w"], upper=1e5, lower=1),
+        price_per_hour_usd=_number(where, "price_per_hour_usd", data["price_per_hour_usd"], upper=1e3, lower=0.001),
         memory_type=_text(where, "memory_type", data["memory_type"], required=False),
         release_year=_whole(where, "release_year", data["release_year"], 1970, 2100),
         confidence=data["confidence"],
@@ -213,20 +216,10 @@ def hardware_from_dict(data: Any, where: str = "hardware spec") -> Hardware:
 
 
 def read_yaml(path: Path, what: str) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, ValueError) as e:  # ValueError: a NUL byte in the path
-        raise InputError(f"cannot read {what} {str(path)[:200]}: {getattr(e, 'strerror', None) or e}") from None
-    except UnicodeDecodeError as e:
-        raise InputError(f"cannot read {what} {path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    try:
-        return yaml.safe_load(text)  # safe_load: YAML tags that build objects are refused
-    except yaml.YAMLError as e:
-        first = (str(e).strip().splitlines() or ["malformed"])[0]
-        raise InputError(f"{what} {path} is not valid YAML: {first}") from None
-    except Exception as e:  # noqa: BLE001 - PyYAML's constructors raise ValueError on `!!int abc`,
-        # AttributeError on `!!timestamp abc`, RecursionError on deep nesting: all malformed input.
-        raise InputError(f"{what} {path} is not valid YAML: {type(e).__name__}: {e}") from None
+    """A YAML file (a regular file of at most MAX_YAML_BYTES) as plain data through
+    `yaml.safe_load`, duplicate keys refused; InputError otherwise."""
+    text = read_text(path, what, limit=MAX_YAML_BYTES)
+    return parse_yaml(text, f"{what} {clean_name(str(path))}")
 
 
 def load_hardware_file(path: str | Path) -> Hardware:
@@ -234,7 +227,7 @@ def load_hardware_file(path: str | Path) -> Hardware:
         p = Path(path).expanduser()
     except RuntimeError as e:  # ~user that does not exist
         raise InputError(f"cannot read hardware spec {path}: {e}") from None
-    return hardware_from_dict(read_yaml(p, "hardware spec"), where=str(p))
+    return hardware_from_dict(read_yaml(p, "hardware spec"), where=clean_name(str(p)))
 
 
 @functools.lru_cache(maxsize=1)
@@ -264,6 +257,15 @@ def load_hardware(name: str | Hardware) -> Hardware:
     if looks_like_path(key):
         return load_hardware_file(key)
     raise unknown_name("device", key, hardware_catalog())
+
+
+def catalog_hardware(name: str) -> Hardware:
+    """A bundled device by id or alias only, never a file (what the web app resolves requests with)."""
+    key = str(name).strip() if isinstance(name, str) else ""
+    table = _lookup_table()
+    if key.lower() in table:
+        return hardware_catalog()[table[key.lower()]]
+    raise unknown_name("device", key or repr(name), hardware_catalog())
 
 
 def list_hardware() -> list[Hardware]:

@@ -17,6 +17,7 @@ import numpy as np
 
 from .compare import Comparison
 from .errors import InputError
+from .files import open_output
 from .plots import (
     METHOD_TITLES,
     METRIC_TITLES,
@@ -54,8 +55,9 @@ def write_html(fig, out, *, plotlyjs: str | bool = True, force: bool = True) -> 
     "directory" (a shared plotly.min.js beside the file) or "cdn"."""
     p = check_output(out, ("html", "htm"), force=force)
     try:
-        fig.write_html(str(p), include_plotlyjs=plotlyjs, full_html=True,
-                       config={"displaylogo": False, "toImageButtonOptions": {"format": "svg"}})
+        with open_output(p, force=force) as f:  # never through a symbolic link
+            fig.write_html(f, include_plotlyjs=plotlyjs, full_html=True,
+                           config={"displaylogo": False, "toImageButtonOptions": {"format": "svg"}})
     except OSError as e:
         raise InputError(f"cannot write {str(p)!r}: {e.strerror or e}") from None
     return p

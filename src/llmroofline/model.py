@@ -7,7 +7,6 @@ A `ModelSpec` holds what the performance model needs: layer count, widths, atten
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import math
 import numbers
@@ -17,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import catalog_files, looks_like_path, name_table
-from .errors import InputError, show, unknown_name
+from .errors import InputError, clean_name, show, unknown_name
+from .files import MAX_CONFIG_BYTES, parse_json, read_text
 from .precision import (
     CHECKPOINT,
     GROUPS,
@@ -624,14 +624,9 @@ def model_from_config(cfg: Any, *, model_id: str = "custom", meta: dict[str, Any
 
 
 def read_json(path: Path, what: str) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"cannot read {what} {path}: {getattr(e, 'strerror', None) or e}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InputError(f"{what} {path} is not valid JSON: {e.msg} at line {e.lineno}") from None
+    """A JSON file (a regular file of at most MAX_CONFIG_BYTES) as plain data; InputError otherwise."""
+    text = read_text(path, what, limit=MAX_CONFIG_BYTES)
+    return parse_json(text, f"{what} {clean_name(str(path))}")
 
 
 def load_config_file(path: str | Path) -> ModelSpec:
@@ -644,7 +639,7 @@ def load_config_file(path: str | Path) -> ModelSpec:
     except (OSError, RuntimeError, ValueError) as e:  # unknown ~user, name too long, NUL byte
         raise InputError(f"cannot read model config {show(str(path))}: {getattr(e, 'strerror', None) or e}") from None
     if not exists:
-        raise InputError(f"no config file at {show(str(p))}")
+        raise InputError(f"no config file at {clean_name(str(p))!r}")
     cfg = read_json(p, "model config")
     name = p.parent.name if p.name == "config.json" else p.stem
     return model_from_config(cfg, model_id=name)
@@ -703,6 +698,16 @@ def load_model(name: str | ModelSpec) -> ModelSpec:
     if key.count("/") == 1 and all(key.split("/")):
         return _fetch_from_hub(key)
     raise unknown_name("model", key, model_catalog())
+
+
+def catalog_model(name: str) -> ModelSpec:
+    """A bundled model by Hub id or alias only: never a file and never the Hub (the web app
+    resolves what a request names with this, so a request cannot make the server read a file)."""
+    key = str(name).strip() if isinstance(name, str) else ""
+    table = _lookup_table()
+    if key.lower() in table:
+        return model_catalog()[table[key.lower()]]
+    raise unknown_name("model", key or show(name), model_catalog())
 
 
 def list_models() -> list[ModelSpec]:

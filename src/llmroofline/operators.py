@@ -220,7 +220,7 @@ def _check_pass(model: ModelSpec, groups: list[AttentionGroup], sh: Sharding) ->
             v = getattr(g, name)
             try:
                 a = None if isinstance(v, (str, bytes)) or np.asarray(v).dtype == bool else np.asarray(v, dtype=float)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):  # OverflowError: 10**400
                 a = None
             if a is None or a.size == 0:
                 raise InputError(f"AttentionGroup.{name} must be a number or an array of numbers, got {show(v)}")
@@ -231,6 +231,10 @@ def _check_pass(model: ModelSpec, groups: list[AttentionGroup], sh: Sharding) ->
         np.broadcast_shapes(*shapes)
     except ValueError:
         raise InputError(f"AttentionGroup sizes have shapes {shapes} that do not broadcast together") from None
+    tokens = sum(np.asarray(g.batch, dtype=float) * np.asarray(g.new, dtype=float) for g in groups)
+    if np.any(tokens <= 0):  # batch = 0 or new = 0 everywhere: a pass that computes nothing
+        raise InputError("AttentionGroup: the pass has no tokens (a group needs batch >= 1 and new >= 1), got "
+                         + show([(g.batch, g.new) for g in groups]))
     for name in ("tp", "ep"):
         v = getattr(sh, name)
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:

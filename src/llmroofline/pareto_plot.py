@@ -12,6 +12,7 @@ import html
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import files
 from .errors import InputError
 
 if TYPE_CHECKING:
@@ -33,19 +34,13 @@ def _xy(choices: list[Choice]) -> tuple[list[float], list[float]]:
     return [getattr(c, X_KEY) for c in choices], [getattr(c, Y_KEY) for c in choices]
 
 
-def _check_parent(path: Path) -> None:
-    if not path.parent.exists():
-        raise InputError(f"cannot write {path}: folder {path.parent} does not exist")
-
-
-def pareto_png(result: Pareto, path: str | Path, *, dpi: int = 150) -> Path:
+def pareto_png(result: Pareto, path: str | Path, *, dpi: int = 150, force: bool = True) -> Path:
     """Draw the Pareto chart to a PNG file (log-log axes). Returns the path."""
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    p = Path(path).expanduser()
-    _check_parent(p)
+    p = files.check_output(path, ("png",), force=force)
     fig = Figure(figsize=(10, 6.5))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
@@ -70,7 +65,8 @@ def pareto_png(result: Pareto, path: str | Path, *, dpi: int = 150) -> Path:
     n = len(result.points) + 1
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), ncol=1 if n <= 25 else 2, frameon=False)
     try:
-        fig.savefig(p, dpi=dpi, bbox_inches="tight")
+        with files.open_output(p, force=force, binary=True) as f:  # never through a symbolic link
+            fig.savefig(f, format="png", dpi=dpi, bbox_inches="tight")
     except OSError as e:
         raise InputError(f"cannot write {p}: {e.strerror or e}") from None
     return p
@@ -164,12 +160,7 @@ energy at full board power (TDP).</p>
 """
 
 
-def write_text(path: str | Path, text: str) -> Path:
-    """Write a text file, turning OS errors into InputError."""
-    p = Path(path).expanduser()
-    _check_parent(p)
-    try:
-        p.write_text(text, encoding="utf-8")
-    except OSError as e:
-        raise InputError(f"cannot write {p}: {e.strerror or e}") from None
-    return p
+def write_text(path: str | Path, text: str, *, force: bool = True) -> Path:
+    """Write a text file under the output rule of `files.check_output` (an existing file only
+    with `force`, never through a symbolic link); OS errors become InputError."""
+    return files.write_text(path, text, force=force)

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from . import files
 from .compare import Comparison
 from .efficiency import Efficiency
 from .errors import InputError
@@ -277,32 +278,20 @@ def _mpl():
 
 
 def check_output(path, formats=STATIC_FORMATS, *, force: bool = False, owned: bool = False) -> Path:
-    """A path we may write: known extension, existing folder, and no foreign file in the way.
-
-    An existing file is replaced only with `force` or when `owned` (written by us, e.g. inside the
-    demo folder).
-    """
-    p = Path(path).expanduser()
-    ext = p.suffix.lower().lstrip(".")
-    if ext not in formats:
-        raise InputError(f"output {str(path)!r}: the extension must be one of {', '.join('.' + f for f in formats)}")
-    if not p.parent.exists():
-        raise InputError(f"output {str(path)!r}: folder {str(p.parent)!r} does not exist")
-    if not p.parent.is_dir():
-        raise InputError(f"output {str(path)!r}: {str(p.parent)!r} is not a folder")
-    if p.is_dir():
-        raise InputError(f"output {str(path)!r} is a folder, not a file")
-    if p.exists() and not (force or owned):
-        raise InputError(f"output {str(path)!r} exists; pass --force to overwrite it")
-    return p
+    """A path we may write (`files.check_output`: known extension, existing folder, no symbolic
+    link, no existing file in the way unless `force` or `owned`, i.e. written by us, e.g. inside
+    the demo folder)."""
+    return files.check_output(path, formats, force=force, owned=owned)
 
 
 def save_figure(fig, out, *, force: bool = True, dpi: int = 150) -> Path:
-    """Save a matplotlib figure by extension (.png, .svg, .pdf); InputError if it cannot be written."""
+    """Save a matplotlib figure by extension (.png, .svg, .pdf); InputError if it cannot be written.
+    A symbolic link is never written through."""
     p = check_output(out, STATIC_FORMATS, force=force)
     try:
-        fig.savefig(p, format=p.suffix.lower().lstrip("."), dpi=dpi, bbox_inches="tight",
-                    metadata={"Creator": "llmroofline"} if p.suffix.lower() != ".png" else {"Software": "llmroofline"})
+        with files.open_output(p, force=force, binary=True) as f:
+            fig.savefig(f, format=p.suffix.lower().lstrip("."), dpi=dpi, bbox_inches="tight",
+                        metadata={"Creator": "llmroofline"} if p.suffix.lower() != ".png" else {"Software": "llmroofline"})
     except OSError as e:
         raise InputError(f"cannot write {str(p)!r}: {e.strerror or e}") from None
     return p

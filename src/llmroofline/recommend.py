@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from .efficiency import Calibration, load_calibration
-from .errors import InputError, require_positive
+from .errors import InputError, require_positive, show
 from .estimate import ABSURD_LENGTH, MAX_BATCH, estimate
 from .hardware import Hardware, list_hardware, load_hardware
 from .memory import max_batch, serving_footprint, usable_memory
@@ -336,11 +336,11 @@ class Recommendation:
 
 def _whole(name: str, value: Any, upper: float) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise InputError(f"{name} must be a whole number, got {value!r}")
+        raise InputError(f"{name} must be a whole number, got {show(value)}")
+    if value > upper:  # first: an int such as 10**400 has no float for isfinite
+        raise InputError(f"{name} = {show(value)} is absurd (allowed up to {upper:g})")
     if not math.isfinite(value) or value < 1 or value != round(value):
-        raise InputError(f"{name} must be a whole number >= 1, got {value!r}")
-    if value > upper:
-        raise InputError(f"{name} = {value!r} is absurd (allowed up to {upper:g})")
+        raise InputError(f"{name} must be a whole number >= 1, got {show(value)}")
     return int(value)
 
 

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from .efficiency import load_calibration
-from .errors import InputError
 from .estimate import Estimate, estimate, make_deployment
+from .files import check_output, write_text
 from .formatting import cell_text
 from .operators import AttentionGroup
 from .roofline import pass_overhead_s, time_ops
@@ -109,21 +109,15 @@ def html_report(title: str, inputs: dict[str, Any], figures: Sequence[Any] = (),
 
 
 def write_html_report(path: str | Path, title: str, inputs: dict[str, Any], figures: Sequence[Any] = (),
-                      tables: Sequence[Table] = (), notes: str = "", *, lead: Table | None = None) -> Path:
+                      tables: Sequence[Table] = (), notes: str = "", *, lead: Table | None = None,
+                      force: bool = True) -> Path:
     """Write a self-contained HTML report: `inputs` as a table (then `lead`, a table of headline
     numbers, if given), each plotly figure interactive (its modebar saves a PNG), each table
-    `(title, columns, rows)` with a CSV download link, then `notes`. Returns the path written."""
-    p = Path(path).expanduser()
-    if not p.parent.is_dir():
-        raise InputError(f"cannot write report {p}: folder {p.parent} does not exist")
-    if p.is_dir():
-        raise InputError(f"cannot write report {p}: it is a folder")
-    text = html_report(title, inputs, figures, tables, notes, lead=lead)
-    try:
-        p.write_text(text, encoding="utf-8")
-    except OSError as e:
-        raise InputError(f"cannot write report {p}: {e.strerror or e}") from None
-    return p
+    `(title, columns, rows)` with a CSV download link, then `notes`. Returns the path written.
+    The output rule of `files.check_output`: an existing file only with `force`, never through a
+    symbolic link."""
+    check_output(path, None, force=force, what="report")
+    return write_text(path, html_report(title, inputs, figures, tables, notes, lead=lead), force=force)
 
 
 # ---- the report of one workload ------------------------------------------------------------
@@ -358,8 +352,8 @@ def estimate_sections(model: Any, hardware: Any, result: Estimate, calibration: 
 
 
 def write_estimate_report(path: str | Path, result: Estimate, *, model: Any, hardware: Any,
-                          calibration: Any = "default") -> Path:
+                          calibration: Any = "default", force: bool = True) -> Path:
     """The HTML report of one estimate (what `llmroofline estimate --html FILE` writes)."""
     s = estimate_sections(model, hardware, result, calibration)
     return write_html_report(path, f"Estimate: {s.title}", s.inputs, s.figures, s.tables[1:], s.notes,
-                             lead=s.tables[0])
+                             lead=s.tables[0], force=force)

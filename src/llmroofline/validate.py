@@ -7,7 +7,6 @@ are evaluated in one vectorized call.
 
 from __future__ import annotations
 
-import csv
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from .efficiency import Calibration, load_calibration
-from .errors import InputError
+from .errors import InputError, clean_name
 from .estimate import Estimate, estimate
+from .files import read_csv
 from .runtime import load_runtime, runtime_from_framework
 
 METRICS = {
@@ -60,14 +60,10 @@ class Measurement:
 
 def read_measurements(path: str | Path) -> list[Measurement]:
     p = Path(path)
-    try:
-        with p.open(newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"cannot read measurements {p}: {getattr(e, 'strerror', None) or e}") from None
+    columns, rows = read_csv(p, "measurements")
     if not rows:
-        raise InputError(f"measurements {p}: no rows")
-    missing = [c for c in _REQUIRED if c not in rows[0]]
+        raise InputError(f"measurements {clean_name(str(p))}: no rows")
+    missing = [c for c in _REQUIRED if c not in columns]
     if missing:
         raise InputError(f"measurements {p}: missing column(s) {', '.join(missing)}")
     out = []

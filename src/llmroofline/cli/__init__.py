@@ -8,7 +8,9 @@ LLMROOFLINE_DEBUG=1 to see the traceback).
 
 from __future__ import annotations
 
+import errno
 import importlib
+import io
 import os
 import pkgutil
 import sys
@@ -50,6 +52,15 @@ def _click_exit(e: BaseException) -> int | None:
     return None
 
 
+def _broken_pipe() -> int:
+    """Exit status 141 (128 + SIGPIPE), as a shell reports a command whose reader went away."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):  # stdout is not a real file (tests)
+        pass
+    return 141
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script. Returns the exit status: 0 success, 2 bad input
     (one line on stderr), 1 internal error."""
@@ -58,20 +69,23 @@ def main(argv: list[str] | None = None) -> int:
         warnings.simplefilter("ignore", category=DeprecationWarning)
         warnings.simplefilter("default", category=UserWarning)
         try:
-            app(args=argv, prog_name="llmroofline", standalone_mode=False)
+            # In non-standalone mode Typer returns the exit status of a typer.Exit (130 after
+            # Ctrl+C) instead of exiting: pass it on.
+            rv = app(args=argv, prog_name="llmroofline", standalone_mode=False)
+            if isinstance(rv, int) and not isinstance(rv, bool) and rv != 0:
+                return rv
         except InputError as e:
             console_err(f"error: {one_line(str(e))}")
             return 2
         except SystemExit as e:
+            # click answers a broken pipe with sys.exit(1) from inside its OSError handler
+            if isinstance(e.__context__, OSError) and e.__context__.errno == errno.EPIPE:
+                return _broken_pipe()
             return int(e.code or 0) if isinstance(e.code, int) else 1
         except KeyboardInterrupt:
             return 130
         except BrokenPipeError:  # the reader went away (`... | head`): nothing is wrong with the input
-            try:
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
-            except (OSError, ValueError, AttributeError):  # stdout is not a real file (tests)
-                pass
-            return 141
+            return _broken_pipe()
         except Exception as e:  # noqa: BLE001 - the last line of defence for a user
             code = _click_exit(e)
             if code is not None:

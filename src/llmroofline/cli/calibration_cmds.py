@@ -12,10 +12,12 @@ import typer
 from ..calibrate import HOLDOUTS, calibrate, write_calibration
 from ..catalog import CATALOG_ROOT
 from ..errors import InputError
+from ..files import check_output
 from ..runtime import load_runtime
 from ..validate import predict, read_measurements, summarize
 from .common import (
     CALIBRATION_HELP,
+    FORCE_HELP,
     JSON_HELP,
     RUNTIME_HELP,
     app,
@@ -95,13 +97,14 @@ def calibrate_cmd(
                                help="Hold out each device, stack and model in turn to derive prediction intervals "
                                     "(slower, honest); --no-bands writes none."),
     level: float = typer.Option(0.8, "--level", help="Central probability of the prediction intervals."),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     json_: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Fit the efficiency model (kernel priors, per-stack overheads) and write it as YAML."""
     path = _data_path(data)
-    if out.exists() and not force and out.resolve() != (CATALOG_ROOT / "calibration" / "default.yaml").resolve():
-        raise InputError(f"{out} exists; pass --force to overwrite it")
+    bundled = (CATALOG_ROOT / "calibration" / "default.yaml").resolve()
+    owned = not out.is_symlink() and out.expanduser().resolve() == bundled  # refitting the bundled calibration
+    check_output(out, None, force=force, owned=owned, what="--out")  # before the fit
     if not 0.5 <= level < 1:
         raise InputError(f"--level must be from 0.5 to 0.99, got {level}")
     rows = read_measurements(path)
@@ -115,10 +118,7 @@ def calibrate_cmd(
         run = calibrate(rows, level=level, held_out=honest,
                         progress=lambda what: bar.update(task, advance=1, description=what))
     doc = run.document(path.name, len(rows))
-    try:
-        write_calibration(doc, out)
-    except OSError as e:
-        raise InputError(f"cannot write {out}: {e.strerror or e}") from None
+    write_calibration(doc, out, force=force or owned)
     if json_:
         print_json({"out": str(out), **doc, "coverage": run.coverage})
         return

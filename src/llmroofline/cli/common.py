@@ -12,7 +12,9 @@ import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from ..errors import clean_name, clean_text
 from ..formatting import cell_text
 
 app = typer.Typer(
@@ -40,13 +42,32 @@ WEIGHT_DTYPE_HELP = ("Weight precision of the linear layers: fp32, fp16, bf16, f
                      "nvfp4). Default: as the checkpoint stores them (its quantization_config, else 16 bit).")
 KV_DTYPE_HELP = "KV-cache precision (default fp16)."
 TP_HELP = "Tensor-parallel degree."
+FORCE_HELP = "Overwrite existing output files (a symbolic link is never written through)."
+HTML_FILE_HELP = "Also write a self-contained HTML report to FILE (.html; an existing file needs --force)."
 RUNTIME_HELP = ("Serving stack: generic (default: an unspecified modern stack), trtllm, vllm, sglang, lmdeploy, "
                 "llama.cpp; id@version picks the nearest profile (trtllm@0.8).")
 CALIBRATION_HELP = "none (plain roofline, an upper bound), default (bundled fit), or a calibration YAML file."
 
 
+MESSAGE_LIMIT = 2000  # characters of one line on stderr; names inside are capped shorter
+
+
 def console_err(message: str) -> None:
-    print(message, file=sys.stderr)
+    """One line on stderr, with terminal escape sequences and control characters taken out (a
+    message may quote a name from a file or from someone else) and its length capped."""
+    print(clean_name(message, MESSAGE_LIMIT), file=sys.stderr)
+
+
+def say(message: str) -> None:
+    """A line on stdout that may hold names or paths: printed as plain text (no rich markup), with
+    escape sequences taken out."""
+    console.print(clean_name(message, MESSAGE_LIMIT), markup=False, highlight=False)
+
+
+def _cell(v: Any) -> Any:
+    """A table cell or title as rich Text: no markup is interpreted (`[red]` in a model name is
+    text) and no escape sequence reaches the terminal."""
+    return Text(clean_text(v)) if isinstance(v, str) else v
 
 
 def to_jsonable(x: Any) -> Any:
@@ -72,11 +93,11 @@ def print_json(data: Any) -> None:
 
 
 def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
-    t = Table(title=title, title_justify="left")
+    t = Table(title=_cell(title), title_justify="left")
     for i, c in enumerate(columns):
-        t.add_column(c, justify="left" if i == 0 else "right", no_wrap=i == 0)
+        t.add_column(_cell(c), justify="left" if i == 0 else "right", no_wrap=i == 0)
     for r in rows:
-        t.add_row(*[fmt(v) for v in r])
+        t.add_row(*[_cell(fmt(v)) for v in r])
     console.print(t)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
 from typing import Any
@@ -10,14 +9,17 @@ from typing import Any
 import typer
 
 from ..efficiency import load_calibration
-from ..errors import InputError
+from ..errors import InputError, clean_name
 from ..estimate import MAX_BATCH, estimate, make_deployment
+from ..files import check_output, read_csv
 from ..intensity import whole_model
 from ..operators import AttentionGroup
 from ..roofline import device_peak, roofline_time, time_ops
 from .common import (
     CALIBRATION_HELP,
+    FORCE_HELP,
     HARDWARE_HELP,
+    HTML_FILE_HELP,
     JSON_HELP,
     KV_DTYPE_HELP,
     MODEL_HELP,
@@ -87,19 +89,11 @@ def _scalar(d: dict[str, Any]) -> dict[str, Any]:
 
 def read_csv_rows(path: Path) -> list[dict[str, str]]:
     """Rows of a workload CSV as {column: text}; values beyond the header's columns are dropped."""
-    try:
-        with path.open(newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            rows = [{k: v for k, v in r.items() if k is not None} for r in reader]
-            columns = reader.fieldnames or []
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"cannot read CSV {path}: {getattr(e, 'strerror', None) or e}") from None
-    except csv.Error as e:
-        raise InputError(f"CSV {path} is malformed: {e}") from None
+    columns, rows = read_csv(path, "CSV")
     missing = [c for c in CSV_REQUIRED if c not in columns]
     if rows and missing:
-        raise InputError(f"CSV {path} lacks the column(s) {', '.join(missing)} "
-                         f"(it has: {', '.join(map(str, columns))[:200]})")
+        raise InputError(f"CSV {clean_name(str(path))} lacks the column(s) {', '.join(missing)} "
+                         f"(it has: {clean_name(', '.join(map(str, columns)))})")
     return rows
 
 
@@ -121,9 +115,12 @@ def estimate_cmd(
     runtime: str = typer.Option("generic", "--runtime", help=RUNTIME_HELP),
     from_csv: Path = typer.Option(None, "--from-csv", help="CSV of workloads, one estimate per row."),
     json_: bool = typer.Option(False, "--json", help=JSON_HELP),
-    html: Path = typer.Option(None, "--html", help="Also write a self-contained HTML report (figures, tables) to FILE."),
+    html: Path = typer.Option(None, "--html", help=HTML_FILE_HELP),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
     """Predict TTFT, TPOT, end-to-end time, throughput and memory of a workload."""
+    if html is not None:
+        check_output(html, ("html", "htm"), force=force)  # before any work
     if from_csv is not None:
         results = []
         for row in read_csv_rows(from_csv):
@@ -151,7 +148,7 @@ def estimate_cmd(
     if html is not None:
         from ..report import write_estimate_report
 
-        write_estimate_report(html, r, model=model, hardware=hardware, calibration=calibration)
+        write_estimate_report(html, r, model=model, hardware=hardware, calibration=calibration, force=force)
     if json_:
         print_json(d)
         return

@@ -11,7 +11,8 @@ import numpy as np
 import typer
 
 from ..compare import METHODS, METRICS, Comparison, compare, parse_axis
-from ..errors import InputError
+from ..errors import InputError, clean_name
+from ..files import open_output
 from ..plots import (
     STATIC_FORMATS,
     check_output,
@@ -22,22 +23,22 @@ from ..plots import (
 )
 from .common import (
     CALIBRATION_HELP,
+    FORCE_HELP,
     JSON_HELP,
     KV_DTYPE_HELP,
     MODEL_HELP,
     RUNTIME_HELP,
     WEIGHT_DTYPE_HELP,
     app,
-    console,
     console_err,
     print_json,
+    say,
     table,
 )
 
 MAX_CELLS = 1 << 20  # a 1024 × 1024 mesh; more is slow and unreadable
 OUT_HELP = "Write the figure to this file: .png, .svg or .pdf (an existing file needs --force)."
 HTML_HELP = "Write the interactive figure as one self-contained .html file (opens offline)."
-FORCE_HELP = "Overwrite existing output files."
 METHOD_HELP = ("whole (method 1: the model as one kernel), ops (method 2: per operator) or both (side by side; "
                "with --json the ops mesh is at the top level, as for --method ops, and both meshes are under "
                "'ops' and 'whole').")
@@ -62,7 +63,7 @@ def _say(json_: bool, message: str) -> None:
     if json_:
         console_err(message)
     else:
-        console.print(message)
+        say(message)
 
 
 # ---- roofline -------------------------------------------------------------------------------------
@@ -125,7 +126,7 @@ def roofline_cmd(
 def _summary_lines(c: Comparison) -> list[str]:
     s = mesh_summary(c)
     la, lb = c.labels.get("a", c.a), c.labels.get("b", c.b)
-    lines = [f"[bold]{c.model}[/]: {la} / {lb}, {'method 1 (whole model)' if c.method == 'whole' else 'method 2 (per operator)'}, "
+    lines = [f"{clean_name(c.model)}: {clean_name(la)} / {clean_name(lb)}, {'method 1 (whole model)' if c.method == 'whole' else 'method 2 (per operator)'}, "
              f"{c.metric} ({c.unit})",
              f"grid: {c.batch.size} batches ({c.batch.min():g}–{c.batch.max():g}) × {c.seq.size} lengths "
              f"({c.seq.min():g}–{c.seq.max():g}) = {s['cells']} cells; ratio from {s['ratio_min']:.3g} to {s['ratio_max']:.3g}"]
@@ -150,7 +151,7 @@ def _summary_lines(c: Comparison) -> list[str]:
 
 def _write_csv(path: Path, meshes: list[Comparison]) -> None:
     try:
-        with path.open("w", newline="", encoding="utf-8") as f:
+        with open_output(path, force=True) as f:  # checked by _outputs; never through a symbolic link
             w = csv.writer(f)
             w.writerow(["method", "metric", "batch", "seq", "perf_a", "perf_b", "ratio", "fits_a", "fits_b"])
             for c in meshes:
@@ -237,9 +238,9 @@ def compare_cmd(
         return
     for c in meshes:
         for line in _summary_lines(c):
-            console.print(line)
+            say(line)
     for path in written:
-        console.print(f"wrote {path}")
+        say(f"wrote {path}")
 
 
 # ---- demo ------------------------------------------------------------------------------------------
@@ -263,4 +264,4 @@ def demo_cmd(
         return
     table(f"llmroofline demo: {len(files)} files in {r['out_dir']} ({r['seconds']:.1f} s)", ["file", "size"],
           [[name, f"{Path(p).stat().st_size / 1024:,.0f} kB"] for name, p in files.items()])
-    console.print(f"open {files['index.html']} in a browser")
+    say(f"open {files['index.html']} in a browser")

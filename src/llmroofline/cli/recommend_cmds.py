@@ -8,11 +8,13 @@ from pathlib import Path
 
 import typer
 
-from ..errors import InputError
+from ..errors import InputError, clean_name
+from ..files import check_output
 from ..pareto_plot import pareto_html, pareto_png, recommendation_html, write_text
 from ..recommend import Choice, Recommendation, pareto, recommend
 from .common import (
     CALIBRATION_HELP,
+    FORCE_HELP,
     JSON_HELP,
     KV_DTYPE_HELP,
     MODEL_HELP,
@@ -23,6 +25,7 @@ from .common import (
     console_err,
     fmt,
     print_json,
+    say,
     table,
 )
 
@@ -107,16 +110,20 @@ def recommend_cmd(
     kv_dtype: str = typer.Option(None, "--kv-dtype", help=KV_DTYPE_HELP),
     calibration: str = typer.Option("default", "--calibration", help=CALIBRATION_HELP),
     runtime: str = typer.Option("generic", "--runtime", help=RUNTIME_HELP),
-    html: Path = typer.Option(None, "--html", help="Also write an HTML report (ranking and Pareto chart)."),
+    html: Path = typer.Option(None, "--html", help="Also write an HTML report (ranking and Pareto chart; an "
+                                                    "existing file needs --force)."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     json_: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Which device, parallelism and batch serve a workload cheapest per token within the SLOs."""
+    if html is not None:
+        check_output(html, ("html", "htm"), force=force)  # before any work
     rec = recommend(model, input_len, output_len, devices=devices, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
                     max_gpus=max_gpus, prices=parse_prices(price), weight_dtype=weight_dtype, kv_dtype=kv_dtype,
                     calibration=calibration, runtime=runtime)
     if html is not None:
-        path = write_text(html, recommendation_html(rec))
-        (console_err if json_ else console.print)(f"wrote {path}")
+        path = write_text(html, recommendation_html(rec), force=force)
+        (console_err if json_ else say)(f"wrote {path}")
     if json_:
         print_json(rec.to_dict())
         return
@@ -137,21 +144,28 @@ def pareto_cmd(
     kv_dtype: str = typer.Option(None, "--kv-dtype", help=KV_DTYPE_HELP),
     calibration: str = typer.Option("default", "--calibration", help=CALIBRATION_HELP),
     runtime: str = typer.Option("generic", "--runtime", help=RUNTIME_HELP),
-    out: Path = typer.Option(None, "--out", help="Write the chart as a PNG file."),
-    html: Path = typer.Option(None, "--html", help="Write the chart as an interactive HTML file."),
+    out: Path = typer.Option(None, "--out", help="Write the chart as a PNG file (an existing file needs --force)."),
+    html: Path = typer.Option(None, "--html", help="Write the chart as an interactive HTML file (an existing file "
+                                                    "needs --force)."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     json_: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Throughput per GPU against tokens/s per user: the frontier per device and across devices."""
     if out is not None and out.suffix.lower() != ".png":
-        raise InputError(f"--out must name a .png file, got {str(out)!r}")
+        raise InputError(f"--out must name a .png file, got {clean_name(str(out))!r}")
+    for option, path, formats in (("--out", out, ("png",)), ("--html", html, ("html", "htm"))):
+        if path is not None:  # before any work
+            check_output(path, formats, force=force, what=option)
+    if out is not None and html is not None and out.expanduser().resolve() == html.expanduser().resolve():
+        raise InputError("--out and --html name the same file")
     result = pareto(model, input_len, output_len, devices=devices, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
                     max_gpus=max_gpus, prices=parse_prices(price), weight_dtype=weight_dtype, kv_dtype=kv_dtype,
                     calibration=calibration, runtime=runtime)
-    say = console_err if json_ else console.print
+    tell = console_err if json_ else say
     if out is not None:
-        say(f"wrote {pareto_png(result, out)}")
+        tell(f"wrote {pareto_png(result, out, force=force)}")
     if html is not None:
-        say(f"wrote {write_text(html, pareto_html(result))}")
+        tell(f"wrote {write_text(html, pareto_html(result), force=force)}")
     if json_:
         print_json(result.to_dict())
         return
