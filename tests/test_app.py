@@ -179,8 +179,12 @@ def test_estimate_view_matches_the_api_and_its_breakdown_adds_up():
     assert got["tpot"] == pytest.approx(float(r.tpot_s) * 1e3)
     assert got["throughput"] == pytest.approx(float(r.throughput_tok_s))
     assert got["fits"] == "yes"
-    bands = {s["key"]: s["band"] for s in v.summary}
-    assert bands["throughput"] == r.error_band.get("throughput")
+    intervals = {s["key"]: s["interval"] for s in v.summary}
+    lo, hi = r.interval["throughput_tok_s"]
+    assert intervals["throughput"] == pytest.approx((float(lo), float(hi)))
+    assert intervals["ttft"][0] < got["ttft"] < intervals["ttft"][1]
+    vllm = A.estimate_view(m, d, batch=8, input_len=2048, output_len=256, runtime="vllm@0.6")
+    assert vllm.data["estimate"]["runtime"] == "vllm@0.6"
     for phase in ("prefill", "decode"):
         shares = [row[9] for row in v.rows if row[0] == phase]
         assert sum(shares) == pytest.approx(100.0)

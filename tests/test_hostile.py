@@ -490,12 +490,13 @@ def test_the_app_resolves_catalog_names_only_never_files(tmp_path):
         A.resolve_device(A.CUSTOM + "x", ["not", "a", "mapping"])  # type: ignore[arg-type]
 
 
-def estimate_request(model: str, calibration: str = "default") -> dict:
+def estimate_request(model: str, calibration: str = "default", runtime: str = "generic") -> dict:
     outputs = [("est-msg", "children"), ("est-kpis", "children"), ("est-mem", "figure"), ("est-sweep", "figure"),
                ("est-ops", "figure"), ("est-table", "children"), ("est-notes", "children"), ("est-store", "data")]
     inputs = [("model", model), ("models-store", {}), ("devices-store", {}), ("est-device", "A100-SXM4-80GB"),
               ("est-tp", "1"), ("est-pp", "1"), ("est-batch", "8"), ("est-input", "512"), ("est-output", "64"),
-              ("est-weight", "fp16"), ("est-kv", "fp16"), ("est-mode", "static"), ("est-cal", calibration)]
+              ("est-weight", "fp16"), ("est-kv", "fp16"), ("est-mode", "static"), ("est-cal", calibration),
+              ("est-runtime", runtime)]
     return {"output": ".." + "...".join(f"{i}.{p}" for i, p in outputs) + "..",
             "outputs": [{"id": i, "property": p} for i, p in outputs],
             "inputs": [{"id": i, "property": "value" if i != "models-store" and i != "devices-store" else "data",
@@ -510,13 +511,14 @@ def test_a_request_naming_a_file_gets_the_unknown_name_message(tmp_path):
     client = A.create_app().server.test_client()
     ok = client.post("/_dash-update-component", json=estimate_request("llama2-7b"))
     assert ok.status_code == 200 and "kpi-" in ok.get_data(as_text=True)
-    for model, cal in ((str(cfg), "default"), ("/dev/zero", "default"), ("llama2-7b", str(cfg)),
-                       ("llama2-7b", "/dev/zero")):
-        r = client.post("/_dash-update-component", json=estimate_request(model, cal))
+    for model, cal, runtime in ((str(cfg), "default", "generic"), ("/dev/zero", "default", "generic"),
+                                ("llama2-7b", str(cfg), "generic"), ("llama2-7b", "/dev/zero", "generic"),
+                                ("llama2-7b", "default", str(cfg))):
+        r = client.post("/_dash-update-component", json=estimate_request(model, cal, runtime))
         body = r.get_data(as_text=True)
         assert r.status_code == 200
         msg = json.loads(body)["response"]["est-msg"]["children"]["props"]["children"]
-        assert msg.startswith("unknown model") or msg.startswith("calibration must be"), msg
+        assert msg.startswith(("unknown model", "calibration must be", "serving stack must be")), msg
         assert "hidden_size" not in body and "kpi-" not in body
 
 

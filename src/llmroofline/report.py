@@ -133,7 +133,7 @@ def operator_breakdown(model: Any, hardware: Any, result: Estimate, calibration:
     inp = result.inputs
     dep = make_deployment(model, hardware, tp=int(inp.get("tp", 1)), ep=int(inp.get("ep", 1)),
                           weight_dtype=result.weights, kv_dtype=str(inp.get("kv_dtype", "fp16")))
-    eff = load_calibration(calibration).for_device(dep.hardware)
+    eff = load_calibration(calibration).for_device(dep.hardware, inp.get("runtime"))
     b, i, o = _first(result.batch), _first(result.input_len), _first(result.output_len)
     rows: list[dict[str, Any]] = []
     for phase, group in (("prefill", AttentionGroup(b, i, 0)), ("decode", AttentionGroup(b, 1, i + o / 2 - 1))):
@@ -158,27 +158,37 @@ def operator_breakdown(model: Any, hardware: Any, result: Estimate, calibration:
     return rows
 
 
-def _band(result: Estimate, key: str) -> float | None:
-    v = result.error_band.get(key) if result.error_band else None
-    return float(v) if v is not None else None
+def _interval(result: Estimate, key: str, scale: float = 1.0) -> tuple[float, float] | None:
+    """(low, high) of a metric's prediction interval at the first grid point, in display units."""
+    if not result.interval or key not in result.interval:
+        return None
+    lo, hi = result.interval[key]
+    return (_first(lo) * scale, _first(hi) * scale)
+
+
+def interval_level(result: Estimate) -> float | None:
+    return float(result.interval["level"]) if result.interval else None
 
 
 def estimate_summary(result: Estimate) -> list[dict[str, Any]]:
-    """The headline numbers: quantity, value, unit, relative error band (None where not measured)."""
+    """The headline numbers: quantity, value, unit, prediction interval (None for the plain roofline)."""
     m = result.memory
     fits = bool(np.ravel(m.fits)[0])
     return [
-        {"key": "ttft", "quantity": "TTFT", "value": _first(result.ttft_s) * 1e3, "unit": "ms", "band": _band(result, "ttft")},
-        {"key": "tpot", "quantity": "TPOT", "value": _first(result.tpot_s) * 1e3, "unit": "ms", "band": _band(result, "tpot")},
-        {"key": "e2e", "quantity": "end-to-end", "value": _first(result.e2e_s), "unit": "s", "band": _band(result, "e2e")},
+        {"key": "ttft", "quantity": "TTFT", "value": _first(result.ttft_s) * 1e3, "unit": "ms",
+         "interval": _interval(result, "ttft_s", 1e3)},
+        {"key": "tpot", "quantity": "TPOT", "value": _first(result.tpot_s) * 1e3, "unit": "ms",
+         "interval": _interval(result, "tpot_s", 1e3)},
+        {"key": "e2e", "quantity": "end-to-end", "value": _first(result.e2e_s), "unit": "s",
+         "interval": _interval(result, "e2e_s")},
         {"key": "throughput", "quantity": "throughput", "value": _first(result.throughput_tok_s), "unit": "tok/s",
-         "band": _band(result, "throughput")},
+         "interval": _interval(result, "throughput_tok_s")},
         {"key": "throughput_per_gpu", "quantity": "throughput per GPU", "value": _first(result.throughput_per_gpu_tok_s),
-         "unit": "tok/s", "band": _band(result, "throughput")},
-        {"key": "batch", "quantity": "batch", "value": _first(result.batch), "unit": "sequences", "band": None},
+         "unit": "tok/s", "interval": _interval(result, "throughput_per_gpu_tok_s")},
+        {"key": "batch", "quantity": "batch", "value": _first(result.batch), "unit": "sequences", "interval": None},
         {"key": "memory", "quantity": "memory per GPU", "value": _first(m.total) / 1e9, "unit": f"of {m.capacity / 1e9:.0f} GB",
-         "band": None},
-        {"key": "fits", "quantity": "fits in memory", "value": "yes" if fits else "NO", "unit": "", "band": None},
+         "interval": None},
+        {"key": "fits", "quantity": "fits in memory", "value": "yes" if fits else "NO", "unit": "", "interval": None},
     ]
 
 
@@ -254,7 +264,8 @@ def batch_sweep_figure(model: Any, hardware: Any, result: Estimate, calibration:
     r = estimate(model, hardware, batch=batches, input_len=_first(result.input_len),
                  output_len=_first(result.output_len), tp=int(inp.get("tp", 1)), pp=int(inp.get("pp", 1)),
                  ep=int(inp.get("ep", 1)), weight_dtype=result.weights,
-                 kv_dtype=str(inp.get("kv_dtype", "fp16")), mode=mode, calibration=calibration)
+                 kv_dtype=str(inp.get("kv_dtype", "fp16")), mode=mode, calibration=calibration,
+                 runtime=inp.get("runtime"))
     thr = np.ravel(r.throughput_per_gpu_tok_s)
     tpot = np.ravel(r.tpot_s) * 1e3
     fits = np.ravel(r.memory.fits)
@@ -263,12 +274,12 @@ def batch_sweep_figure(model: Any, hardware: Any, result: Estimate, calibration:
     keep = slice(0, max(last + 4, int(np.searchsorted(batches, b0)) + 2))
     batches, thr, tpot, fits = batches[keep], thr[keep], tpot[keep], fits[keep]
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    band = _band(result, "throughput")
-    if band and fits.any():
-        bx, by = batches[fits], thr[fits]
-        fig.add_trace(go.Scatter(x=np.r_[bx, bx[::-1]], y=np.r_[by * (1 + band), (by * (1 - band))[::-1]],
+    if r.interval and fits.any():
+        lo, hi = (np.ravel(v)[keep][fits] for v in r.interval["throughput_per_gpu_tok_s"])
+        bx = batches[fits]
+        fig.add_trace(go.Scatter(x=np.r_[bx, bx[::-1]], y=np.r_[hi, lo[::-1]],
                                  fill="toself", fillcolor="rgba(76,120,168,0.18)", line=dict(width=0),
-                                 name=f"±{band * 100:.0f}% error band", hoverinfo="skip"))
+                                 name=f"{r.interval['level']:.0%} prediction interval", hoverinfo="skip"))
     fig.add_trace(go.Scatter(x=batches, y=np.where(fits, thr, np.nan), mode="lines+markers", name="throughput per GPU",
                              line=dict(color="#4C78A8"), hovertemplate="batch %{x}: %{y:,.0f} tok/s<extra></extra>"))
     fig.add_trace(go.Scatter(x=batches, y=np.where(fits, np.nan, thr), mode="markers", name="does not fit",
@@ -326,15 +337,18 @@ def estimate_sections(model: Any, hardware: Any, result: Estimate, calibration: 
         "output tokens": _first(result.output_len), "weight dtype": inp.get("weight_dtype"),
         "KV dtype": inp.get("kv_dtype"), "GEMM precision": inp.get("gemm_precision"),
         "calibration": "calibrated" if result.calibrated else "plain roofline (upper bound on speed)",
+        "serving stack": inp.get("runtime"),
     }
-    summary_rows = [[s["quantity"], s["value"], s["unit"], f"±{s['band'] * 100:.0f}%" if s["band"] else ""]
+    level = interval_level(result)
+    summary_rows = [[s["quantity"], s["value"], s["unit"],
+                     f"{cell_text(s['interval'][0])} to {cell_text(s['interval'][1])}" if s["interval"] else ""]
                     for s in summary]
     mem = result.memory
     mem_rows = [["weights", _first(mem.weights) / 1e9], ["KV cache", _first(mem.kv_cache) / 1e9],
                 ["activations", _first(mem.activations) / 1e9], ["total", _first(mem.total) / 1e9],
                 ["capacity", mem.capacity / 1e9]]
     tables: list[Table] = [
-        ("Results", ["quantity", "value", "unit", "error band"], summary_rows),
+        ("Results", ["quantity", "value", "unit", f"{level:.0%} interval" if level else "interval"], summary_rows),
         ("Memory per GPU (GB)", ["part", "GB"], mem_rows),
         ("Per-operator breakdown", BREAKDOWN_COLUMNS, breakdown_rows(breakdown)),
     ]
@@ -342,8 +356,9 @@ def estimate_sections(model: Any, hardware: Any, result: Estimate, calibration: 
     notes = (
         "Operator times are for one prefill pass over the batch's prompts and one decode step at KV length "
         "input + output/2, summed over layers, per tensor-parallel device, with the same efficiencies as the "
-        "estimate. " + ("Error bands are the median relative errors measured by `llmroofline validate`."
-                        if result.error_band else "No error band: this calibration has none measured.")
+        "estimate. " + (f"Intervals: the measured value should fall inside for {level:.0%} of workloads like the "
+                        "public measurements, widened where the estimate is further from them (see the README)."
+                        if level else "No interval: the plain roofline is an upper bound on speed, not an estimate.")
     )
     if not bool(np.ravel(mem.fits)[0]):
         notes = "This workload does NOT fit in memory: the times are not achievable.\n" + notes

@@ -9,7 +9,14 @@ from ..estimate import MODES, estimate
 from ..hardware import Hardware
 from ..model import ModelSpec
 from ..report import BREAKDOWN_COLUMNS, breakdown_rows, estimate_sections, html_report, table_csv
-from .inputs import parse_int, resolve_calibration, resolve_device, resolve_model
+from .inputs import (
+    RUNTIMES,
+    parse_int,
+    resolve_calibration,
+    resolve_device,
+    resolve_model,
+    resolve_runtime,
+)
 from .layout import (
     Choices,
     View,
@@ -29,10 +36,12 @@ from .layout import (
 
 def estimate_view(model: ModelSpec, device: Hardware, *, batch: int | str = 1, input_len: int = 512,
                   output_len: int = 128, tp: int = 1, pp: int = 1, weight_dtype: Any = None,
-                  kv_dtype: str = "fp16", mode: str = "static", calibration: str = "default") -> View:
-    """One workload: headline numbers with error bands, memory bar, per-operator breakdown, batch sweep."""
+                  kv_dtype: str = "fp16", mode: str = "static", calibration: str = "default",
+                  runtime: str = "generic") -> View:
+    """One workload: headline numbers with prediction intervals, memory bar, per-operator breakdown,
+    batch sweep."""
     r = estimate(model, device, batch=batch, input_len=input_len, output_len=output_len, tp=tp, pp=pp,
-                 weight_dtype=weight_dtype, kv_dtype=kv_dtype, mode=mode, calibration=calibration)
+                 weight_dtype=weight_dtype, kv_dtype=kv_dtype, mode=mode, calibration=calibration, runtime=runtime)
     s = estimate_sections(model, device, r, calibration)
     rows = breakdown_rows(s.breakdown)
     return View(figures=s.figures, summary=s.summary, columns=BREAKDOWN_COLUMNS, rows=rows,
@@ -68,6 +77,7 @@ def tab(c: Choices) -> Any:
                       html.Div(field_("KV cache", dd("est-kv", dtypes, "fp16"), "kv_dtype"))], className="row2"),
             *field_("Mode", radio("est-mode", list(MODES), "static"), "mode"),
             *field_("Calibration", radio("est-cal", ["default", "none"], "default"), "calibration"),
+            *field_("Serving stack", dd("est-runtime", list(RUNTIMES), "generic"), "runtime"),
         ], className="controls"),
         html.Div([
             html.Div(id="est-msg"), html.Div(id="est-kpis"),
@@ -91,13 +101,13 @@ def register(app: Any, empty_fig: Any) -> None:
     est_inputs = [Input("est-device", "value"), Input("est-tp", "value"), Input("est-pp", "value"),
                   Input("est-batch", "value"), Input("est-input", "value"), Input("est-output", "value"),
                   Input("est-weight", "value"), Input("est-kv", "value"), Input("est-mode", "value"),
-                  Input("est-cal", "value")]
+                  Input("est-cal", "value"), Input("est-runtime", "value")]
 
-    def _est_args(device, tp, pp, batch, inp, outp, wd, kd, mode, cal) -> dict[str, Any]:
+    def _est_args(device, tp, pp, batch, inp, outp, wd, kd, mode, cal, runtime) -> dict[str, Any]:
         return dict(batch=parse_int(batch, "batch", allow_max=True), input_len=parse_int(inp, "input tokens"),
                     output_len=parse_int(outp, "output tokens"), tp=int(parse_int(tp, "tp")),
                     pp=int(parse_int(pp, "pp")), weight_dtype=wd, kv_dtype=kd, mode=mode,
-                    calibration=resolve_calibration(cal))
+                    calibration=resolve_calibration(cal), runtime=resolve_runtime(runtime))
 
     @app.callback(Output("est-msg", "children"), Output("est-kpis", "children"), Output("est-mem", "figure"),
                   Output("est-sweep", "figure"), Output("est-ops", "figure"), Output("est-table", "children"),

@@ -45,6 +45,8 @@ HELP = {
     "metric": "decode: output tok/s of one decode step at KV length seq; ttft: prompt tok/s of the prefill; e2e: a static batch with 128 output tokens.",
     "phase": "prefill: one pass over batch prompts of length seq; decode: one step at KV length seq.",
     "slo": "Service-level objective in seconds; leave empty for none.",
+    "runtime": ("Serving stack: its overheads, decode kernels and KV-cache sizing (generic: an unspecified modern "
+                "stack; id@version: the profile nearest that release)."),
 }
 
 
@@ -121,6 +123,16 @@ def resolve_device(value: str | None, custom: dict[str, Any] | None = None) -> H
 
 
 CALIBRATIONS = ("default", "none")  # the app offers these only: a file name from a request is refused
+
+
+# Serving stacks the app offers: catalog profiles only (runtime.py never reads a file).
+RUNTIMES = ("generic", "trtllm", "trtllm@0.17", "trtllm@0.8", "vllm", "vllm@0.6", "sglang", "lmdeploy", "llama.cpp")
+
+
+def resolve_runtime(value: Any) -> str:
+    if value not in RUNTIMES:
+        raise InputError(f"serving stack must be one of {', '.join(RUNTIMES)}, got {show(value)}")
+    return str(value)
 
 
 def resolve_calibration(value: Any) -> str:

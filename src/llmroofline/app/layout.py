@@ -134,10 +134,10 @@ def kpi_cards(summary: list[dict[str, Any]]) -> Any:
         v = s["value"]
         if s["key"] == "fits":
             continue  # shown on the memory card
-        band = s.get("band")
+        interval = s.get("interval")
         sub = ""
-        if band and isinstance(v, float):
-            sub = f"± {band * 100:.0f}%  ({format_value(v * (1 - band))} – {format_value(v * (1 + band))})"
+        if interval and isinstance(v, float):
+            sub = f"interval {format_value(interval[0])} – {format_value(interval[1])}"
         if s["key"] == "memory":
             sub = "fits" if fits else "does NOT fit: these times are not achievable"
         bad = s["key"] == "memory" and not fits

@@ -7,7 +7,14 @@ from typing import Any
 from ..hardware import Hardware
 from ..model import ModelSpec
 from ..report import table_csv
-from .inputs import parse_int, parse_optional_float, resolve_device, resolve_model
+from .inputs import (
+    RUNTIMES,
+    parse_int,
+    parse_optional_float,
+    resolve_device,
+    resolve_model,
+    resolve_runtime,
+)
 from .layout import (
     Choices,
     View,
@@ -15,6 +22,7 @@ from .layout import (
     chosen,
     common_inputs,
     data_table,
+    dd,
     field_,
     fit_figure,
     graph,
@@ -30,13 +38,14 @@ RECOMMEND_HEADERS = ["device", "GPUs", "tp", "pp", "ep", "batch", "TTFT s", "TPO
 
 def recommend_view(model: ModelSpec, *, input_len: int = 1024, output_len: int = 256,
                    devices: list[Hardware] | None = None, ttft_slo: float | None = None,
-                   tpot_slo: float | None = None) -> View:
+                   tpot_slo: float | None = None, runtime: str = "generic") -> View:
     """Devices ranked by `recommend.recommend` (cheapest per token first) and the throughput-latency
     Pareto chart of the same search (`pareto_plot.pareto_figure`)."""
     from ..pareto_plot import pareto_figure
     from ..recommend import recommend
 
-    rec = recommend(model, input_len, output_len, devices=devices or None, ttft_slo=ttft_slo, tpot_slo=tpot_slo)
+    rec = recommend(model, input_len, output_len, devices=devices or None, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
+                    runtime=runtime)
     rows = [[c.to_dict().get(k) for k in RECOMMEND_COLUMNS] for c in rec.ranking]
     shown = [[*r[:7], c.tpot_s * 1e3, *r[8:]] for r, c in zip(rows, rec.ranking, strict=True)]  # TPOT in ms
     fig = fit_figure(pareto_figure(rec.pareto()), 520)
@@ -68,6 +77,7 @@ def tab(c: Choices) -> Any:
                       html.Div(field_("Output tokens", text("rec-output", 256, "output")))], className="row2"),
             html.Div([html.Div(field_("TTFT SLO s", text("rec-ttft", "", "slo"))),
                       html.Div(field_("TPOT SLO s", text("rec-tpot", "", "slo")))], className="row2"),
+            *field_("Serving stack", dd("rec-runtime", list(RUNTIMES), "generic"), "runtime"),
         ], className="controls"),
         html.Div([html.Div(id="rec-msg"), html.Div(id="rec-summary", className="summary"),
                   html.Div(id="rec-table", className="card"), buttons("rec"),
@@ -88,15 +98,16 @@ def register(app: Any, empty_fig: Any) -> None:
     @app.callback(Output("rec-msg", "children"), Output("rec-graph", "figure"), Output("rec-summary", "children"),
                   Output("rec-table", "children"), Output("rec-store", "data"), *common,
                   Input("rec-devices", "value"), Input("rec-input", "value"), Input("rec-output", "value"),
-                  Input("rec-ttft", "value"), Input("rec-tpot", "value"), Input("tabs", "value"))
+                  Input("rec-ttft", "value"), Input("rec-tpot", "value"), Input("rec-runtime", "value"),
+                  Input("tabs", "value"))
     @guard(5, (empty_fig, None, None, None))
-    def on_recommend(model, models_, devices_, devs, inp, outp, ttft, tpot, tab):
+    def on_recommend(model, models_, devices_, devs, inp, outp, ttft, tpot, runtime, tab):
         if tab != "recommend":  # ranking the whole catalog is the slowest view: only when shown
             return no_update, no_update, no_update, no_update, no_update
         v = recommend_view(resolve_model(model, models_), input_len=int(parse_int(inp, "input tokens")),
                            output_len=int(parse_int(outp, "output tokens")),
                            devices=[resolve_device(d, devices_) for d in devs or []] or None,
                            ttft_slo=parse_optional_float(ttft, "TTFT SLO"),
-                           tpot_slo=parse_optional_float(tpot, "TPOT SLO"))
+                           tpot_slo=parse_optional_float(tpot, "TPOT SLO"), runtime=resolve_runtime(runtime))
         return (None, v.figures[0], [html.P(s) for s in v.summary], data_table(v.columns, v.rows, "rec-ranking"),
                 {"csv": v.csv, "name": "recommend_ranking.csv"})
