@@ -1,4 +1,4 @@
-"""The seed's comparison mesh: performance of device A over device B on a batch × length grid.
+"""The LLMRoofline article's comparison mesh: performance of device A over device B on a batch × length grid.
 
 Sequence (KV) length runs along x, batch along y; ratio > 1 means A is faster. Cells where the
 workload does not fit in a device's memory are flagged (`fits_a`, `fits_b`).

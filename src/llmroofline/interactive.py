@@ -1,4 +1,4 @@
-"""The seed's pictures as interactive, self-contained HTML (plotly, imported on first use).
+"""The LLMRoofline article's pictures as interactive, self-contained HTML (plotly, imported on first use).
 
 Same data as `plots.py`: the roofline chart (hover: device, precision, peak, bandwidth, ridge;
 operators of a workload with their FLOPs/byte and share of time) and the A-over-B mesh (hover:

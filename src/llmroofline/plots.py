@@ -1,4 +1,4 @@
-"""The seed's pictures as static figures (matplotlib): roofline chart and A-over-B meshes.
+"""The LLMRoofline article's pictures as static figures (matplotlib): roofline chart and A-over-B meshes.
 
 matplotlib is imported inside the functions, and figures are built as `matplotlib.figure.Figure`
 objects (no pyplot, no global backend switch), so the core never imports it and a caller's
@@ -667,7 +667,7 @@ def _ratio_colorbar(fig, mappable, axes, c: Comparison, vmax: float):
 
 def plot_comparison(comparison: Comparison, out=None, ax=None, *, vmax: float | None = None,
                     force: bool = True, allow_unfit: bool = False):
-    """The seed's mesh: sequence length (x, log) × batch (y, log), colour = A/B ratio on a
+    """The LLMRoofline article's mesh: sequence length (x, log) × batch (y, log), colour = A/B ratio on a
     diverging log scale centred on 1 (purple: A faster, orange: B faster), dashed labelled
     contours at round ratios and a thick one at 1. Cells that do not fit in memory are hatched
     (`///` A, `\\\\\\` B) or greyed and cross-hatched (neither), as the legend says.

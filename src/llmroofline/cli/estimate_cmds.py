@@ -185,7 +185,7 @@ def ops_cmd(
     unfused: bool = typer.Option(False, "--unfused-attention", help="Materialize attention scores (no flash kernel)."),
     json_: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """The seed's method 2: per-operator FLOPs, bytes, intensity, bound and time of one pass."""
+    """The LLMRoofline article's method 2: per-operator FLOPs, bytes, intensity, bound and time of one pass."""
     if phase not in ("prefill", "decode"):
         raise InputError(f"--phase must be prefill or decode, got {phase!r}")
     for name, v in (("--batch", batch), ("--seq", seq)):
@@ -212,7 +212,7 @@ def ops_cmd(
             "time_s": float(times.time_s[i]) * op.count,
         })
     total = float(sum(r["time_s"] for r in rows))
-    # The seed's method 1 beside it: the decoder layers as one kernel.
+    # The LLMRoofline article's method 1 beside it: the decoder layers as one kernel.
     whole = whole_model(dep.model, group.batch, group.new, group.past, weight_dtype=dep.weight_dtype,
                         kv_dtype=dep.kv_dtype, tp=tp)
     whole_s = float(roofline_time(whole.flops, whole.bytes, device_peak(dep.hardware, dep.gemm_precision),

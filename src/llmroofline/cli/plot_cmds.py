@@ -1,5 +1,5 @@
 """`roofline` (the chart, optionally with a workload on it), `compare` (the A-over-B mesh) and
-`demo` (the seed article, end to end)."""
+`demo` (the LLMRoofline article, end to end)."""
 
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ def roofline_cmd(
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     json_: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """The seed's roofline chart: attainable TFLOP/s against FLOPs per byte, one roof per device and
+    """The LLMRoofline article's roofline chart: attainable TFLOP/s against FLOPs per byte, one roof per device and
     precision; with --model, each operator (method 2) and the whole model (method 1) placed on it."""
     outputs = _outputs(force, out=(out, STATIC_FORMATS), html=(html, ("html", "htm")))
     rs = roofs(devices, precision)
@@ -185,7 +185,7 @@ def compare_cmd(
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     json_: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """The seed's mesh: performance of A over B on a batch × sequence-length grid (> 1: A faster).
+    """The LLMRoofline article's mesh: performance of A over B on a batch × sequence-length grid (> 1: A faster).
     Cells that do not fit in a device's memory are flagged (fits_a, fits_b) and hatched in figures."""
     if method not in (*METHODS, "both"):
         raise InputError(f"--method must be whole, ops or both, got {method!r}")
@@ -248,7 +248,7 @@ def demo_cmd(
     no_html: bool = typer.Option(False, "--no-html", help="Skip the interactive HTML figures."),
     json_: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """Reproduce the seed article: roofline of six GPUs, A100/H20 meshes of four models by both
+    """Reproduce the LLMRoofline article: roofline of six GPUs, A100/H20 meshes of four models by both
     methods, the LLaMA-7B table against measurements, and an index.html reading each figure."""
     from ..demo import run_demo
 
