@@ -52,3 +52,18 @@ def test_no_seed_in_user_facing_text(capsys):
     assert "LLMRoofline article" in out
     readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
     assert "the LLMRoofline article" in readme and "seed" not in readme
+
+
+# ---- help and version -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv", [["--help"], ["estimate", "--help"], ["roofline", "--help"], ["calibrate", "--help"],
+                                  ["models", "show", "--help"], ["recommend", "--help"]])
+def test_help_has_no_python_type_placeholders(capsys, argv):
+    code, out, _ = run(capsys, *argv)
+    assert code == 0
+    assert not re.search(r"<(bool|str|int|float|path)>", out), out
+
+
+def test_version(capsys):
+    code, out, _ = run(capsys, "--version")
+    assert code == 0 and out.strip() == f"llmroofline {lr.__version__}"

@@ -27,6 +27,54 @@ hardware_app = typer.Typer(help="Bundled accelerator specifications.", no_args_i
 app.add_typer(models_app, name="models")
 app.add_typer(hardware_app, name="hardware")
 
+
+def _show_version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        print(f"llmroofline {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", help="Print the version and exit.",
+                                       callback=_show_version, is_eager=True)) -> None:
+    """Predict LLM inference speed on accelerators without running it."""
+
+
+_TYPE_WORDS = {"str": "TEXT", "int": "INTEGER", "float": "NUMBER", "path": "PATH", "bool": ""}
+
+
+def _type_word(original: Any) -> Any:
+    """What an option takes, as click writes it (TEXT, INTEGER, PATH), and nothing for a flag:
+    Typer >= 0.20 writes the Python type in angle brackets (<bool>, <str>), even for flags."""
+
+    def display(self: Any, ctx: Any) -> str | None:
+        if getattr(self, "metavar", None) is not None:
+            return str(self.metavar)
+        if getattr(self, "is_flag", False) or getattr(self, "count", False):
+            return None
+        text = original(self, ctx)
+        if not isinstance(text, str):
+            return text
+        more = text.endswith("...")
+        core = text.removesuffix("...").strip("<>")
+        core = core.removeprefix("list[").removesuffix("]")
+        word = _TYPE_WORDS.get(core, core.upper())
+        return (word + ("..." if more else "")) or None
+
+    return display
+
+
+try:  # the help panels of Typer >= 0.20; older versions already write click's words
+    from typer.core import TyperArgument, TyperOption
+
+    for _cls in (TyperOption, TyperArgument):
+        if hasattr(_cls, "display_type_rich"):
+            _cls.display_type_rich = _type_word(_cls.display_type_rich)  # type: ignore[method-assign]
+except ImportError:  # pragma: no cover
+    pass
+
 # Tables are wide: when the output is not a terminal (a pipe, a file, CI logs), do not squeeze them
 # into rich's default 80 columns.
 console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
