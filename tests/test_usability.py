@@ -67,3 +67,77 @@ def test_help_has_no_python_type_placeholders(capsys, argv):
 def test_version(capsys):
     code, out, _ = run(capsys, "--version")
     assert code == 0 and out.strip() == f"llmroofline {lr.__version__}"
+
+
+# ---- estimate: lists, warnings, modes ------------------------------------------------------------
+
+def test_estimate_takes_a_list_of_batches(capsys):
+    code, out, _ = run(capsys, "estimate", "-m", "llama2-7b", "-d", "a100", "-b", "1,8,64,256", "--json")
+    assert code == 0
+    d = json.loads(out)
+    assert d["batch"] == [1, 8, 64, 256] and len(d["throughput_tok_s"]) == 4
+    code, out, _ = run(capsys, "estimate", "-m", "llama2-7b", "-d", "a100", "-b", "1,8,64,256")
+    assert code == 0 and out.count("\n│ ") >= 4
+
+
+def test_context_beyond_the_window_is_a_warning(capsys):
+    code, out, _ = run(capsys, "estimate", "-m", "llama2-7b", "-d", "a100", "-i", "100000", "-o", "10", "--json")
+    assert code == 0
+    (w,) = [w for w in json.loads(out)["warnings"] if "trained for" in w]
+    assert "4,096" in w and "\n" not in w
+    code, out, _ = run(capsys, "estimate", "-m", "llama2-7b", "-d", "a100", "-i", "1000", "-o", "10", "--json")
+    assert not any("trained for" in w for w in json.loads(out)["warnings"])
+    code, out, _ = run(capsys, "estimate", "-m", "llama2-7b", "-d", "a100", "-i", "100000", "-o", "10")
+    assert "note:" in out and "4,096" in out
+
+
+def test_warnings_come_from_the_core():
+    r = lr.estimate("llama2-7b", "a100", batch=[1, 4096], input_len=2048, output_len=128)
+    assert any("1 of 2 workloads do not fit" in w for w in r.warnings)
+    assert r.to_dict()["warnings"] == list(r.warnings)
+    assert any("KV cache assumed fp16" in w for w in r.warnings)
+    r = lr.estimate("llama2-70b", "a100", batch=1, tp=16, kv_dtype="fp16")
+    assert any("scale-up domain" in w for w in r.warnings)
+    assert not any("KV cache assumed" in w for w in r.warnings)
+    r = lr.estimate("llama2-7b", "a100", weight_dtype="fp8", kv_dtype="fp16")
+    assert any("no fp8 tensor rate" in w for w in r.warnings)
+
+
+def test_batch_max_with_an_explicit_mode(capsys):
+    code, _, err = run(capsys, "estimate", "-m", "llama2-7b", "-d", "a100", "-b", "max", "--mode", "static")
+    assert code == 2 and "--mode static" in err
+    code, out, _ = run(capsys, "estimate", "-m", "llama2-7b", "-d", "a100", "-b", "max", "--json")
+    d = json.loads(out)
+    assert code == 0 and d["mode"] == "max"
+    assert any("largest that fits" in w for w in d["warnings"])
+    assert any("TTFT = TPOT" in w for w in d["warnings"])  # the equal times are explained
+    r = lr.estimate("llama2-7b", "a100", batch="max", mode="static")  # the API says what it did
+    assert r.mode == "max" and any("requested mode static" in w for w in r.warnings)
+
+
+def test_estimate_html_says_where_it_wrote(capsys, tmp_path):
+    page = tmp_path / "e.html"
+    code, out, _ = run(capsys, "estimate", "-m", "llama2-7b", "-d", "a100", "--html", page)
+    assert code == 0 and f"wrote {page}" in out
+
+
+# ---- number formats ----------------------------------------------------------------------------
+
+def test_years_whole_numbers_and_prices(capsys):
+    from llmroofline.formatting import cell_text
+
+    assert cell_text(32.0) == "32" and cell_text(24.0) == "24" and cell_text(1.5) == "1.50"
+    code, out, _ = run(capsys, "hardware", "show", "H20")
+    assert "2,024" not in out and re.search(r"release_year\s+│ 2024", out)
+    assert re.search(r"price_per_hour_usd\s+│ 1\.40", out)
+    code, out, _ = run(capsys, "hardware", "show", "L20")
+    assert re.search(r"price_per_hour_usd\s+│ 0\.60", out)
+    code, out, _ = run(capsys, "hardware", "list")
+    assert "24.00" not in out and "│        24 │" in out
+
+
+def test_prose_is_left_aligned_and_titles_stay_whole(capsys):
+    code, out, _ = run(capsys, "hardware", "show", "H20")
+    assert re.search(r"│ name\s+│ NVIDIA HGX H20", out)  # left-aligned, next to its field
+    code, out, _ = run(capsys, "estimate", "-m", "llama2-7b", "-d", "a100")
+    assert "(static, fp16 weights, fp16 KV, calibrated)" in out.splitlines()[0]

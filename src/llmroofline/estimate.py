@@ -191,6 +191,7 @@ class Estimate:
     calibrated: bool
     error_band: dict[str, float] = field(default_factory=dict)
     inputs: dict[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()  # one line each: assumptions made, limits crossed (assumptions.py)
 
     def to_dict(self) -> dict[str, Any]:
         def clean(x, whole: bool = False):
@@ -218,6 +219,7 @@ class Estimate:
         }
         if self.error_band:
             d["error_band"] = dict(self.error_band)
+        d["warnings"] = list(self.warnings)
         return d
 
 
@@ -242,15 +244,21 @@ def _as_lengths(name: str, value, minimum: int = 1) -> np.ndarray:
 
 def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: Any = 128, *, tp: int = 1,
              pp: int = 1, ep: int = 1, weight_dtype: str = "fp16", kv_dtype: str | None = None,
-             mode: str = "static", calibration: str | Calibration | None = "default",
+             mode: str | None = None, calibration: str | Calibration | None = "default",
              max_batch_size: int = MAX_BATCH, fused_attention: bool = True,
              kv_memory_fraction: float = 0.9) -> Estimate:
     """Predict TTFT, TPOT, end-to-end time, throughput and memory of a workload.
 
     mode: `static` (batch sequences start together: prefill, then output-1 decode steps),
     `continuous` (batch requests kept in flight), `max` (continuous at the largest batch that
-    fits, up to max_batch_size). batch may be "max" (implies mode max).
+    fits, up to max_batch_size); None means static. batch may be "max" (implies mode max; a
+    static or continuous mode asked for with it is named in the warnings).
     """
+    requested_mode = None
+    if mode is None:
+        mode = "static"
+    elif isinstance(batch, str) and isinstance(mode, str):
+        requested_mode = mode.strip().lower()
     if not isinstance(mode, str):
         raise InputError(f"mode must be one of {', '.join(MODES)}, got {show(mode)}")
     mode = mode.strip().lower()
@@ -313,7 +321,14 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
 
     mem = MemoryUse(weights=full(mem.weights), kv_cache=full(mem.kv_cache), activations=full(mem.activations),
                     capacity=mem.capacity)
+    from .assumptions import estimate_warnings
+
+    notes = estimate_warnings(dep, mode=mode, batch=B, input_len=In, output_len=Out, memory=mem,
+                              requested_mode=requested_mode,
+                              kv_dtype_given=not (kv_dtype is None or (isinstance(kv_dtype, str) and not kv_dtype.strip())),
+                              max_batch_size=max_batch_size if mode == "max" else None)
     return Estimate(
+        warnings=tuple(notes),
         ttft_s=full(ttft), tpot_s=full(tpot), e2e_s=full(e2e), throughput_tok_s=full(throughput),
         throughput_per_gpu_tok_s=full(throughput / dep.gpus), batch=full(B), memory=mem, input_len=full(In),
         output_len=full(Out),

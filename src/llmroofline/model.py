@@ -6,13 +6,13 @@ A `ModelSpec` holds what the performance model needs: layer count, widths, atten
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
 import math
 import numbers
 import warnings
-import dataclasses
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from ..formatting import money
 from ..hardware import list_hardware, load_hardware
 from ..model import list_models, load_model
 from .common import (
@@ -72,7 +73,13 @@ def hardware_show(device: str = typer.Argument(..., help=HARDWARE_HELP),
         return
     rows = []
     for k, v in d.items():
-        if isinstance(v, dict):
+        if k.endswith("year") and isinstance(v, int):
+            v = str(v)  # 2024, not 2,024
+        elif k.startswith("price") and isinstance(v, (int, float)):
+            v = money(v)
+        elif isinstance(v, list):
+            v = ", ".join(map(str, v))
+        elif isinstance(v, dict):
             v = ", ".join(f"{p}: {x:.4g}" if isinstance(x, float) else f"{p}: {x}" for p, x in v.items())
         rows.append([k, v])
     table(hw.id, ["field", "value"], rows)

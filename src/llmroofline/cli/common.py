@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..formatting import cell_text
+from ..formatting import cell_text, is_prose
 
 app = typer.Typer(
     name="llmroofline",
@@ -116,9 +116,13 @@ def print_json(data: Any) -> None:
 
 
 def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
-    t = Table(title=title, title_justify="left")
+    """A rich table: the first column and any column holding prose left-aligned, numbers right-aligned;
+    the table is at least as wide as its title, so the title is not wrapped mid-phrase."""
+    width = console.width or 160
+    t = Table(title=title, title_justify="left", min_width=min(len(title) + 4, width))
     for i, c in enumerate(columns):
-        t.add_column(c, justify="left" if i == 0 else "right", no_wrap=i == 0)
+        prose = any(i < len(r) and is_prose(r[i]) for r in rows)
+        t.add_column(c, justify="left" if i == 0 or prose else "right", no_wrap=i == 0)
     for r in rows:
         t.add_row(*[fmt(v) for v in r])
     console.print(t)

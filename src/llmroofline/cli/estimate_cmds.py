@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from ..efficiency import load_calibration
 from ..errors import InputError
@@ -25,6 +26,7 @@ from .common import (
     WEIGHT_DTYPE_HELP,
     app,
     console,
+    console_err,
     fmt,
     print_json,
     table,
@@ -33,14 +35,16 @@ from .common import (
 CSV_REQUIRED = ("model", "hardware", "input_len", "output_len")  # the other columns have defaults
 
 
-def _int_or_max(text: str, name: str) -> int | str:
-    if str(text).lower() == "max":
+def _int_or_max(text: str, name: str) -> int | list[int] | str:
+    """'max', a whole number, or a comma-separated list of them (`1,8,64`), as the API takes them."""
+    if str(text).strip().lower() == "max":
         return "max"
+    parts = [p.strip() for p in str(text).split(",")]
     try:
-        v = int(text)
+        values = [int(p) for p in parts]
     except ValueError:
-        raise InputError(f"{name} must be a whole number or 'max', got {text!r}") from None
-    return v
+        raise InputError(f"{name} must be a whole number, a list like 1,8,64 or 'max', got {text!r}") from None
+    return values[0] if len(values) == 1 else values
 
 
 def _estimate_row(row: dict[str, Any], calibration: str, max_batch: int) -> dict[str, Any]:
@@ -75,7 +79,9 @@ def _scalar(d: dict[str, Any]) -> dict[str, Any]:
     """Unwrap one-element lists of a single estimate."""
     out: dict[str, Any] = {}
     for k, v in d.items():
-        if isinstance(v, dict):
+        if k == "warnings":  # a list of lines, whatever its length
+            out[k] = v
+        elif isinstance(v, dict):
             out[k] = _scalar(v)
         elif isinstance(v, list) and len(v) == 1:
             out[k] = v[0]
@@ -113,7 +119,11 @@ def estimate_cmd(
     output_len: int = typer.Option(128, "--output", "-o", help="Output tokens per sequence."),
     weight_dtype: str = typer.Option("fp16", "--weight-dtype", help=WEIGHT_DTYPE_HELP),
     kv_dtype: str = typer.Option("fp16", "--kv-dtype", help=KV_DTYPE_HELP),
-    mode: str = typer.Option("static", "--mode", help="static | continuous | max"),
+    mode: str = typer.Option(None, "--mode", show_default=False, help=(
+        "static (the default: the batch starts together, prefill then decode), continuous (the batch kept in "
+        "flight by continuous batching) or max (continuous at the largest batch that fits). At one batch, "
+        "static and continuous do the same work per output token, so their throughput agrees; they split "
+        "it differently into TTFT and TPOT.")),
     calibration: str = typer.Option("default", "--calibration", help=CALIBRATION_HELP),
     max_batch: int = typer.Option(MAX_BATCH, "--max-batch", help="Upper bound on the batch in max mode."),
     from_csv: Path = typer.Option(None, "--from-csv", help="CSV of workloads, one estimate per row."),
@@ -141,6 +151,10 @@ def estimate_cmd(
     if not model or not hardware:
         raise InputError("estimate needs --model and --hardware (or --from-csv FILE)")
     b = _int_or_max(batch, "--batch")
+    if b == "max" and mode is not None and mode.strip().lower() in ("static", "continuous"):
+        raise InputError(f"--batch max picks the largest batch that fits under continuous batching (--mode max); "
+                         f"it cannot be combined with --mode {mode.strip().lower()}: give a number of sequences or "
+                         "drop --mode")
     r = estimate(model, hardware, batch=b, input_len=input_len, output_len=output_len, tp=tp, pp=pp,
                  weight_dtype=weight_dtype, kv_dtype=kv_dtype, mode=mode, calibration=calibration,
                  max_batch_size=max_batch)
@@ -149,8 +163,12 @@ def estimate_cmd(
         from ..report import write_estimate_report
 
         write_estimate_report(html, r, model=model, hardware=hardware, calibration=calibration)
+        (console_err if json_ else console.print)(f"wrote {html}")
     if json_:
         print_json(d)
+        return
+    if isinstance(d["batch"], list):  # several workloads: one row each
+        _estimate_rows(d)
         return
     mem = d["memory"]
     band = d.get("error_band", {})
@@ -169,6 +187,31 @@ def estimate_cmd(
            ["fits", mem["fits"]]])
     if not mem["fits"]:
         console.print("[bold red]This workload does not fit in memory: the times above are not achievable.[/]")
+    _print_warnings(d)
+
+
+def _print_warnings(d: dict[str, Any]) -> None:
+    for line in d.get("warnings", []):
+        console.print(f"[yellow]note:[/] {escape(line)}", highlight=False)
+
+
+def _estimate_rows(d: dict[str, Any]) -> None:
+    """Estimates over a list of batches (or lengths): one table row each."""
+    n = len(d["batch"])
+
+    def col(key: str, sub: str | None = None) -> list[Any]:
+        v = d[key][sub] if sub else d[key]
+        return v if isinstance(v, list) else [v] * n
+
+    table(f"{d['model']} on {d['gpus']}× {d['hardware']} ({d['mode']}, {d['weight_dtype']} weights, "
+          f"{d['kv_dtype']} KV, {'calibrated' if d['calibrated'] else 'plain roofline'})",
+          ["batch", "input", "output", "TTFT ms", "TPOT ms", "end-to-end s", "tok/s", "tok/s per GPU",
+           "memory GB per GPU", "fits"],
+          [[int(b), int(i), int(o), t * 1e3, p * 1e3, e, th, tg, m, f] for b, i, o, t, p, e, th, tg, m, f in zip(
+              col("batch"), col("input_len"), col("output_len"), col("ttft_s"), col("tpot_s"), col("e2e_s"),
+              col("throughput_tok_s"), col("throughput_per_gpu_tok_s"), col("memory", "total_gb"),
+              col("memory", "fits"), strict=False)])
+    _print_warnings(d)
 
 
 @app.command("ops")
