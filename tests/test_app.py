@@ -159,15 +159,19 @@ def test_nonsensical_ranges_are_input_errors():
         A.roofline_view(m, [], ["fp16"])
 
 
-def test_roofline_view_leaves_out_precisions_a_device_lacks():
+def test_roofline_view_leaves_out_only_the_device_that_lacks_a_precision():
     m = lr.load_model(MODEL)
-    devs = [lr.load_hardware("A100-SXM4-80GB"), lr.load_hardware("H100-SXM5-80GB")]
+    devs = [lr.load_hardware(d) for d in ("A100-SXM4-80GB", "H100-SXM5-80GB", "H20")]
     v = A.roofline_view(m, devs, ["fp16", "fp8"], batch=4, seq=1024)
-    assert any("fp8 left out: A100-SXM4-80GB" in s for s in v.summary)
+    assert any("No fp8 roof for A100-SXM4-80GB" in s for s in v.summary)
     names = [t.name for t in v.figures[0].data if t.name]
-    assert any("fp16" in n for n in names) and not any("fp8" in n for n in names)
-    with pytest.raises(InputError, match="no precision picked is common"):
-        A.roofline_view(m, devs, ["fp8"])
+    assert {"A100-SXM4-80GB fp16", "H100-SXM5-80GB fp8", "H20 fp8"} <= set(names)
+    assert "A100-SXM4-80GB fp8" not in names
+    v = A.roofline_view(m, devs, ["fp8"])
+    assert [n for n in (t.name for t in v.figures[0].data) if n and n.endswith("fp8")] == ["H100-SXM5-80GB fp8",
+                                                                                            "H20 fp8"]
+    with pytest.raises(InputError, match="none of A100-SXM4-80GB has a fp8 peak"):
+        A.roofline_view(m, devs[:1], ["fp8"])
 
 
 def test_estimate_view_matches_the_api_and_its_breakdown_adds_up():

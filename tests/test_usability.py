@@ -141,3 +141,49 @@ def test_prose_is_left_aligned_and_titles_stay_whole(capsys):
     assert re.search(r"│ name\s+│ NVIDIA HGX H20", out)  # left-aligned, next to its field
     code, out, _ = run(capsys, "estimate", "-m", "llama2-7b", "-d", "a100")
     assert "(static, fp16 weights, fp16 KV, calibrated)" in out.splitlines()[0]
+
+
+# ---- roofline ------------------------------------------------------------------------------------
+
+def test_roofline_skips_only_the_device_without_the_precision(capsys, tmp_path):
+    png, page = tmp_path / "r.png", tmp_path / "r.html"
+    code, out, err = run(capsys, "roofline", "a100", "h100", "h20", "-p", "fp16,fp8", "--out", png, "--html", page,
+                         "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    got = {(r["devices"][0], r["precision"]) for r in d["roofs"]}
+    assert got == {("A100-SXM4-80GB", "fp16"), ("H100-SXM5-80GB", "fp16"), ("H100-SXM5-80GB", "fp8"),
+                   ("H20", "fp16"), ("H20", "fp8")}
+    assert d["warnings"] == ["no fp8 roof for A100-SXM4-80GB: it has no fp8 peak"]
+    assert "No fp8 roof for A100-SXM4-80GB" in page.read_text(encoding="utf-8")
+    code, _, err = run(capsys, "roofline", "a100", "-p", "fp8")
+    assert code == 2 and "fp8" in err
+
+
+def test_roofline_workload_that_does_not_fit_says_so(capsys, tmp_path):
+    code, out, _ = run(capsys, "roofline", "h100", "--model", "llama3.1-70b", "--json")
+    w = json.loads(out)
+    assert code == 0 and w["workload"]["fits"] is False
+    assert any("does not fit in memory on one H100-SXM5-80GB" in n for n in w["warnings"])
+    code, out, _ = run(capsys, "roofline", "h100", "--model", "llama3.1-8b", "--json")
+    assert json.loads(out)["workload"]["fits"] is True and json.loads(out)["warnings"] == []
+    from llmroofline.plots import plot_roofline
+
+    fig = plot_roofline(["h100"], workload={"model": "llama3.1-70b", "device": "h100"})
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert any("Does not fit in memory" in t for t in texts)
+    assert "fp16 weights" in fig.axes[0].get_title()
+
+
+def test_interactive_roofline_ticks_and_hovers_read_like_the_static_one():
+    from llmroofline.interactive import roofline_figure
+
+    fig = roofline_figure(["a100", "h20", "l40s", "l20"], ["fp16"])
+    assert fig.layout.xaxis.ticktext and "1000" not in fig.layout.xaxis.ticktext and "1k" in fig.layout.xaxis.ticktext
+    assert "(fp16)" in fig.layout.title.text
+    # L40S and L20 share a bandwidth: the earlier one's slope is drawn wide beneath, so it stays visible.
+    assert any(t.line.width and t.line.width >= 8 for t in fig.data)
+    # Ridge labels are boxed annotations beside their point, not text on the line.
+    assert all(a.bgcolor for a in fig.layout.annotations if "FLOP/B" in a.text)
+    hovers = " ".join(t.hovertemplate or "" for t in fig.data)
+    assert ".4g" not in hovers and ".3g" not in hovers

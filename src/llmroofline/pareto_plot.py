@@ -85,8 +85,8 @@ def pareto_figure(result: Pareto) -> Any:
     palette = qualitative.Dark24
     fig = go.Figure()
     hover = ("%{customdata[0]}<br>tp %{customdata[1]}, pp %{customdata[2]}, ep %{customdata[3]}, batch "
-             "%{customdata[4]}<br>TTFT %{customdata[5]:.3g} s, TPOT %{customdata[6]:.3g} ms<br>"
-             "%{x:.3g} tok/s per user, %{y:.4g} tok/s per GPU<br>$%{customdata[7]:.3g} per M tokens<extra></extra>")
+             "%{customdata[4]}<br>TTFT %{customdata[5]:,.3~r} s, TPOT %{customdata[6]:,.3~r} ms<br>"
+             "%{x:,.3~r} tok/s per user, %{y:,.4~r} tok/s per GPU<br>$%{customdata[7]:,.3~r} per M tokens<extra></extra>")
 
     def custom(choices: list[Choice]) -> list[list[Any]]:
         return [[c.device, c.tp, c.pp, c.ep, c.batch, c.ttft_s, c.tpot_s * 1e3, c.cost_per_million_tokens]

@@ -23,6 +23,7 @@ from .errors import InputError
 from .estimate import make_deployment
 from .hardware import Hardware, load_hardware
 from .intensity import whole_model
+from .memory import memory_use
 from .operators import COMM, AttentionGroup
 from .precision import normalize
 from .roofline import attainable_flops, device_peak, time_ops
@@ -88,11 +89,7 @@ class Roof:
                 "memory_bandwidth_gbps": self.bandwidth / 1e9, "ridge_flops_per_byte": self.ridge}
 
 
-def roofs(devices, precisions=("fp16",)) -> list[Roof]:
-    """A roof per device and precision; devices with identical roofs share one entry.
-
-    InputError if a device lacks a requested precision (fp16 and bf16 stand in for each other).
-    """
+def _roof_inputs(devices, precisions) -> tuple[list[Hardware], list[str]]:
     if isinstance(devices, (str, Hardware)):
         devices = [devices]
     if isinstance(precisions, str):
@@ -103,16 +100,49 @@ def roofs(devices, precisions=("fp16",)) -> list[Roof]:
     precs = list(dict.fromkeys(normalize(p, field="precision") for p in precisions))
     if not precs:
         raise InputError("roofline: name at least one precision")
+    return list({hw.id: hw for hw in hws}.values()), precs
+
+
+def missing_roofs(devices, precisions=("fp16",)) -> list[str]:
+    """One line per device that lacks a requested precision (fp16 and bf16 stand in for each other):
+    the roofs `roofs(..., skip_missing=True)` leaves out."""
+    hws, precs = _roof_inputs(devices, precisions)
+    notes = []
+    for p in precs:
+        lacking = [hw.id for hw in hws if not _has_peak(hw, p)]
+        if lacking:
+            notes.append(f"no {p} roof for {', '.join(lacking)}: {'it has' if len(lacking) == 1 else 'they have'} "
+                         f"no {p} peak")
+    return notes
+
+
+def _has_peak(hw: Hardware, precision: str) -> bool:
+    try:
+        device_peak(hw, precision)
+    except InputError:
+        return False
+    return True
+
+
+def roofs(devices, precisions=("fp16",), *, skip_missing: bool = False) -> list[Roof]:
+    """A roof per device and precision; devices with identical roofs share one entry.
+
+    A device that lacks a requested precision (fp16 and bf16 stand in for each other) is an
+    InputError, or with `skip_missing` is left out at that precision only (`missing_roofs` says
+    which); InputError if nothing is left.
+    """
+    hws, precs = _roof_inputs(devices, precisions)
     out: dict[tuple[str, float, float], list[str]] = {}
-    unique = list({hw.id: hw for hw in hws}.values())
-    for hw in unique:
+    for hw in hws:
         for p in precs:
-            try:
-                peak = device_peak(hw, p)
-            except InputError:
+            if not _has_peak(hw, p):
+                if skip_missing:
+                    continue
                 raise InputError(f"device {hw.id} has no {p} peak (it has {', '.join(sorted(hw.peak_flops))}); "
-                                 f"drop --precision {p} or this device") from None
-            out.setdefault((p, peak, hw.memory_bandwidth), []).append(hw.id)
+                                 f"drop --precision {p} or this device")
+            out.setdefault((p, device_peak(hw, p), hw.memory_bandwidth), []).append(hw.id)
+    if not out:
+        raise InputError(f"roofline: none of {', '.join(hw.id for hw in hws)} has a {' or '.join(precs)} peak")
     return [Roof(tuple(ids), p, peak, bw) for (p, peak, bw), ids in out.items()]
 
 
@@ -133,11 +163,28 @@ class WorkloadPoints:
     bound: list[str]
     whole_intensity: float
     whole_attainable: float
+    weight_dtype: str = "fp16"
+    memory_gb: float = 0.0  # per device: weights, KV cache and activations of the pass
+    capacity_gb: float = math.inf
+
+    @property
+    def fits(self) -> bool:
+        return self.memory_gb <= self.capacity_gb
+
+    @property
+    def fit_note(self) -> str:
+        """'' when the pass fits in memory, else a sentence saying by how much it does not."""
+        if self.fits:
+            return ""
+        gpus = f"{self.tp} × {self.device}" if self.tp > 1 else f"one {self.device}"
+        return (f"does not fit in memory on {gpus}: {self.memory_gb:,.0f} GB per device against "
+                f"{self.capacity_gb:,.0f} GB (the points show the roofline, not a runnable pass)")
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "model": self.model, "device": self.device, "phase": self.phase, "batch": self.batch,
-            "seq": self.seq, "tp": self.tp,
+            "seq": self.seq, "tp": self.tp, "fits": self.fits, "memory_gb": self.memory_gb,
+            "capacity_gb": self.capacity_gb,
             "operators": [{"name": n, "intensity_flops_per_byte": float(i), "attainable_tflops": float(a) / TERA,
                            "time_share": float(s), "bound": b}
                           for n, i, a, s, b in zip(self.names, self.intensity, self.attainable, self.time_share,
@@ -170,7 +217,10 @@ def workload_points(model, device, *, phase: str = "decode", batch: int = 1, seq
     peaks = np.array([device_peak(hw, ops[i].precision) for i in keep])
     w = whole_model(dep.model, batch, new, past, weight_dtype=dep.weight_dtype, kv_dtype=dep.kv_dtype, tp=dep.tp)
     wi = float(w.intensity)
+    mem = memory_use(dep.model, hw, batch=batch, context=seq, prefill_tokens=batch * new, weight_dtype=dep.weight_dtype,
+                     kv_dtype=dep.kv_dtype, tp=dep.tp)
     return WorkloadPoints(
+        weight_dtype=dep.weight_dtype, memory_gb=float(np.max(mem.total)) / 1e9, capacity_gb=mem.capacity / 1e9,
         model=dep.model.id, device=hw.id, phase=phase, batch=int(batch), seq=int(seq), tp=dep.tp,
         names=[ops[i].name for i in keep], intensity=inten,
         attainable=np.minimum(peaks, inten * hw.memory_bandwidth),
@@ -440,7 +490,8 @@ def plot_roofline(devices, precisions=("fp16",), workload: dict[str, Any] | Work
     Figure = _mpl()
     from matplotlib.lines import Line2D
 
-    rs = roofs(devices, precisions)
+    rs = roofs(devices, precisions, skip_missing=True)
+    gaps = missing_roofs(devices, precisions)
     wp = None
     if workload is not None:
         wp = workload if isinstance(workload, WorkloadPoints) else workload_points(**workload)
@@ -483,7 +534,7 @@ def plot_roofline(devices, precisions=("fp16",), workload: dict[str, Any] | Work
                 ls="none", zorder=5)
         handles.append(Line2D([], [], color=c, lw=2.2, ls=ls, marker=marker[r.devices[0]], ms=7, mec="black",
                               mew=0.8))
-        labels.append(f"{r.label} {r.precision}: {r.peak / TERA:g} TFLOP/s, {r.bandwidth / 1e12:.3g} TB/s, "
+        labels.append(f"{r.label} {r.precision}: {_num(r.peak / TERA)} TFLOP/s, {r.bandwidth / 1e12:.3g} TB/s, "
                       f"ridge {r.ridge:.0f} FLOP/B")
         markers.append((r.ridge, r.peak / TERA, 5.0))
         texts.append((ax.annotate(f"{r.ridge:.0f} FLOP/B", (r.ridge, r.peak / TERA), xytext=(-6, 7),
@@ -512,8 +563,13 @@ def plot_roofline(devices, precisions=("fp16",), workload: dict[str, Any] | Work
         title = f"Roofline of {devs} ({', '.join(dict.fromkeys(r.precision for r in rs))})"
         if wp is not None:
             title += (f"\n{wp.model} {wp.phase}, batch {wp.batch}, {'KV length' if wp.phase == 'decode' else 'prompt'} "
-                      f"{wp.seq}{f', tp {wp.tp}' if wp.tp > 1 else ''} on {wp.device}")
+                      f"{wp.seq}{f', tp {wp.tp}' if wp.tp > 1 else ''} on {wp.device}, {wp.weight_dtype} weights")
     ax.set_title(title, fontsize=11)
+    notes = [*gaps, *([wp.fit_note] if wp is not None and wp.fit_note else [])]
+    if notes:
+        ax.text(0.01, 0.99, "\n".join(n[0].upper() + n[1:] for n in notes), transform=ax.transAxes, ha="left",
+                va="top", fontsize=8.5, color="#B00000", zorder=10,
+                bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": "#B00000", "alpha": 0.9})
     _place_labels(fig, ax, texts, markers, roof_lines)
     if out is not None:
         save_figure(fig, out, force=True)

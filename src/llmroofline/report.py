@@ -235,8 +235,8 @@ def operators_figure(rows: list[dict[str, Any]]) -> Any:
                 name=f"{bound}-bound" if bound != "overhead" else "fixed overhead", legendgroup=bound,
                 showlegend=bound not in seen, marker_color=COLORS[bound],
                 customdata=[[r["share"] * 100, r["intensity"], r["count"]] for r in sel],
-                hovertemplate="%{y}: %{x:.4g} ms (%{customdata[0]:.1f}% of the pass)<br>"
-                              "intensity %{customdata[1]:.3g} FLOP/B, ×%{customdata[2]} per pass<extra></extra>",
+                hovertemplate="%{y}: %{x:,.4~r} ms (%{customdata[0]:.1f}% of the pass)<br>"
+                              "intensity %{customdata[1]:,.3~r} FLOP/B, ×%{customdata[2]} per pass<extra></extra>",
             ), row=1, col=col)
             seen.add(bound)
     fig.update_yaxes(categoryorder="array", categoryarray=names[::-1], tickfont=dict(size=11))
@@ -282,7 +282,7 @@ def batch_sweep_figure(model: Any, hardware: Any, result: Estimate, calibration:
                              hovertemplate="batch %{x}: does not fit in memory<extra></extra>"))
     fig.add_trace(go.Scatter(x=batches, y=np.where(fits, tpot, np.nan), mode="lines", name="TPOT (right axis)",
                              line=dict(color="#F58518", dash="dot"),
-                             hovertemplate="batch %{x}: TPOT %{y:.3g} ms<extra></extra>"), secondary_y=True)
+                             hovertemplate="batch %{x}: TPOT %{y:,.3~r} ms<extra></extra>"), secondary_y=True)
     fig.add_vline(x=b0, line=dict(color="#222", width=1, dash="dash"))
     # On a log axis an annotation's x is log10 of the value (a shape's is the value itself).
     fig.add_annotation(x=math.log10(b0), y=1, yref="paper", yanchor="bottom", showarrow=False,

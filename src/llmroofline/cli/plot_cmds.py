@@ -17,6 +17,7 @@ from ..plots import (
     check_output,
     check_plottable,
     mesh_summary,
+    missing_roofs,
     roofs,
     workload_points,
 )
@@ -56,6 +57,11 @@ def _outputs(force: bool, **paths: tuple[Path | None, tuple[str, ...]]) -> dict[
     return out
 
 
+def _split(values: list[str]) -> list[str]:
+    """Repeated options and comma-separated lists alike: ['fp16,fp8', 'int8'] -> ['fp16', 'fp8', 'int8']."""
+    return [v.strip() for item in values for v in str(item).split(",") if v.strip()]
+
+
 def _say(json_: bool, message: str) -> None:
     """Progress lines: on stderr when stdout is reserved for JSON."""
     if json_:
@@ -70,7 +76,8 @@ def _say(json_: bool, message: str) -> None:
 def roofline_cmd(
     devices: list[str] = typer.Argument(..., help="Devices: catalog ids or aliases, or spec YAML files."),
     precision: list[str] = typer.Option(["fp16"], "--precision", "-p",
-                                        help="Precision of the roof (repeatable): fp16, bf16, fp8, int8, ..."),
+                                        help="Precisions of the roofs, comma-separated or repeated: fp16, bf16, fp8, int8, ... "
+                                             "A device without one is left out at that precision, with a note."),
     model: str = typer.Option(None, "--model", "-m", help="Place a workload's operators on the chart. " + MODEL_HELP),
     phase: str = typer.Option("decode", "--phase", help="prefill | decode (with --model)."),
     batch: int = typer.Option(1, "--batch", "-b", help="Sequences in the pass (with --model)."),
@@ -86,7 +93,10 @@ def roofline_cmd(
     """The LLMRoofline article's roofline chart: attainable TFLOP/s against FLOPs per byte, one roof per device and
     precision; with --model, each operator (method 2) and the whole model (method 1) placed on it."""
     outputs = _outputs(force, out=(out, STATIC_FORMATS), html=(html, ("html", "htm")))
-    rs = roofs(devices, precision)
+    devices = _split(devices)
+    precision = _split(precision)  # -p fp16,fp8 as well as -p fp16 -p fp8
+    rs = roofs(devices, precision, skip_missing=True)
+    notes = missing_roofs(devices, precision)
     wp = None
     if model:
         wp = workload_points(model, on or devices[0], phase=phase, batch=batch, seq=seq, tp=tp,
@@ -104,8 +114,13 @@ def roofline_cmd(
 
         roofline_html(devices, precision, workload=wp, out=outputs["html"])
         written.append(str(outputs["html"]))
+    if wp is not None and wp.fit_note:
+        notes.append(f"{wp.model} {wp.fit_note}")
     if json_:
-        print_json({"roofs": [r.to_dict() for r in rs], "workload": wp.to_dict() if wp else None, "files": written})
+        print_json({"roofs": [r.to_dict() for r in rs], "workload": wp.to_dict() if wp else None, "files": written,
+                    "warnings": notes})
+        for line in notes:
+            console_err(f"note: {line}")
         return
     table("Roofs (dense peaks)", ["devices", "precision", "peak TFLOP/s", "bandwidth GB/s", "ridge FLOP/B"],
           [[r.label, r.precision, r.peak / 1e12, r.bandwidth / 1e9, r.ridge] for r in rs])
@@ -115,6 +130,8 @@ def roofline_cmd(
               [[n, float(i), float(a) / 1e12, b, f"{s:.1%}"]
                for n, i, a, b, s in zip(wp.names, wp.intensity, wp.attainable, wp.bound, wp.time_share, strict=False)]
               + [["whole model (method 1)", wp.whole_intensity, wp.whole_attainable / 1e12, "", ""]])
+    for line in notes:
+        console.print(f"[yellow]note:[/] {line}", highlight=False)
     for path in written:
         _say(json_, f"wrote {path}")
 
