@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
 import pytest
 
 import llmroofline as lr
@@ -187,3 +188,62 @@ def test_interactive_roofline_ticks_and_hovers_read_like_the_static_one():
     assert all(a.bgcolor for a in fig.layout.annotations if "FLOP/B" in a.text)
     hovers = " ".join(t.hovertemplate or "" for t in fig.data)
     assert ".4g" not in hovers and ".3g" not in hovers
+
+
+# ---- compare and meshes -----------------------------------------------------------------------------
+
+def test_compare_of_a_device_with_itself_says_equal(capsys):
+    code, out, _ = run(capsys, "compare", "-m", "llama2-7b", "--a", "a100", "--b", "a100")
+    assert code == 0 and "equal in every cell" in out and "slower" not in out
+    code, out, _ = run(capsys, "compare", "-m", "llama2-7b", "--a", "a100", "--b", "a100", "--json")
+    s = json.loads(out)["summary"]
+    assert s["equal"] and s["a_wins"] == 0
+
+
+def test_compare_headlines_point_at_cells_that_fit_on_both(capsys):
+    code, out, _ = run(capsys, "compare", "-m", "llama2-70b", "--a", "a100", "--b", "h20", "--tp-a", "2", "--tp-b",
+                       "2", "--json")
+    d = json.loads(out)
+    fits = {(b, s) for i, b in enumerate(d["batch"]) for j, s in enumerate(d["seq"])
+            if d["fits_a"][i][j] and d["fits_b"][i][j]}
+    both = d["summary"]["fit_both_summary"]
+    for key in ("best_for_a", "best_for_b"):
+        assert (both[key]["batch"], both[key]["seq"]) in fits
+    assert (d["summary"]["best_for_a"]["batch"], d["summary"]["best_for_a"]["seq"]) not in fits  # the grid's is not
+    code, out, _ = run(capsys, "compare", "-m", "llama2-70b", "--a", "a100", "--b", "h20", "--tp-a", "2", "--tp-b", "2")
+    best = both["best_for_a"]
+    assert f"best {best['ratio']:.2f}× at batch {best['batch']:g}, length {best['seq']:g}" in out
+    assert "where both fit" in out
+
+
+def test_mesh_contours_stay_out_of_cells_that_fit_on_neither():
+    from llmroofline.plots import plot_comparison
+
+    c = lr.compare("llama2-70b", "a100", "h20", tp_a=2, tp_b=2, batch="1:1024:24", seq="128:65536:24")
+    neither = ~(c.fits_a | c.fits_b)
+    assert neither.any()
+    fig = plot_comparison(c)
+    ax = fig.axes[0]
+    from matplotlib.collections import LineCollection
+
+    lines = [c_ for c_ in ax.collections if isinstance(c_, LineCollection) or hasattr(c_, "get_paths")]
+    i_of = {v: k for k, v in enumerate(c.batch)}
+    assert i_of
+    for coll in lines:
+        if coll.__class__.__name__ != "QuadContourSet" and not hasattr(coll, "levels"):
+            continue
+        for path in coll.get_paths():
+            for x, y in path.vertices:
+                i = int(np.argmin(abs(np.log(c.batch) - np.log(y))))
+                j = int(np.argmin(abs(np.log(c.seq) - np.log(x))))
+                # a vertex lies between runnable cell centres: its nearest cell is runnable
+                assert not neither[i, j] or any(
+                    not neither[ii, jj] for ii in (i - 1, i, i + 1) for jj in (j - 1, j, j + 1)
+                    if 0 <= ii < neither.shape[0] and 0 <= jj < neither.shape[1])
+
+
+def test_cells_that_fit_on_one_device_are_washed_out_too():
+    from llmroofline.plots import MASK_STYLES
+
+    for key in ("a", "b"):
+        assert 0 < MASK_STYLES[key][1][3] < MASK_STYLES["neither"][1][3]

@@ -2,7 +2,7 @@
 
 Writes the roofline chart of the article's six GPUs, a workload placed on it (both methods),
 the A100-over-H20 meshes of Llama-2-13B, Llama-2-70B, Mistral-7B and Mixtral-8x7B by both
-methods (plus the 70B and Mixtral on two devices each, where they fit), the article's LLaMA-7B
+methods (the 70B on four and on two devices each and Mixtral on one and two, so that they fit), the article's LLaMA-7B
 table against our plain and calibrated estimates, and an `index.html` that shows them all with
 a reading of each figure generated from the numbers.
 """
@@ -49,7 +49,9 @@ class MeshCase:
 
 MESHES = (
     MeshCase("llama2-13b", "meta-llama/Llama-2-13b-hf"),
-    MeshCase("llama2-70b", "meta-llama/Llama-2-70b-hf"),
+    # 140 GB of fp16 weights fit on no single A100 or H20: the 70B runs on 4 devices each (and on 2,
+    # where long sequences no longer fit).
+    MeshCase("llama2-70b", "meta-llama/Llama-2-70b-hf", tp=4),
     MeshCase("llama2-70b-tp2", "meta-llama/Llama-2-70b-hf", tp=2),
     MeshCase("mistral-7b", "mistralai/Mistral-7B-v0.1"),
     MeshCase("mixtral-8x7b", "mistralai/Mixtral-8x7B-v0.1"),
@@ -277,7 +279,7 @@ def _mesh_reading(case: MeshCase, ops: Comparison, whole: Comparison, ref: Compa
         text += (f"On {case.tp} devices each, tensor parallelism divides FLOPs and bytes alike, so method 1's "
                  f"ratio is unchanged and method 2's moves by at most {math.expm1(change):.1%} (all-reduce over "
                  f"NVLink); what changes is memory: {mesh_summary(ops)['fit_both']} cells fit on both instead "
-                 f"of {mesh_summary(single)['fit_both']}.")
+                 f"of {mesh_summary(single)['fit_both']} on one device each.")
     return text.strip()
 
 
@@ -405,9 +407,14 @@ def run_demo(out_dir="out/demo", *, force: bool = False, interactive: bool = Tru
             ref_whole = whole
         name = f"mesh_{case.slug}"
         todo.append(("mesh", name, str(d), {"ops": ops, "whole": whole}, interactive))
-        single = ops_by_slug.get(case.slug.replace(f"-tp{case.tp}", "")) if case.tp > 1 else None
+        single = None
+        if case.tp > 1:  # the same model on one device each, for the reading (drawn or not)
+            single = ops_by_slug.get(f"{case.model}@1") or compare(case.model, A, B, method="ops", **GRID)
+            ops_by_slug[f"{case.model}@1"] = single
         readings[name] = _mesh_reading(case, ops, whole, ref_whole, single)
         ops_by_slug[case.slug] = ops
+        if case.tp == 1:
+            ops_by_slug[f"{case.model}@1"] = ops
         meshes[case.slug] = {"ops": mesh_summary(ops), "whole": mesh_summary(whole), "tp": case.tp,
                              "model": case.model}
         tp = f", {case.tp} devices each (tensor parallel)" if case.tp > 1 else ""

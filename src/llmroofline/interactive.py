@@ -231,14 +231,18 @@ def _mesh_traces(go, c: Comparison, vmax: float, showscale: bool) -> list:
                        f"<b>ratio %{{customdata[4]:.3f}}</b><br>memory: %{{text}}<extra></extra>"),
     )
     traces = [heat]
-    if masks["neither"].any():  # wash out what neither device can hold (hover passes through)
-        traces.append(go.Heatmap(x=cell_edges(c.seq), y=cell_edges(c.batch),
-                                 z=np.where(masks["neither"], 1.0, np.nan), zmin=0, zmax=1,
-                                 colorscale=[[0, "rgba(255,255,255,0.6)"], [1, "rgba(255,255,255,0.6)"]],
-                                 showscale=False, hoverinfo="skip"))
-    if r.shape[0] > 1 and r.shape[1] > 1 and np.nanmin(r) < 1 < np.nanmax(r):
-        traces.append(go.Contour(
-            x=c.seq, y=c.batch, z=np.log2(r), showscale=False, hoverinfo="skip", name="ratio = 1",
+    # Wash out what only one device can hold (half) and what neither can (nearly grey); hover passes through.
+    for key, wash in (("a", "rgba(255,255,255,0.45)"), ("b", "rgba(255,255,255,0.45)"),
+                      ("neither", "rgba(237,237,237,0.85)")):
+        if masks[key].any():
+            traces.append(go.Heatmap(x=cell_edges(c.seq), y=cell_edges(c.batch),
+                                     z=np.where(masks[key], 1.0, np.nan), zmin=0, zmax=1,
+                                     colorscale=[[0, wash], [1, wash]], showscale=False, hoverinfo="skip"))
+    runnable = ~masks["neither"]
+    if r.shape[0] > 1 and r.shape[1] > 1 and np.nanmin(r[runnable], initial=np.inf) < 1 < np.nanmax(r[runnable], initial=0):
+        traces.append(go.Contour(  # not across cells that fit on neither device
+            x=c.seq, y=c.batch, z=np.where(runnable, np.log2(r), np.nan), showscale=False, hoverinfo="skip",
+            name="ratio = 1",
             contours={"start": 0, "end": 0, "size": 1, "coloring": "none", "showlabels": False},
             line={"color": "black", "width": 3}))
     # Hatching by marker symbols at the cell centres; on big grids on a coarser lattice (every

@@ -58,9 +58,9 @@ def ratio_levels(lo: float, hi: float, most: int = 11) -> list[float]:
 _LEVEL_PRIORITY = (1.0, 2.0, 0.5, 4.0, 0.25, 8.0, 1 / 8, 16.0, 1 / 16, 1.5, 2 / 3, 3.0, 1 / 3, 1.25, 0.8, 6.0,
                    1 / 6, 10.0, 0.1)
 MASK_STYLES = {  # category -> (hatch, face colour RGBA)
-    "a": ("////", (1, 1, 1, 0.0)),
-    "b": ("\\\\\\\\", (1, 1, 1, 0.0)),
-    "neither": ("xx", (1, 1, 1, 0.6)),  # washed out: the roofline's ratio, but not achievable
+    "a": ("////", (1, 1, 1, 0.45)),  # half washed out: only one device can run it
+    "b": ("\\\\\\\\", (1, 1, 1, 0.45)),
+    "neither": ("xx", (0.93, 0.93, 0.93, 0.85)),  # nearly grey: the roofline's ratio, but not achievable
 }
 
 
@@ -277,8 +277,35 @@ def mask_runs(mask: np.ndarray) -> list[tuple[int, int, int]]:
     return runs
 
 
+EQUAL = 1e-9  # ratios within this of 1 count as equal, not as a win for either device
+
+
+def _where(c: Comparison, r: np.ndarray, mask: np.ndarray) -> dict[str, Any]:
+    """Who wins among the cells of `mask`: counts, A's region, and each device's best cell."""
+    a_wins, b_wins = mask & (r > 1 + EQUAL), mask & (r < 1 - EQUAL)
+    out: dict[str, Any] = {"cells": int(mask.sum()), "a_wins": int(a_wins.sum()), "b_wins": int(b_wins.sum())}
+
+    def cell(k: int) -> dict[str, float]:
+        i, j = divmod(k, r.shape[1])
+        return {"batch": float(c.batch[i]), "seq": float(c.seq[j]), "ratio": float(r[i, j])}
+
+    if a_wins.any():
+        i, j = np.nonzero(a_wins)
+        out["a_wins_batch_min"] = float(c.batch[i].min())
+        out["a_wins_seq_max"] = float(c.seq[j].max())
+        out["best_for_a"] = cell(int(np.argmax(np.where(a_wins, r, -np.inf))))
+    if b_wins.any():
+        out["best_for_b"] = cell(int(np.argmin(np.where(b_wins, r, np.inf))))
+    return out
+
+
 def mesh_summary(c: Comparison) -> dict[str, Any]:
-    """Numbers that describe a mesh in words: where A wins, the range of ratios, cells that do not fit."""
+    """Numbers that describe a mesh in words: where A wins, the range of ratios, cells that do not fit.
+
+    The headline numbers over the whole grid (`a_wins`, `best_for_a`, ...) are the roofline's,
+    memory ignored; `fit_both_summary` repeats them over the cells that fit on both devices, the
+    ones a deployment can run. Ratios within 1e-9 of 1 are equal (`equal`: every cell is).
+    """
     r = np.asarray(c.ratio, dtype=float)
     both = np.asarray(c.fits_a, dtype=bool) & np.asarray(c.fits_b, dtype=bool)
     masks = mesh_masks(c)
@@ -288,19 +315,18 @@ def mesh_summary(c: Comparison) -> dict[str, Any]:
         "not_fit_b": int((~np.asarray(c.fits_b, dtype=bool)).sum()),
         "fit_neither": int(masks["neither"].sum()),
         "ratio_min": float(np.nanmin(r)), "ratio_max": float(np.nanmax(r)),
-        "a_wins": int((r > 1).sum()), "a_wins_fit_both": int(((r > 1) & both).sum()),
+        "a_wins": int((r > 1 + EQUAL).sum()), "a_wins_fit_both": int(((r > 1 + EQUAL) & both).sum()),
+        "equal": bool(np.all(np.abs(r - 1) <= EQUAL)),
     }
     if both.any():
         out["ratio_min_fit_both"] = float(r[both].min())
         out["ratio_max_fit_both"] = float(r[both].max())
-    wins = r > 1
-    if wins.any():
-        i, j = np.nonzero(wins)
-        out["a_wins_batch_min"] = float(c.batch[i].min())
-        out["a_wins_seq_max"] = float(c.seq[j].max())
-        k = int(np.argmax(np.where(wins, r, -np.inf)))
-        out["best_for_a"] = {"batch": float(c.batch[k // r.shape[1]]), "seq": float(c.seq[k % r.shape[1]]),
-                             "ratio": float(r.flat[k])}
+        out["fit_both_summary"] = _where(c, r, both)
+    whole = _where(c, r, np.ones_like(both))
+    out["grid_summary"] = whole
+    for key in ("a_wins_batch_min", "a_wins_seq_max", "best_for_a"):
+        if key in whole:
+            out[key] = whole[key]
     k = int(np.argmin(r))
     out["best_for_b"] = {"batch": float(c.batch[k // r.shape[1]]), "seq": float(c.seq[k % r.shape[1]]),
                          "ratio": float(r.flat[k])}
@@ -663,9 +689,11 @@ def _draw_mesh(fig, ax, c: Comparison, vmax: float, *, colorbar: bool = True):
     ax.set_xlabel(_x_label(c))
     ax.set_ylabel("batch size (sequences)")
 
-    # Contours of the ratio on the log scale (smooth between cell centres); 1 is drawn thick.
-    if r.shape[0] > 1 and r.shape[1] > 1 and np.isfinite(r).all():
-        lr = np.log(r)
+    # Contours of the ratio on the log scale (smooth between cell centres); 1 is drawn thick. They are
+    # drawn only where at least one device can hold the workload: not across cells that fit on neither.
+    runnable = np.asarray(c.fits_a, dtype=bool) | np.asarray(c.fits_b, dtype=bool)
+    if r.shape[0] > 1 and r.shape[1] > 1 and np.isfinite(r).all() and runnable.sum() >= 4:
+        lr = np.ma.masked_array(np.log(r), mask=~runnable)
         levels = [v for v in ratio_levels(1 / vmax, vmax, most=9) if lr.min() < math.log(v) < lr.max()]
         thin = [v for v in levels if v != 1.0]
         if thin:

@@ -138,6 +138,24 @@ def roofline_cmd(
 
 # ---- compare --------------------------------------------------------------------------------------
 
+def _win_lines(c: Comparison, w: dict[str, Any], scope: str) -> list[str]:
+    """Where each device wins among `w["cells"]` cells (a `mesh_summary` region)."""
+    n = w["cells"]
+    lines = []
+    if w["a_wins"]:
+        best = w["best_for_a"]
+        lines.append(f"{scope} ({n} cells): {c.a} faster in {w['a_wins']} ({w['a_wins'] / n:.0%}), at batch ≥ "
+                     f"{w['a_wins_batch_min']:g} and length ≤ {w['a_wins_seq_max']:g}; best {best['ratio']:.2f}× at "
+                     f"batch {best['batch']:g}, length {best['seq']:g}")
+    else:
+        lines.append(f"{scope} ({n} cells): {c.a} is faster in none")
+    if w.get("b_wins"):
+        best = w["best_for_b"]
+        lines.append(f"{scope}: {c.b} faster in {w['b_wins']} ({w['b_wins'] / n:.0%}), by up to "
+                     f"{1 / best['ratio']:.2f}× (batch {best['batch']:g}, length {best['seq']:g})")
+    return lines
+
+
 def _summary_lines(c: Comparison) -> list[str]:
     s = mesh_summary(c)
     la, lb = c.labels.get("a", c.a), c.labels.get("b", c.b)
@@ -145,20 +163,15 @@ def _summary_lines(c: Comparison) -> list[str]:
              f"{c.metric} ({c.unit})",
              f"grid: {c.batch.size} batches ({c.batch.min():g}–{c.batch.max():g}) × {c.seq.size} lengths "
              f"({c.seq.min():g}–{c.seq.max():g}) = {s['cells']} cells; ratio from {s['ratio_min']:.3g} to {s['ratio_max']:.3g}"]
-    if s["a_wins"]:
-        best = s["best_for_a"]
-        lines.append(f"{c.a} faster in {s['a_wins']} cells ({s['a_wins'] / s['cells']:.0%}; {s['a_wins_fit_both']} of them "
-                     f"fit on both): batch ≥ {s['a_wins_batch_min']:g}, length ≤ {s['a_wins_seq_max']:g}; best "
-                     f"{best['ratio']:.2f}× at batch {best['batch']:g}, length {best['seq']:g}")
+    if s["equal"]:
+        lines.append(f"{la} and {lb} are equal in every cell (ratio 1)")
+    elif "fit_both_summary" in s:  # the headline: cells a deployment can run on either device
+        lines += _win_lines(c, s["fit_both_summary"], "where both fit")
+        lines.append(f"over the whole grid (the roofline alone, memory ignored): ratio {s['ratio_min']:.3g} to "
+                     f"{s['ratio_max']:.3g}, {c.a} faster in {s['a_wins']} of {s['cells']} cells")
     else:
-        lines.append(f"{c.a} is slower in every cell")
-    worst = s["best_for_b"]
-    if worst["ratio"] < 1:
-        lines.append(f"{c.b} faster in {s['cells'] - s['a_wins']} cells, by up to {1 / worst['ratio']:.2f}× "
-                     f"(batch {worst['batch']:g}, length {worst['seq']:g})")
-    if "ratio_min_fit_both" in s:
-        lines.append(f"where both fit ({s['fit_both']} cells): ratio {s['ratio_min_fit_both']:.3g} to "
-                     f"{s['ratio_max_fit_both']:.3g}")
+        lines.append("[bold red]no cell fits on both devices[/]: the ratios below are the roofline's alone")
+        lines += _win_lines(c, s["grid_summary"], "over the whole grid")
     lines.append(f"memory: {s['not_fit_a']} cells do not fit on {la}, {s['not_fit_b']} not on {lb}, "
                  f"{s['fit_neither']} on neither")
     return lines
