@@ -247,3 +247,35 @@ def test_cells_that_fit_on_one_device_are_washed_out_too():
 
     for key in ("a", "b"):
         assert 0 < MASK_STYLES[key][1][3] < MASK_STYLES["neither"][1][3]
+
+
+# ---- recommend and pareto ------------------------------------------------------------------------
+
+def test_recommend_without_targets_ranks_for_an_interactive_service(capsys):
+    argv = ["recommend", "-m", "llama2-7b", "-i", "1024", "-o", "256", "-d", "A100-SXM4-80GB,L40S", "--json"]
+    code, out, _ = run(capsys, *argv)
+    d = json.loads(out)
+    assert code == 0 and d["tpot_slo_s"] == 0.05
+    assert all(c["tpot_s"] <= 0.05 for c in d["ranking"]) and d["ranking"]
+    assert "TPOT ≤ 50 ms" in d["warnings"][0] and "cost per million output tokens" in d["objective"]
+    code, out, _ = run(capsys, *argv, "--tpot-slo", "none")  # cost alone, as asked
+    d = json.loads(out)
+    assert d["tpot_slo_s"] is None and d["warnings"] == [] and max(c["tpot_s"] for c in d["ranking"]) > 0.05
+    code, out, _ = run(capsys, *argv[:-1])
+    assert "ranked for an interactive service" in out and "ranked by cost per million" in out
+
+
+def test_pareto_axis_stays_on_the_data_with_a_tpot_target(tmp_path):
+    from llmroofline.pareto_plot import pareto_figure, recommendation_html
+
+    p = lr.pareto("llama3.1-8b", 1024, 256, devices="A100-SXM4-80GB,H20", tpot_slo=0.05)
+    fig = pareto_figure(p)
+    # No annotation placed at the raw value on a log axis (which would stretch it to 10^20).
+    assert all(a.x is None or a.xref == "paper" or a.x < 5 for a in fig.layout.annotations)
+    assert "calibrated" in fig.layout.title.text
+    ticks = fig.layout.xaxis.tickvals
+    assert ticks and max(ticks) < 1e4
+    rec = lr.recommend("llama3.1-8b", 1024, 256, devices="A100-SXM4-80GB,H20", tpot_slo=0.05)
+    assert not rec.excluded and "Excluded devices" not in recommendation_html(rec)
+    plain = lr.pareto("llama3.1-8b", 1024, 256, devices="H20", calibration="none")
+    assert "plain roofline" in pareto_figure(plain).layout.title.text
