@@ -279,3 +279,48 @@ def test_pareto_axis_stays_on_the_data_with_a_tpot_target(tmp_path):
     assert not rec.excluded and "Excluded devices" not in recommendation_html(rec)
     plain = lr.pareto("llama3.1-8b", 1024, 256, devices="H20", calibration="none")
     assert "plain roofline" in pareto_figure(plain).layout.title.text
+
+
+# ---- estimate --from-csv at scale -------------------------------------------------------------------
+
+CSV_HEAD = "id,model,hardware,mode,batch,input_len,output_len\n"
+
+
+def test_csv_rows_are_estimated_in_groups_and_match_one_by_one(tmp_path, monkeypatch, capsys):
+    from llmroofline.cli import estimate_cmds
+
+    lines = [f"{i},llama2-7b,a100,{m},{b},{n},128" for i, (m, b, n) in enumerate(
+        (m, b, n) for m in ("static", "continuous", "max") for b in (1, 64, 4096) for n in (512, 8000))]
+    lines.insert(5, "bad,llama2-7b,a100,static,0,512,128")  # a bad row in the middle of a group
+    path = tmp_path / "w.csv"
+    path.write_text(CSV_HEAD + "\n".join(lines) + "\n")
+    calls = []
+    real = estimate_cmds.estimate
+    monkeypatch.setattr(estimate_cmds, "estimate", lambda *a, **k: calls.append(k) or real(*a, **k))
+    code, out, _ = run(capsys, "estimate", "--from-csv", path, "--json")
+    grouped = json.loads(out)
+    assert code == 0 and [r["id"] for r in grouped] == [ln.split(",")[0] for ln in lines]
+    assert len(calls) <= 3 + 1 + 12  # one call per mode, then the failing group's rows one by one
+    monkeypatch.setattr(estimate_cmds, "CHUNK_ROWS", 1)  # every row alone: the reference
+    code, out, _ = run(capsys, "estimate", "--from-csv", path, "--json")
+    alone = json.loads(out)
+    assert len(alone) == len(grouped)
+    for g, a in zip(grouped, alone, strict=True):
+        assert g.keys() == a.keys()
+        for key in g:
+            if isinstance(g[key], float):
+                assert g[key] == pytest.approx(a[key], rel=1e-9), (g["id"], key)
+            else:
+                assert g[key] == a[key], (g["id"], key)
+    assert "error" in grouped[5] and grouped[5]["id"] == "bad"
+    assert any("trained for" in w for r in grouped for w in r.get("warnings", []))
+
+
+def test_many_csv_rows_stream_as_plain_text(tmp_path, monkeypatch, capsys):
+    from llmroofline.cli import estimate_cmds
+
+    monkeypatch.setattr(estimate_cmds, "RICH_ROWS", 3)
+    path = tmp_path / "w.csv"
+    path.write_text(CSV_HEAD + "".join(f"{i},llama2-7b,a100,static,{i + 1},512,128\n" for i in range(10)))
+    code, out, _ = run(capsys, "estimate", "--from-csv", path)
+    assert code == 0 and out.count("meta-llama/Llama-2-7b-hf") == 10 and "┃" not in out

@@ -3,7 +3,8 @@
 `estimate_warnings` returns one-line strings (SPEC: the `warnings` list of every estimate's
 JSON): a context longer than the model was trained for, tensor parallelism wider than one
 scale-up domain, workloads that do not fit in memory, a precision the device lacks, and how
-the serving mode turns a batch into TTFT and TPOT. The shells only show the list.
+the serving mode turns a batch into TTFT and TPOT. `row_warnings` gives the same lines for each
+element of a vectorized estimate (one CSV row each). The shells only show the lists.
 """
 
 from __future__ import annotations
@@ -17,8 +18,49 @@ if TYPE_CHECKING:
     from .memory import MemoryUse
 
 
-def _count(n: int, total: int, what: str) -> str:
-    return f"{what}" if total == 1 else f"{n} of {total} {what}s"
+def _context_note(context: float, dep: Deployment, some: str = "") -> str:
+    return (f"context of {context:,.0f} tokens (input + output) is longer than the {dep.model.max_context:,} tokens "
+            f"{dep.model.id} was trained for (max_position_embeddings){some}: the model would need RoPE scaling or "
+            "truncation there; the times are extrapolated")
+
+
+def _fit_note(n: int, total: int, need_gb: float, capacity_gb: float) -> str:
+    what = "the workload does" if total == 1 else f"{n} of {total} workloads do"
+    return (f"{what} not fit in memory (up to {need_gb:,.1f} GB per device against {capacity_gb:,.0f} GB): the times "
+            "are not achievable there")
+
+
+def _max_note(largest: int, capped: bool, several: bool) -> str:
+    return (f"batch chosen: the largest that fits{' up to --max-batch' if capped else ''} "
+            f"({largest:,} sequences{' at most' if several else ''})")
+
+
+def _continuous_note(per_step: float) -> str:
+    if per_step >= 1:
+        return (f"continuous batching with chunked prefill: each step decodes all requests and prefills about "
+                f"{per_step:.3g} arriving prompts, so a request's first token comes after one step: TTFT = TPOT; "
+                "queueing is not included")
+    return (f"continuous batching with chunked prefill: about {per_step:.3g} prompts arrive per step, so TTFT is the "
+            "longer of one step and the prompt's own prefill; queueing is not included")
+
+
+def _fixed_notes(dep: Deployment, *, kv_dtype_given: bool, requested_mode: str | None) -> list[str]:
+    """The lines that depend on the deployment only, not on the workload."""
+    out: list[str] = []
+    hw = dep.hardware
+    if dep.tp > hw.max_devices:
+        out.append(f"tp = {dep.tp} crosses the scale-up domain of {hw.id} ({hw.max_devices} devices on "
+                   f"{hw.interconnect_kind}); the all-reduces are costed at {hw.interconnect_kind} speed, but a "
+                   "real deployment would cross the slower scale-out network")
+    if dep.gemm_precision != dep.weight_dtype and dep.weight_dtype in ("fp8", "fp4"):
+        out.append(f"{hw.id} has no {dep.weight_dtype} tensor rate: {dep.weight_dtype} weights are read as stored "
+                   f"and multiplied at {dep.gemm_precision} (weight-only quantization)")
+    if not kv_dtype_given:
+        out.append(f"KV cache assumed {dep.kv_dtype} (no KV-cache precision given)")
+    if requested_mode and requested_mode != "max":
+        out.append(f"batch 'max' runs mode max (continuous batching at the largest batch that fits); the requested "
+                   f"mode {requested_mode} was not used")
+    return out
 
 
 def estimate_warnings(dep: Deployment, *, mode: str, batch, input_len, output_len, memory: MemoryUse,
@@ -30,43 +72,43 @@ def estimate_warnings(dep: Deployment, *, mode: str, batch, input_len, output_le
     kv_dtype_given: False when the KV-cache precision was left to its default.
     """
     out: list[str] = []
-    m, hw = dep.model, dep.hardware
     In, Out = np.asarray(input_len, dtype=float), np.asarray(output_len, dtype=float)
     B = np.asarray(batch, dtype=float)
     context = np.broadcast_to(In + Out, np.broadcast_shapes(In.shape, Out.shape, np.shape(memory.fits)))
-    if m.max_context and (context > m.max_context).any():
-        n, total = int((context > m.max_context).sum()), context.size
-        out.append(f"context of {context.max():.0f} tokens (input + output) is longer than the {m.max_context:,} "
-                   f"tokens {m.id} was trained for (max_position_embeddings)"
-                   + (f" in {n} of {total} workloads" if total > 1 else "")
-                   + ": the model would need RoPE scaling or truncation there; the times are extrapolated")
-    if dep.tp > hw.max_devices:
-        out.append(f"tp = {dep.tp} crosses the scale-up domain of {hw.id} ({hw.max_devices} devices on "
-                   f"{hw.interconnect_kind}); the all-reduces are costed at {hw.interconnect_kind} speed, but a "
-                   "real deployment would cross the slower scale-out network")
+    if dep.model.max_context and (context > dep.model.max_context).any():
+        n = int((context > dep.model.max_context).sum())
+        out.append(_context_note(float(context.max()), dep, f" in {n} of {context.size} workloads" if context.size > 1
+                                 else ""))
     fits = np.asarray(memory.fits, dtype=bool)
     if not fits.all():
-        n = int((~fits).sum())
-        need = float(np.max(memory.total)) / 1e9
-        out.append(f"{_count(n, fits.size, 'workload')} do{'es' if fits.size == 1 else ''} not fit in memory "
-                   f"(up to {need:,.1f} GB per device against {memory.capacity / 1e9:,.0f} GB): the times are not "
-                   "achievable there")
-    if dep.gemm_precision != dep.weight_dtype and dep.weight_dtype in ("fp8", "fp4"):
-        out.append(f"{hw.id} has no {dep.weight_dtype} tensor rate: {dep.weight_dtype} weights are read as stored "
-                   f"and multiplied at {dep.gemm_precision} (weight-only quantization)")
-    if not kv_dtype_given:
-        out.append(f"KV cache assumed {dep.kv_dtype} (no KV-cache precision given)")
-    if requested_mode and requested_mode != "max":
-        out.append(f"batch 'max' runs mode max (continuous batching at the largest batch that fits); the requested "
-                   f"mode {requested_mode} was not used")
+        out.append(_fit_note(int((~fits).sum()), fits.size, float(np.max(memory.total)) / 1e9, memory.capacity / 1e9))
+    out += _fixed_notes(dep, kv_dtype_given=kv_dtype_given, requested_mode=requested_mode)
     if mode == "max":
         largest = int(B.max()) if B.size else 0
-        capped = max_batch_size is not None and largest >= max_batch_size
-        out.append(f"batch chosen: the largest that fits{' up to --max-batch' if capped else ''} "
-                   f"({largest:,} sequences{' at most' if B.size > 1 else ''})")
+        out.append(_max_note(largest, max_batch_size is not None and largest >= max_batch_size, B.size > 1))
     if mode in ("continuous", "max"):
-        per_step = float(np.max(B / np.maximum(Out, 1)))
-        out.append(f"continuous batching with chunked prefill: each step decodes all requests and prefills about "
-                   f"{per_step:.3g} arriving prompt{'s' if per_step != 1 else ''}, so a request's first token comes "
-                   "after one step (TTFT = TPOT when that step holds a whole prompt); queueing is not included")
+        out.append(_continuous_note(float(np.max(B / np.maximum(Out, 1)))))
     return out
+
+
+def row_warnings(dep: Deployment, *, mode: str, batch, input_len, output_len, memory: MemoryUse,
+                 kv_dtype_given: bool = True, max_batch_size: int | None = None) -> list[list[str]]:
+    """`estimate_warnings` of each element of 1-D workload arrays, as if each were estimated alone."""
+    fixed = _fixed_notes(dep, kv_dtype_given=kv_dtype_given, requested_mode=None)
+    window = dep.model.max_context
+    cap = memory.capacity
+    rows: list[list[str]] = []
+    for b, i, o, total in zip(np.ravel(batch).tolist(), np.ravel(input_len).tolist(), np.ravel(output_len).tolist(),
+                              np.ravel(memory.total).tolist(), strict=True):
+        notes = []
+        if window and i + o > window:
+            notes.append(_context_note(i + o, dep))
+        if total > cap:
+            notes.append(_fit_note(1, 1, total / 1e9, cap / 1e9))
+        notes += fixed
+        if mode == "max":
+            notes.append(_max_note(int(b), max_batch_size is not None and b >= max_batch_size, False))
+        if mode in ("continuous", "max"):
+            notes.append(_continuous_note(b / max(o, 1)))
+        rows.append(notes)
+    return rows

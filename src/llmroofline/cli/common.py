@@ -115,6 +115,21 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(to_jsonable(data), indent=2, allow_nan=False) + "\n")
 
 
+def write_json_stream(items: Any) -> None:
+    """A JSON array written element by element as `items` (an iterator) yields them, so that a long
+    run starts writing at once and never holds the whole document."""
+    out = sys.stdout
+    first = True
+    for item in items:
+        try:  # one line per element: json's C encoder (indent= would use the pure-Python one)
+            text = json.dumps(item, allow_nan=False)
+        except (TypeError, ValueError):  # numpy values or non-finite floats: convert first
+            text = json.dumps(to_jsonable(item), allow_nan=False)
+        out.write(("[\n" if first else ",\n") + text)
+        first = False
+    out.write("[]\n" if first else "\n]\n")
+
+
 def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     """A rich table: the first column and any column holding prose left-aligned, numbers right-aligned;
     the table is at least as wide as its title, so the title is not wrapped mid-phrase."""

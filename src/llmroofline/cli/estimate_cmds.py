@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import csv
 import math
+import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import typer
 from rich.markup import escape
 
+from ..assumptions import row_warnings
 from ..efficiency import load_calibration
 from ..errors import InputError
 from ..estimate import MAX_BATCH, estimate, make_deployment
@@ -30,6 +34,7 @@ from .common import (
     fmt,
     print_json,
     table,
+    write_json_stream,
 )
 
 CSV_REQUIRED = ("model", "hardware", "input_len", "output_len")  # the other columns have defaults
@@ -47,7 +52,8 @@ def _int_or_max(text: str, name: str) -> int | list[int] | str:
     return values[0] if len(values) == 1 else values
 
 
-def _estimate_row(row: dict[str, Any], calibration: str, max_batch: int) -> dict[str, Any]:
+def _row_args(row: dict[str, Any], calibration: str, max_batch: int) -> dict[str, Any]:
+    """The `estimate` arguments of one CSV row (InputError naming the column when one is bad)."""
     def get(key: str, default: Any = None) -> Any:
         v = row.get(key)
         if v is None or str(v).strip() == "":
@@ -68,11 +74,90 @@ def _estimate_row(row: dict[str, Any], calibration: str, max_batch: int) -> dict
 
     mode = get("mode", "static")
     batch: Any = "max" if mode == "max" else integer("batch")
-    r = estimate(get("model"), get("hardware"), batch=batch, input_len=integer("input_len"),
-                 output_len=integer("output_len"), tp=integer("tp", 1), pp=integer("pp", 1),
-                 weight_dtype=get("weight_dtype", "fp16"), kv_dtype=get("kv_dtype", "fp16"), mode=mode,
-                 calibration=calibration, max_batch_size=max_batch)
-    return _scalar(r.to_dict())
+    return dict(model=get("model"), hardware=get("hardware"), batch=batch, input_len=integer("input_len"),
+                output_len=integer("output_len"), tp=integer("tp", 1), pp=integer("pp", 1),
+                weight_dtype=get("weight_dtype", "fp16"), kv_dtype=get("kv_dtype", "fp16"), mode=mode,
+                calibration=calibration, max_batch_size=max_batch)
+
+
+def _estimate_row(row: dict[str, Any], calibration: str, max_batch: int) -> dict[str, Any]:
+    return _scalar(estimate(**_row_args(row, calibration, max_batch)).to_dict())
+
+
+PER_ROW = ("batch", "input_len", "output_len")  # what varies inside one vectorized call
+CHUNK_ROWS = 8192  # rows estimated (and written) at a time: memory stays bounded, output streams
+
+
+def estimate_rows(rows: Iterable[dict[str, Any]], calibration: str, max_batch: int) -> Iterator[dict[str, Any]]:
+    """One result per CSV row, in row order: the estimate's fields (or `error`) over the row's own
+    columns. Rows that share model, device, layout, precisions and mode are estimated in one
+    vectorized call; a group that fails is retried row by row, so a bad row spoils only itself."""
+    chunk: list[dict[str, Any]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == CHUNK_ROWS:
+            yield from _estimate_chunk(chunk, calibration, max_batch)
+            chunk = []
+    if chunk:
+        yield from _estimate_chunk(chunk, calibration, max_batch)
+
+
+def _estimate_chunk(rows: list[dict[str, Any]], calibration: str, max_batch: int) -> list[dict[str, Any]]:
+    results: list[dict[str, Any] | None] = [None] * len(rows)
+    groups: dict[tuple, list[tuple[int, dict[str, Any]]]] = {}
+    for k, row in enumerate(rows):
+        try:
+            args = _row_args(row, calibration, max_batch)
+        except InputError as e:
+            results[k] = {"error": str(e)}
+            continue
+        key = tuple((n, v) for n, v in args.items() if n not in PER_ROW) + (("max", args["batch"] == "max"),)
+        groups.setdefault(key, []).append((k, args))
+    for members in groups.values():
+        for k, d in zip([k for k, _ in members], _estimate_group([a for _, a in members]), strict=True):
+            results[k] = d
+    return [{**{c: v for c, v in row.items() if c not in res}, **res} for row, res in zip(rows, results, strict=True)
+            if res is not None]
+
+
+def _estimate_group(members: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Estimates of rows that differ only in batch and lengths: one call over arrays, then split."""
+    if len(members) == 1:
+        return [_one(members[0])]
+    first = members[0]
+    arrays = {n: np.array([a[n] for a in members], dtype=float) for n in PER_ROW if first[n] != "max"}
+    try:
+        r = estimate(**{**first, **arrays})
+    except InputError:  # some row is bad: find it by estimating each on its own
+        return [_one(a) for a in members]
+    d = r.to_dict()
+    dep = make_deployment(first["model"], first["hardware"], tp=first["tp"], pp=first["pp"],
+                          weight_dtype=first["weight_dtype"], kv_dtype=first["kv_dtype"])
+    notes = row_warnings(dep, mode=r.mode, batch=r.batch, input_len=r.input_len, output_len=r.output_len,
+                         memory=r.memory, max_batch_size=first["max_batch_size"] if r.mode == "max" else None)
+    return [{**_pick(d, k, len(members)), "warnings": notes[k]} for k in range(len(members))]
+
+
+def _one(args: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return _scalar(estimate(**args).to_dict())
+    except InputError as e:
+        return {"error": str(e)}
+
+
+def _pick(d: dict[str, Any], k: int, n: int) -> dict[str, Any]:
+    """Element k of every length-n list in an estimate's dict (the fields of one row)."""
+    out: dict[str, Any] = {}
+    for key, v in d.items():
+        if key == "warnings":
+            continue
+        if isinstance(v, dict):
+            out[key] = _pick(v, k, n)
+        elif isinstance(v, list) and len(v) == n:
+            out[key] = v[k]
+        else:
+            out[key] = v
+    return out
 
 
 def _scalar(d: dict[str, Any]) -> dict[str, Any]:
@@ -132,21 +217,12 @@ def estimate_cmd(
 ) -> None:
     """Predict TTFT, TPOT, end-to-end time, throughput and memory of a workload."""
     if from_csv is not None:
-        results = []
-        for row in read_csv_rows(from_csv):
-            try:
-                res = _estimate_row(row, calibration, max_batch)
-            except InputError as e:
-                res = {"error": str(e)}
-            results.append({**{k: v for k, v in row.items() if k not in res}, **res})
+        rows = read_csv_rows(from_csv)
+        results = estimate_rows(rows, calibration, max_batch)
         if json_:
-            print_json(results)
+            write_json_stream(results)
         else:
-            table(f"{len(results)} estimates from {from_csv}", ["model", "hardware", "mode", "batch", "in", "out",
-                                                                 "TTFT s", "TPOT ms", "tok/s", "fits", "error"],
-                  [[r.get("model"), r.get("hardware"), r.get("mode"), r.get("batch"), r.get("input_len"),
-                    r.get("output_len"), r.get("ttft_s"), (r.get("tpot_s") or 0) * 1e3, r.get("throughput_tok_s"),
-                    (r.get("memory") or {}).get("fits"), r.get("error", "")] for r in results])
+            _csv_table(from_csv, len(rows), results)
         return
     if not model or not hardware:
         raise InputError("estimate needs --model and --hardware (or --from-csv FILE)")
@@ -188,6 +264,30 @@ def estimate_cmd(
     if not mem["fits"]:
         console.print("[bold red]This workload does not fit in memory: the times above are not achievable.[/]")
     _print_warnings(d)
+
+
+CSV_COLUMNS = ["model", "hardware", "mode", "batch", "in", "out", "TTFT s", "TPOT ms", "tok/s", "fits", "error"]
+RICH_ROWS = 2000  # more rows than this are written as plain aligned text, line by line
+
+
+def _csv_cells(r: dict[str, Any]) -> list[Any]:
+    return [r.get("model"), r.get("hardware"), r.get("mode"), r.get("batch"), r.get("input_len"), r.get("output_len"),
+            r.get("ttft_s"), (r.get("tpot_s") or 0) * 1e3, r.get("throughput_tok_s"),
+            (r.get("memory") or {}).get("fits"), r.get("error", "")]
+
+
+def _csv_table(path: Path, n: int, results: Iterator[dict[str, Any]]) -> None:
+    if n <= RICH_ROWS:
+        table(f"{n} estimates from {path}", CSV_COLUMNS, [_csv_cells(r) for r in results])
+        return
+    # A rich table holds every row before it draws; this many rows stream as aligned text instead.
+    widths = [34, 16, 10, 6, 7, 7, 9, 9, 9, 4, 0]
+    out = sys.stdout
+    out.write(f"{n:,} estimates from {path}\n")
+    out.write("  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(CSV_COLUMNS, widths, strict=True))).rstrip() + "\n")
+    for r in results:
+        cells = [fmt(v) for v in _csv_cells(r)]
+        out.write("  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip() + "\n")
 
 
 def _print_warnings(d: dict[str, Any]) -> None:
