@@ -324,3 +324,38 @@ def test_many_csv_rows_stream_as_plain_text(tmp_path, monkeypatch, capsys):
     path.write_text(CSV_HEAD + "".join(f"{i},llama2-7b,a100,static,{i + 1},512,128\n" for i in range(10)))
     code, out, _ = run(capsys, "estimate", "--from-csv", path)
     assert code == 0 and out.count("meta-llama/Llama-2-7b-hf") == 10 and "┃" not in out
+
+
+# ---- validate and compare options -----------------------------------------------------------------------
+
+def test_validate_reports_bad_rows_and_scores_the_rest(tmp_path, capsys):
+    import csv
+
+    src = REPO_ROOT / "data" / "measured-public.csv"
+    with src.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    rows[3]["batch"] = "abc"
+    rows[7]["model"] = "no-such-model"
+    path = tmp_path / "m.csv"
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    code, out, _ = run(capsys, "validate", "--data", path, "--json")
+    d = json.loads(out)
+    assert code == 0 and len(d["rows"]) == len(rows) - 2
+    assert [e["id"] for e in d["errors"]] == [rows[3]["id"], rows[7]["id"]]
+    assert d["errors"][0]["line"] == 5 and "abc" in d["errors"][0]["error"]
+    assert "no-such-model" in d["errors"][1]["error"]
+    code, out, _ = run(capsys, "validate", "--data", path)
+    assert code == 0 and "2 row(s) of m.csv not scored" in out
+
+
+def test_compare_calibration_with_method_whole(capsys, tmp_path):
+    base = ["compare", "-m", "llama2-7b", "--a", "a100", "--b", "h20"]
+    code, _, err = run(capsys, *base, "--calibration", "default")
+    assert code == 2 and "--method ops only" in err
+    code, _, err = run(capsys, *base, "--method", "ops", "--calibration", tmp_path / "missing.yaml")
+    assert code == 2 and "missing.yaml" in err
+    code, out, _ = run(capsys, *base, "--method", "both", "--calibration", "default")
+    assert code == 0 and "applies to the method 2 (ops) mesh only" in out

@@ -36,9 +36,16 @@ def validate_cmd(
 ) -> None:
     """Run every row of a measurement CSV: predicted vs measured, plain roofline and calibrated."""
     path = _data_path(data)
-    rows = read_measurements(path)
-    plain = predict(rows, "none")
-    cal = predict(rows, calibration)
+    bad: list[dict[str, Any]] = []
+    rows = read_measurements(path, bad=bad)  # a malformed row is reported, the others scored
+    errors: dict[int, str] = {}
+    plain = predict(rows, "none", errors=errors)
+    cal = predict(rows, calibration, errors=errors)
+    bad += [{"line": None, "id": rows[i].id, "error": msg} for i, msg in sorted(errors.items())]
+    keep = [i for i in range(len(rows)) if i not in errors]
+    if not keep:
+        raise InputError(f"no row of {path} could be scored; first problem: {bad[0]['error'] if bad else 'none'}")
+    rows, plain, cal = [rows[i] for i in keep], plain[keep], cal[keep]
     per_row: list[dict[str, Any]] = [{"id": r.id, "model": r.model, "hardware": r.hardware, "tp": r.tp, "mode": r.mode,
                 "batch": None if np.isnan(r.batch) else r.batch, "input_len": r.input_len,
                 "output_len": r.output_len, "metric": r.metric, "measured": r.value,
@@ -54,7 +61,8 @@ def validate_cmd(
         for by in (*GROUPINGS, "all")
     }
     if json_:
-        print_json({"data": str(path), "calibration": calibration, "rows": per_row, "summary": summary})
+        print_json({"data": str(path), "calibration": calibration, "rows": per_row, "summary": summary,
+                    "errors": bad})
         return
     if rows_:
         table(f"{len(rows)} measurements from {path.name}", ["id", "model", "device", "tp", "mode", "batch", "in/out",
@@ -62,6 +70,9 @@ def validate_cmd(
               [[r["id"], r["model"].split("/")[-1], r["hardware"], r["tp"], r["mode"], r["batch"] or "max",
                 f"{r['input_len']}/{r['output_len']}", r["metric"], r["measured"], r["plain"],
                 f"{r['error_plain_pct']:+.0f}", r["calibrated"], f"{r['error_calibrated_pct']:+.0f}"] for r in per_row])
+    if bad:
+        table(f"{len(bad)} row(s) of {path.name} not scored", ["line", "id", "problem"],
+              [[b["line"] if b["line"] is not None else "", b["id"], b["error"]] for b in bad])
     for by in (*GROUPINGS, "all"):
         table(f"errors by {by} (MdAPE: median absolute % error; bias: median signed % error)",
               [by, "rows", "plain MdAPE", "plain bias", "calib. MdAPE", "calib. MAPE", "calib. bias", "worst rows"],

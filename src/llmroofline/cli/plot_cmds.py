@@ -11,6 +11,7 @@ import numpy as np
 import typer
 
 from ..compare import METHODS, METRICS, Comparison, compare, parse_axis
+from ..efficiency import load_calibration
 from ..errors import InputError
 from ..plots import (
     STATIC_FORMATS,
@@ -221,6 +222,11 @@ def compare_cmd(
         raise InputError(f"--method must be whole, ops or both, got {method!r}")
     if metric not in METRICS:
         raise InputError(f"--metric must be one of {', '.join(METRICS)}, got {metric!r}")
+    if calibration.strip().lower() != "none":
+        if method == "whole":
+            raise InputError("--calibration applies to --method ops only: method 1 (whole) is the plain roofline of "
+                             "the whole model; drop --calibration or use --method ops or both")
+        load_calibration(calibration)  # a missing or bad file is an error before any work
     outputs = _outputs(force, out=(out, STATIC_FORMATS), html=(html, ("html", "htm")), csv=(csv_, ("csv",)))
     bs = parse_axis(batch, "--batch", upper=1e7)
     ss = parse_axis(seq, "--seq")
@@ -265,6 +271,9 @@ def compare_cmd(
     for c in meshes:
         for line in _summary_lines(c):
             console.print(line)
+    if method == "both" and calibration.strip().lower() != "none":
+        console.print(f"[yellow]note:[/] --calibration {calibration} applies to the method 2 (ops) mesh only; "
+                      "method 1 is the plain roofline", highlight=False)
     for path in written:
         console.print(f"wrote {path}")
 
