@@ -359,3 +359,80 @@ def test_compare_calibration_with_method_whole(capsys, tmp_path):
     assert code == 2 and "missing.yaml" in err
     code, out, _ = run(capsys, *base, "--method", "both", "--calibration", "default")
     assert code == 0 and "applies to the method 2 (ops) mesh only" in out
+
+
+# ---- calibrate --------------------------------------------------------------------------------------------
+
+def _rows_file(tmp_path, n: int):
+    lines = (REPO_ROOT / "data" / "measured-public.csv").read_text(encoding="utf-8").splitlines()[:n + 1]
+    path = tmp_path / "few.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_calibrate_no_bands_writes_no_in_sample_bands(tmp_path, capsys):
+    out = tmp_path / "c.yaml"
+    code, stdout, _ = run(capsys, "calibrate", "--data", _rows_file(tmp_path, 12), "--out", out, "--no-bands")
+    assert code == 0
+    assert "held-out" not in stdout and "in-sample errors" in stdout and "no error bands written" in stdout
+    import yaml
+
+    assert yaml.safe_load(out.read_text())["error_bands"] == {}
+    r = lr.estimate("llama2-7b", "a100", calibration=str(out))
+    assert r.calibrated and r.error_band == {}
+
+
+def test_calibrate_shows_progress_per_fit(tmp_path, capsys, monkeypatch):
+    from llmroofline.cli import calibration_cmds as cc
+
+    seen = []
+
+    class Recorder:  # stands in for the rich progress bar
+        def __init__(self):
+            self.tasks = []
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def add_task(self, description, total):
+            self.tasks.append(type("T", (), {"completed": 0, "total": total})())
+            seen.append(description)
+            return 0
+
+        def advance(self, task):
+            self.tasks[task].completed += 1
+
+        def update(self, task, description=None, completed=None):
+            if description:
+                seen.append(description)
+            if completed is not None:
+                self.tasks[task].completed = completed
+
+    real_loo = cc.leave_one_out
+
+    def quick_loo(rows, key, on_fit=None, **kw):  # the same hook calls, no fitting
+        for held in sorted({getattr(r, key) for r in rows}):
+            on_fit(held)
+        return real_loo.__globals__["predict"](rows, "none"), {}
+
+    monkeypatch.setattr(cc, "_progress", Recorder)
+    monkeypatch.setattr(cc, "leave_one_out", quick_loo)
+    import csv
+
+    with (REPO_ROOT / "data" / "measured-public.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    devices: dict[str, dict] = {}
+    for r in rows:
+        devices.setdefault(r["hardware"], r)
+    path = tmp_path / "one_per_device.csv"
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(devices.values())
+    code, _, _ = run(capsys, "calibrate", "--data", path, "--out", tmp_path / "c.yaml")
+    assert code == 0
+    n = len(devices)
+    assert seen[0].startswith("fitting") and f"held-out fit {n} of {n}" in " ".join(seen)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -163,11 +164,15 @@ def error_bands(rows: list[Measurement], pred: np.ndarray) -> dict[str, float]:
     return bands
 
 
-def leave_one_out(rows: list[Measurement], key: str, **fit_kwargs: Any) -> tuple[np.ndarray, dict[str, Calibration]]:
-    """Predict each group's rows from a fit on all the others (`key`: hardware or model)."""
+def leave_one_out(rows: list[Measurement], key: str, *, on_fit: Callable[[str], None] | None = None,
+                  **fit_kwargs: Any) -> tuple[np.ndarray, dict[str, Calibration]]:
+    """Predict each group's rows from a fit on all the others (`key`: hardware or model).
+    `on_fit(held)` is called before each fit (a progress bar's hook)."""
     pred = np.full(len(rows), np.nan)
     fits: dict[str, Calibration] = {}
     for held in sorted({getattr(r, key) for r in rows}):
+        if on_fit is not None:
+            on_fit(held)
         train = [r for r in rows if getattr(r, key) != held]
         test_idx = [i for i, r in enumerate(rows) if getattr(r, key) == held]
         res = fit(train, **fit_kwargs)

@@ -19,6 +19,15 @@ DATA_HELP = "Measurement CSV (columns of estimate --from-csv plus metric and val
 GROUPINGS = ("device", "mode", "metric", "source")
 
 
+def _progress() -> Any:
+    """A rich progress bar on stderr (stdout may carry JSON); rich draws it only on a terminal."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                    TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+
+
 def _data_path(data: Path | None) -> Path:
     if data is not None:
         return data
@@ -95,22 +104,43 @@ def calibrate_cmd(
     if out.exists() and not force and out.resolve() != (CATALOG_ROOT / "calibration" / "default.yaml").resolve():
         raise InputError(f"{out} exists; pass --force to overwrite it")
     rows = read_measurements(path)
-    result = fit(rows)
-    if bands and len({r.hardware for r in rows}) > 1:
-        held_out, _ = leave_one_out(rows, "hardware")
-        band = error_bands(rows, held_out)
-    else:
-        band = error_bands(rows, predict(rows, result.calibration))
+    devices = sorted({r.hardware for r in rows})
+    held_out = bands and len(devices) > 1
+    with _progress() as progress:
+        task = progress.add_task(f"fitting {len(rows)} rows", total=1 + (len(devices) if held_out else 0))
+        result = fit(rows)
+        progress.advance(task)
+        band: dict[str, float] = {}
+        if held_out:
+            done = [0]
+
+            def on_fit(held: str) -> None:  # called before each held-out fit
+                if done[0]:
+                    progress.advance(task)
+                done[0] += 1
+                progress.update(task, description=f"held-out fit {done[0]} of {len(devices)}: without {held}")
+
+            pred, _ = leave_one_out(rows, "hardware", on_fit=on_fit)
+            band = error_bands(rows, pred)
+        progress.update(task, completed=progress.tasks[0].total)
+    # In-sample errors are shown for information only: bands are held-out errors or none at all.
+    in_sample = error_bands(rows, predict(rows, result.calibration))
     doc = calibration_document(result.calibration, data=path.name, rows=len(rows), bands=band)
     try:
         write_calibration(doc, out)
     except OSError as e:
         raise InputError(f"cannot write {out}: {e.strerror or e}") from None
     if json_:
-        print_json({"out": str(out), **doc})
+        print_json({"out": str(out), **doc, "in_sample_errors": in_sample})
         return
     table(f"fitted on {len(rows)} rows of {path.name} -> {out}", ["parameter", "default", *result.families],
           [[k, v, *[getattr(result.calibration.families[f], k) for f in result.families]]
            for k, v in result.calibration.default.to_dict().items()])
-    console.print("error bands (median |relative error|, held-out device): "
-                  + ", ".join(f"{k} ±{v * 100:.0f}%" for k, v in band.items()))
+    if band:
+        console.print("error bands (median |relative error|, held-out device): "
+                      + ", ".join(f"{k} ±{v * 100:.0f}%" for k, v in band.items()))
+    else:
+        console.print("no error bands written (" + ("--no-bands" if not bands else "one device: nothing to hold out")
+                      + "): estimates with this calibration carry no ± band")
+    console.print("in-sample errors (median |relative error| on the rows fitted, optimistic): "
+                  + ", ".join(f"{k} {v * 100:.0f}%" for k, v in in_sample.items()), highlight=False)
