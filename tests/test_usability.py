@@ -436,3 +436,17 @@ def test_calibrate_shows_progress_per_fit(tmp_path, capsys, monkeypatch):
     assert code == 0
     n = len(devices)
     assert seen[0].startswith("fitting") and f"held-out fit {n} of {n}" in " ".join(seen)
+
+
+def test_titles_state_precision_and_calibration():
+    from llmroofline.demo import _plot_table, article_table
+    from llmroofline.report import estimate_sections
+
+    title = _plot_table(article_table()).axes[0].get_title()
+    assert "fp16" in title and "plain" in title and "calibrated" in title
+    r = lr.estimate("llama2-7b", "a100", batch=8, kv_dtype="fp16")
+    s = estimate_sections("llama2-7b", "a100", r)
+    assert "fp16 weights" in s.title and "calibrated" in s.title
+    r = lr.estimate("llama2-7b", "a100", batch=8, input_len=100000, output_len=10, calibration="none")
+    s = estimate_sections("llama2-7b", "a100", r, "none")
+    assert "plain roofline" in s.title and "trained for" in s.notes

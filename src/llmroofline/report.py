@@ -353,7 +353,11 @@ def estimate_sections(model: Any, hardware: Any, result: Estimate, calibration: 
     )
     if not bool(np.ravel(mem.fits)[0]):
         notes = "This workload does NOT fit in memory: the times are not achievable.\n" + notes
-    title = f"{m.id} on {result.gpus}× {hw.id}"
+    if result.warnings:
+        notes += "\n" + "\n".join(f"Note: {w}." for w in result.warnings)
+    inp = result.inputs
+    title = (f"{m.id} on {result.gpus}× {hw.id} ({result.mode}, {inp.get('weight_dtype', 'fp16')} weights, "
+             f"{inp.get('kv_dtype', 'fp16')} KV, {'calibrated' if result.calibrated else 'plain roofline'})")
     return EstimateSections(title, inputs, summary, breakdown, figures, tables, notes)
 
 
