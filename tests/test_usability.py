@@ -450,3 +450,13 @@ def test_titles_state_precision_and_calibration():
     r = lr.estimate("llama2-7b", "a100", batch=8, input_len=100000, output_len=10, calibration="none")
     s = estimate_sections("llama2-7b", "a100", r, "none")
     assert "plain roofline" in s.title and "trained for" in s.notes
+
+
+def test_app_batch_field_is_disabled_in_max_mode():
+    pytest.importorskip("dash")
+    from llmroofline import app as A
+
+    assert A.batch_field_disabled("max") and not A.batch_field_disabled("static")
+    dash_app = A.create_app()
+    outputs = " ".join(dash_app.callback_map)
+    assert "est-batch.disabled" in outputs

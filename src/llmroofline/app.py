@@ -340,6 +340,11 @@ def compare_view(model: ModelSpec, a: Hardware, b: Hardware, *, batch: str = "1:
 
 
 
+def batch_field_disabled(mode: str | None) -> bool:
+    """The Estimate tab's Batch field is greyed out in max mode, which chooses the batch itself."""
+    return mode == "max"
+
+
 def estimate_view(model: ModelSpec, device: Hardware, *, batch: int | str = 1, input_len: int = 512,
                   output_len: int = 128, tp: int = 1, pp: int = 1, weight_dtype: str = "fp16",
                   kv_dtype: str = "fp16", mode: str = "static", calibration: str = "default") -> View:
@@ -603,6 +608,7 @@ def _layout(extra_devices: dict[str, Any], extra_models: dict[str, Any]) -> Any:
             html.Div([html.Div(field_("tp", text("est-tp", 1, "tp"))),
                       html.Div(field_("pp", text("est-pp", 1, "pp")))], className="row2"),
             *field_("Batch", text("est-batch", 8, "batch"), "batch"),
+            html.Div(id="est-batch-note", className="hint"),
             html.Div([html.Div(field_("Input tokens", text("est-input", 2048, "input"))),
                       html.Div(field_("Output tokens", text("est-output", 256, "output")))], className="row2"),
             html.Div([html.Div(field_("Weights", dd("est-weight", dtypes, "fp16"), "weight_dtype")),
@@ -796,7 +802,14 @@ def create_app(devices: list[Hardware] | None = None, models: dict[str, dict[str
                   Input("est-weight", "value"), Input("est-kv", "value"), Input("est-mode", "value"),
                   Input("est-cal", "value")]
 
+    @app.callback(Output("est-batch", "disabled"), Output("est-batch-note", "children"), Input("est-mode", "value"))
+    def on_estimate_mode(mode):
+        return batch_field_disabled(mode), ("max mode picks the batch: the largest that fits"
+                                            if batch_field_disabled(mode) else "")
+
     def _est_args(device, tp, pp, batch, inp, outp, wd, kd, mode, cal) -> dict[str, Any]:
+        if batch_field_disabled(mode):
+            batch = "max"  # the field is greyed out: max mode chooses the batch
         return dict(batch=parse_int(batch, "batch", allow_max=True), input_len=parse_int(inp, "input tokens"),
                     output_len=parse_int(outp, "output tokens"), tp=int(parse_int(tp, "tp")),
                     pp=int(parse_int(pp, "pp")), weight_dtype=wd, kv_dtype=kd, mode=mode, calibration=cal)
