@@ -460,3 +460,13 @@ def test_app_batch_field_is_disabled_in_max_mode():
     dash_app = A.create_app()
     outputs = " ".join(dash_app.callback_map)
     assert "est-batch.disabled" in outputs
+
+
+def test_app_recommend_without_targets_uses_the_interactive_default():
+    pytest.importorskip("dash")
+    from llmroofline import app as A
+
+    v = A.recommend_view(lr.load_model("llama2-7b"), input_len=1024, output_len=256,
+                         devices=[lr.load_hardware("A100-SXM4-80GB")])
+    assert v.data["tpot_slo_s"] == 0.05 and any("interactive service" in s for s in v.summary)
+    assert any(s.startswith("Ranked by cost per million") for s in v.summary)
