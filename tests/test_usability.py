@@ -470,3 +470,13 @@ def test_app_recommend_without_targets_uses_the_interactive_default():
                          devices=[lr.load_hardware("A100-SXM4-80GB")])
     assert v.data["tpot_slo_s"] == 0.05 and any("interactive service" in s for s in v.summary)
     assert any(s.startswith("Ranked by cost per million") for s in v.summary)
+
+
+def test_batch_sweep_axes_read_like_the_other_figures():
+    from llmroofline.report import batch_sweep_figure
+
+    r = lr.estimate("llama2-7b", "a100", batch="max")
+    fig = batch_sweep_figure("llama2-7b", "a100", r)
+    assert fig.layout.xaxis.ticktext and "1k" not in fig.layout.xaxis.ticktext[:3]
+    assert all("e+" not in t for t in fig.layout.xaxis.ticktext)
+    assert fig.layout.yaxis2.tickformat == ",.0f"

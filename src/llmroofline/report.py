@@ -287,9 +287,11 @@ def batch_sweep_figure(model: Any, hardware: Any, result: Estimate, calibration:
     # On a log axis an annotation's x is log10 of the value (a shape's is the value itself).
     fig.add_annotation(x=math.log10(b0), y=1, yref="paper", yanchor="bottom", showarrow=False,
                        text=f"batch {b0:.0f}", font=dict(size=11))
-    fig.update_xaxes(type="log", title="batch (sequences)")
-    fig.update_yaxes(title="output tok/s per GPU", rangemode="tozero", secondary_y=False)
-    fig.update_yaxes(title="TPOT ms", rangemode="tozero", secondary_y=True, showgrid=False)
+    from .pareto_plot import _ticks_125
+
+    fig.update_xaxes(type="log", title="batch (sequences)", **_ticks_125([float(b) for b in batches]))
+    fig.update_yaxes(title="output tok/s per GPU", rangemode="tozero", secondary_y=False, tickformat=",~r")
+    fig.update_yaxes(title="TPOT ms", rangemode="tozero", secondary_y=True, showgrid=False, tickformat=",.0f")
     fig.update_layout(title=dict(text=f"Batch sweep ({mode})", font=dict(size=14)), height=340,
                       margin=dict(l=60, r=60, t=50, b=40), template="plotly_white",
                       legend=dict(orientation="h", y=-0.25, x=0))
