@@ -480,3 +480,10 @@ def test_batch_sweep_axes_read_like_the_other_figures():
     assert fig.layout.xaxis.ticktext and "1k" not in fig.layout.xaxis.ticktext[:3]
     assert all("e+" not in t for t in fig.layout.xaxis.ticktext)
     assert fig.layout.yaxis2.tickformat == ",.0f"
+
+
+def test_show_writes_lists_as_text(capsys):
+    code, out, _ = run(capsys, "models", "show", "llama2-70b")
+    assert code == 0 and "['" not in out and "llama2-70b, llama-2-70b" in out
+    code, out, _ = run(capsys, "hardware", "show", "H20")
+    assert code == 0 and "['" not in out

@@ -41,8 +41,9 @@ def models_show(model: str = typer.Argument(..., help=MODEL_HELP),
     if json_:
         print_json(s)
         return
-    rows = [[k, v if not isinstance(v, dict) else ", ".join(f"{p}: {x:.2f}" for p, x in v.items())]
-            for k, v in s.items() if v not in (None, "", 0, False) or k in ("experts", "kv_heads")]
+    rows = [[k, ", ".join(f"{p}: {x:.2f}" for p, x in v.items()) if isinstance(v, dict)
+             else ", ".join(map(str, v)) if isinstance(v, list) else v]
+            for k, v in s.items() if v not in (None, "", 0, False, []) or k in ("experts", "kv_heads")]
     table(m.id, ["field", "value"], rows)
 
 
