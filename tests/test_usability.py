@@ -487,3 +487,12 @@ def test_show_writes_lists_as_text(capsys):
     assert code == 0 and "['" not in out and "llama2-70b, llama-2-70b" in out
     code, out, _ = run(capsys, "hardware", "show", "H20")
     assert code == 0 and "['" not in out
+
+
+def test_app_compare_of_a_device_with_itself_says_equal():
+    pytest.importorskip("dash")
+    from llmroofline import app as A
+
+    a = lr.load_hardware("A100-SXM4-80GB")
+    v = A.compare_view(lr.load_model("llama2-7b"), a, a, batch="1:64:4", seq="128:4096:4")
+    assert "equal in every cell" in v.summary[0]
