@@ -1,4 +1,4 @@
-"""The seed's comparison mesh: performance of device A over device B on a batch × length grid.
+"""The LLMRoofline article's comparison mesh: performance of device A over device B on a batch × length grid.
 
 Sequence (KV) length runs along x, batch along y; ratio > 1 means A is faster. Cells where the
 workload does not fit in a device's memory are flagged (`fits_a`, `fits_b`).
@@ -6,6 +6,7 @@ workload does not fit in a device's memory are flagged (`fits_a`, `fits_b`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,9 @@ def parse_axis(text: str | list | np.ndarray, name: str, points: int = 24, upper
                 if len(parts) not in (2, 3):
                     raise ValueError
                 lo, hi = parts[0], parts[1]
+                if len(parts) == 3 and not (math.isfinite(parts[2]) and parts[2].is_integer()):
+                    raise InputError(f"{name}: range {s!r}: the number of points N in LO:HI:N must be a whole "
+                                     f"number, got {parts[2]:g}")
                 n = int(parts[2]) if len(parts) == 3 else points
                 if not (lo >= 1 and hi > lo and 2 <= n <= 4096):
                     raise InputError(f"{name}: range {s!r} must be LO:HI with 1 <= LO < HI (and 2 to 4096 points)")

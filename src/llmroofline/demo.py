@@ -1,8 +1,8 @@
-"""The seed article, end to end, on built-in data: `run_demo(out_dir)`.
+"""The LLMRoofline article, end to end, on built-in data: `run_demo(out_dir)`.
 
 Writes the roofline chart of the article's six GPUs, a workload placed on it (both methods),
 the A100-over-H20 meshes of Llama-2-13B, Llama-2-70B, Mistral-7B and Mixtral-8x7B by both
-methods (plus the 70B and Mixtral on two devices each, where they fit), the article's LLaMA-7B
+methods (the 70B on four and on two devices each and Mixtral on one and two, so that they fit), the article's LLaMA-7B
 table against our plain and calibrated estimates, and an `index.html` that shows them all with
 a reading of each figure generated from the numbers.
 """
@@ -50,7 +50,9 @@ class MeshCase:
 
 MESHES = (
     MeshCase("llama2-13b", "meta-llama/Llama-2-13b-hf"),
-    MeshCase("llama2-70b", "meta-llama/Llama-2-70b-hf"),
+    # 140 GB of fp16 weights fit on no single A100 or H20: the 70B runs on 4 devices each (and on 2,
+    # where long sequences no longer fit).
+    MeshCase("llama2-70b", "meta-llama/Llama-2-70b-hf", tp=4),
     MeshCase("llama2-70b-tp2", "meta-llama/Llama-2-70b-hf", tp=2),
     MeshCase("mistral-7b", "mistralai/Mistral-7B-v0.1"),
     MeshCase("mixtral-8x7b", "mistralai/Mixtral-8x7B-v0.1"),
@@ -121,7 +123,8 @@ def _write_table(rows: list[dict[str, Any]], d: Path) -> tuple[Path, Path]:
         w.writerows(rows)
     head = ["batch", "input", "output", "TRT-LLM tok/s (measured)", "LLM-Viewer tok/s", "LLM-Viewer error",
             "ours, plain roofline", "error", "ours, calibrated", "error"]
-    lines = [f"LLaMA-7B ({TABLE_MODEL}) on {A}, static batches, fp16. Errors relative to TensorRT-LLM.", "",
+    lines = [f"LLaMA-7B ({TABLE_MODEL}) on {A}, static batches, fp16 weights and KV cache; llmroofline plain "
+             "roofline and calibrated. Errors relative to TensorRT-LLM.", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["batch"], r["input_len"], r["output_len"], f"{r['trt_llm_tok_s']:,.0f}",
@@ -152,7 +155,11 @@ def _plot_table(rows: list[dict[str, Any]]):
         ax.bar_label(bars, labels=[f"{v:,.0f}" for v in vals], fontsize=7.5, padding=2)
     ax.set_xticks(x, [f"batch {r['batch']}\nin {r['input_len']} / out {r['output_len']}" for r in rows])
     ax.set_ylabel("throughput (output tokens/s)")
-    ax.set_title(f"LLaMA-7B on {A}, static batches: measured vs roofline estimates")
+    ax.set_title(f"LLaMA-7B on {A}, static batches, fp16 weights and KV cache:\nmeasured throughput against "
+                 "the plain and the calibrated roofline", fontsize=11)
+    from matplotlib.ticker import FuncFormatter
+
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))  # 8,000 as on the bars
     ax.legend(fontsize=9)
     ax.margins(y=0.12)
     return fig
@@ -247,12 +254,12 @@ def _mesh_reading(case: MeshCase, ops: Comparison, whole: Comparison, ref: Compa
         text += (f"GQA ({m.num_kv_heads} KV heads for {m.num_heads} query heads) makes the KV cache "
                  f"{m.num_heads // m.num_kv_heads}× smaller per token than multi-head attention, so the pass stays "
                  f"compute-bound to longer sequences: {A}'s region is {pct_w:.0%} of the grid by method 1, against "
-                 f"{ref_pct:.0%} for Llama-2-13B (no GQA){' — it grows, as in the article' if pct_w > ref_pct else ''}. ")
+                 f"{ref_pct:.0%} for Llama-2-13B (no GQA){' — it grows, as in the LLMRoofline article' if pct_w > ref_pct else ''}. ")
     if case.slug.startswith("mistral") and ref is not None:
         ref_pct = mesh_summary(ref)["a_wins"] / ref.ratio.size
         verdict = "smaller than" if pct_w < ref_pct else "larger than"
         text += (f"By method 1 {A}'s region is {pct_w:.0%} of the grid, {verdict} Llama-2-13B's {ref_pct:.0%}. "
-                 f"The article found it smaller and put that down to the smaller hidden size ({m.hidden_size} vs "
+                 f"The LLMRoofline article found it smaller and put that down to the smaller hidden size ({m.hidden_size} vs "
                  f"5120); ")
         if pct_w >= ref_pct:
             text += (f"here GQA ({m.num_heads // m.num_kv_heads}:1) and the {m.sliding_window}-token sliding window "
@@ -272,9 +279,9 @@ def _mesh_reading(case: MeshCase, ops: Comparison, whole: Comparison, ref: Compa
             both = ops.fits_a & ops.fits_b
             text += (f"; it pulls ahead only at batch ≥ {mesh_summary(whole)['a_wins_batch_min']:,.0f} with short "
                      f"sequences ({int((wins & both).sum())} of those cells fit on both devices"
-                     f"{' here' if case.tp > 1 else ''}). The article's grid stopped at batch 256, where {A} is behind everywhere. ")
+                     f"{' here' if case.tp > 1 else ''}). The LLMRoofline article's grid stopped at batch 256, where {A} is behind everywhere. ")
         else:
-            text += ", i.e. everywhere, as the article says. "
+            text += ", i.e. everywhere, as the LLMRoofline article says. "
         wa = weights_per_device(m, "fp16", case.tp) / 1e9
         text += f"The fp16 weights take {wa:.0f} GB per device at tp = {case.tp}. "
     if case.tp > 1 and single is not None:
@@ -282,7 +289,7 @@ def _mesh_reading(case: MeshCase, ops: Comparison, whole: Comparison, ref: Compa
         text += (f"On {case.tp} devices each, tensor parallelism divides FLOPs and bytes alike, so method 1's "
                  f"ratio is unchanged and method 2's moves by at most {math.expm1(change):.1%} (all-reduce over "
                  f"NVLink); what changes is memory: {mesh_summary(ops)['fit_both']} cells fit on both instead "
-                 f"of {mesh_summary(single)['fit_both']}.")
+                 f"of {mesh_summary(single)['fit_both']} on one device each.")
     return text.strip()
 
 
@@ -388,7 +395,7 @@ def run_demo(out_dir="out/demo", *, force: bool = False, interactive: bool = Tru
 
     # 1. The roofline of the six GPUs.
     todo.append(("roofline", "roofline", str(d),
-                 {"devices": DEVICES, "title": "Roofline of the article's GPUs (fp16 dense tensor peak)"}, interactive))
+                 {"devices": DEVICES, "title": "Roofline of the LLMRoofline article's GPUs (fp16 dense tensor peak)"}, interactive))
     readings["roofline"] = _roofline_reading()
     section("Roofline of A100, H20, A800, L40S, L20 and RTX 4090", "roofline")
 
@@ -410,9 +417,14 @@ def run_demo(out_dir="out/demo", *, force: bool = False, interactive: bool = Tru
             ref_whole = whole
         name = f"mesh_{case.slug}"
         todo.append(("mesh", name, str(d), {"ops": ops, "whole": whole}, interactive))
-        single = ops_by_slug.get(case.slug.replace(f"-tp{case.tp}", "")) if case.tp > 1 else None
+        single = None
+        if case.tp > 1:  # the same model on one device each, for the reading (drawn or not)
+            single = ops_by_slug.get(f"{case.model}@1") or compare(case.model, A, B, method="ops", **GRID)
+            ops_by_slug[f"{case.model}@1"] = single
         readings[name] = _mesh_reading(case, ops, whole, ref_whole, single)
         ops_by_slug[case.slug] = ops
+        if case.tp == 1:
+            ops_by_slug[f"{case.model}@1"] = ops
         meshes[case.slug] = {"ops": mesh_summary(ops), "whole": mesh_summary(whole), "tp": case.tp,
                              "model": case.model}
         tp = f", {case.tp} devices each (tensor parallel)" if case.tp > 1 else ""
@@ -443,13 +455,13 @@ def run_demo(out_dir="out/demo", *, force: bool = False, interactive: bool = Tru
     write_text(d / "summary.json", json.dumps(summary, indent=2), force=True)
     files["summary.json"] = d / "summary.json"
 
-    intro = ("The pictures of the article “LLMRoofline” (comparing GPUs for LLM inference with the roofline "
+    intro = ("The pictures of the LLMRoofline article (GPUs compared for LLM inference with the roofline "
              "model), regenerated by <code>llmroofline demo</code> from the bundled catalogs. Meshes: sequence "
              "length on x, batch on y, colour = A100 / H20 decode throughput (purple: A100 faster, orange: H20 "
              "faster, thick line: equal), left method 2 (per operator), right method 1 (whole model). "
              "Cells that do not fit in memory are hatched (one device) or washed out and cross-hatched (both).")
     page = (f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'><title>llmroofline demo</title>"
-            f"<style>{_CSS}</style></head><body>\n<h1>llmroofline: the article, reproduced</h1>\n<p>{intro}</p>\n"
+            f"<style>{_CSS}</style></head><body>\n<h1>llmroofline: the LLMRoofline article, reproduced</h1>\n<p>{intro}</p>\n"
             + "".join(sections) + "</body></html>\n")
     write_text(d / "index.html", page, force=True)
     files["index.html"] = d / "index.html"

@@ -252,6 +252,15 @@ class Estimate:
     weights: WeightPrecision | None = None  # the format of each module group's weights
     # Calibrated estimates: {"level": 0.8, "<metric>": (low, high) arrays, "conditions": {...}}
     interval: dict[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()  # one line each: assumptions made, limits crossed (assumptions.py)
+
+    def _widened_for(self) -> list:
+        """Conditions that widened the interval: a list of names, or one list per grid point."""
+        shape = np.shape(self.ttft_s)
+        flags = {k: np.broadcast_to(np.asarray(v, dtype=bool), shape).ravel()
+                 for k, v in self.interval["conditions"].items()}
+        per_point = [[k for k, f in flags.items() if f[i]] for i in range(int(np.prod(shape, dtype=int)))]
+        return per_point if shape else per_point[0]
 
     def to_dict(self) -> dict[str, Any]:
         def clean(x, whole: bool = False):
@@ -281,9 +290,10 @@ class Estimate:
             d["interval"] = {"level": self.interval["level"],
                              **{k: [clean(v[0]), clean(v[1])] for k, v in self.interval.items()
                                 if k not in ("level", "conditions")},
-                             "widened_for": [k for k, v in self.interval["conditions"].items() if np.any(v)]}
+                             "widened_for": self._widened_for()}
         if self.error_band:
             d["error_band"] = dict(self.error_band)
+        d["warnings"] = list(self.warnings)
         return d
 
 
@@ -310,20 +320,26 @@ def _as_lengths(name: str, value, minimum: int = 1) -> np.ndarray:
 
 def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: Any = 128, *, tp: int = 1,
              pp: int = 1, ep: int = 1, weight_dtype: Any = None, kv_dtype: str | None = None,
-             mode: str = "static", calibration: str | Calibration | None = "default",
+             mode: str | None = None, calibration: str | Calibration | None = "default",
              max_batch_size: int | None = None, fused_attention: bool = True,
              kv_memory_fraction: float | None = None, runtime: str | RuntimeProfile | None = None) -> Estimate:
     """Predict TTFT, TPOT, end-to-end time, throughput and memory of a workload.
 
     mode: `static` (batch sequences start together: prefill, then output-1 decode steps),
     `continuous` (batch requests kept in flight), `max` (continuous at the largest batch that
-    fits, up to max_batch_size, by default the runtime's). batch may be "max" (implies mode max).
+    fits, up to max_batch_size, by default the runtime's); None means static. batch may be "max"
+    (implies mode max; a static or continuous mode asked for with it is named in the warnings).
     weight_dtype: None (the default) uses the precision the checkpoint stores each module group in
     (quantization_config); a precision name ("fp16", "fp8", "int4", "mxfp4", ...) puts the linear
     layers in it. runtime: the serving stack (`generic`, `trtllm`, `vllm@0.6`, ...; runtime.py): its
     overheads and kernels, and how it sizes the KV cache (in-flight sequences hold input + output
     when it reserves whole sequences, input + half the output with a paged cache).
     """
+    requested_mode = None
+    if mode is None:
+        mode = "static"
+    elif isinstance(batch, str) and isinstance(mode, str):
+        requested_mode = mode.strip().lower()
     if not isinstance(mode, str):
         raise InputError(f"mode must be one of {', '.join(MODES)}, got {show(mode)}")
     mode = mode.strip().lower()
@@ -401,7 +417,14 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
     interval = {}
     if cal.calibrated and cal.intervals:
         interval = estimate_interval(cal.intervals, extrapolation(cal, dep, prof, B, In, Out), values)
+    from .assumptions import estimate_warnings
+
+    notes = estimate_warnings(dep, mode=mode, batch=B, input_len=In, output_len=Out, memory=mem,
+                              requested_mode=requested_mode,
+                              kv_dtype_given=not (kv_dtype is None or (isinstance(kv_dtype, str) and not kv_dtype.strip())),
+                              max_batch_size=max_batch_size if mode == "max" else None)
     return Estimate(
+        warnings=tuple(notes),
         **values, batch=full(B), memory=mem, input_len=full(In), output_len=full(Out),
         mode=mode, gpus=dep.gpus, calibrated=cal.calibrated, error_band=bands,
         inputs={"model": dep.model.id, "hardware": dep.hardware.id, "tp": tp, "pp": pp, "ep": ep,

@@ -1,4 +1,4 @@
-"""The seed's method 1: the whole model as one kernel.
+"""The LLMRoofline article's method 1: the whole model as one kernel.
 
 AI = FLOPs / (weight bytes + KV-cache bytes) of a forward pass; attainable FLOP/s =
 min(peak, AI × bandwidth). As in the article, embeddings, lm_head and activations are left out,

@@ -1,4 +1,4 @@
-"""The seed's pictures as interactive, self-contained HTML (plotly, imported on first use).
+"""The LLMRoofline article's pictures as interactive, self-contained HTML (plotly, imported on first use).
 
 Same data as `plots.py`: the roofline chart (hover: device, precision, peak, bandwidth, ridge;
 operators of a workload with their FLOPs/byte and share of time) and the A-over-B mesh (hover:
@@ -24,12 +24,15 @@ from .plots import (
     PALETTE,
     TERA,
     WorkloadPoints,
+    _fmt_decade,
     _fmt_ratio,
+    _num,
     _x_label,
     cell_edges,
     check_output,
     check_plottable,
     mesh_masks,
+    missing_roofs,
     ratio_levels,
     ratio_scale,
     roofs,
@@ -69,10 +72,57 @@ def _log_range(lo: float, hi: float) -> list[float]:
 
 # ---- roofline -------------------------------------------------------------------------------
 
+# Spots for a ridge label around its point: (x shift, y shift in pixels, x anchor, y anchor); the
+# first is below and right, under the device's own flat roof and off its slope.
+_RIDGE_SPOTS = ((6, -6, "left", "top"), (-6, 6, "right", "bottom"), (6, 6, "left", "bottom"),
+                (-6, -6, "right", "top"), (6, -24, "left", "top"), (-6, 24, "right", "bottom"))
+
+
+def _ridge_label_spots(rs, xmin: float, xmax: float, ymin: float, ymax: float, width: int = 1000,
+                       height: int = 440) -> list[tuple[int, int, str, str]]:
+    """A spot per ridge label such that the labels' boxes (estimated in pixels of a plot area
+    width × height on the figure's log axes) overlap each other as little as possible."""
+    px = width / math.log10(xmax / xmin)
+    py = height / math.log10(ymax / ymin)
+    def centre(r) -> tuple[float, float]:
+        return math.log10(r.ridge / xmin) * px, math.log10(r.peak / TERA / ymin) * py
+
+    placed = [(x - 7, y - 7, x + 7, y + 7) for x, y in map(centre, rs)]  # the ridge markers
+    chosen = []
+    for r in rs:
+        cx, cy = centre(r)
+        w, h = 6.6 * len(f"{r.ridge:.0f} FLOP/B") + 4, 16.0
+        best = None
+        for dx, dy, xa, ya in _RIDGE_SPOTS:
+            x0 = cx + dx - (w if xa == "right" else 0)
+            y0 = cy + dy - (h if ya == "top" else 0)
+            box = (x0, y0, x0 + w, y0 + h)
+            overlap = sum(max(0.0, min(box[2], b[2]) - max(box[0], b[0])) * max(0.0, min(box[3], b[3]) - max(box[1], b[1]))
+                          for b in placed)
+            outside = box[0] < 0 or box[2] > width or box[1] < 0 or box[3] > height
+            score = overlap + 1e6 * outside
+            if best is None or score < best[0]:
+                best = (score, (dx, dy, xa, ya), box)
+            if score == 0:
+                break
+        assert best is not None
+        placed.append(best[2])
+        chosen.append(best[1])
+    return chosen
+
+
+def _decade_ticks(lo: float, hi: float) -> dict[str, Any]:
+    """Ticks at the powers of ten, written as the static figures write them (0.1, 1, 10, 1k, 10k)."""
+    ks = range(math.ceil(math.log10(lo) - 1e-9), math.floor(math.log10(hi) + 1e-9) + 1)
+    vals = [10.0 ** k for k in ks]
+    return {"tickvals": vals, "ticktext": [_fmt_decade(v) for v in vals]}
+
+
 def roofline_figure(devices, precisions=("fp16",), workload: dict[str, Any] | WorkloadPoints | None = None):
     """Interactive roofline: one line per roof, ridge points, optional workload overlay."""
     go, _ = _go()
-    rs = roofs(devices, precisions)
+    rs = roofs(devices, precisions, skip_missing=True)
+    gaps = missing_roofs(devices, precisions)
     wp = None
     if workload is not None:
         wp = workload if isinstance(workload, WorkloadPoints) else workload_points(**workload)
@@ -86,19 +136,24 @@ def roofline_figure(devices, precisions=("fp16",), workload: dict[str, Any] | Wo
     symbol = {d: PLOTLY_SYMBOLS[i % len(PLOTLY_SYMBOLS)] for i, d in enumerate(order)}
     dash = {"fp16": "solid", "bf16": "solid", "fp8": "dash", "int8": "dashdot", "fp4": "dot", "int4": "dot",
             "tf32": "longdashdot", "fp32": "longdash"}
-    for r in rs:
+    for k, r in enumerate(rs):
         c = colour[r.devices[0]]
         name = f"{r.label} {r.precision}"
+        # A roof drawn later on the same slope would hide this one's slope: show it as a wide band under it.
+        if any(q.bandwidth == r.bandwidth and q.devices[0] != r.devices[0] for q in rs[k + 1:]):
+            xs_ = x[x <= r.ridge]
+            fig.add_trace(go.Scatter(x=xs_, y=xs_ * r.bandwidth / TERA, mode="lines", legendgroup=name,
+                                     showlegend=False, hoverinfo="skip", opacity=0.45,
+                                     line={"color": c, "width": 10}))
         fig.add_trace(go.Scatter(
             x=x, y=attainable_flops(x, r.peak, r.bandwidth) / TERA, mode="lines", name=name, legendgroup=name,
             line={"color": c, "width": 3, "dash": dash.get(r.precision, "solid")},
-            hovertemplate=f"{name}<br>intensity %{{x:.3g}} FLOP/B<br>attainable %{{y:.4g}} TFLOP/s<extra></extra>"))
+            hovertemplate=f"{name}<br>intensity %{{x:,.3~r}} FLOP/B<br>attainable %{{y:,.4~r}} TFLOP/s<extra></extra>"))
         fig.add_trace(go.Scatter(
-            x=[r.ridge], y=[r.peak / TERA], mode="markers+text", legendgroup=name, showlegend=False,
+            x=[r.ridge], y=[r.peak / TERA], mode="markers", legendgroup=name, showlegend=False,
             marker={"color": c, "size": 11, "symbol": symbol[r.devices[0]], "line": {"color": "black", "width": 1}},
-            text=[f"{r.ridge:.0f} FLOP/B"], textposition="top left", textfont={"color": c, "size": 11},
-            hovertemplate=(f"<b>{name}</b><br>peak {r.peak / TERA:g} TFLOP/s<br>bandwidth "
-                           f"{r.bandwidth / 1e9:g} GB/s<br>ridge {r.ridge:.1f} FLOP/B<extra></extra>")))
+            hovertemplate=(f"<b>{name}</b><br>peak {_num(r.peak / TERA)} TFLOP/s<br>bandwidth "
+                           f"{_num(r.bandwidth / 1e9)} GB/s<br>ridge {r.ridge:.1f} FLOP/B<extra></extra>")))
     if wp is not None:
         share = np.clip(wp.time_share, 0, 1)
         fig.add_trace(go.Scatter(
@@ -106,25 +161,38 @@ def roofline_figure(devices, precisions=("fp16",), workload: dict[str, Any] | Wo
             marker={"size": 8 + 40 * np.sqrt(share), "color": ["white" if b == "compute" else "#BBBBBB" for b in wp.bound],
                     "line": {"color": colour.get(wp.device, "black"), "width": 2}},
             customdata=np.stack([wp.names, wp.bound, share * 100], axis=-1),
-            hovertemplate=("<b>%{customdata[0]}</b><br>%{x:.3g} FLOP/B, %{y:.4g} TFLOP/s<br>%{customdata[1]}-bound, "
+            hovertemplate=("<b>%{customdata[0]}</b><br>%{x:,.3~r} FLOP/B, %{y:,.4~r} TFLOP/s<br>%{customdata[1]}-bound, "
                            "%{customdata[2]:.1f}% of the pass<extra></extra>")))
         fig.add_trace(go.Scatter(
             x=[wp.whole_intensity], y=[wp.whole_attainable / TERA], mode="markers", name="whole model (method 1)",
             marker={"size": 20, "symbol": "star", "color": "#F0E442", "line": {"color": "black", "width": 1.5}},
-            hovertemplate="<b>whole model</b><br>%{x:.3g} FLOP/B, %{y:.4g} TFLOP/s<extra></extra>"))
-    title = f"Roofline of {', '.join(order)}"
+            hovertemplate="<b>whole model</b><br>%{x:,.3~r} FLOP/B, %{y:,.4~r} TFLOP/s<extra></extra>"))
+    title = f"Roofline of {', '.join(order)} ({', '.join(dict.fromkeys(r.precision for r in rs))})"
     if wp is not None:
         title += (f"<br><sub>{wp.model} {wp.phase}, batch {wp.batch}, "
-                  f"{'KV length' if wp.phase == 'decode' else 'prompt'} {wp.seq} on {wp.device}</sub>")
+                  f"{'KV length' if wp.phase == 'decode' else 'prompt'} {wp.seq} on {wp.device}, "
+                  f"{wp.weight_dtype} weights</sub>")
+    notes = [*gaps, *([wp.fit_note] if wp is not None and wp.fit_note else [])]
+    if notes:
+        fig.add_annotation(x=0.01, y=0.99, xref="paper", yref="paper", xanchor="left", yanchor="top",
+                           showarrow=False, align="left", font={"color": "#B00000", "size": 12},
+                           text="<br>".join(n[0].upper() + n[1:] for n in notes), bgcolor="rgba(255,255,255,0.9)",
+                           bordercolor="#B00000", borderwidth=1)
     ymin = min(r.bandwidth for r in rs) * xmin / TERA
     ymax = max(r.peak for r in rs) / TERA * 3
+    for r, (dx, dy, xa, ya) in zip(rs, _ridge_label_spots(rs, xmin, xmax, ymin, ymax), strict=True):
+        # On a white box beside the ridge point, where it covers no other label.
+        fig.add_annotation(x=math.log10(r.ridge), y=math.log10(r.peak / TERA), text=f"{r.ridge:.0f} FLOP/B",
+                           showarrow=False, xanchor=xa, yanchor=ya, xshift=dx, yshift=dy,
+                           font={"color": colour[r.devices[0]], "size": 11}, bgcolor="rgba(255,255,255,0.85)",
+                           borderpad=1)
     fig.update_layout(
         title=title, template="plotly_white", height=620, hovermode="closest",
         xaxis={"type": "log", "title": "arithmetic intensity (FLOPs per byte of memory traffic)",
-               "range": _log_range(xmin, xmax), "dtick": 1},
+               "range": _log_range(xmin, xmax), **_decade_ticks(xmin, xmax)},
         yaxis={"type": "log", "title": "attainable performance (TFLOP/s, dense)", "range": _log_range(ymin, ymax),
-               "dtick": 1},
-        legend={"x": 0.99, "y": 0.02, "xanchor": "right", "yanchor": "bottom", "bgcolor": "rgba(255,255,255,0.85)"},
+               **_decade_ticks(ymin, ymax)},
+        legend={"x": 1.01, "y": 1.0, "xanchor": "left", "yanchor": "top", "bgcolor": "rgba(255,255,255,0.85)"},
     )
     return fig
 
@@ -160,19 +228,23 @@ def _mesh_traces(go, c: Comparison, vmax: float, showscale: bool) -> list:
         colorbar={"title": {"text": f"{c.a} / {c.b}<br>(> 1: {c.a} faster)", "side": "right"},
                   "tickvals": [math.log2(v) for v in ticks], "ticktext": [_fmt_ratio(v) for v in ticks]},
         hovertemplate=(f"batch %{{customdata[0]:,.0f}}<br>length %{{customdata[1]:,.0f}}<br>"
-                       f"{a}: %{{customdata[2]:,.4g}} {c.unit}<br>"
-                       f"{b}: %{{customdata[3]:,.4g}} {c.unit}<br>"
+                       f"{a}: %{{customdata[2]:,.4~r}} {c.unit}<br>"
+                       f"{b}: %{{customdata[3]:,.4~r}} {c.unit}<br>"
                        f"<b>ratio %{{customdata[4]:.3f}}</b><br>memory: %{{text}}<extra></extra>"),
     )
     traces = [heat]
-    if masks["neither"].any():  # wash out what neither device can hold (hover passes through)
-        traces.append(go.Heatmap(x=cell_edges(c.seq), y=cell_edges(c.batch),
-                                 z=np.where(masks["neither"], 1.0, np.nan), zmin=0, zmax=1,
-                                 colorscale=[[0, "rgba(255,255,255,0.6)"], [1, "rgba(255,255,255,0.6)"]],
-                                 showscale=False, hoverinfo="skip"))
-    if r.shape[0] > 1 and r.shape[1] > 1 and np.nanmin(r) < 1 < np.nanmax(r):
-        traces.append(go.Contour(
-            x=c.seq, y=c.batch, z=np.log2(r), showscale=False, hoverinfo="skip", name="ratio = 1",
+    # Wash out what only one device can hold (half) and what neither can (nearly grey); hover passes through.
+    for key, wash in (("a", "rgba(255,255,255,0.45)"), ("b", "rgba(255,255,255,0.45)"),
+                      ("neither", "rgba(237,237,237,0.85)")):
+        if masks[key].any():
+            traces.append(go.Heatmap(x=cell_edges(c.seq), y=cell_edges(c.batch),
+                                     z=np.where(masks[key], 1.0, np.nan), zmin=0, zmax=1,
+                                     colorscale=[[0, wash], [1, wash]], showscale=False, hoverinfo="skip"))
+    runnable = ~masks["neither"]
+    if r.shape[0] > 1 and r.shape[1] > 1 and np.nanmin(r[runnable], initial=np.inf) < 1 < np.nanmax(r[runnable], initial=0):
+        traces.append(go.Contour(  # not across cells that fit on neither device
+            x=c.seq, y=c.batch, z=np.where(runnable, np.log2(r), np.nan), showscale=False, hoverinfo="skip",
+            name="ratio = 1",
             contours={"start": 0, "end": 0, "size": 1, "coloring": "none", "showlabels": False},
             line={"color": "black", "width": 3}))
     # Hatching by marker symbols at the cell centres; on big grids on a coarser lattice (every

@@ -6,6 +6,7 @@ A `ModelSpec` holds what the performance model needs: layer count, widths, atten
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import math
@@ -79,12 +80,16 @@ class ModelSpec:
     # weight_dtype still works then).
     checkpoint_precision: WeightPrecision | None = WeightPrecision.uniform("fp16")
     checkpoint_problem: str = ""
+    # Tokens of context the model was trained for (max_position_embeddings; 0: not stated).
+    max_context: int = 0
     # Catalog metadata.
     aliases: tuple[str, ...] = ()
     published_params: float | None = None
     published_active_params: float | None = None
     params_source: str = ""
     config_source: str = ""
+    config_notes: str = ""  # how far the bundled file was checked against the published one
+    base_id: str = ""  # the base (pre-trained) repository of an instruct model: same architecture
 
     def __post_init__(self) -> None:
         _check_spec(self)
@@ -305,7 +310,7 @@ MAX_SIZE = 10**8  # no real model has a width, count or vocabulary near this: la
 MAX_LENGTH = 10**9  # windows and context lengths, in tokens
 _AT_LEAST_ONE = {"num_layers", "hidden_size", "num_heads", "num_kv_heads", "head_dim", "vocab_size"}
 _META_KEYS = {"id", "aliases", "published_params", "published_active_params", "params_source", "config_source",
-              "config"}
+              "config_notes", "base_id", "config"}
 
 
 def _check_spec(m: ModelSpec) -> None:
@@ -319,7 +324,7 @@ def _check_spec(m: ModelSpec) -> None:
             if isinstance(v, bool) or not isinstance(v, numbers.Integral):
                 raise InputError(f"{where}: {f.name} must be a whole number, got {show(v)}")
             lo = 1 if f.name in _AT_LEAST_ONE else 0
-            hi = MAX_LENGTH if f.name == "sliding_window" else MAX_SIZE
+            hi = MAX_LENGTH if f.name in ("sliding_window", "max_context") else MAX_SIZE
             if not lo <= int(v) <= hi:
                 raise InputError(f"{where}: {f.name} = {v} is out of range ({lo} to {hi:,})")
         elif f.type in ("bool", bool) and not isinstance(v, bool):
@@ -468,7 +473,7 @@ def _check_meta(meta: dict[str, Any], where: str) -> None:
     aliases = meta.get("aliases", [])
     if not isinstance(aliases, list) or not all(isinstance(a, str) and a.strip() for a in aliases):
         raise InputError(f"{where}: aliases must be a list of non-empty strings, got {show(aliases)}")
-    for key in ("params_source", "config_source"):
+    for key in ("params_source", "config_source", "config_notes", "base_id"):
         if not isinstance(meta.get(key, ""), str):
             raise InputError(f"{where}: {key} must be a string, got {show(meta[key])}")
 
@@ -619,6 +624,9 @@ def model_from_config(cfg: Any, *, model_id: str = "custom", meta: dict[str, Any
         published_active_params=meta.get("published_active_params"),
         params_source=meta.get("params_source", ""),
         config_source=meta.get("config_source", ""),
+        config_notes=meta.get("config_notes", ""),
+        base_id=meta.get("base_id", ""),
+        max_context=max_positions,
         **mla,
     )
 
@@ -661,7 +669,9 @@ def model_catalog() -> dict[str, ModelSpec]:
 
 
 def _lookup_table() -> dict[str, str]:
-    return name_table("model", [(s.id, s.aliases, [s.id.split("/")[-1]]) for s in model_catalog().values()])
+    return name_table("model", [(s.id, (*s.aliases, *([s.base_id] if s.base_id else [])),
+                                 [s.id.split("/")[-1], *([s.base_id.split("/")[-1]] if s.base_id else [])])
+                                for s in model_catalog().values()])
 
 
 def _fetch_from_hub(repo_id: str) -> ModelSpec:
@@ -692,6 +702,12 @@ def load_model(name: str | ModelSpec) -> ModelSpec:
     key = str(name).strip()
     table = _lookup_table()
     if key.lower() in table:
+        spec = model_catalog()[table[key.lower()]]
+        if spec.base_id and key.lower() in (spec.base_id.lower(), spec.base_id.split("/")[-1].lower()):
+            # The base model of a bundled instruct model: the same architecture, named as asked.
+            return dataclasses.replace(spec, id=spec.base_id, aliases=(),
+                                       config_notes=f"architecture of {spec.id} (the instruct model tuned from "
+                                                    f"{spec.base_id}: same config fields)")
         return model_catalog()[table[key.lower()]]
     if looks_like_path(key):
         return load_config_file(key)

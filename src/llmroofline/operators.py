@@ -1,4 +1,4 @@
-"""The seed's method 2: a forward pass as a list of named operators with FLOPs and bytes.
+"""The LLMRoofline article's method 2: a forward pass as a list of named operators with FLOPs and bytes.
 
 Every quantity is per device (after tensor/expert parallel sharding) and per instance; an
 operator's `count` says how many times it runs in one forward pass (layers that have it). All

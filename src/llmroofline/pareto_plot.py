@@ -9,6 +9,7 @@ imported only when a figure is drawn.
 from __future__ import annotations
 
 import html
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,8 +27,8 @@ X_KEY, Y_KEY = "tokens_per_s_per_user", "throughput_per_gpu_tok_s"
 def _title(w: Workload) -> str:
     slo = ", ".join(s for s in (f"TTFT ≤ {w.ttft_slo:g} s" if w.ttft_slo else "",
                                 f"TPOT ≤ {w.tpot_slo * 1e3:g} ms" if w.tpot_slo else "") if s)
-    return (f"{w.model.id}: {w.input_len} in / {w.output_len} out, {w.weight_dtype} weights, {w.kv_dtype} KV"
-            + (f" ({slo})" if slo else ""))
+    return (f"{w.model.id}: {w.input_len:,} in / {w.output_len:,} out, {w.weight_dtype} weights, {w.kv_dtype} KV, "
+            f"{'calibrated' if w.calibrated else 'plain roofline (an upper bound)'}" + (f" ({slo})" if slo else ""))
 
 
 def _xy(choices: list[Choice]) -> tuple[list[float], list[float]]:
@@ -58,6 +59,16 @@ def pareto_png(result: Pareto, path: str | Path, *, dpi: int = 150, force: bool 
         ax.axvline(1 / result.workload.tpot_slo, color="red", lw=1, ls=":", label="TPOT SLO")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
+
+    for axis, values in ((ax.xaxis, [v for p in result.points.values() for v in p.tokens_per_s_per_user]),
+                         (ax.yaxis, [v for p in result.points.values() for v in p.throughput_per_gpu_tok_s])):
+        ticks = _ticks_125([v for v in values if v > 0])
+        if ticks:  # 20, 50, 100, 1k: the same words as every other figure, no 2×10^1
+            axis.set_major_locator(FixedLocator(ticks["tickvals"]))
+            axis.set_ticklabels(ticks["ticktext"])
+            axis.set_minor_locator(NullLocator())
+            axis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(X_LABEL)
     ax.set_ylabel(Y_LABEL)
     ax.set_title(_title(result.workload), fontsize=10)
@@ -81,8 +92,8 @@ def pareto_figure(result: Pareto) -> Any:
     palette = qualitative.Dark24
     fig = go.Figure()
     hover = ("%{customdata[0]}<br>tp %{customdata[1]}, pp %{customdata[2]}, ep %{customdata[3]}, batch "
-             "%{customdata[4]}<br>TTFT %{customdata[5]:.3g} s, TPOT %{customdata[6]:.3g} ms<br>"
-             "%{x:.3g} tok/s per user, %{y:.4g} tok/s per GPU<br>$%{customdata[7]:.3g} per M tokens<extra></extra>")
+             "%{customdata[4]}<br>TTFT %{customdata[5]:,.3~r} s, TPOT %{customdata[6]:,.3~r} ms<br>"
+             "%{x:,.3~r} tok/s per user, %{y:,.4~r} tok/s per GPU<br>$%{customdata[7]:,.3~r} per M tokens<extra></extra>")
 
     def custom(choices: list[Choice]) -> list[list[Any]]:
         return [[c.device, c.tp, c.pp, c.ep, c.batch, c.ttft_s, c.tpot_s * 1e3, c.cost_per_million_tokens]
@@ -104,13 +115,31 @@ def pareto_figure(result: Pareto) -> Any:
     fig.add_trace(go.Scatter(x=ox, y=oy, mode="lines", line=dict(color="black", width=4, dash="dash"),
                              name="frontier, all devices", customdata=custom(overall), hovertemplate=hover))
     if result.workload.tpot_slo:
-        fig.add_vline(x=1 / result.workload.tpot_slo, line=dict(color="red", dash="dot"),
-                      annotation_text="TPOT SLO")
+        # A shape's x on a log axis is the value itself, an annotation's is its log10: an annotation at
+        # the value (as add_vline's annotation_text puts it) would stretch the axis to 10^value.
+        x_slo = 1 / result.workload.tpot_slo
+        fig.add_vline(x=x_slo, line=dict(color="red", dash="dot"))
+        fig.add_annotation(x=math.log10(x_slo), y=1, yref="paper", yanchor="bottom", showarrow=False,
+                           text=f"TPOT SLO ({x_slo:g} tok/s per user)", font=dict(color="red", size=11))
     fig.update_layout(title=_title(result.workload), xaxis_title=X_LABEL, yaxis_title=Y_LABEL, template="plotly_white",
                       height=650, legend=dict(font=dict(size=10)))
-    fig.update_xaxes(type="log")
-    fig.update_yaxes(type="log")
+    xs = [v for t in fig.data for v in (t.x if t.x is not None else ()) if v and v > 0]
+    ys = [v for t in fig.data for v in (t.y if t.y is not None else ()) if v and v > 0]
+    fig.update_xaxes(type="log", **_ticks_125(xs))
+    fig.update_yaxes(type="log", **_ticks_125(ys))
     return fig
+
+
+def _ticks_125(values: list[float]) -> dict[str, Any]:
+    """Ticks at 1, 2, 5 × 10^k over the values, written 20, 500, 1k, 2k: one format on both axes."""
+    if not values:
+        return {}
+    from .plots import _fmt_decade
+
+    lo, hi = math.floor(math.log10(min(values))), math.ceil(math.log10(max(values)))
+    ticks = [m * 10.0 ** k for k in range(lo, hi + 1) for m in (1, 2, 5)
+             if min(values) / 1.5 <= m * 10.0 ** k <= max(values) * 1.5]
+    return {"tickvals": ticks, "ticktext": [_fmt_decade(t) for t in ticks]} if len(ticks) >= 2 else {}
 
 
 def pareto_html(result: Pareto) -> str:
@@ -122,7 +151,7 @@ _RANK_COLUMNS = (("device", "device", "{}"), ("GPUs", "gpus", "{}"), ("tp", "tp"
                  ("ep", "ep", "{}"), ("batch", "batch", "{}"), ("TTFT s", "ttft_s", "{:.3g}"),
                  ("TPOT ms", "tpot_ms", "{:.3g}"), ("tok/s per user", "tokens_per_s_per_user", "{:.3g}"),
                  ("tok/s per GPU", "throughput_per_gpu_tok_s", "{:,.0f}"),
-                 ("$ per GPU-hour", "price_per_gpu_hour", "{:.2f}"),
+                 ("$ per GPU-hour", "price_per_gpu_hour", "{:,.2f}"),
                  ("$ per M tokens", "cost_per_million_tokens", "{:.3f}"), ("J per token", "energy_j_per_token", "{:.3g}"))
 
 
@@ -131,13 +160,18 @@ def _choice_row(c: Choice) -> str:
     return "".join(f"<td>{html.escape(fmt.format(d[key]))}</td>" for _, key, fmt in _RANK_COLUMNS)
 
 
-def recommendation_html(rec: Recommendation) -> str:
+def recommendation_html(rec: Recommendation, *, note: str = "") -> str:
     """A self-contained HTML report: the ranking, the exclusions and the Pareto chart."""
     w = rec.workload
     head = "".join(f"<th>{html.escape(name)}</th>" for name, _, _ in _RANK_COLUMNS)
     ranking = "".join(f"<tr><td>{i}</td>{_choice_row(c)}</tr>" for i, c in enumerate(rec.ranking, 1))
     excluded = "".join(f"<tr><td>{html.escape(e.device)}</td><td>{html.escape(e.reason)}</td></tr>"
                        for e in rec.excluded)
+    excluded_section = ("<h2>Excluded devices</h2>\n<table><tr><th>device</th><th>reason</th></tr>"
+                        f"{excluded}</table>" if excluded else "")
+    from .recommend import objective_text
+
+    notes = "".join(f"<p><b>Note:</b> {html.escape(n)}.</p>" for n in ([note] if note else []))
     front = rec.pareto()
     figure = pareto_figure(front).to_html(full_html=False, include_plotlyjs=True)
     none = ("<p><b>No configuration meets the SLOs on any device.</b> The closest ones are listed under "
@@ -151,9 +185,9 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}} td:nth-child(2),
 <p>{html.escape(_title(w))}; at most {w.max_gpus} GPUs; continuous batching.
 Cost per million output tokens = price per GPU-hour × GPUs / (3600 × tokens/s) × 10<sup>6</sup>;
 energy at full board power (TDP).</p>
-{none}<table><tr><th>#</th>{head}</tr>{ranking}</table>
-<h2>Excluded devices</h2>
-<table><tr><th>device</th><th>reason</th></tr>{excluded}</table>
+<p>{html.escape(objective_text(w)[0].upper() + objective_text(w)[1:])}.</p>
+{notes}{none}<table><tr><th>#</th>{head}</tr>{ranking}</table>
+{excluded_section}
 <h2>Throughput per GPU against speed per user</h2>
 {figure}
 </body></html>

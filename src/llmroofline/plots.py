@@ -1,4 +1,4 @@
-"""The seed's pictures as static figures (matplotlib): roofline chart and A-over-B meshes.
+"""The LLMRoofline article's pictures as static figures (matplotlib): roofline chart and A-over-B meshes.
 
 matplotlib is imported inside the functions, and figures are built as `matplotlib.figure.Figure`
 objects (no pyplot, no global backend switch), so the core never imports it and a caller's
@@ -24,6 +24,7 @@ from .errors import InputError
 from .estimate import make_deployment
 from .hardware import Hardware, load_hardware
 from .intensity import whole_model
+from .memory import memory_use
 from .operators import COMM, AttentionGroup
 from .precision import normalize
 from .roofline import attainable_flops, device_peak, time_ops
@@ -58,9 +59,9 @@ def ratio_levels(lo: float, hi: float, most: int = 11) -> list[float]:
 _LEVEL_PRIORITY = (1.0, 2.0, 0.5, 4.0, 0.25, 8.0, 1 / 8, 16.0, 1 / 16, 1.5, 2 / 3, 3.0, 1 / 3, 1.25, 0.8, 6.0,
                    1 / 6, 10.0, 0.1)
 MASK_STYLES = {  # category -> (hatch, face colour RGBA)
-    "a": ("////", (1, 1, 1, 0.0)),
-    "b": ("\\\\\\\\", (1, 1, 1, 0.0)),
-    "neither": ("xx", (1, 1, 1, 0.6)),  # washed out: the roofline's ratio, but not achievable
+    "a": ("////", (1, 1, 1, 0.45)),  # half washed out: only one device can run it
+    "b": ("\\\\\\\\", (1, 1, 1, 0.45)),
+    "neither": ("xx", (0.93, 0.93, 0.93, 0.85)),  # nearly grey: the roofline's ratio, but not achievable
 }
 
 
@@ -89,11 +90,7 @@ class Roof:
                 "memory_bandwidth_gbps": self.bandwidth / 1e9, "ridge_flops_per_byte": self.ridge}
 
 
-def roofs(devices, precisions=("fp16",)) -> list[Roof]:
-    """A roof per device and precision; devices with identical roofs share one entry.
-
-    InputError if a device lacks a requested precision (fp16 and bf16 stand in for each other).
-    """
+def _roof_inputs(devices, precisions) -> tuple[list[Hardware], list[str]]:
     if isinstance(devices, (str, Hardware)):
         devices = [devices]
     if isinstance(precisions, str):
@@ -104,16 +101,49 @@ def roofs(devices, precisions=("fp16",)) -> list[Roof]:
     precs = list(dict.fromkeys(normalize(p, field="precision") for p in precisions))
     if not precs:
         raise InputError("roofline: name at least one precision")
+    return list({hw.id: hw for hw in hws}.values()), precs
+
+
+def missing_roofs(devices, precisions=("fp16",)) -> list[str]:
+    """One line per device that lacks a requested precision (fp16 and bf16 stand in for each other):
+    the roofs `roofs(..., skip_missing=True)` leaves out."""
+    hws, precs = _roof_inputs(devices, precisions)
+    notes = []
+    for p in precs:
+        lacking = [hw.id for hw in hws if not _has_peak(hw, p)]
+        if lacking:
+            notes.append(f"no {p} roof for {', '.join(lacking)}: {'it has' if len(lacking) == 1 else 'they have'} "
+                         f"no {p} peak")
+    return notes
+
+
+def _has_peak(hw: Hardware, precision: str) -> bool:
+    try:
+        device_peak(hw, precision)
+    except InputError:
+        return False
+    return True
+
+
+def roofs(devices, precisions=("fp16",), *, skip_missing: bool = False) -> list[Roof]:
+    """A roof per device and precision; devices with identical roofs share one entry.
+
+    A device that lacks a requested precision (fp16 and bf16 stand in for each other) is an
+    InputError, or with `skip_missing` is left out at that precision only (`missing_roofs` says
+    which); InputError if nothing is left.
+    """
+    hws, precs = _roof_inputs(devices, precisions)
     out: dict[tuple[str, float, float], list[str]] = {}
-    unique = list({hw.id: hw for hw in hws}.values())
-    for hw in unique:
+    for hw in hws:
         for p in precs:
-            try:
-                peak = device_peak(hw, p)
-            except InputError:
+            if not _has_peak(hw, p):
+                if skip_missing:
+                    continue
                 raise InputError(f"device {hw.id} has no {p} peak (it has {', '.join(sorted(hw.peak_flops))}); "
-                                 f"drop --precision {p} or this device") from None
-            out.setdefault((p, peak, hw.memory_bandwidth), []).append(hw.id)
+                                 f"drop --precision {p} or this device")
+            out.setdefault((p, device_peak(hw, p), hw.memory_bandwidth), []).append(hw.id)
+    if not out:
+        raise InputError(f"roofline: none of {', '.join(hw.id for hw in hws)} has a {' or '.join(precs)} peak")
     return [Roof(tuple(ids), p, peak, bw) for (p, peak, bw), ids in out.items()]
 
 
@@ -134,11 +164,28 @@ class WorkloadPoints:
     bound: list[str]
     whole_intensity: float
     whole_attainable: float
+    weight_dtype: str = "fp16"
+    memory_gb: float = 0.0  # per device: weights, KV cache and activations of the pass
+    capacity_gb: float = math.inf
+
+    @property
+    def fits(self) -> bool:
+        return self.memory_gb <= self.capacity_gb
+
+    @property
+    def fit_note(self) -> str:
+        """'' when the pass fits in memory, else a sentence saying by how much it does not."""
+        if self.fits:
+            return ""
+        gpus = f"{self.tp} × {self.device}" if self.tp > 1 else f"one {self.device}"
+        return (f"does not fit in memory on {gpus}: {self.memory_gb:,.0f} GB per device against "
+                f"{self.capacity_gb:,.0f} GB (the points show the roofline, not a runnable pass)")
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "model": self.model, "device": self.device, "phase": self.phase, "batch": self.batch,
-            "seq": self.seq, "tp": self.tp,
+            "seq": self.seq, "tp": self.tp, "fits": self.fits, "memory_gb": self.memory_gb,
+            "capacity_gb": self.capacity_gb,
             "operators": [{"name": n, "intensity_flops_per_byte": float(i), "attainable_tflops": float(a) / TERA,
                            "time_share": float(s), "bound": b}
                           for n, i, a, s, b in zip(self.names, self.intensity, self.attainable, self.time_share,
@@ -171,7 +218,10 @@ def workload_points(model, device, *, phase: str = "decode", batch: int = 1, seq
     peaks = np.array([device_peak(hw, ops[i].precision) for i in keep])
     w = whole_model(dep.model, batch, new, past, weight_dtype=dep.weight_dtype, kv_dtype=dep.kv_dtype, tp=dep.tp)
     wi = float(w.intensity)
+    mem = memory_use(dep.model, hw, batch=batch, context=seq, prefill_tokens=batch * new, weight_dtype=dep.weight_dtype,
+                     kv_dtype=dep.kv_dtype, tp=dep.tp)
     return WorkloadPoints(
+        weight_dtype=dep.weights.label, memory_gb=float(np.max(mem.total)) / 1e9, capacity_gb=mem.capacity / 1e9,
         model=dep.model.id, device=hw.id, phase=phase, batch=int(batch), seq=int(seq), tp=dep.tp,
         names=[ops[i].name for i in keep], intensity=inten,
         attainable=np.minimum(peaks, inten * hw.memory_bandwidth),
@@ -228,8 +278,35 @@ def mask_runs(mask: np.ndarray) -> list[tuple[int, int, int]]:
     return runs
 
 
+EQUAL = 1e-9  # ratios within this of 1 count as equal, not as a win for either device
+
+
+def _where(c: Comparison, r: np.ndarray, mask: np.ndarray) -> dict[str, Any]:
+    """Who wins among the cells of `mask`: counts, A's region, and each device's best cell."""
+    a_wins, b_wins = mask & (r > 1 + EQUAL), mask & (r < 1 - EQUAL)
+    out: dict[str, Any] = {"cells": int(mask.sum()), "a_wins": int(a_wins.sum()), "b_wins": int(b_wins.sum())}
+
+    def cell(k: int) -> dict[str, float]:
+        i, j = divmod(k, r.shape[1])
+        return {"batch": float(c.batch[i]), "seq": float(c.seq[j]), "ratio": float(r[i, j])}
+
+    if a_wins.any():
+        i, j = np.nonzero(a_wins)
+        out["a_wins_batch_min"] = float(c.batch[i].min())
+        out["a_wins_seq_max"] = float(c.seq[j].max())
+        out["best_for_a"] = cell(int(np.argmax(np.where(a_wins, r, -np.inf))))
+    if b_wins.any():
+        out["best_for_b"] = cell(int(np.argmin(np.where(b_wins, r, np.inf))))
+    return out
+
+
 def mesh_summary(c: Comparison) -> dict[str, Any]:
-    """Numbers that describe a mesh in words: where A wins, the range of ratios, cells that do not fit."""
+    """Numbers that describe a mesh in words: where A wins, the range of ratios, cells that do not fit.
+
+    The headline numbers over the whole grid (`a_wins`, `best_for_a`, ...) are the roofline's,
+    memory ignored; `fit_both_summary` repeats them over the cells that fit on both devices, the
+    ones a deployment can run. Ratios within 1e-9 of 1 are equal (`equal`: every cell is).
+    """
     r = np.asarray(c.ratio, dtype=float)
     both = np.asarray(c.fits_a, dtype=bool) & np.asarray(c.fits_b, dtype=bool)
     masks = mesh_masks(c)
@@ -239,19 +316,18 @@ def mesh_summary(c: Comparison) -> dict[str, Any]:
         "not_fit_b": int((~np.asarray(c.fits_b, dtype=bool)).sum()),
         "fit_neither": int(masks["neither"].sum()),
         "ratio_min": float(np.nanmin(r)), "ratio_max": float(np.nanmax(r)),
-        "a_wins": int((r > 1).sum()), "a_wins_fit_both": int(((r > 1) & both).sum()),
+        "a_wins": int((r > 1 + EQUAL).sum()), "a_wins_fit_both": int(((r > 1 + EQUAL) & both).sum()),
+        "equal": bool(np.all(np.abs(r - 1) <= EQUAL)),
     }
     if both.any():
         out["ratio_min_fit_both"] = float(r[both].min())
         out["ratio_max_fit_both"] = float(r[both].max())
-    wins = r > 1
-    if wins.any():
-        i, j = np.nonzero(wins)
-        out["a_wins_batch_min"] = float(c.batch[i].min())
-        out["a_wins_seq_max"] = float(c.seq[j].max())
-        k = int(np.argmax(np.where(wins, r, -np.inf)))
-        out["best_for_a"] = {"batch": float(c.batch[k // r.shape[1]]), "seq": float(c.seq[k % r.shape[1]]),
-                             "ratio": float(r.flat[k])}
+        out["fit_both_summary"] = _where(c, r, both)
+    whole = _where(c, r, np.ones_like(both))
+    out["grid_summary"] = whole
+    for key in ("a_wins_batch_min", "a_wins_seq_max", "best_for_a"):
+        if key in whole:
+            out[key] = whole[key]
     k = int(np.argmin(r))
     out["best_for_b"] = {"batch": float(c.batch[k // r.shape[1]]), "seq": float(c.seq[k % r.shape[1]]),
                          "ratio": float(r.flat[k])}
@@ -429,7 +505,8 @@ def plot_roofline(devices, precisions=("fp16",), workload: dict[str, Any] | Work
     Figure = _mpl()
     from matplotlib.lines import Line2D
 
-    rs = roofs(devices, precisions)
+    rs = roofs(devices, precisions, skip_missing=True)
+    gaps = missing_roofs(devices, precisions)
     wp = None
     if workload is not None:
         wp = workload if isinstance(workload, WorkloadPoints) else workload_points(**workload)
@@ -472,7 +549,7 @@ def plot_roofline(devices, precisions=("fp16",), workload: dict[str, Any] | Work
                 ls="none", zorder=5)
         handles.append(Line2D([], [], color=c, lw=2.2, ls=ls, marker=marker[r.devices[0]], ms=7, mec="black",
                               mew=0.8))
-        labels.append(f"{r.label} {r.precision}: {r.peak / TERA:g} TFLOP/s, {r.bandwidth / 1e12:.3g} TB/s, "
+        labels.append(f"{r.label} {r.precision}: {_num(r.peak / TERA)} TFLOP/s, {r.bandwidth / 1e12:.3g} TB/s, "
                       f"ridge {r.ridge:.0f} FLOP/B")
         markers.append((r.ridge, r.peak / TERA, 5.0))
         texts.append((ax.annotate(f"{r.ridge:.0f} FLOP/B", (r.ridge, r.peak / TERA), xytext=(-6, 7),
@@ -501,8 +578,13 @@ def plot_roofline(devices, precisions=("fp16",), workload: dict[str, Any] | Work
         title = f"Roofline of {devs} ({', '.join(dict.fromkeys(r.precision for r in rs))})"
         if wp is not None:
             title += (f"\n{wp.model} {wp.phase}, batch {wp.batch}, {'KV length' if wp.phase == 'decode' else 'prompt'} "
-                      f"{wp.seq}{f', tp {wp.tp}' if wp.tp > 1 else ''} on {wp.device}")
+                      f"{wp.seq}{f', tp {wp.tp}' if wp.tp > 1 else ''} on {wp.device}, {wp.weight_dtype} weights")
     ax.set_title(title, fontsize=11)
+    notes = [*gaps, *([wp.fit_note] if wp is not None and wp.fit_note else [])]
+    if notes:
+        ax.text(0.01, 0.99, "\n".join(n[0].upper() + n[1:] for n in notes), transform=ax.transAxes, ha="left",
+                va="top", fontsize=8.5, color="#B00000", zorder=10,
+                bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": "#B00000", "alpha": 0.9})
     _place_labels(fig, ax, texts, markers, roof_lines)
     if out is not None:
         save_figure(fig, out, force=True)
@@ -596,9 +678,11 @@ def _draw_mesh(fig, ax, c: Comparison, vmax: float, *, colorbar: bool = True):
     ax.set_xlabel(_x_label(c))
     ax.set_ylabel("batch size (sequences)")
 
-    # Contours of the ratio on the log scale (smooth between cell centres); 1 is drawn thick.
-    if r.shape[0] > 1 and r.shape[1] > 1 and np.isfinite(r).all():
-        lr = np.log(r)
+    # Contours of the ratio on the log scale (smooth between cell centres); 1 is drawn thick. They are
+    # drawn only where at least one device can hold the workload: not across cells that fit on neither.
+    runnable = np.asarray(c.fits_a, dtype=bool) | np.asarray(c.fits_b, dtype=bool)
+    if r.shape[0] > 1 and r.shape[1] > 1 and np.isfinite(r).all() and runnable.sum() >= 4:
+        lr = np.ma.masked_array(np.log(r), mask=~runnable)
         levels = [v for v in ratio_levels(1 / vmax, vmax, most=9) if lr.min() < math.log(v) < lr.max()]
         thin = [v for v in levels if v != 1.0]
         if thin:
@@ -656,7 +740,7 @@ def _ratio_colorbar(fig, mappable, axes, c: Comparison, vmax: float):
 
 def plot_comparison(comparison: Comparison, out=None, ax=None, *, vmax: float | None = None,
                     force: bool = True, allow_unfit: bool = False):
-    """The seed's mesh: sequence length (x, log) × batch (y, log), colour = A/B ratio on a
+    """The LLMRoofline article's mesh: sequence length (x, log) × batch (y, log), colour = A/B ratio on a
     diverging log scale centred on 1 (purple: A faster, orange: B faster), dashed labelled
     contours at round ratios and a thick one at 1. Cells that do not fit in memory are hatched
     (`///` A, `\\\\\\` B) or greyed and cross-hatched (neither), as the legend says.

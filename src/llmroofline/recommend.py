@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -46,6 +46,30 @@ GRID_STEPS_PER_DOUBLING = 4
 KV_FRACTION = 0.9  # share of the memory left after weights and workspace a runtime gives the KV cache
 MAX_GPUS_LIMIT = 1024
 GB = 1e9
+INTERACTIVE_TPOT_SLO = 0.05  # s: 20 output tokens/s per user, about reading speed for a chat service
+
+
+def interactive_default(ttft_slo: float | None, tpot_slo: float | None) -> tuple[float | None, float | None, str]:
+    """The SLOs to rank by when none is given, and a sentence saying so ('' when some were given).
+
+    Without any target the cheapest configuration per token is the largest batch, at a few tokens
+    per second per user: fine for offline batch jobs, useless for a chat service. The default is
+    an interactive one, TPOT <= 50 ms (20 tokens/s per user).
+    """
+    if ttft_slo is not None or tpot_slo is not None:
+        return ttft_slo, tpot_slo, ""
+    return None, INTERACTIVE_TPOT_SLO, (
+        f"no latency target given: ranked for an interactive service, TPOT ≤ {INTERACTIVE_TPOT_SLO * 1e3:g} ms "
+        f"({1 / INTERACTIVE_TPOT_SLO:g} tokens/s per user); --tpot-slo none ranks by cost alone (offline batch jobs)")
+
+
+def objective_text(w: Workload) -> str:
+    """What the ranking optimizes, in one line."""
+    slos = ", ".join(([f"TTFT ≤ {w.ttft_slo:g} s"] if w.ttft_slo else [])
+                     + ([f"TPOT ≤ {w.tpot_slo * 1e3:g} ms"] if w.tpot_slo else []))
+    return ("ranked by cost per million output tokens (price per GPU-hour × GPUs / throughput), lowest first, "
+            f"over configurations that fit in memory{' and meet ' + slos if slos else ' (no latency target)'}; "
+            "ties go to the higher throughput per GPU")
 
 
 # ---- the search space ----------------------------------------------------------------------
@@ -293,6 +317,7 @@ class Workload:
     max_gpus: int
     weight_dtype: WeightPrecision  # the format of each module group's weights
     kv_dtype: str
+    calibrated: bool = True  # False: the plain roofline (an upper bound on speed)
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model.id, "input_len": self.input_len, "output_len": self.output_len,
@@ -515,6 +540,7 @@ def _search(model: Any, input_len: Any, output_len: Any, devices: Any, *, ttft_s
     price = resolve_prices(prices, hws)
     cal = load_calibration(calibration)
     cal.runtime(runtime)  # an unknown stack is an error before any device is searched
+    w = replace(w, calibrated=cal.source != "plain roofline")
     if not 1 <= max_batch_size <= MAX_BATCH * 64:
         raise InputError(f"max_batch_size must be from 1 to {MAX_BATCH * 64}, got {max_batch_size!r}")
     searches = []

@@ -239,8 +239,8 @@ def operators_figure(rows: list[dict[str, Any]]) -> Any:
                 name=f"{bound}-bound" if bound != "overhead" else "fixed overhead", legendgroup=bound,
                 showlegend=bound not in seen, marker_color=COLORS[bound],
                 customdata=[[r["share"] * 100, r["intensity"], r["count"]] for r in sel],
-                hovertemplate="%{y}: %{x:.4g} ms (%{customdata[0]:.1f}% of the pass)<br>"
-                              "intensity %{customdata[1]:.3g} FLOP/B, ×%{customdata[2]} per pass<extra></extra>",
+                hovertemplate="%{y}: %{x:,.4~r} ms (%{customdata[0]:.1f}% of the pass)<br>"
+                              "intensity %{customdata[1]:,.3~r} FLOP/B, ×%{customdata[2]} per pass<extra></extra>",
             ), row=1, col=col)
             seen.add(bound)
     fig.update_yaxes(categoryorder="array", categoryarray=names[::-1], tickfont=dict(size=11))
@@ -287,14 +287,16 @@ def batch_sweep_figure(model: Any, hardware: Any, result: Estimate, calibration:
                              hovertemplate="batch %{x}: does not fit in memory<extra></extra>"))
     fig.add_trace(go.Scatter(x=batches, y=np.where(fits, tpot, np.nan), mode="lines", name="TPOT (right axis)",
                              line=dict(color="#F58518", dash="dot"),
-                             hovertemplate="batch %{x}: TPOT %{y:.3g} ms<extra></extra>"), secondary_y=True)
+                             hovertemplate="batch %{x}: TPOT %{y:,.3~r} ms<extra></extra>"), secondary_y=True)
     fig.add_vline(x=b0, line=dict(color="#222", width=1, dash="dash"))
     # On a log axis an annotation's x is log10 of the value (a shape's is the value itself).
     fig.add_annotation(x=math.log10(b0), y=1, yref="paper", yanchor="bottom", showarrow=False,
                        text=f"batch {b0:.0f}", font=dict(size=11))
-    fig.update_xaxes(type="log", title="batch (sequences)")
-    fig.update_yaxes(title="output tok/s per GPU", rangemode="tozero", secondary_y=False)
-    fig.update_yaxes(title="TPOT ms", rangemode="tozero", secondary_y=True, showgrid=False)
+    from .pareto_plot import _ticks_125
+
+    fig.update_xaxes(type="log", title="batch (sequences)", **_ticks_125([float(b) for b in batches]))
+    fig.update_yaxes(title="output tok/s per GPU", rangemode="tozero", secondary_y=False, tickformat=",~r")
+    fig.update_yaxes(title="TPOT ms", rangemode="tozero", secondary_y=True, showgrid=False, tickformat=",.0f")
     fig.update_layout(title=dict(text=f"Batch sweep ({mode})", font=dict(size=14)), height=340,
                       margin=dict(l=60, r=60, t=50, b=40), template="plotly_white",
                       legend=dict(orientation="h", y=-0.25, x=0))
@@ -362,7 +364,11 @@ def estimate_sections(model: Any, hardware: Any, result: Estimate, calibration: 
     )
     if not bool(np.ravel(mem.fits)[0]):
         notes = "This workload does NOT fit in memory: the times are not achievable.\n" + notes
-    title = f"{m.id} on {result.gpus}× {hw.id}"
+    if result.warnings:
+        notes += "\n" + "\n".join(f"Note: {w}." for w in result.warnings)
+    inp = result.inputs
+    title = (f"{m.id} on {result.gpus}× {hw.id} ({result.mode}, {inp.get('weight_dtype', 'fp16')} weights, "
+             f"{inp.get('kv_dtype', 'fp16')} KV, {'calibrated' if result.calibrated else 'plain roofline'})")
     return EstimateSections(title, inputs, summary, breakdown, figures, tables, notes)
 
 

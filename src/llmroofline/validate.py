@@ -58,7 +58,9 @@ class Measurement:
         return (self.model, self.hardware, self.tp, self.weight_dtype, self.kv_dtype, self.mode, self.runtime)
 
 
-def read_measurements(path: str | Path) -> list[Measurement]:
+def read_measurements(path: str | Path, *, bad: list[dict[str, Any]] | None = None) -> list[Measurement]:
+    """The rows of a measurement CSV. A malformed row is an InputError naming its line, or, when
+    `bad` is a list, is appended to it as {line, id, error} and left out."""
     p = Path(path)
     columns, rows = read_csv(p, "measurements")
     if not rows:
@@ -71,7 +73,9 @@ def read_measurements(path: str | Path) -> list[Measurement]:
         try:
             out.append(_measurement(r, n))
         except (ValueError, TypeError, KeyError) as e:
-            raise InputError(f"measurements {p}, line {n}: {e}") from None
+            if bad is None:
+                raise InputError(f"measurements {p}, line {n}: {e}") from None
+            bad.append({"line": n, "id": str(r.get("id") or f"row{n}"), "error": str(e)})
     return out
 
 
@@ -120,23 +124,41 @@ def _measurement(r: dict[str, Any], n: int) -> Measurement:
     )
 
 
-def predict(rows: list[Measurement], calibration: str | Calibration | None = "default") -> np.ndarray:
-    """Predicted value of each row's metric, in row order (nan where the row cannot be modelled)."""
+def predict(rows: list[Measurement], calibration: str | Calibration | None = "default", *,
+            errors: dict[int, str] | None = None) -> np.ndarray:
+    """Predicted value of each row's metric, in row order.
+
+    A row the model cannot evaluate (an unknown name, tp not dividing the heads) is an InputError,
+    or, when `errors` is a dict, stays nan with its message in errors[row index].
+    """
     cal = load_calibration(calibration)
     pred = np.full(len(rows), np.nan)
     groups: dict[tuple, list[int]] = defaultdict(list)
     for i, r in enumerate(rows):
         groups[r.group_key].append(i)
-    for (model, hw, tp, wd, kd, mode, runtime), idx in groups.items():
-        sel = [rows[i] for i in idx]
-        batch: Any = "max" if mode == "max" else np.array([r.batch for r in sel])
-        est: Estimate = estimate(model, hw, batch=batch, input_len=np.array([r.input_len for r in sel]),
-                                 output_len=np.array([r.output_len for r in sel]), tp=tp, weight_dtype=wd,
-                                 kv_dtype=kd, mode=mode, calibration=cal, runtime=runtime)
-        for j, i in enumerate(idx):
-            value = np.broadcast_to(METRICS[rows[i].metric](est), (len(idx),))[j]
-            pred[i] = float(value)
+    for key, idx in groups.items():
+        try:
+            _predict_group(rows, idx, key, cal, pred)
+        except InputError:
+            if errors is None:
+                raise
+            for i in idx:  # find the bad rows: each on its own
+                try:
+                    _predict_group(rows, [i], key, cal, pred)
+                except InputError as e:
+                    errors.setdefault(i, str(e))
     return pred
+
+
+def _predict_group(rows: list[Measurement], idx: list[int], key: tuple, cal: Calibration, pred: np.ndarray) -> None:
+    model, hw, tp, wd, kd, mode, runtime = key
+    sel = [rows[i] for i in idx]
+    batch: Any = "max" if mode == "max" else np.array([r.batch for r in sel])
+    est: Estimate = estimate(model, hw, batch=batch, input_len=np.array([r.input_len for r in sel]),
+                             output_len=np.array([r.output_len for r in sel]), tp=tp, weight_dtype=wd,
+                             kv_dtype=kd, mode=mode, calibration=cal, runtime=runtime)
+    for j, i in enumerate(idx):
+        pred[i] = float(np.broadcast_to(METRICS[rows[i].metric](est), (len(idx),))[j])
 
 
 @dataclass(frozen=True)

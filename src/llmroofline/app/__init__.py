@@ -14,7 +14,7 @@ above the outputs it could not compute; the other tabs keep working.
 from __future__ import annotations
 
 from .compare_tab import COMPARE_COLUMNS, compare_view
-from .estimate_tab import estimate_report_html, estimate_view
+from .estimate_tab import batch_field_disabled, estimate_report_html, estimate_view
 from .inputs import (
     CALIBRATIONS,
     CUSTOM,
@@ -43,6 +43,7 @@ _guard = guard  # the name tests and older code use
 __all__ = [
     "CALIBRATIONS", "COMPARE_COLUMNS", "CUSTOM", "CUSTOM_FIELDS", "HELP", "MAX_UPLOAD_BYTES", "RECOMMEND_COLUMNS",
     "RECOMMEND_HEADERS", "ROOFLINE_COLUMNS", "UPLOADED", "View", "_guard", "_hardware_specs", "allowed_hosts",
+    "batch_field_disabled",
     "compare_view", "create_app", "custom_device_spec", "device_options", "estimate_report_html", "estimate_view",
     "format_value", "guard", "host_allowed", "host_name", "model_options", "parse_int", "parse_optional_float",
     "parse_upload", "placeholder_figure", "recommend_view", "resolve_calibration", "resolve_device",

@@ -46,7 +46,10 @@ def compare_view(model: ModelSpec, a: Hardware, b: Hardware, *, batch: str = "1:
     data = mesh_summary(c)
     la, lb = c.labels.get("a", c.a), c.labels.get("b", c.b)
     both = fa & fb
-    if both.any():
+    if data["equal"]:
+        summary = [f"A = {la}, B = {lb}: equal in every cell (ratio 1).",
+                   f"Out of memory: A in {data['not_fit_a']} cells, B in {data['not_fit_b']}."]
+    elif both.any():
         data["ratio_median_fit_both"] = float(np.median(ratio[both]))
         data["a_faster_share_fit_both"] = float((ratio[both] > 1).mean())
         summary = [f"A = {la}, B = {lb}. Where both fit ({data['fit_both']} of {data['cells']} cells), A / B runs "

@@ -57,6 +57,11 @@ def estimate_report_html(model: ModelSpec, device: Hardware, **workload: Any) ->
     return html_report(f"Estimate: {s.title}", s.inputs, s.figures, s.tables[1:], s.notes, lead=s.tables[0])
 
 
+def batch_field_disabled(mode: str | None) -> bool:
+    """The Batch field is greyed out in max mode, which chooses the batch itself."""
+    return mode == "max"
+
+
 LABEL, VALUE = "Estimate", "estimate"
 
 
@@ -71,6 +76,7 @@ def tab(c: Choices) -> Any:
             html.Div([html.Div(field_("tp", text("est-tp", 1, "tp"))),
                       html.Div(field_("pp", text("est-pp", 1, "pp")))], className="row2"),
             *field_("Batch", text("est-batch", 8, "batch"), "batch"),
+            html.Div(id="est-batch-note", className="hint"),
             html.Div([html.Div(field_("Input tokens", text("est-input", 2048, "input"))),
                       html.Div(field_("Output tokens", text("est-output", 256, "output")))], className="row2"),
             html.Div([html.Div(field_("Weights", dd("est-weight", wdtypes, "checkpoint"), "weight_dtype")),
@@ -104,10 +110,17 @@ def register(app: Any, empty_fig: Any) -> None:
                   Input("est-cal", "value"), Input("est-runtime", "value")]
 
     def _est_args(device, tp, pp, batch, inp, outp, wd, kd, mode, cal, runtime) -> dict[str, Any]:
+        if batch_field_disabled(mode):
+            batch = "max"  # the field is greyed out: max mode chooses the batch
         return dict(batch=parse_int(batch, "batch", allow_max=True), input_len=parse_int(inp, "input tokens"),
                     output_len=parse_int(outp, "output tokens"), tp=int(parse_int(tp, "tp")),
                     pp=int(parse_int(pp, "pp")), weight_dtype=wd, kv_dtype=kd, mode=mode,
                     calibration=resolve_calibration(cal), runtime=resolve_runtime(runtime))
+
+    @app.callback(Output("est-batch", "disabled"), Output("est-batch-note", "children"), Input("est-mode", "value"))
+    def on_estimate_mode(mode):
+        return batch_field_disabled(mode), ("max mode picks the batch: the largest that fits"
+                                            if batch_field_disabled(mode) else "")
 
     @app.callback(Output("est-msg", "children"), Output("est-kpis", "children"), Output("est-mem", "figure"),
                   Output("est-sweep", "figure"), Output("est-ops", "figure"), Output("est-table", "children"),

@@ -42,8 +42,9 @@ def recommend_view(model: ModelSpec, *, input_len: int = 1024, output_len: int =
     """Devices ranked by `recommend.recommend` (cheapest per token first) and the throughput-latency
     Pareto chart of the same search (`pareto_plot.pareto_figure`)."""
     from ..pareto_plot import pareto_figure
-    from ..recommend import recommend
+    from ..recommend import interactive_default, objective_text, recommend
 
+    ttft_slo, tpot_slo, note = interactive_default(ttft_slo, tpot_slo)  # none given: an interactive service
     rec = recommend(model, input_len, output_len, devices=devices or None, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
                     runtime=runtime)
     rows = [[c.to_dict().get(k) for k in RECOMMEND_COLUMNS] for c in rec.ranking]
@@ -56,6 +57,11 @@ def recommend_view(model: ModelSpec, *, input_len: int = 1024, output_len: int =
     summary += [f"{e.device}: {e.reason}" for e in rec.excluded[:8]]
     if n_ex > 8:
         summary.append(f"… and {n_ex - 8} more.")
+    text = objective_text(rec.workload)
+    summary.append(text[0].upper() + text[1:] + ".")
+    if note:  # the app has no 'none': an empty field means the interactive default
+        summary.append("No latency target given: ranked for an interactive service, TPOT ≤ 50 ms (20 tokens/s per "
+                       "user). Type a TPOT SLO to change it.")
     return View(figures=[fig], summary=summary, columns=RECOMMEND_HEADERS, rows=shown,
                 csv=table_csv(RECOMMEND_COLUMNS, rows), data=rec.to_dict())
 

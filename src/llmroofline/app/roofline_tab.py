@@ -8,7 +8,6 @@ from ..errors import InputError
 from ..hardware import Hardware
 from ..model import ModelSpec
 from ..report import table_csv
-from ..roofline import device_peak
 from .inputs import parse_int, resolve_device, resolve_model
 from .layout import (
     Choices,
@@ -33,24 +32,17 @@ def roofline_view(model: ModelSpec, devices: list[Hardware], precisions: list[st
                   batch: int = 1, seq: int = 1024, weight_dtype: Any = None, tp: int = 1,
                   on: Hardware | None = None) -> View:
     """Rooflines of the devices at the chosen precisions (`interactive.roofline_figure`) with the
-    workload's operators placed on device `on` (default: the first). Precisions that some device
-    lacks are left out, with a note."""
+    workload's operators placed on device `on` (default: the first). A device that lacks a
+    precision is left out at that precision only, with a note."""
     from ..interactive import roofline_figure
-    from ..plots import workload_points
+    from ..plots import missing_roofs, workload_points
 
     if not devices:
         raise InputError("roofline: pick at least one device")
     if not precisions:
         raise InputError("roofline: pick at least one precision")
-    kept, notes = [], []
-    for p in precisions:
-        lacking = [hw.id for hw in devices if not _has_precision(hw, p)]
-        if lacking:
-            notes.append(f"{p} left out: {', '.join(lacking)} {'has' if len(lacking) == 1 else 'have'} no {p} peak.")
-        else:
-            kept.append(p)
-    if not kept:
-        raise InputError("roofline: no precision picked is common to all devices; " + " ".join(notes))
+    kept = list(precisions)
+    notes = [n[0].upper() + n[1:] + "." for n in missing_roofs(devices, kept)]
     target = on if on is not None else devices[0]
     wp = workload_points(model, target, phase=phase, batch=batch, seq=seq, tp=tp, weight_dtype=weight_dtype)
     fig = fit_figure(roofline_figure(devices, kept, workload=wp), 560)
@@ -62,14 +54,6 @@ def roofline_view(model: ModelSpec, devices: list[Hardware], precisions: list[st
                f"the star is the whole model (method 1)."] + notes
     return View(figures=[fig], summary=summary, columns=ROOFLINE_COLUMNS, rows=rows,
                 csv=table_csv(ROOFLINE_COLUMNS, rows), data={"workload": wp.to_dict()})
-
-
-def _has_precision(hw: Hardware, precision: str) -> bool:
-    try:
-        device_peak(hw, precision)
-    except InputError:
-        return False
-    return True
 
 
 LABEL, VALUE = "Roofline", "roofline"

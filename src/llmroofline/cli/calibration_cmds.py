@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import typer
 
-from ..calibrate import HOLDOUTS, calibrate, write_calibration
+from ..calibrate import HOLDOUTS, calibrate, error_bands, write_calibration
 from ..catalog import CATALOG_ROOT
 from ..errors import InputError
 from ..files import check_output
@@ -22,7 +22,6 @@ from .common import (
     RUNTIME_HELP,
     app,
     console,
-    err_console,
     print_json,
     table,
 )
@@ -30,6 +29,15 @@ from .common import (
 DEFAULT_DATA = Path(__file__).resolve().parents[3] / "data" / "measured-public.csv"
 DATA_HELP = "Measurement CSV (columns of estimate --from-csv plus metric and value)."
 GROUPINGS = ("device", "runtime", "mode", "metric", "source")
+
+
+def _progress() -> Any:
+    """A rich progress bar on stderr (stdout may carry JSON); rich draws it only on a terminal."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                    TimeElapsedColumn(), console=Console(stderr=True), transient=True)
 
 
 def _data_path(data: Path | None) -> Path:
@@ -52,12 +60,19 @@ def validate_cmd(
 ) -> None:
     """Run every row of a measurement CSV: predicted vs measured, plain roofline and calibrated."""
     path = _data_path(data)
-    rows = read_measurements(path)
+    bad: list[dict[str, Any]] = []
+    rows = read_measurements(path, bad=bad)  # a malformed row is reported, the others scored
     if runtime.strip().lower() != "auto":
         rid = load_runtime(runtime).id
         rows = [replace(r, runtime=rid) for r in rows]
-    plain = predict(rows, "none")
-    cal = predict(rows, calibration)
+    errors: dict[int, str] = {}
+    plain = predict(rows, "none", errors=errors)
+    cal = predict(rows, calibration, errors=errors)
+    bad += [{"line": None, "id": rows[i].id, "error": msg} for i, msg in sorted(errors.items())]
+    keep = [i for i in range(len(rows)) if i not in errors]
+    if not keep:
+        raise InputError(f"no row of {path} could be scored; first problem: {bad[0]['error'] if bad else 'none'}")
+    rows, plain, cal = [rows[i] for i in keep], plain[keep], cal[keep]
     per_row: list[dict[str, Any]] = [{"id": r.id, "model": r.model, "hardware": r.hardware, "tp": r.tp, "mode": r.mode,
                 "batch": None if np.isnan(r.batch) else r.batch, "input_len": r.input_len, "runtime": r.runtime,
                 "output_len": r.output_len, "metric": r.metric, "measured": r.value,
@@ -73,7 +88,8 @@ def validate_cmd(
         for by in (*GROUPINGS, "all")
     }
     if json_:
-        print_json({"data": str(path), "calibration": calibration, "rows": per_row, "summary": summary})
+        print_json({"data": str(path), "calibration": calibration, "rows": per_row, "summary": summary,
+                    "errors": bad})
         return
     if rows_:
         table(f"{len(rows)} measurements from {path.name}", ["id", "model", "device", "tp", "mode", "batch", "in/out",
@@ -81,6 +97,9 @@ def validate_cmd(
               [[r["id"], r["model"].split("/")[-1], r["hardware"], r["tp"], r["mode"], r["batch"] or "max",
                 f"{r['input_len']}/{r['output_len']}", r["metric"], r["measured"], r["plain"],
                 f"{r['error_plain_pct']:+.0f}", r["calibrated"], f"{r['error_calibrated_pct']:+.0f}"] for r in per_row])
+    if bad:
+        table(f"{len(bad)} row(s) of {path.name} not scored", ["line", "id", "problem"],
+              [[b["line"] if b["line"] is not None else "", b["id"], b["error"]] for b in bad])
     for by in (*GROUPINGS, "all"):
         table(f"errors by {by} (MdAPE: median absolute % error; bias: median signed % error)",
               [by, "rows", "plain MdAPE", "plain bias", "calib. MdAPE", "calib. MAPE", "calib. bias", "worst rows"],
@@ -109,24 +128,34 @@ def calibrate_cmd(
         raise InputError(f"--level must be from 0.5 to 0.99, got {level}")
     rows = read_measurements(path)
     honest = bands and len({r.hardware for r in rows}) > 1
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
     groups = 1 + (sum(len({HOLDOUTS[by](r) for r in rows}) for by in HOLDOUTS) if honest else 0)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console,
-                  transient=True, disable=json_) as bar:
-        task = bar.add_task("calibrating", total=groups)
-        run = calibrate(rows, level=level, held_out=honest,
-                        progress=lambda what: bar.update(task, advance=1, description=what))
+    with _progress() as progress:
+        task = progress.add_task(f"fitting {len(rows)} rows", total=groups)
+        done = [0]
+
+        def step(what: str) -> None:  # called before each fit: the first on all rows, then each hold-out
+            if done[0]:
+                progress.advance(task)
+            done[0] += 1
+            progress.update(task, description=f"fit {done[0]} of {groups}: {what}")
+
+        run = calibrate(rows, level=level, held_out=honest, progress=step)
+        progress.update(task, completed=groups)
     doc = run.document(path.name, len(rows))
     write_calibration(doc, out, force=force or owned)
+    # In-sample errors are for information only: intervals come from held-out rows or not at all.
+    in_sample = error_bands(rows, predict(rows, run.result.calibration))
     if json_:
-        print_json({"out": str(out), **doc, "coverage": run.coverage})
+        print_json({"out": str(out), **doc, "coverage": run.coverage, "in_sample_errors": in_sample})
         return
     res = run.result
     table(f"fitted on {len(rows)} rows of {path.name} -> {out}", ["parameter", "fitted", "prior", "bounds"],
           [[".".join(p.path), v, p.prior, f"{p.low:g} to {p.high:g}"] for p, v in zip(res.params, res.values, strict=True)])
     if honest:
-        console.print(f"{level:.0%} intervals from held-out rows; coverage: "
-                      + ", ".join(f"{by} held out {c:.0%}" for by, c in run.coverage.items()))
+        console.print(f"{level:.0%} intervals from rows left out of the fit; coverage: "
+                      + ", ".join(f"{by} left out {c:.0%}" for by, c in run.coverage.items()), highlight=False)
     else:
-        console.print("no held-out validation (--no-bands or one device): the file carries no intervals")
+        console.print("no intervals or error bands written (" + ("--no-bands" if not bands else "one device")
+                      + ": nothing was left out of the fit to measure them)", highlight=False)
+    console.print("in-sample errors (median |relative error| on the rows fitted, optimistic): "
+                  + ", ".join(f"{k} {v * 100:.0f}%" for k, v in in_sample.items()), highlight=False)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
+from ..formatting import money
 from ..hardware import list_hardware, load_hardware
 from ..model import list_models, load_model
 from .common import (
@@ -40,8 +43,13 @@ def models_show(model: str = typer.Argument(..., help=MODEL_HELP),
     if json_:
         print_json(s)
         return
-    rows = [[k, v if not isinstance(v, dict) else ", ".join(f"{p}: {x:.2f}" for p, x in v.items())]
-            for k, v in s.items() if v not in (None, "", 0, False) or k in ("experts", "kv_heads")]
+    def text(v: Any) -> Any:
+        if isinstance(v, dict):
+            return ", ".join(f"{p}: {x:.2f}" if isinstance(x, float) else f"{p}: {text(x)}" for p, x in v.items())
+        return ", ".join(map(str, v)) if isinstance(v, list) else v
+
+    rows = [[k, text(v)]
+            for k, v in s.items() if v not in (None, "", 0, False, []) or k in ("experts", "kv_heads")]
     table(m.id, ["field", "value"], rows)
 
 
@@ -72,7 +80,13 @@ def hardware_show(device: str = typer.Argument(..., help=HARDWARE_HELP),
         return
     rows = []
     for k, v in d.items():
-        if isinstance(v, dict):
+        if k.endswith("year") and isinstance(v, int):
+            v = str(v)  # 2024, not 2,024
+        elif k.startswith("price") and isinstance(v, (int, float)):
+            v = money(v)
+        elif isinstance(v, list):
+            v = ", ".join(map(str, v))
+        elif isinstance(v, dict):
             v = ", ".join(f"{p}: {x:.4g}" if isinstance(x, float) else f"{p}: {x}" for p, x in v.items())
         rows.append([k, v])
     table(hw.id, ["field", "value"], rows)

@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..errors import clean_name, clean_text
-from ..formatting import cell_text
+from ..formatting import cell_text, is_prose
 
 app = typer.Typer(
     name="llmroofline",
@@ -28,6 +28,54 @@ models_app = typer.Typer(help="Bundled model architectures.", no_args_is_help=Tr
 hardware_app = typer.Typer(help="Bundled accelerator specifications.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(hardware_app, name="hardware")
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        print(f"llmroofline {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", help="Print the version and exit.",
+                                       callback=_show_version, is_eager=True)) -> None:
+    """Predict LLM inference speed on accelerators without running it."""
+
+
+_TYPE_WORDS = {"str": "TEXT", "int": "INTEGER", "float": "NUMBER", "path": "PATH", "bool": ""}
+
+
+def _type_word(original: Any) -> Any:
+    """What an option takes, as click writes it (TEXT, INTEGER, PATH), and nothing for a flag:
+    Typer >= 0.20 writes the Python type in angle brackets (<bool>, <str>), even for flags."""
+
+    def display(self: Any, ctx: Any) -> str | None:
+        if getattr(self, "metavar", None) is not None:
+            return str(self.metavar)
+        if getattr(self, "is_flag", False) or getattr(self, "count", False):
+            return None
+        text = original(self, ctx)
+        if not isinstance(text, str):
+            return text
+        more = text.endswith("...")
+        core = text.removesuffix("...").strip("<>")
+        core = core.removeprefix("list[").removesuffix("]")
+        word = _TYPE_WORDS.get(core, core.upper())
+        return (word + ("..." if more else "")) or None
+
+    return display
+
+
+try:  # the help panels of Typer >= 0.20; older versions already write click's words
+    from typer.core import TyperArgument, TyperOption
+
+    for _cls in (TyperOption, TyperArgument):
+        if hasattr(_cls, "display_type_rich"):
+            _cls.display_type_rich = _type_word(_cls.display_type_rich)  # type: ignore[method-assign]
+except ImportError:  # pragma: no cover
+    pass
 
 # Tables are wide: when the output is not a terminal (a pipe, a file, CI logs), do not squeeze them
 # into rich's default 80 columns.
@@ -92,10 +140,30 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(to_jsonable(data), indent=2, allow_nan=False) + "\n")
 
 
+def write_json_stream(items: Any) -> None:
+    """A JSON array written element by element as `items` (an iterator) yields them, so that a long
+    run starts writing at once and never holds the whole document."""
+    out = sys.stdout
+    first = True
+    for item in items:
+        try:  # one line per element: json's C encoder (indent= would use the pure-Python one)
+            text = json.dumps(item, allow_nan=False)
+        except (TypeError, ValueError):  # numpy values or non-finite floats: convert first
+            text = json.dumps(to_jsonable(item), allow_nan=False)
+        out.write(("[\n" if first else ",\n") + text)
+        first = False
+    out.write("[]\n" if first else "\n]\n")
+
+
 def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
-    t = Table(title=_cell(title), title_justify="left")
+    """A rich table: the first column and any column holding prose left-aligned, numbers right-aligned;
+    the table is at least as wide as its title, so the title is not wrapped mid-phrase."""
+    width = console.width or 160
+    title = _cell(title)
+    t = Table(title=title, title_justify="left", min_width=min(len(title) + 4, width))
     for i, c in enumerate(columns):
-        t.add_column(_cell(c), justify="left" if i == 0 else "right", no_wrap=i == 0)
+        prose = any(i < len(r) and is_prose(r[i]) for r in rows)
+        t.add_column(_cell(c), justify="left" if i == 0 or prose else "right", no_wrap=i == 0)
     for r in rows:
         t.add_row(*[_cell(fmt(v)) for v in r])
     console.print(t)

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import math
+import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import typer
+from rich.markup import escape
 
+from ..assumptions import row_warnings
 from ..efficiency import load_calibration
 from ..errors import InputError, clean_name
 from ..estimate import MAX_BATCH, estimate, make_deployment
@@ -28,25 +33,31 @@ from .common import (
     WEIGHT_DTYPE_HELP,
     app,
     console,
+    console_err,
     fmt,
     print_json,
+    say,
     table,
+    write_json_stream,
 )
 
 CSV_REQUIRED = ("model", "hardware", "input_len", "output_len")  # the other columns have defaults
 
 
-def _int_or_max(text: str, name: str) -> int | str:
-    if str(text).lower() == "max":
+def _int_or_max(text: str, name: str) -> int | list[int] | str:
+    """'max', a whole number, or a comma-separated list of them (`1,8,64`), as the API takes them."""
+    if str(text).strip().lower() == "max":
         return "max"
+    parts = [p.strip() for p in str(text).split(",")]
     try:
-        v = int(text)
+        values = [int(p) for p in parts]
     except ValueError:
-        raise InputError(f"{name} must be a whole number or 'max', got {text!r}") from None
-    return v
+        raise InputError(f"{name} must be a whole number, a list like 1,8,64 or 'max', got {text!r}") from None
+    return values[0] if len(values) == 1 else values
 
 
-def _estimate_row(row: dict[str, Any], calibration: str, max_batch: int | None, runtime: str) -> dict[str, Any]:
+def _row_args(row: dict[str, Any], calibration: str, max_batch: int | None, runtime: str = "generic") -> dict[str, Any]:
+    """The `estimate` arguments of one CSV row (InputError naming the column when one is bad)."""
     def get(key: str, default: Any = None) -> Any:
         v = row.get(key)
         if v is None or str(v).strip() == "":
@@ -67,18 +78,105 @@ def _estimate_row(row: dict[str, Any], calibration: str, max_batch: int | None, 
 
     mode = get("mode", "static")
     batch: Any = "max" if mode == "max" else integer("batch")
-    r = estimate(get("model"), get("hardware"), batch=batch, input_len=integer("input_len"),
-                 output_len=integer("output_len"), tp=integer("tp", 1), pp=integer("pp", 1),
-                 weight_dtype=row.get("weight_dtype") or None, kv_dtype=get("kv_dtype", "fp16"), mode=mode,
-                 calibration=calibration, max_batch_size=max_batch, runtime=get("runtime", runtime))
-    return _scalar(r.to_dict())
+    return dict(model=get("model"), hardware=get("hardware"), batch=batch, input_len=integer("input_len"),
+                output_len=integer("output_len"), tp=integer("tp", 1), pp=integer("pp", 1),
+                weight_dtype=row.get("weight_dtype") or None, kv_dtype=get("kv_dtype", "fp16"), mode=mode,
+                calibration=calibration, max_batch_size=max_batch, runtime=get("runtime", runtime))
+
+
+def _estimate_row(row: dict[str, Any], calibration: str, max_batch: int | None, runtime: str = "generic") -> dict[str, Any]:
+    return _scalar(estimate(**_row_args(row, calibration, max_batch, runtime)).to_dict())
+
+
+PER_ROW = ("batch", "input_len", "output_len")  # what varies inside one vectorized call
+CHUNK_ROWS = 8192  # rows estimated (and written) at a time: memory stays bounded, output streams
+
+
+def estimate_rows(rows: Iterable[dict[str, Any]], calibration: str, max_batch: int | None,
+                  runtime: str = "generic") -> Iterator[dict[str, Any]]:
+    """One result per CSV row, in row order: the estimate's fields (or `error`) over the row's own
+    columns. Rows that share model, device, layout, precisions and mode are estimated in one
+    vectorized call; a group that fails is retried row by row, so a bad row spoils only itself."""
+    chunk: list[dict[str, Any]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == CHUNK_ROWS:
+            yield from _estimate_chunk(chunk, calibration, max_batch, runtime)
+            chunk = []
+    if chunk:
+        yield from _estimate_chunk(chunk, calibration, max_batch, runtime)
+
+
+def _estimate_chunk(rows: list[dict[str, Any]], calibration: str, max_batch: int | None,
+                    runtime: str) -> list[dict[str, Any]]:
+    results: list[dict[str, Any] | None] = [None] * len(rows)
+    groups: dict[tuple, list[tuple[int, dict[str, Any]]]] = {}
+    for k, row in enumerate(rows):
+        try:
+            args = _row_args(row, calibration, max_batch, runtime)
+        except InputError as e:
+            results[k] = {"error": str(e)}
+            continue
+        key = tuple((n, v) for n, v in args.items() if n not in PER_ROW) + (("max", args["batch"] == "max"),)
+        groups.setdefault(key, []).append((k, args))
+    for members in groups.values():
+        for k, d in zip([k for k, _ in members], _estimate_group([a for _, a in members]), strict=True):
+            results[k] = d
+    return [{**{c: v for c, v in row.items() if c not in res}, **res} for row, res in zip(rows, results, strict=True)
+            if res is not None]
+
+
+def _estimate_group(members: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Estimates of rows that differ only in batch and lengths: one call over arrays, then split."""
+    if len(members) == 1:
+        return [_one(members[0])]
+    first = members[0]
+    arrays = {n: np.array([a[n] for a in members], dtype=float) for n in PER_ROW if first[n] != "max"}
+    try:
+        r = estimate(**{**first, **arrays})
+    except InputError:  # some row is bad: find it by estimating each on its own
+        return [_one(a) for a in members]
+    d = r.to_dict()
+    dep = make_deployment(first["model"], first["hardware"], tp=first["tp"], pp=first["pp"],
+                          weight_dtype=first["weight_dtype"], kv_dtype=first["kv_dtype"])
+    notes = row_warnings(dep, mode=r.mode, batch=r.batch, input_len=r.input_len, output_len=r.output_len,
+                         memory=r.memory, max_batch_size=first["max_batch_size"] if r.mode == "max" else None)
+    return [{**_pick(d, k, len(members)), "warnings": notes[k]} for k in range(len(members))]
+
+
+def _one(args: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return _scalar(estimate(**args).to_dict())
+    except InputError as e:
+        return {"error": str(e)}
+
+
+def _pick(d: dict[str, Any], k: int, n: int) -> dict[str, Any]:
+    """Element k of every length-n list in an estimate's dict (the fields of one row)."""
+    out: dict[str, Any] = {}
+    for key, v in d.items():
+        if key == "warnings":
+            continue
+        if key == "interval":  # [low list, high list] per metric: one [low, high] per row
+            out[key] = {m: x[k] if m == "widened_for" else [b[k] if isinstance(b, list) else b for b in x]
+                        if isinstance(x, list) else x for m, x in v.items()}
+            continue
+        if isinstance(v, dict):
+            out[key] = _pick(v, k, n)
+        elif isinstance(v, list) and len(v) == n:
+            out[key] = v[k]
+        else:
+            out[key] = v
+    return out
 
 
 def _scalar(d: dict[str, Any]) -> dict[str, Any]:
     """Unwrap one-element lists of a single estimate."""
     out: dict[str, Any] = {}
     for k, v in d.items():
-        if isinstance(v, dict):
+        if k in ("warnings", "widened_for"):  # lists of names, whatever their length
+            out[k] = v[0] if k == "widened_for" and v and isinstance(v[0], list) and len(v) == 1 else v
+        elif isinstance(v, dict):
             out[k] = _scalar(v)
         elif isinstance(v, list) and len(v) == 1:
             out[k] = v[0]
@@ -108,7 +206,11 @@ def estimate_cmd(
     output_len: int = typer.Option(128, "--output", "-o", help="Output tokens per sequence."),
     weight_dtype: str = typer.Option(None, "--weight-dtype", help=WEIGHT_DTYPE_HELP),
     kv_dtype: str = typer.Option("fp16", "--kv-dtype", help=KV_DTYPE_HELP),
-    mode: str = typer.Option("static", "--mode", help="static | continuous | max"),
+    mode: str = typer.Option(None, "--mode", show_default=False, help=(
+        "static (the default: the batch starts together, prefill then decode), continuous (the batch kept in "
+        "flight by continuous batching) or max (continuous at the largest batch that fits). At one batch, "
+        "static and continuous do the same work per output token, so their throughput agrees; they split "
+        "it differently into TTFT and TPOT.")),
     calibration: str = typer.Option("default", "--calibration", help=CALIBRATION_HELP),
     max_batch: int = typer.Option(None, "--max-batch",
                                   help=f"Upper bound on the batch in max mode (default: the runtime's, {MAX_BATCH} for generic)."),
@@ -122,25 +224,20 @@ def estimate_cmd(
     if html is not None:
         check_output(html, ("html", "htm"), force=force)  # before any work
     if from_csv is not None:
-        results = []
-        for row in read_csv_rows(from_csv):
-            try:
-                res = _estimate_row(row, calibration, max_batch, runtime)
-            except InputError as e:
-                res = {"error": str(e)}
-            results.append({**{k: v for k, v in row.items() if k not in res}, **res})
+        rows = read_csv_rows(from_csv)
+        results = estimate_rows(rows, calibration, max_batch, runtime)
         if json_:
-            print_json(results)
+            write_json_stream(results)
         else:
-            table(f"{len(results)} estimates from {from_csv}", ["model", "hardware", "mode", "batch", "in", "out",
-                                                                 "TTFT s", "TPOT ms", "tok/s", "fits", "error"],
-                  [[r.get("model"), r.get("hardware"), r.get("mode"), r.get("batch"), r.get("input_len"),
-                    r.get("output_len"), r.get("ttft_s"), (r.get("tpot_s") or 0) * 1e3, r.get("throughput_tok_s"),
-                    (r.get("memory") or {}).get("fits"), r.get("error", "")] for r in results])
+            _csv_table(from_csv, len(rows), results)
         return
     if not model or not hardware:
         raise InputError("estimate needs --model and --hardware (or --from-csv FILE)")
     b = _int_or_max(batch, "--batch")
+    if b == "max" and mode is not None and mode.strip().lower() in ("static", "continuous"):
+        raise InputError(f"--batch max picks the largest batch that fits under continuous batching (--mode max); "
+                         f"it cannot be combined with --mode {mode.strip().lower()}: give a number of sequences or "
+                         "drop --mode")
     r = estimate(model, hardware, batch=b, input_len=input_len, output_len=output_len, tp=tp, pp=pp,
                  weight_dtype=weight_dtype, kv_dtype=kv_dtype, mode=mode, calibration=calibration,
                  max_batch_size=max_batch, runtime=runtime)
@@ -149,8 +246,12 @@ def estimate_cmd(
         from ..report import write_estimate_report
 
         write_estimate_report(html, r, model=model, hardware=hardware, calibration=calibration, force=force)
+        (console_err if json_ else say)(f"wrote {html}")
     if json_:
         print_json(d)
+        return
+    if isinstance(d["batch"], list):  # several workloads: one row each
+        _estimate_rows(d)
         return
     mem = d["memory"]
     interval = d.get("interval", {})
@@ -178,6 +279,55 @@ def estimate_cmd(
         console.print("[bold red]This workload does not fit in memory: the times above are not achievable.[/]")
     if interval.get("widened_for"):
         console.print(f"interval widened: beyond the measured data ({', '.join(interval['widened_for'])})")
+    _print_warnings(d)
+
+
+CSV_COLUMNS = ["model", "hardware", "mode", "batch", "in", "out", "TTFT s", "TPOT ms", "tok/s", "fits", "error"]
+RICH_ROWS = 2000  # more rows than this are written as plain aligned text, line by line
+
+
+def _csv_cells(r: dict[str, Any]) -> list[Any]:
+    return [r.get("model"), r.get("hardware"), r.get("mode"), r.get("batch"), r.get("input_len"), r.get("output_len"),
+            r.get("ttft_s"), (r.get("tpot_s") or 0) * 1e3, r.get("throughput_tok_s"),
+            (r.get("memory") or {}).get("fits"), r.get("error", "")]
+
+
+def _csv_table(path: Path, n: int, results: Iterator[dict[str, Any]]) -> None:
+    if n <= RICH_ROWS:
+        table(f"{n} estimates from {path}", CSV_COLUMNS, [_csv_cells(r) for r in results])
+        return
+    # A rich table holds every row before it draws; this many rows stream as aligned text instead.
+    widths = [34, 16, 10, 6, 7, 7, 9, 9, 9, 4, 0]
+    out = sys.stdout
+    out.write(f"{n:,} estimates from {path}\n")
+    out.write("  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(CSV_COLUMNS, widths, strict=True))).rstrip() + "\n")
+    for r in results:
+        cells = [fmt(v) for v in _csv_cells(r)]
+        out.write("  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip() + "\n")
+
+
+def _print_warnings(d: dict[str, Any]) -> None:
+    for line in d.get("warnings", []):
+        console.print(f"[yellow]note:[/] {escape(line)}", highlight=False)
+
+
+def _estimate_rows(d: dict[str, Any]) -> None:
+    """Estimates over a list of batches (or lengths): one table row each."""
+    n = len(d["batch"])
+
+    def col(key: str, sub: str | None = None) -> list[Any]:
+        v = d[key][sub] if sub else d[key]
+        return v if isinstance(v, list) else [v] * n
+
+    table(f"{d['model']} on {d['gpus']}× {d['hardware']} ({d['mode']}, {d['weight_dtype']} weights, "
+          f"{d['kv_dtype']} KV, {'calibrated' if d['calibrated'] else 'plain roofline'})",
+          ["batch", "input", "output", "TTFT ms", "TPOT ms", "end-to-end s", "tok/s", "tok/s per GPU",
+           "memory GB per GPU", "fits"],
+          [[int(b), int(i), int(o), t * 1e3, p * 1e3, e, th, tg, m, f] for b, i, o, t, p, e, th, tg, m, f in zip(
+              col("batch"), col("input_len"), col("output_len"), col("ttft_s"), col("tpot_s"), col("e2e_s"),
+              col("throughput_tok_s"), col("throughput_per_gpu_tok_s"), col("memory", "total_gb"),
+              col("memory", "fits"), strict=False)])
+    _print_warnings(d)
 
 
 @app.command("ops")
@@ -194,7 +344,7 @@ def ops_cmd(
     unfused: bool = typer.Option(False, "--unfused-attention", help="Materialize attention scores (no flash kernel)."),
     json_: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """The seed's method 2: per-operator FLOPs, bytes, intensity, bound and time of one pass."""
+    """The LLMRoofline article's method 2: per-operator FLOPs, bytes, intensity, bound and time of one pass."""
     if phase not in ("prefill", "decode"):
         raise InputError(f"--phase must be prefill or decode, got {phase!r}")
     for name, v in (("--batch", batch), ("--seq", seq)):
@@ -221,7 +371,7 @@ def ops_cmd(
             "time_s": float(times.time_s[i]) * op.count,
         })
     total = float(sum(r["time_s"] for r in rows))
-    # The seed's method 1 beside it: the decoder layers as one kernel.
+    # The LLMRoofline article's method 1 beside it: the decoder layers as one kernel.
     whole = whole_model(dep.model, group.batch, group.new, group.past, weight_dtype=dep.weight_dtype,
                         kv_dtype=dep.kv_dtype, tp=tp)
     whole_s = float(roofline_time(whole.flops, whole.bytes, device_peak(dep.hardware, dep.gemm_precision),

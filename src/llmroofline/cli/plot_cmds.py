@@ -1,5 +1,5 @@
 """`roofline` (the chart, optionally with a workload on it), `compare` (the A-over-B mesh) and
-`demo` (the seed article, end to end)."""
+`demo` (the LLMRoofline article, end to end)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import numpy as np
 import typer
 
 from ..compare import METHODS, METRICS, Comparison, compare, parse_axis
+from ..efficiency import load_calibration
 from ..errors import InputError, clean_name
 from ..files import open_output
 from ..plots import (
@@ -18,6 +19,7 @@ from ..plots import (
     check_output,
     check_plottable,
     mesh_summary,
+    missing_roofs,
     roofs,
     workload_points,
 )
@@ -30,6 +32,7 @@ from .common import (
     RUNTIME_HELP,
     WEIGHT_DTYPE_HELP,
     app,
+    console,
     console_err,
     print_json,
     say,
@@ -58,6 +61,11 @@ def _outputs(force: bool, **paths: tuple[Path | None, tuple[str, ...]]) -> dict[
     return out
 
 
+def _split(values: list[str]) -> list[str]:
+    """Repeated options and comma-separated lists alike: ['fp16,fp8', 'int8'] -> ['fp16', 'fp8', 'int8']."""
+    return [v.strip() for item in values for v in str(item).split(",") if v.strip()]
+
+
 def _say(json_: bool, message: str) -> None:
     """Progress lines: on stderr when stdout is reserved for JSON."""
     if json_:
@@ -72,7 +80,8 @@ def _say(json_: bool, message: str) -> None:
 def roofline_cmd(
     devices: list[str] = typer.Argument(..., help="Devices: catalog ids or aliases, or spec YAML files."),
     precision: list[str] = typer.Option(["fp16"], "--precision", "-p",
-                                        help="Precision of the roof (repeatable): fp16, bf16, fp8, int8, ..."),
+                                        help="Precisions of the roofs, comma-separated or repeated: fp16, bf16, fp8, int8, ... "
+                                             "A device without one is left out at that precision, with a note."),
     model: str = typer.Option(None, "--model", "-m", help="Place a workload's operators on the chart. " + MODEL_HELP),
     phase: str = typer.Option("decode", "--phase", help="prefill | decode (with --model)."),
     batch: int = typer.Option(1, "--batch", "-b", help="Sequences in the pass (with --model)."),
@@ -85,10 +94,13 @@ def roofline_cmd(
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     json_: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """The seed's roofline chart: attainable TFLOP/s against FLOPs per byte, one roof per device and
+    """The LLMRoofline article's roofline chart: attainable TFLOP/s against FLOPs per byte, one roof per device and
     precision; with --model, each operator (method 2) and the whole model (method 1) placed on it."""
     outputs = _outputs(force, out=(out, STATIC_FORMATS), html=(html, ("html", "htm")))
-    rs = roofs(devices, precision)
+    devices = _split(devices)
+    precision = _split(precision)  # -p fp16,fp8 as well as -p fp16 -p fp8
+    rs = roofs(devices, precision, skip_missing=True)
+    notes = missing_roofs(devices, precision)
     wp = None
     if model:
         wp = workload_points(model, on or devices[0], phase=phase, batch=batch, seq=seq, tp=tp,
@@ -106,8 +118,13 @@ def roofline_cmd(
 
         roofline_html(devices, precision, workload=wp, out=outputs["html"])
         written.append(str(outputs["html"]))
+    if wp is not None and wp.fit_note:
+        notes.append(f"{wp.model} {wp.fit_note}")
     if json_:
-        print_json({"roofs": [r.to_dict() for r in rs], "workload": wp.to_dict() if wp else None, "files": written})
+        print_json({"roofs": [r.to_dict() for r in rs], "workload": wp.to_dict() if wp else None, "files": written,
+                    "warnings": notes})
+        for line in notes:
+            console_err(f"note: {line}")
         return
     table("Roofs (dense peaks)", ["devices", "precision", "peak TFLOP/s", "bandwidth GB/s", "ridge FLOP/B"],
           [[r.label, r.precision, r.peak / 1e12, r.bandwidth / 1e9, r.ridge] for r in rs])
@@ -117,11 +134,31 @@ def roofline_cmd(
               [[n, float(i), float(a) / 1e12, b, f"{s:.1%}"]
                for n, i, a, b, s in zip(wp.names, wp.intensity, wp.attainable, wp.bound, wp.time_share, strict=False)]
               + [["whole model (method 1)", wp.whole_intensity, wp.whole_attainable / 1e12, "", ""]])
+    for line in notes:
+        console.print(f"[yellow]note:[/] {line}", highlight=False)
     for path in written:
         _say(json_, f"wrote {path}")
 
 
 # ---- compare --------------------------------------------------------------------------------------
+
+def _win_lines(c: Comparison, w: dict[str, Any], scope: str) -> list[str]:
+    """Where each device wins among `w["cells"]` cells (a `mesh_summary` region)."""
+    n = w["cells"]
+    lines = []
+    if w["a_wins"]:
+        best = w["best_for_a"]
+        lines.append(f"{scope} ({n} cells): {c.a} faster in {w['a_wins']} ({w['a_wins'] / n:.0%}), at batch ≥ "
+                     f"{w['a_wins_batch_min']:g} and length ≤ {w['a_wins_seq_max']:g}; best {best['ratio']:.2f}× at "
+                     f"batch {best['batch']:g}, length {best['seq']:g}")
+    else:
+        lines.append(f"{scope} ({n} cells): {c.a} is faster in none")
+    if w.get("b_wins"):
+        best = w["best_for_b"]
+        lines.append(f"{scope}: {c.b} faster in {w['b_wins']} ({w['b_wins'] / n:.0%}), by up to "
+                     f"{1 / best['ratio']:.2f}× (batch {best['batch']:g}, length {best['seq']:g})")
+    return lines
+
 
 def _summary_lines(c: Comparison) -> list[str]:
     s = mesh_summary(c)
@@ -130,20 +167,15 @@ def _summary_lines(c: Comparison) -> list[str]:
              f"{c.metric} ({c.unit})",
              f"grid: {c.batch.size} batches ({c.batch.min():g}–{c.batch.max():g}) × {c.seq.size} lengths "
              f"({c.seq.min():g}–{c.seq.max():g}) = {s['cells']} cells; ratio from {s['ratio_min']:.3g} to {s['ratio_max']:.3g}"]
-    if s["a_wins"]:
-        best = s["best_for_a"]
-        lines.append(f"{c.a} faster in {s['a_wins']} cells ({s['a_wins'] / s['cells']:.0%}; {s['a_wins_fit_both']} of them "
-                     f"fit on both): batch ≥ {s['a_wins_batch_min']:g}, length ≤ {s['a_wins_seq_max']:g}; best "
-                     f"{best['ratio']:.2f}× at batch {best['batch']:g}, length {best['seq']:g}")
+    if s["equal"]:
+        lines.append(f"{la} and {lb} are equal in every cell (ratio 1)")
+    elif "fit_both_summary" in s:  # the headline: cells a deployment can run on either device
+        lines += _win_lines(c, s["fit_both_summary"], "where both fit")
+        lines.append(f"over the whole grid (the roofline alone, memory ignored): ratio {s['ratio_min']:.3g} to "
+                     f"{s['ratio_max']:.3g}, {c.a} faster in {s['a_wins']} of {s['cells']} cells")
     else:
-        lines.append(f"{c.a} is slower in every cell")
-    worst = s["best_for_b"]
-    if worst["ratio"] < 1:
-        lines.append(f"{c.b} faster in {s['cells'] - s['a_wins']} cells, by up to {1 / worst['ratio']:.2f}× "
-                     f"(batch {worst['batch']:g}, length {worst['seq']:g})")
-    if "ratio_min_fit_both" in s:
-        lines.append(f"where both fit ({s['fit_both']} cells): ratio {s['ratio_min_fit_both']:.3g} to "
-                     f"{s['ratio_max_fit_both']:.3g}")
+        lines.append("[bold red]no cell fits on both devices[/]: the ratios below are the roofline's alone")
+        lines += _win_lines(c, s["grid_summary"], "over the whole grid")
     lines.append(f"memory: {s['not_fit_a']} cells do not fit on {la}, {s['not_fit_b']} not on {lb}, "
                  f"{s['fit_neither']} on neither")
     return lines
@@ -188,12 +220,17 @@ def compare_cmd(
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     json_: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """The seed's mesh: performance of A over B on a batch × sequence-length grid (> 1: A faster).
+    """The LLMRoofline article's mesh: performance of A over B on a batch × sequence-length grid (> 1: A faster).
     Cells that do not fit in a device's memory are flagged (fits_a, fits_b) and hatched in figures."""
     if method not in (*METHODS, "both"):
         raise InputError(f"--method must be whole, ops or both, got {method!r}")
     if metric not in METRICS:
         raise InputError(f"--metric must be one of {', '.join(METRICS)}, got {metric!r}")
+    if calibration.strip().lower() != "none":
+        if method == "whole":
+            raise InputError("--calibration applies to --method ops only: method 1 (whole) is the plain roofline of "
+                             "the whole model; drop --calibration or use --method ops or both")
+        load_calibration(calibration)  # a missing or bad file is an error before any work
     outputs = _outputs(force, out=(out, STATIC_FORMATS), html=(html, ("html", "htm")), csv=(csv_, ("csv",)))
     bs = parse_axis(batch, "--batch", upper=1e7)
     ss = parse_axis(seq, "--seq")
@@ -239,6 +276,9 @@ def compare_cmd(
     for c in meshes:
         for line in _summary_lines(c):
             say(line)
+    if method == "both" and calibration.strip().lower() != "none":
+        console.print(f"[yellow]note:[/] --calibration {calibration} applies to the method 2 (ops) mesh only; "
+                      "method 1 is the plain roofline", highlight=False)
     for path in written:
         say(f"wrote {path}")
 
@@ -252,7 +292,7 @@ def demo_cmd(
     no_html: bool = typer.Option(False, "--no-html", help="Skip the interactive HTML figures."),
     json_: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """Reproduce the seed article: roofline of six GPUs, A100/H20 meshes of four models by both
+    """Reproduce the LLMRoofline article: roofline of six GPUs, A100/H20 meshes of four models by both
     methods, the LLaMA-7B table against measurements, and an index.html reading each figure."""
     from ..demo import run_demo
 

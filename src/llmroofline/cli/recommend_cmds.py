@@ -10,8 +10,16 @@ import typer
 
 from ..errors import InputError, clean_name
 from ..files import check_output
+from ..formatting import money
 from ..pareto_plot import pareto_html, pareto_png, recommendation_html, write_text
-from ..recommend import Choice, Recommendation, pareto, recommend
+from ..recommend import (
+    Choice,
+    Recommendation,
+    interactive_default,
+    objective_text,
+    pareto,
+    recommend,
+)
 from .common import (
     CALIBRATION_HELP,
     FORCE_HELP,
@@ -32,6 +40,8 @@ from .common import (
 DEVICES_HELP = "Devices to consider: comma-separated ids or aliases, or 'all' (the whole catalog)."
 TTFT_SLO_HELP = "Time-to-first-token target, seconds."
 TPOT_SLO_HELP = "Time-per-output-token target, seconds (0.05 = 20 tokens/s per user)."
+TPOT_DEFAULT_HELP = (" Without --ttft-slo or --tpot-slo, recommend ranks for an interactive service at 0.05 s; "
+                     "'none' ranks by cost alone.")
 MAX_GPUS_HELP = "Most GPUs one model instance may use."
 PRICE_HELP = "Price override DEVICE=USD_PER_GPU_HOUR (repeatable, or comma-separated pairs)."
 INPUT_HELP = "Prompt tokens per request."
@@ -56,9 +66,19 @@ def parse_prices(items: list[str] | None) -> dict[str, float]:
     return out
 
 
+def _seconds(text: str | None, name: str) -> float | None:
+    """A latency target in seconds from the command line (None when not given)."""
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise InputError(f"{name} must be a number of seconds or 'none', got {text!r}") from None
+
+
 def _rows(choices: list[Choice]) -> list[list[object]]:
     return [[c.device, c.gpus, f"{c.tp}/{c.pp}/{c.ep}", c.batch, c.ttft_s, c.tpot_s * 1e3, c.tokens_per_s_per_user,
-             c.throughput_per_gpu_tok_s, c.price_per_gpu_hour, c.cost_per_million_tokens, c.energy_j_per_token]
+             c.throughput_per_gpu_tok_s, money(c.price_per_gpu_hour), c.cost_per_million_tokens, c.energy_j_per_token]
             for c in choices]
 
 
@@ -102,8 +122,8 @@ def recommend_cmd(
     input_len: int = typer.Option(..., "--input", "-i", help=INPUT_HELP),
     output_len: int = typer.Option(..., "--output", "-o", help=OUTPUT_HELP),
     devices: str = typer.Option("all", "--devices", "-d", help=DEVICES_HELP),
-    ttft_slo: float = typer.Option(None, "--ttft-slo", help=TTFT_SLO_HELP),
-    tpot_slo: float = typer.Option(None, "--tpot-slo", help=TPOT_SLO_HELP),
+    ttft_slo: float | None = typer.Option(None, "--ttft-slo", help=TTFT_SLO_HELP),
+    tpot_slo_text: str = typer.Option(None, "--tpot-slo", help=TPOT_SLO_HELP + TPOT_DEFAULT_HELP),
     max_gpus: int = typer.Option(8, "--max-gpus", help=MAX_GPUS_HELP),
     price: list[str] = typer.Option(None, "--price", help=PRICE_HELP),
     weight_dtype: str = typer.Option(None, "--weight-dtype", help=WEIGHT_DTYPE_HELP),
@@ -118,16 +138,23 @@ def recommend_cmd(
     """Which device, parallelism and batch serve a workload cheapest per token within the SLOs."""
     if html is not None:
         check_output(html, ("html", "htm"), force=force)  # before any work
+    note = ""
+    tpot_slo: float | None = None
+    if tpot_slo_text is None or tpot_slo_text.strip().lower() != "none":
+        ttft_slo, tpot_slo, note = interactive_default(ttft_slo, _seconds(tpot_slo_text, "--tpot-slo"))
     rec = recommend(model, input_len, output_len, devices=devices, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
                     max_gpus=max_gpus, prices=parse_prices(price), weight_dtype=weight_dtype, kv_dtype=kv_dtype,
                     calibration=calibration, runtime=runtime)
     if html is not None:
-        path = write_text(html, recommendation_html(rec), force=force)
+        path = write_text(html, recommendation_html(rec, note=note), force=force)
         (console_err if json_ else say)(f"wrote {path}")
     if json_:
-        print_json(rec.to_dict())
+        print_json({**rec.to_dict(), "objective": objective_text(rec.workload), "warnings": [note] if note else []})
         return
     _print_recommendation(rec)
+    if note:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
+    console.print(f"[dim]{objective_text(rec.workload)}[/]", highlight=False)
 
 
 @app.command("pareto")

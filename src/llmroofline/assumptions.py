@@ -1,0 +1,119 @@
+"""What an estimate assumed on the user's behalf, and where it leaves the ground it stands on.
+
+`estimate_warnings` returns one-line strings (SPEC: the `warnings` list of every estimate's
+JSON): a context longer than the model was trained for, tensor parallelism wider than one
+scale-up domain, workloads that do not fit in memory, a precision the device lacks, and how
+the serving mode turns a batch into TTFT and TPOT. `row_warnings` gives the same lines for each
+element of a vectorized estimate (one CSV row each). The shells only show the lists.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .estimate import Deployment
+    from .memory import MemoryUse
+
+
+def _context_note(context: float, dep: Deployment, some: str = "") -> str:
+    return (f"context of {context:,.0f} tokens (input + output) is longer than the {dep.model.max_context:,} tokens "
+            f"{dep.model.id} was trained for (max_position_embeddings){some}: the model would need RoPE scaling or "
+            "truncation there; the times are extrapolated")
+
+
+def _fit_note(n: int, total: int, need_gb: float, capacity_gb: float) -> str:
+    what = "the workload does" if total == 1 else f"{n} of {total} workloads do"
+    return (f"{what} not fit in memory (up to {need_gb:,.1f} GB per device against {capacity_gb:,.0f} GB): the times "
+            "are not achievable there")
+
+
+def _max_note(largest: int, capped: bool, several: bool) -> str:
+    return (f"batch chosen: the largest that fits{' up to --max-batch' if capped else ''} "
+            f"({largest:,} sequences{' at most' if several else ''})")
+
+
+def _continuous_note(per_step: float) -> str:
+    if per_step >= 1:
+        return (f"continuous batching with chunked prefill: each step decodes all requests and prefills about "
+                f"{per_step:.3g} arriving prompts, so a request's first token comes after one step: TTFT = TPOT; "
+                "queueing is not included")
+    return (f"continuous batching with chunked prefill: about {per_step:.3g} prompts arrive per step, so TTFT is the "
+            "longer of one step and the prompt's own prefill; queueing is not included")
+
+
+def _fixed_notes(dep: Deployment, *, kv_dtype_given: bool, requested_mode: str | None) -> list[str]:
+    """The lines that depend on the deployment only, not on the workload."""
+    out: list[str] = []
+    hw = dep.hardware
+    if dep.tp > hw.max_devices:
+        out.append(f"tp = {dep.tp} crosses the scale-up domain of {hw.id} ({hw.max_devices} devices on "
+                   f"{hw.interconnect_kind}); the all-reduces are costed at {hw.interconnect_kind} speed, but a "
+                   "real deployment would cross the slower scale-out network")
+    slower: dict[tuple[str, str], list[str]] = {}
+    for group, rate in dep.gemm_precisions.items():
+        stored = dep.weights.format(group).precision
+        if group in dep.weights.groups and stored in ("fp8", "fp4", "mxfp4", "nvfp4") and rate != stored:
+            slower.setdefault((stored, rate), []).append(group)
+    for (stored, rate), groups in slower.items():
+        out.append(f"{hw.id} has no {stored} tensor rate: {stored} weights ({', '.join(groups)}) are read as stored "
+                   f"and multiplied at {rate} (weight-only quantization)")
+    if not kv_dtype_given:
+        out.append(f"KV cache assumed {dep.kv_dtype} (no KV-cache precision given)")
+    if requested_mode and requested_mode != "max":
+        out.append(f"batch 'max' runs mode max (continuous batching at the largest batch that fits); the requested "
+                   f"mode {requested_mode} was not used")
+    return out
+
+
+def estimate_warnings(dep: Deployment, *, mode: str, batch, input_len, output_len, memory: MemoryUse,
+                      requested_mode: str | None = None, kv_dtype_given: bool = True,
+                      max_batch_size: int | None = None) -> list[str]:
+    """One-line warnings for an estimate of `dep` (arrays broadcast over the workload grid).
+
+    requested_mode: the mode the caller asked for when `batch="max"` overrode it;
+    kv_dtype_given: False when the KV-cache precision was left to its default.
+    """
+    out: list[str] = []
+    In, Out = np.asarray(input_len, dtype=float), np.asarray(output_len, dtype=float)
+    B = np.asarray(batch, dtype=float)
+    context = np.broadcast_to(In + Out, np.broadcast_shapes(In.shape, Out.shape, np.shape(memory.fits)))
+    if dep.model.max_context and (context > dep.model.max_context).any():
+        n = int((context > dep.model.max_context).sum())
+        out.append(_context_note(float(context.max()), dep, f" in {n} of {context.size} workloads" if context.size > 1
+                                 else ""))
+    fits = np.asarray(memory.fits, dtype=bool)
+    if not fits.all():
+        out.append(_fit_note(int((~fits).sum()), fits.size, float(np.max(memory.total)) / 1e9, memory.capacity / 1e9))
+    out += _fixed_notes(dep, kv_dtype_given=kv_dtype_given, requested_mode=requested_mode)
+    if mode == "max":
+        largest = int(B.max()) if B.size else 0
+        out.append(_max_note(largest, max_batch_size is not None and largest >= max_batch_size, B.size > 1))
+    if mode in ("continuous", "max"):
+        out.append(_continuous_note(float(np.max(B / np.maximum(Out, 1)))))
+    return out
+
+
+def row_warnings(dep: Deployment, *, mode: str, batch, input_len, output_len, memory: MemoryUse,
+                 kv_dtype_given: bool = True, max_batch_size: int | None = None) -> list[list[str]]:
+    """`estimate_warnings` of each element of 1-D workload arrays, as if each were estimated alone."""
+    fixed = _fixed_notes(dep, kv_dtype_given=kv_dtype_given, requested_mode=None)
+    window = dep.model.max_context
+    cap = memory.capacity
+    rows: list[list[str]] = []
+    for b, i, o, total in zip(np.ravel(batch).tolist(), np.ravel(input_len).tolist(), np.ravel(output_len).tolist(),
+                              np.ravel(memory.total).tolist(), strict=True):
+        notes = []
+        if window and i + o > window:
+            notes.append(_context_note(i + o, dep))
+        if total > cap:
+            notes.append(_fit_note(1, 1, total / 1e9, cap / 1e9))
+        notes += fixed
+        if mode == "max":
+            notes.append(_max_note(int(b), max_batch_size is not None and b >= max_batch_size, False))
+        if mode in ("continuous", "max"):
+            notes.append(_continuous_note(b / max(o, 1)))
+        rows.append(notes)
+    return rows
