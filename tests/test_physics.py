@@ -170,7 +170,7 @@ def test_calibrated_estimates_carry_an_interval_wider_off_the_data():
 def test_priors_need_a_source_for_every_figure():
     doc = {"gemm_compute": {"default": {"value": 0.7, "source": ""}}, "gemm_by_device": {},
            "memory": {"default": {"value": 0.8, "source": "x"}}, "memory_by_family": {},
-           "comm_by_link": {"default": {"value": 0.7, "source": "x"}}, "shared": {},
+           "comm_by_link": {"default": {"value": 0.7, "source": "x"}}, "shared": {}, "fixed_costs": {},
            "tiles": {"default": {"gemm_min_rows": 8, "gemm_tile_rows": 128, "gemv_rows": 1, "source": "x"}}}
     with pytest.raises(InputError, match="source"):
         priors_from_dict(doc, "test")

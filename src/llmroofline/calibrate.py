@@ -48,6 +48,8 @@ REASONS = {
     "attn_decode_memory": "fraction of bandwidth decode-attention kernels reach reading the KV cache",
     "fp8_gemm_factor": "an fp8 GEMM reaches this share of a 16-bit GEMM's fraction of its own peak",
     "overlap_loss": "near the ridge kernels hide only part of the shorter of compute and memory time",
+    "fp8_memory_factor": "fp8 weight streaming (scales, dequantization) reaches this share of 16-bit streaming bandwidth",
+    "moe_layer_overhead_s": "routing, token permutation and alignment per MoE layer per pass",
     "runtimes": "per serving-stack profile: per-layer and per-step host/launch costs, all-reduce latency, "
                 "GQA K/V reuse of its decode attention",
 }
@@ -89,6 +91,12 @@ def parameters(rows: list[Measurement]) -> list[Param]:
     pri = kernel_priors().shared
     ps = [Param(("shared", k), pri[k].value, pri[k].low, pri[k].high, 0.3)
           for k in ("attn_prefill_compute", "attn_decode_memory", "fp8_gemm_factor")]
+    if any(r.weight_dtype == "fp8" for r in rows):
+        ps.append(Param(("shared", "fp8_memory_factor"), pri["fp8_memory_factor"].value, pri["fp8_memory_factor"].low,
+                        pri["fp8_memory_factor"].high, 0.1))
+    if any(load_model(r.model).is_moe for r in rows):
+        moe = kernel_priors().fixed_costs["moe_layer_overhead_s"].value
+        ps.append(Param(("shared", "moe_layer_overhead_s"), moe, moe / 4, moe * 4, 0.5))
     # AIC (see priors): weight-streaming GEMMs near the ridge (A100, M=128) reach 0.70-0.72 of
     # bandwidth against 0.76-0.83 far below it: ~15% of the shorter time is not hidden.
     ps.append(Param(("shared", "overlap_loss"), 0.15, 0.0, 1.0, 0.5))
@@ -134,7 +142,8 @@ def calibration_from_values(params: list[Param], values: list[float], source: st
         runtimes["generic@1"] = {k: float(np.exp(np.mean([np.log(r[k]) for r in fitted_modern]))) for k in sorted(keys)}
     pri = kernel_priors().shared
     priors = {k: pri[k].value for k in ("attn_prefill_compute", "attn_decode_memory", "fp8_gemm_factor",
-                                        "fp4_gemm_factor")}
+                                        "fp4_gemm_factor", "fp8_memory_factor", "fp4_memory_factor")}
+    priors.update({k: v.value for k, v in kernel_priors().fixed_costs.items()})
     default = replace(Efficiency(), **{**priors, **shared})
     return Calibration(default=default, families={}, error_bands={}, source=source, physical=True,
                        realization=realization, family_factors=families, runtimes=runtimes)

@@ -34,6 +34,10 @@ class Efficiency:
     gemv_rows: float = 0.0
     fp8_gemm_factor: float = 1.0  # an fp8 GEMM reaches this share of gemm_compute's fraction of its peak
     fp4_gemm_factor: float = 1.0  # the same for fp4 GEMMs
+    # Weight streaming of fp8 / fp4 GEMMs (scales, dequantization) reaches this share of the
+    # bandwidth 16-bit weights reach.
+    fp8_memory_factor: float = 1.0
+    fp4_memory_factor: float = 1.0
     memory: float = 1.0  # fraction of DRAM bandwidth streaming kernels (weights, activations) reach
     attn_prefill_compute: float = 1.0  # fraction of peak a flash-attention prefill kernel reaches
     attn_decode_memory: float = 1.0  # fraction of bandwidth a decode-attention kernel reaches
@@ -46,6 +50,7 @@ class Efficiency:
     comm_bandwidth: float = 1.0  # fraction of link bandwidth an all-reduce reaches
     comm_latency_s: float = 0.0  # fixed cost of one all-reduce
     layer_overhead_s: float = 0.0  # kernel launches and glue per layer per forward pass
+    moe_layer_overhead_s: float = 0.0  # routing, token permutation and alignment per MoE layer per pass
     step_overhead_s: float = 0.0  # scheduling, sampling and host work per forward pass
 
     @classmethod
@@ -57,7 +62,7 @@ class Efficiency:
 
 
 FRACTIONS = ("gemm_compute", "memory", "attn_prefill_compute", "attn_decode_memory", "attn_decode_compute",
-             "comm_bandwidth", "fp8_gemm_factor", "fp4_gemm_factor")
+             "comm_bandwidth", "fp8_gemm_factor", "fp4_gemm_factor", "fp8_memory_factor", "fp4_memory_factor")
 ROWS = ("gemm_min_rows", "gemm_tile_rows")  # tile sizes in tokens: >= 1
 UNIT_INTERVAL = ("gqa_kv_reuse", "overlap_loss")
 

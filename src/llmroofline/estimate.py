@@ -208,13 +208,13 @@ def decode_steps_time(dep: Deployment, eff: Efficiency, batch, first_kv, last_kv
     per_op = (1 - eff.overlap_loss) * longer + eff.overlap_loss * both
     steps = np.maximum(np.asarray(last_kv, dtype=float) - first_kv + 1, 0)
     counts = t1.counts.reshape(win.shape)
-    fixed = (counts * lift(t1.comm_s)).sum(axis=0) + pass_overhead_s(dep.model.num_layers, eff)
+    fixed = (counts * lift(t1.comm_s)).sum(axis=0) + pass_overhead_s(dep.model.num_layers, eff, dep.model.num_moe_layers)
     return (counts * per_op).sum(axis=0) + steps * fixed
 
 
 def pass_time(dep: Deployment, eff: Efficiency, groups: list[AttentionGroup]) -> np.ndarray:
     """Seconds for one forward pass over the given sequences."""
-    return time_ops(dep.op_arrays(groups), dep.hardware, eff).total() + pass_overhead_s(dep.model.num_layers, eff)
+    return time_ops(dep.op_arrays(groups), dep.hardware, eff).total() + pass_overhead_s(dep.model.num_layers, eff, dep.model.num_moe_layers)
 
 
 def p2p_time(dep: Deployment, eff: Efficiency, tokens) -> np.ndarray:

@@ -41,6 +41,7 @@ class KernelPriors:
     memory_by_family: dict[str, Figure]
     comm_by_link: dict[str, Figure]  # by interconnect kind, "default"
     shared: dict[str, Bounded]
+    fixed_costs: dict[str, Figure]  # seconds
     tile: dict[str, dict[str, float]]  # by family, "default"
 
     def gemm_compute(self, hw: Hardware) -> float:
@@ -76,8 +77,23 @@ def _figures(data: Any, where: str, *, need_default: bool = True) -> dict[str, F
     return out
 
 
+def _seconds(data: Any, where: str) -> dict[str, Figure]:
+    if not isinstance(data, dict):
+        raise InputError(f"{where}: expected a mapping")
+    out = {}
+    for k, v in data.items():
+        if not isinstance(v, dict) or set(v) != {"value", "source"} or not str(v["source"]).strip():
+            raise InputError(f"{where}.{k}: expected {{value, source}} with a source")
+        x = v["value"]
+        if isinstance(x, bool) or not isinstance(x, (int, float)) or not 0 <= x <= 0.1:
+            raise InputError(f"{where}.{k}: value {show(x)} must be from 0 to 0.1 seconds")
+        out[str(k)] = Figure(float(x), str(v["source"]))
+    return out
+
+
 def priors_from_dict(data: Any, where: str) -> KernelPriors:
-    sections = {"gemm_compute", "gemm_by_device", "memory", "memory_by_family", "comm_by_link", "shared", "tiles"}
+    sections = {"gemm_compute", "gemm_by_device", "memory", "memory_by_family", "comm_by_link", "shared", "tiles",
+                "fixed_costs"}
     if not isinstance(data, dict) or set(data) != sections:
         raise InputError(f"{where}: expected the sections {', '.join(sorted(sections))}")
     shared = {}
@@ -107,6 +123,7 @@ def priors_from_dict(data: Any, where: str) -> KernelPriors:
         gemm_by_device=_figures(data["gemm_by_device"] or {}, f"{where}: gemm_by_device", need_default=False),
         comm_by_link=_figures(data["comm_by_link"], f"{where}: comm_by_link"),
         shared=shared,
+        fixed_costs=_seconds(data["fixed_costs"], f"{where}: fixed_costs"),
         memory_by_type={k.upper(): v for k, v in _figures(data["memory"], f"{where}: memory").items()} | {
             "default": _figures(data["memory"], f"{where}: memory")["default"]},
         memory_by_family=_figures(data["memory_by_family"] or {}, f"{where}: memory_by_family", need_default=False),

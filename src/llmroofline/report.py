@@ -147,7 +147,7 @@ def operator_breakdown(model: Any, hardware: Any, result: Estimate, calibration:
                 "flops": float(op.flops) * op.count, "bytes": float(op.bytes) * op.count,
                 "intensity": float(op.intensity), "bound": str(bound[k]), "time_s": float(t.time_s[k]) * op.count,
             })
-        overhead = pass_overhead_s(dep.model.num_layers, eff)
+        overhead = pass_overhead_s(dep.model.num_layers, eff, dep.model.num_moe_layers)
         if overhead > 0:
             phase_rows.append({"phase": phase, "operator": "overhead", "kind": "overhead", "count": 1, "flops": 0.0,
                                "bytes": 0.0, "intensity": float("nan"), "bound": "overhead", "time_s": overhead})

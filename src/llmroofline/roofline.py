@@ -126,6 +126,7 @@ def padded_rows(rows, eff: Efficiency):
 
 
 _LOWP_FACTOR = {"fp8": "fp8_gemm_factor", "int8": "fp8_gemm_factor", "fp4": "fp4_gemm_factor"}
+_LOWP_MEMORY = {"fp8": "fp8_memory_factor", "int8": "fp8_memory_factor", "fp4": "fp4_memory_factor"}
 
 
 def time_ops(ops: list[Operator] | OpArrays, hw: Hardware, eff: Efficiency) -> OpTimes:
@@ -147,7 +148,9 @@ def time_ops(ops: list[Operator] | OpArrays, hw: Hardware, eff: Efficiency) -> O
     compute_frac = np.where(is_gemm, gemm_frac,
                             np.where(decode_like, eff.attn_decode_compute,
                                      np.where(is_attn, eff.attn_prefill_compute, 1.0)))
-    memory_frac = np.where(decode_like, eff.attn_decode_memory, eff.memory)
+    stream = per_op([getattr(eff, _LOWP_MEMORY[p]) if k == GEMM and p in _LOWP_MEMORY else 1.0
+                     for k, p in zip(a.kinds, a.precisions, strict=True)])
+    memory_frac = np.where(decode_like, eff.attn_decode_memory, eff.memory * stream)
     flops = np.where(is_gemm, a.flops * padded_rows(a.rows, eff) / np.maximum(a.rows, 1e-30), a.flops)
     compute_s = flops / (peak * compute_frac)
     # Decode kernels that do not share K/V across a query group re-read it group^(1-reuse) times.
@@ -164,6 +167,7 @@ def time_ops(ops: list[Operator] | OpArrays, hw: Hardware, eff: Efficiency) -> O
                    windows=a.windows, overlap_loss=eff.overlap_loss)
 
 
-def pass_overhead_s(num_layers: int, eff: Efficiency) -> float:
-    """Fixed cost of one forward pass: per-layer launches plus per-step host work."""
-    return num_layers * eff.layer_overhead_s + eff.step_overhead_s
+def pass_overhead_s(num_layers: int, eff: Efficiency, moe_layers: int = 0) -> float:
+    """Fixed cost of one forward pass: per-layer launches, MoE routing and permutation per MoE
+    layer, and per-step host work."""
+    return num_layers * eff.layer_overhead_s + moe_layers * eff.moe_layer_overhead_s + eff.step_overhead_s
