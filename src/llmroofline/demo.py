@@ -283,7 +283,7 @@ def _mesh_reading(case: MeshCase, ops: Comparison, whole: Comparison, ref: Compa
         else:
             text += ", i.e. everywhere, as the LLMRoofline article says. "
         wa = weights_per_device(m, "fp16", case.tp) / 1e9
-        text += f"The fp16 weights take {wa:.0f} GB per device at tp = {case.tp}. "
+        text += f"The 16-bit weights take {wa:.0f} GB per device at tp = {case.tp}. "
     if case.tp > 1 and single is not None:
         change = float(np.max(np.abs(np.log(ops.ratio / single.ratio))))
         text += (f"On {case.tp} devices each, tensor parallelism divides FLOPs and bytes alike, so method 1's "
