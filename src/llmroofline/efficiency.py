@@ -123,7 +123,9 @@ class Calibration:
             return self.families.get(hw.family, self.default)
         pri = kernel_priors()
         factors = self.family_factors.get(hw.family, {})
-        gemm = pri.gemm_compute(hw) * self.realization.get("gemm_compute", 1.0) * factors.get("gemm_compute", 1.0)
+        # A family's factor corrects its family's prior; a device with its own published figure keeps it.
+        family_gemm = 1.0 if hw.id in pri.gemm_by_device else factors.get("gemm_compute", 1.0)
+        gemm = pri.gemm_compute(hw) * self.realization.get("gemm_compute", 1.0) * family_gemm
         mem = pri.memory(hw) * self.realization.get("memory", 1.0) * factors.get("memory", 1.0)
         comm = pri.comm_bandwidth(hw) * self.realization.get("comm_bandwidth", 1.0)
         prof = self.runtime(runtime)
