@@ -509,3 +509,17 @@ def test_app_compare_of_a_device_with_itself_says_equal():
     a = lr.load_hardware("A100-SXM4-80GB")
     v = A.compare_view(lr.load_model("llama2-7b"), a, a, batch="1:64:4", seq="128:4096:4")
     assert "equal in every cell" in v.summary[0]
+
+
+def test_from_csv_refuses_options_that_describe_one_workload_and_reads_an_ep_column(tmp_path, capsys):
+    path = tmp_path / "ep.csv"
+    path.write_text("id,model,hardware,tp,ep,mode,batch,input_len,output_len\n"
+                    "1,mixtral-8x7b,h100,2,2,static,8,512,128\n")
+    code, out, _ = run(capsys, "estimate", "--from-csv", path, "--json")
+    (row,) = json.loads(out)
+    assert code == 0 and row["ep"] == 2 and "error" not in row
+    direct = lr.estimate("mixtral-8x7b", "h100", batch=8, input_len=512, output_len=128, tp=2, ep=2)
+    assert row["tpot_s"] == pytest.approx(float(direct.tpot_s))
+    for extra in (["--model", "llama2-7b"], ["--batch", "4"], ["--html", str(tmp_path / "r.html")], ["--tp", "2"]):
+        code, _, err = run(capsys, "estimate", "--from-csv", path, *extra)
+        assert code == 2 and extra[0] in err and "cannot be combined" in err

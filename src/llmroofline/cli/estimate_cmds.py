@@ -79,7 +79,7 @@ def _row_args(row: dict[str, Any], calibration: str, max_batch: int | None, runt
     mode = get("mode", "static")
     batch: Any = "max" if mode == "max" else integer("batch")
     return dict(model=get("model"), hardware=get("hardware"), batch=batch, input_len=integer("input_len"),
-                output_len=integer("output_len"), tp=integer("tp", 1), pp=integer("pp", 1),
+                output_len=integer("output_len"), tp=integer("tp", 1), pp=integer("pp", 1), ep=integer("ep", 1),
                 weight_dtype=row.get("weight_dtype") or None, kv_dtype=get("kv_dtype", "fp16"), mode=mode,
                 calibration=calibration, max_batch_size=max_batch, runtime=get("runtime", runtime))
 
@@ -195,8 +195,14 @@ def read_csv_rows(path: Path) -> list[dict[str, str]]:
     return rows
 
 
+# Options that describe one workload: with --from-csv the rows do (see estimate_cmd).
+CSV_CONFLICTS = ("model", "hardware", "tp", "pp", "batch", "input_len", "output_len", "weight_dtype", "kv_dtype",
+                 "mode", "html")
+
+
 @app.command("estimate")
 def estimate_cmd(
+    ctx: typer.Context,
     model: str = typer.Option(None, "--model", "-m", help=MODEL_HELP),
     hardware: str = typer.Option(None, "--hardware", "-d", help=HARDWARE_HELP),
     tp: int = typer.Option(1, "--tp", help=TP_HELP),
@@ -224,6 +230,13 @@ def estimate_cmd(
     if html is not None:
         check_output(html, ("html", "htm"), force=force)  # before any work
     if from_csv is not None:
+        # Each row states its own workload: an option that would describe one is refused, not ignored.
+        given = [f"--{name.replace('_', '-')}" for name in CSV_CONFLICTS
+                 if getattr(ctx.get_parameter_source(name), "name", "DEFAULT") != "DEFAULT"]
+        if given:
+            raise InputError(f"--from-csv takes every workload from the file's rows; {', '.join(given)} cannot be "
+                             "combined with it (give the values in columns"
+                             + ("; --html reports on a single estimate" if html is not None else "") + ")")
         rows = read_csv_rows(from_csv)
         results = estimate_rows(rows, calibration, max_batch, runtime)
         if json_:
