@@ -112,16 +112,16 @@ def op_arrays(ops: list[Operator]) -> OpArrays:
 def padded_rows(rows, eff: Efficiency):
     """Token rows a GEMM really computes: whole tiles of the token dimension.
 
-    Up to gemv_rows a GEMV kernel streams the weights once (no tile); above, M rounds up to the
-    next power of two from gemm_min_rows (the narrowest tile a small-M kernel uses) to
-    gemm_tile_rows, then to whole gemm_tile_rows tiles. The plain roofline pads nothing.
+    Up to gemv_rows a GEMV kernel streams the weights once (no tile). Up to gemm_tile_rows the
+    tokens sit on the narrow side of the MMA (swap-AB), in steps of gemm_min_rows; above, kernels
+    tile them in steps of half a large tile (64-row and 128-row tiles both exist, and the heuristic
+    picks the one that wastes less). The plain roofline pads nothing.
     """
     rows = np.asarray(rows, dtype=float)
     if eff.gemm_min_rows <= 1 and eff.gemm_tile_rows <= 1:
         return rows
-    m = np.maximum(rows, eff.gemm_min_rows)
-    pow2 = np.minimum(2.0 ** np.ceil(np.log2(m)), eff.gemm_tile_rows)
-    tiled = np.where(m <= eff.gemm_tile_rows, np.maximum(pow2, m), np.ceil(m / eff.gemm_tile_rows) * eff.gemm_tile_rows)
+    step = np.where(rows <= eff.gemm_tile_rows, eff.gemm_min_rows, max(eff.gemm_tile_rows / 2, eff.gemm_min_rows))
+    tiled = np.ceil(np.maximum(rows, eff.gemm_min_rows) / step) * step
     return np.where(rows <= eff.gemv_rows, rows, tiled)
 
 
