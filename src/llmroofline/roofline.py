@@ -84,11 +84,14 @@ def padded_rows(rows, eff: Efficiency):
 _LOWP_FACTOR = {"fp8": "fp8_gemm_factor", "int8": "fp8_gemm_factor", "fp4": "fp4_gemm_factor"}
 
 
-def operator_times(op: Operator, hw: Hardware, eff: Efficiency) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def operator_times(op: Operator, hw: Hardware, eff: Efficiency,
+                   memo: dict[int, tuple[np.ndarray, np.ndarray]] | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One operator's compute-bound, memory-bound and communication seconds per instance, over its grid.
 
     The branches are on the operator's kind (a label), never on values: values decide only where
-    an attention kernel is a decode kernel (one new token per sequence), per grid point.
+    an attention kernel is a decode kernel (one new token per sequence), per grid point. `memo`
+    keeps the tile padding of GEMM rows shared by the operators of one pass (the same array).
     """
     if op.kind == COMM:
         # Ring all-reduce: each device sends and receives 2(n-1)/n of the message; all-to-all:
@@ -104,8 +107,7 @@ def operator_times(op: Operator, hw: Hardware, eff: Efficiency) -> tuple[np.ndar
     if op.kind == GEMM:
         frac = eff.gemm_compute * getattr(eff, _LOWP_FACTOR[op.precision]) if op.precision in _LOWP_FACTOR \
             else eff.gemm_compute
-        rows = np.asarray(op.gemm_rows, dtype=float)
-        compute_s = op.flops * padded_rows(rows, eff) / np.maximum(rows, 1e-30) / (peak * frac)
+        compute_s = op.flops * _padding(op.gemm_rows, eff, memo) / (peak * frac)
         memory_s = nbytes / (hw.memory_bandwidth * eff.memory)
     elif op.kind in (ATTN_PREFILL, ATTN_DECODE):
         # An attention kernel is a decode kernel where each sequence adds one token (rows = new
@@ -122,16 +124,36 @@ def operator_times(op: Operator, hw: Hardware, eff: Efficiency) -> tuple[np.ndar
     return np.asarray(compute_s, dtype=float), np.asarray(memory_s, dtype=float), comm_s
 
 
+def _padding(rows, eff: Efficiency, memo: dict[int, tuple[np.ndarray, np.ndarray]] | None) -> np.ndarray:
+    """Rows a GEMM computes per useful row (padded_rows / rows); 0 where there are no rows."""
+    key = id(rows)
+    if memo is not None and key in memo and memo[key][0] is rows:
+        return memo[key][1]
+    r = np.asarray(rows, dtype=float)
+    scale = padded_rows(r, eff) / np.maximum(r, 1e-30)
+    if memo is not None:
+        memo[key] = (rows, scale)  # the array is kept so that its id stays its own
+    return scale
+
+
 def step_seconds(compute_s, memory_s, comm_s, overlap_loss: float):
     """Seconds of one instance: the longer bound, the unhidden share of the shorter, and communication."""
-    return np.maximum(compute_s, memory_s) + overlap_loss * np.minimum(compute_s, memory_s) + comm_s
+    t = np.maximum(compute_s, memory_s)
+    if overlap_loss:
+        t = t + overlap_loss * np.minimum(compute_s, memory_s)
+    return t if np.ndim(comm_s) == 0 and comm_s == 0 else t + comm_s
 
 
 def pass_seconds(ops: list[Operator], hw: Hardware, eff: Efficiency) -> np.ndarray:
     """Seconds of all instances of all operators, accumulated operator by operator (no (n_ops, *grid) stack)."""
     total = np.zeros(())
+    memo: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for op in ops:
-        total = total + op.count * step_seconds(*operator_times(op, hw, eff), eff.overlap_loss)
+        t = op.count * step_seconds(*operator_times(op, hw, eff, memo), eff.overlap_loss)
+        if total.shape == t.shape:
+            total += t
+        else:
+            total = total + t
     return total
 
 
