@@ -245,8 +245,9 @@ def decode_steps_time(dep: Deployment, eff: Efficiency, batch, first_kv, last_kv
     loss = eff.overlap_loss
     per_step = np.zeros(())  # seconds every step pays alike, along the batch axis
     growing = np.zeros(())
+    memo: dict = {}
     for op in ops:
-        times = operator_times(op, dep.hardware, eff)
+        times = operator_times(op, dep.hardware, eff, memo)
         (c_1, c_2), (m_1, m_2), (comm, _) = (_at_lengths(x) for x in times)
         per_step = per_step + op.count * comm
         c1, m1 = c_2 - c_1, m_2 - m_1
