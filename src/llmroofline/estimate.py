@@ -32,6 +32,9 @@ MODES = ("static", "continuous", "max")
 MAX_BATCH = 2048
 ABSURD_LENGTH = 1e8
 ABSURD_BATCH = 1e7
+# Grid points evaluated at once: a large grid runs in blocks of rows of about this many points,
+# so that temporaries stay small (in cache, and peak memory flat) while every point keeps its value.
+BLOCK_POINTS = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -423,13 +426,13 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
     B, In, Out = np.asarray(B, dtype=float), np.asarray(In, dtype=float), np.asarray(Out, dtype=float)
 
     if mode == "static":
-        ttft, decode = _static(dep, eff, B, In, Out)
+        ttft, decode = _by_blocks(lambda b, i, o: _static(dep, eff, b, i, o), shape, B, In, Out)
         tpot = np.where(Out > 1, decode / np.maximum(Out - 1, 1), 0.0)
         e2e = ttft + decode
         throughput = B * Out / e2e
         prefill_tokens = B * In
     else:
-        ttft, tpot = _continuous(dep, eff, B, In, Out)
+        ttft, tpot = _by_blocks(lambda b, i, o: _continuous(dep, eff, b, i, o), shape, B, In, Out)
         e2e = ttft + (Out - 1) * tpot
         throughput = B / tpot
         prefill_tokens = B + B * In / Out  # one step: the decode tokens plus the prefill chunk
@@ -460,6 +463,25 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
                 "gemm_precision": dep.gemm_precision, "runtime": prof.id},
         weights=dep.weights, interval=interval,
     )
+
+
+def _by_blocks(fn, shape: tuple[int, ...], *inputs: np.ndarray) -> tuple[np.ndarray, ...]:
+    """fn(*inputs) on the grid of `shape`, evaluated on blocks of rows (the first axis) and joined.
+
+    Every value is computed from its own inputs, so the blocks give the values one call would;
+    inputs that broadcast along the first axis are passed whole to every block.
+    """
+    size = math.prod(shape)
+    if not shape or size <= BLOCK_POINTS or shape[0] == 1:
+        return fn(*inputs)
+    rows = max(BLOCK_POINTS // (size // shape[0]), 1)
+    blocks = []
+    for start in range(0, shape[0], rows):
+        part = slice(start, start + rows)
+        args = [x[part] if x.ndim == len(shape) and x.shape[0] > 1 else x for x in inputs]
+        block_shape = (min(rows, shape[0] - start), *shape[1:])
+        blocks.append([np.broadcast_to(y, block_shape) for y in fn(*args)])
+    return tuple(np.concatenate(ys) for ys in zip(*blocks, strict=True))
 
 
 def extrapolation(cal: Calibration, dep: Deployment, prof: RuntimeProfile, B, In, Out) -> dict[str, Any]:
