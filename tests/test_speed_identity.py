@@ -11,6 +11,7 @@ Regenerate the golden file only when an answer is meant to change:
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -149,6 +150,19 @@ def test_answers_are_unchanged(name, results, golden):
         want = np.asarray(expected, dtype=float)
         assert got.shape == want.shape, (name, key)
         np.testing.assert_allclose(got, want, rtol=RTOL, atol=0, equal_nan=True, err_msg=f"{name}: {key}")
+
+
+@pytest.mark.parametrize("name", ["dense-default-grid", "sliding-gemma2", "mla-v3-tp8", "continuous-dense",
+                                  "dense-output-grid", "max-dense"])
+def test_blocks_of_rows_give_the_same_answers(name, golden, monkeypatch):
+    """A large grid runs in blocks of rows; here every grid is 'large' (blocks of one or two rows)."""
+    estimate_module = importlib.import_module("llmroofline.estimate")
+
+    monkeypatch.setattr(estimate_module, "BLOCK_POINTS", 2)
+    kw = dict(ESTIMATES[name])
+    r = lr.estimate(kw.pop("model"), kw.pop("hardware"), **kw)
+    for key in ("ttft_s", "tpot_s", "e2e_s", "throughput_tok_s"):
+        np.testing.assert_allclose(_numbers(getattr(r, key)), golden[name][key], rtol=RTOL, atol=0, err_msg=key)
 
 
 if __name__ == "__main__":
