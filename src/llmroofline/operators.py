@@ -53,10 +53,9 @@ class Operator:
     @property
     def bytes(self) -> np.ndarray:
         """All memory traffic: weights, activations and KV cache, read and written."""
-        parts = [self.weight_bytes, self.act_read_bytes, self.act_write_bytes, self.kv_read_bytes, self.kv_write_bytes]
-        total = parts[0]
-        for part in parts[1:]:
-            if not _is_zero(part):  # a structural zero (a 0-d 0) adds nothing: skip a pass over the grid
+        total = self.weight_bytes
+        for part in (self.act_read_bytes, self.act_write_bytes, self.kv_read_bytes, self.kv_write_bytes):
+            if part is not ZERO:  # a field that does not apply adds nothing: skip a pass over the grid
                 total = total + part
         return np.asarray(total, dtype=float)
 
@@ -67,12 +66,9 @@ class Operator:
             return np.where(self.bytes > 0, self.flops / np.where(self.bytes > 0, self.bytes, 1), np.inf)
 
 
-def _is_zero(x) -> bool:
-    """A scalar zero (fields that do not apply to an operator are 0-d zeros, broadcast on use)."""
-    return np.ndim(x) == 0 and float(x) == 0.0
-
-
+# Fields that do not apply to an operator hold this 0-d zero (broadcast on use).
 ZERO = np.zeros(())
+ZERO.flags.writeable = False
 
 
 @dataclass(frozen=True)
