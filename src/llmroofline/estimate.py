@@ -91,8 +91,10 @@ class Deployment:
         """The pass's operators; built once per deployment and sizes inside `reuse_passes()`."""
         if _PASS_CACHE is None:
             return self.ops(groups)
-        key = (self.model.id, self.hardware.id, self.tp, self.pp, self.ep, repr(self.weights), self.kv_dtype,
-               self.fused_attention, tuple((g.label, *(_array_key(x) for x in (g.batch, g.new, g.past))) for g in groups))
+        # The device enters the operators only through the rate each group's GEMMs run at.
+        key = (self.model.id, tuple(sorted(self.gemm_precisions.items())), self.tp, self.ep,
+               repr(self.weights), self.kv_dtype, self.fused_attention,
+               tuple((g.label, *(_array_key(x) for x in (g.batch, g.new, g.past))) for g in groups))
         if key not in _PASS_CACHE:
             _PASS_CACHE[key] = self.ops(groups)
         return _PASS_CACHE[key]
