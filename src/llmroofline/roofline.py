@@ -81,6 +81,9 @@ def padded_rows(rows, eff: Efficiency):
     return np.where(rows <= eff.gemv_rows, rows, tiled)
 
 
+NO_COMM = np.zeros(())  # the communication time of an operator that does not communicate
+NO_COMM.flags.writeable = False
+
 _LOWP_FACTOR = {"fp8": "fp8_gemm_factor", "int8": "fp8_gemm_factor", "fp4": "fp4_gemm_factor"}
 
 
@@ -101,7 +104,7 @@ def operator_times(op: Operator, hw: Hardware, eff: Efficiency,
         comm_s = ring * np.asarray(op.comm_bytes, dtype=float) / (hw.interconnect_bandwidth * eff.comm_bandwidth)
         comm_s = comm_s + eff.comm_latency_s
     else:
-        comm_s = np.zeros(())
+        comm_s = NO_COMM
     peak = device_peak(hw, op.precision)
     nbytes = op.bytes
     if op.kind == GEMM:
@@ -141,7 +144,7 @@ def step_seconds(compute_s, memory_s, comm_s, overlap_loss: float):
     t = np.maximum(compute_s, memory_s)
     if overlap_loss:
         t = t + overlap_loss * np.minimum(compute_s, memory_s)
-    return t if np.ndim(comm_s) == 0 and comm_s == 0 else t + comm_s
+    return t if comm_s is NO_COMM or isinstance(comm_s, float) and comm_s == 0.0 else t + comm_s
 
 
 def pass_seconds(ops: list[Operator], hw: Hardware, eff: Efficiency) -> np.ndarray:
