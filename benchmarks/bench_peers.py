@@ -103,7 +103,8 @@ print(json.dumps({"per_point_s": statistics.median(times), "total_s": sum(times)
 def run_driver(python: str, code: str, *args: str) -> dict | None:
     out = subprocess.run([python, "-c", code, *args], capture_output=True, text=True)
     if out.returncode:
-        print(f"  failed: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode}")
+        why = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit status {out.returncode}"
+        print(f"skipped a peer: {why} (give --python an interpreter that has the peer's imports)")
         return None
     return json.loads(out.stdout.strip().splitlines()[-1])
 
