@@ -8,6 +8,7 @@ a max over consecutive integers splits at the crossing point.
 
 from __future__ import annotations
 
+import math
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,13 +26,16 @@ from .memory import MemoryUse, max_batch, memory_use
 from .model import ModelSpec, load_model
 from .operators import ACT_BYTES, AttentionGroup, Operator, Sharding, forward_ops
 from .precision import GROUPS, LINEAR_GROUPS, WeightPrecision, gemm_precision, normalize
-from .roofline import OpArrays, OpTimes, op_arrays, pass_overhead_s, time_ops
+from .roofline import OpTimes, operator_times, pass_overhead_s, pass_seconds, step_seconds, time_ops
 from .runtime import RuntimeProfile
 
 MODES = ("static", "continuous", "max")
 MAX_BATCH = 2048
 ABSURD_LENGTH = 1e8
 ABSURD_BATCH = 1e7
+# Grid points evaluated at once: a large grid runs in blocks of rows of about this many points,
+# so that temporaries stay small (in cache, and peak memory flat) while every point keeps its value.
+BLOCK_POINTS = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -84,20 +88,22 @@ class Deployment:
                            gemm_precision=self.gemm_precisions, sharding=Sharding(self.tp, self.ep),
                            fused_attention=self.fused_attention)
 
-    def op_arrays(self, groups: list[AttentionGroup]) -> OpArrays:
-        """The pass's operators stacked for the roofline; reused inside `reuse_passes()`."""
+    def pass_ops(self, groups: list[AttentionGroup]) -> list[Operator]:
+        """The pass's operators; built once per deployment and sizes inside `reuse_passes()`."""
         if _PASS_CACHE is None:
-            return op_arrays(self.ops(groups))
-        key = (self.model.id, self.hardware.id, self.tp, self.pp, self.ep, repr(self.weights), self.kv_dtype,
-               self.fused_attention, tuple((g.label, *(_array_key(x) for x in (g.batch, g.new, g.past))) for g in groups))
+            return self.ops(groups)
+        # The device enters the operators only through the rate each group's GEMMs run at.
+        key = (self.model.id, tuple(sorted(self.gemm_precisions.items())), self.tp, self.ep,
+               repr(self.weights), self.kv_dtype, self.fused_attention,
+               tuple((g.label, *(_array_key(x) for x in (g.batch, g.new, g.past))) for g in groups))
         if key not in _PASS_CACHE:
-            _PASS_CACHE[key] = op_arrays(self.ops(groups))
+            _PASS_CACHE[key] = self.ops(groups)
         return _PASS_CACHE[key]
 
 
 # Passes keyed by deployment and sizes, kept only inside `reuse_passes()`: fitting evaluates the
 # same rows hundreds of times with different efficiencies, and the operators do not depend on them.
-_PASS_CACHE: dict[tuple, OpArrays] | None = None
+_PASS_CACHE: dict[tuple, list[Operator]] | None = None
 
 
 def _array_key(x) -> tuple:
@@ -188,33 +194,90 @@ def sum_max_affine(a0, a1, b0, b1, lo, hi, window=np.inf):
     return a_sum + b_sum + above
 
 
+def _sum_affine_clamped(c0, c1, lo, hi, window):
+    """Σ_{L=lo}^{hi} (c0 + c1·min(L, window)) over integers: affine up to the window, constant above."""
+    top = np.minimum(hi, window)
+    below = _sum_affine(c0, c1, np.minimum(lo, top + 1), top)
+    if math.isinf(window):
+        return below
+    n_above = np.maximum(hi - np.maximum(lo, window + 1) + 1, 0)
+    return below + np.where(n_above > 0, n_above * (c0 + c1 * np.minimum(window, hi)), 0.0)
+
+
+def _sum_max_split(a0, a1, b0, b1, lo, hi, window: float):
+    """sum_max_affine for coefficients and lengths of different shapes (batch; lengths), the same
+    partition and sums, with every choice that depends on the coefficients alone made on their
+    shape. The two lines cross once at most below the window: the first line wins on [lo, s-1],
+    the second on [s, top]."""
+    d0, d1 = a0 - b0, a1 - b1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cross = np.where(d1 != 0, -d0 / np.where(d1 != 0, d1, 1), 0.0)
+    rising = d1 > 0  # a wins from ceil(cross) on; falling: a wins up to floor(cross); flat: all or none
+    split = np.where(rising, np.ceil(cross), np.where(d1 < 0, np.floor(cross) + 1, -np.inf))
+    a_first = (d1 < 0) | ((d1 == 0) & (d0 < 0))  # the first line is a where a wins first; flat: b wins all
+    f0, f1 = np.where(a_first & (d1 < 0), a0, b0), np.where(a_first & (d1 < 0), a1, b1)
+    g0, g1 = np.where(a_first, b0, a0), np.where(a_first, b1, a1)
+    top = np.minimum(hi, window)
+    end = top + 1
+    start = np.minimum(lo, end)
+    s = np.minimum(np.maximum(start, split), end)
+    total = _sum_affine_n(f0, f1, start, s - 1, s - start) + _sum_affine_n(g0, g1, s, top, end - s)
+    if math.isinf(window):
+        return total
+    n_above = np.maximum(hi - np.maximum(lo, window + 1) + 1, 0)
+    m = np.minimum(window, hi)
+    return total + np.where(n_above > 0, n_above * np.maximum(a0 + a1 * m, b0 + b1 * m), 0.0)
+
+
+def _sum_affine_n(c0, c1, lo, hi, n):
+    """_sum_affine with its count n = hi - lo + 1 >= 0 given."""
+    return n * c0 + c1 * (lo + hi) * n / 2
+
+
 def decode_steps_time(dep: Deployment, eff: Efficiency, batch, first_kv, last_kv) -> np.ndarray:
-    """Seconds for decode steps whose attended KV length runs from first_kv to last_kv (inclusive)."""
-    t1 = time_ops(dep.op_arrays([AttentionGroup(batch, 1, 0)]), dep.hardware, eff)  # kv length 1
-    t2 = time_ops(dep.op_arrays([AttentionGroup(batch, 1, 1)]), dep.hardware, eff)  # kv length 2
-    # Per-op arrays are (n_ops, *batch shape); the KV lengths may have more dimensions (a grid
-    # over lengths at one batch): pad so that they broadcast, right-aligned, against the lengths.
-    nd = max(np.ndim(batch), np.ndim(first_kv), np.ndim(last_kv))
+    """Seconds for decode steps whose attended KV length runs from first_kv to last_kv (inclusive).
 
-    def lift(a: np.ndarray) -> np.ndarray:
-        return a.reshape((a.shape[0],) + (1,) * (nd + 1 - a.ndim) + a.shape[1:])
+    Every operator is affine in the KV length (clamped at its window) in both bounds: its time at
+    lengths 1 and 2 gives the lines. Only the operators whose cost grows with the KV length
+    (attention) need the closed-form sum over steps, on the grid of batch x lengths; the others
+    cost the same every step, along the batch axis only, times the number of steps.
+    """
+    b = np.asarray(batch, dtype=float)
+    # One pass at KV lengths 1 and 2 along a trailing axis: [..., 0] and [..., -1].
+    ops = dep.pass_ops([AttentionGroup(b[..., None], 1, np.array([0.0, 1.0]))])
+    first_kv = np.asarray(first_kv, dtype=float)
+    last_kv = np.asarray(last_kv, dtype=float)
+    steps = np.maximum(last_kv - first_kv + 1, 0)
+    loss = eff.overlap_loss
+    per_step = np.zeros(())  # seconds every step pays alike, along the batch axis
+    growing = np.zeros(())
+    memo: dict = {}
+    for op in ops:
+        times = operator_times(op, dep.hardware, eff, memo)
+        (c_1, c_2), (m_1, m_2), (comm, _) = (_at_lengths(x) for x in times)
+        per_step = per_step + op.count * comm
+        c1, m1 = c_2 - c_1, m_2 - m_1
+        if not (np.any(c1) or np.any(m1)):
+            per_step = per_step + op.count * step_seconds(c_1, m_1, 0.0, loss)
+            continue
+        c0, m0 = c_1 - c1, m_1 - m1
+        # max + loss·min = (1 - loss)·max + loss·(compute + memory): both parts sum in closed form.
+        part = _sum_max_split(c0, c1, m0, m1, first_kv, last_kv, op.window)
+        if loss:
+            part = (1 - loss) * part + loss * _sum_affine_clamped(c0 + m0, c1 + m1, first_kv, last_kv, op.window)
+        growing = growing + op.count * part
+    return growing + steps * (per_step + pass_overhead_s(dep.model.num_layers, eff, dep.model.num_moe_layers))
 
-    c1, m1 = lift(t2.compute_s - t1.compute_s), lift(t2.memory_s - t1.memory_s)
-    c0, m0 = lift(t1.compute_s) - c1, lift(t1.memory_s) - m1
-    win = t1.windows.reshape((-1,) + (1,) * nd)
-    # max + loss·min = (1 - loss)·max + loss·(compute + memory): both parts sum in closed form.
-    longer = sum_max_affine(c0, c1, m0, m1, first_kv, last_kv, win)
-    both = sum_max_affine(c0 + m0, c1 + m1, c0 + m0, c1 + m1, first_kv, last_kv, win)
-    per_op = (1 - eff.overlap_loss) * longer + eff.overlap_loss * both
-    steps = np.maximum(np.asarray(last_kv, dtype=float) - first_kv + 1, 0)
-    counts = t1.counts.reshape(win.shape)
-    fixed = (counts * lift(t1.comm_s)).sum(axis=0) + pass_overhead_s(dep.model.num_layers, eff, dep.model.num_moe_layers)
-    return (counts * per_op).sum(axis=0) + steps * fixed
+
+def _at_lengths(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An operator's value at KV lengths 1 and 2 (the trailing axis; absent if it does not vary)."""
+    return (x, x) if x.ndim == 0 else (x[..., 0], x[..., -1])
 
 
 def pass_time(dep: Deployment, eff: Efficiency, groups: list[AttentionGroup]) -> np.ndarray:
     """Seconds for one forward pass over the given sequences."""
-    return time_ops(dep.op_arrays(groups), dep.hardware, eff).total() + pass_overhead_s(dep.model.num_layers, eff, dep.model.num_moe_layers)
+    return pass_seconds(dep.pass_ops(groups), dep.hardware, eff) + pass_overhead_s(dep.model.num_layers, eff,
+                                                                                   dep.model.num_moe_layers)
 
 
 def p2p_time(dep: Deployment, eff: Efficiency, tokens) -> np.ndarray:
@@ -389,13 +452,13 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
     B, In, Out = np.asarray(B, dtype=float), np.asarray(In, dtype=float), np.asarray(Out, dtype=float)
 
     if mode == "static":
-        ttft, decode = _static(dep, eff, B, In, Out)
+        ttft, decode = _by_blocks(lambda b, i, o: _static(dep, eff, b, i, o), shape, B, In, Out)
         tpot = np.where(Out > 1, decode / np.maximum(Out - 1, 1), 0.0)
         e2e = ttft + decode
         throughput = B * Out / e2e
         prefill_tokens = B * In
     else:
-        ttft, tpot = _continuous(dep, eff, B, In, Out)
+        ttft, tpot = _by_blocks(lambda b, i, o: _continuous(dep, eff, b, i, o), shape, B, In, Out)
         e2e = ttft + (Out - 1) * tpot
         throughput = B / tpot
         prefill_tokens = B + B * In / Out  # one step: the decode tokens plus the prefill chunk
@@ -433,6 +496,25 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
                 "gemm_precision": dep.gemm_precision, "runtime": prof.id},
         weights=dep.weights, interval=interval,
     )
+
+
+def _by_blocks(fn, shape: tuple[int, ...], *inputs: np.ndarray) -> tuple[np.ndarray, ...]:
+    """fn(*inputs) on the grid of `shape`, evaluated on blocks of rows (the first axis) and joined.
+
+    Every value is computed from its own inputs, so the blocks give the values one call would;
+    inputs that broadcast along the first axis are passed whole to every block.
+    """
+    size = math.prod(shape)
+    if not shape or size <= BLOCK_POINTS or shape[0] == 1:
+        return fn(*inputs)
+    rows = max(BLOCK_POINTS // (size // shape[0]), 1)
+    blocks = []
+    for start in range(0, shape[0], rows):
+        part = slice(start, start + rows)
+        args = [x[part] if x.ndim == len(shape) and x.shape[0] > 1 else x for x in inputs]
+        block_shape = (min(rows, shape[0] - start), *shape[1:])
+        blocks.append([np.broadcast_to(y, block_shape) for y in fn(*args)])
+    return tuple(np.concatenate(ys) for ys in zip(*blocks, strict=True))
 
 
 def extrapolation(cal: Calibration, dep: Deployment, prof: RuntimeProfile, B, In, Out) -> dict[str, Any]:

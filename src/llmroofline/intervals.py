@@ -67,10 +67,34 @@ def spread_factor(widen: dict[str, float], conditions: dict[str, Any]) -> np.nda
     return f
 
 
+def factor_levels(widen: dict[str, float], conditions: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """spread_factor as a table of levels and an index into it (factor = levels[index]).
+
+    The factor takes at most 2^k values over a grid, one per combination of the k conditions: the
+    exponentials of an interval are taken on those levels, not on every grid point.
+    """
+    names = list(conditions)
+    holds = [np.asarray(conditions[k], dtype=bool) for k in names]
+    index = np.zeros((), dtype=np.int64)
+    for bit, h in enumerate(holds):
+        if h.ndim or bool(h):
+            index = index + (h.astype(np.int64) << bit)
+    codes = np.arange(1 << len(names))
+    levels = np.ones(())
+    for bit, k in enumerate(names):  # the same products, in the same order, as spread_factor
+        levels = levels * np.where(codes >> bit & 1, widen.get(k, 1.0), 1.0)
+    return np.broadcast_to(levels, codes.shape), index
+
+
 def metric_interval(value, quantiles: list[float], factor) -> tuple[np.ndarray, np.ndarray]:
-    """(low, high) around a prediction: value x exp(median + (quantile - median) x factor)."""
+    """(low, high) around a prediction: value x exp(median + (quantile - median) x factor).
+
+    factor: an array, or (levels, index) from factor_levels."""
     lo, mid, hi = quantiles
     v = np.asarray(value, dtype=float)
+    if isinstance(factor, tuple):
+        levels, index = factor
+        return (v * np.exp(mid + (lo - mid) * levels)[index], v * np.exp(mid + (hi - mid) * levels)[index])
     return (v * np.exp(mid + (lo - mid) * factor), v * np.exp(mid + (hi - mid) * factor))
 
 
@@ -79,7 +103,7 @@ def estimate_interval(spec: dict[str, Any], conditions: dict[str, Any], values: 
 
     values: throughput_tok_s, throughput_per_gpu_tok_s, ttft_s, tpot_s, e2e_s arrays.
     """
-    factor = spread_factor(spec["widen"], conditions)
+    factor = factor_levels(spec["widen"], conditions)
     q = spec["metrics"]
     out: dict[str, Any] = {"level": spec["level"]}
     for key, metric in (("throughput_tok_s", "throughput"), ("throughput_per_gpu_tok_s", "throughput"),

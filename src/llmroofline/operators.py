@@ -53,14 +53,22 @@ class Operator:
     @property
     def bytes(self) -> np.ndarray:
         """All memory traffic: weights, activations and KV cache, read and written."""
-        return (self.weight_bytes + self.act_read_bytes + self.act_write_bytes
-                + self.kv_read_bytes + self.kv_write_bytes)
+        total = self.weight_bytes
+        for part in (self.act_read_bytes, self.act_write_bytes, self.kv_read_bytes, self.kv_write_bytes):
+            if part is not ZERO:  # a field that does not apply adds nothing: skip a pass over the grid
+                total = total + part
+        return np.asarray(total, dtype=float)
 
     @property
     def intensity(self) -> np.ndarray:
         """Arithmetic intensity, FLOPs per byte of memory traffic."""
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(self.bytes > 0, self.flops / np.where(self.bytes > 0, self.bytes, 1), np.inf)
+
+
+# Fields that do not apply to an operator hold this 0-d zero (broadcast on use).
+ZERO = np.zeros(())
+ZERO.flags.writeable = False
 
 
 @dataclass(frozen=True)
@@ -91,16 +99,14 @@ def _linear(name: str, tokens, n_in: float, n_out: float, wbytes: float, precisi
     """y = x W: 2·tokens·in·out FLOPs; reads W and x, writes y. With cache_bytes > 0 the output
     goes straight into the KV cache at that many bytes per element (K/V projections)."""
     t = np.asarray(tokens, dtype=float)
-    out = t * n_out
-    z = np.zeros_like(t)
     return Operator(
         name=name, kind=GEMM, precision=precision, count=count,
-        flops=2.0 * t * n_in * n_out,
+        flops=t * (2.0 * n_in * n_out),
         weight_bytes=np.asarray(n_in * n_out * wbytes, dtype=float),
-        act_read_bytes=t * n_in * ACT_BYTES,
-        act_write_bytes=z if cache_bytes else out * ACT_BYTES,
-        kv_read_bytes=z,
-        kv_write_bytes=out * cache_bytes,
+        act_read_bytes=t * (n_in * ACT_BYTES),
+        act_write_bytes=ZERO if cache_bytes else t * (n_out * ACT_BYTES),
+        kv_read_bytes=ZERO,
+        kv_write_bytes=t * (n_out * cache_bytes) if cache_bytes else ZERO,
         gemm_rows=t,
     )
 
@@ -115,23 +121,20 @@ def _elementwise(name: str, tokens, width: float, flops_per_elem: float, reads: 
                  count: int, weight_elems: float = 0.0) -> Operator:
     """A memory-bound pointwise op over tokens × width elements (reads/writes: tensors of that size)."""
     t = np.asarray(tokens, dtype=float)
-    n = t * width
-    z = np.zeros_like(n)
     return Operator(
         name=name, kind=ELEMENTWISE, precision="fp16", count=count,
-        flops=flops_per_elem * n, weight_bytes=np.asarray(weight_elems * SMALL_WEIGHT_BYTES) + z,
-        act_read_bytes=reads * n * ACT_BYTES, act_write_bytes=writes * n * ACT_BYTES,
-        kv_read_bytes=z, kv_write_bytes=z,
+        flops=t * (flops_per_elem * width), weight_bytes=np.asarray(weight_elems * SMALL_WEIGHT_BYTES, dtype=float),
+        act_read_bytes=t * (reads * width * ACT_BYTES), act_write_bytes=t * (writes * width * ACT_BYTES),
+        kv_read_bytes=ZERO, kv_write_bytes=ZERO,
     )
 
 
 def _all_reduce(name: str, tokens, width: float, devices: int, count: int) -> Operator:
     t = np.asarray(tokens, dtype=float)
-    z = np.zeros_like(t)
     return Operator(
-        name=name, kind=COMM, precision="fp16", count=count, flops=z, weight_bytes=z,
-        act_read_bytes=z, act_write_bytes=z, kv_read_bytes=z, kv_write_bytes=z,
-        comm_bytes=t * width * ACT_BYTES, comm_devices=devices,
+        name=name, kind=COMM, precision="fp16", count=count, flops=ZERO, weight_bytes=ZERO,
+        act_read_bytes=ZERO, act_write_bytes=ZERO, kv_read_bytes=ZERO, kv_write_bytes=ZERO,
+        comm_bytes=t * (width * ACT_BYTES), comm_devices=devices,
     )
 
 
@@ -185,22 +188,22 @@ def _attention_ops(model: ModelSpec, g: AttentionGroup, sh: Sharding, kv_bytes: 
         d_qk = d_v = model.head_dim
         k_read = positions * kv_heads * d_qk * kv_bytes
         v_read = positions * kv_heads * d_v * kv_bytes
-    scores = pairs * heads * ACT_BYTES  # bytes of the score matrix if it were materialized
-    z = np.zeros_like(pairs)
-    unfused = 0.0 if fused else 1.0
+    # Bytes of the score matrix, written and read only when attention is not fused.
+    scores = pairs * (heads * ACT_BYTES) if not fused else ZERO
+    z = ZERO
     group = 1.0 if model.is_mla else model.num_heads / model.num_kv_heads
-    common = dict(kind=kind, precision="fp16", count=count, weight_bytes=z, window=window, kv_group=group)
+    common: dict[str, Any] = dict(kind=kind, precision="fp16", count=count, weight_bytes=z, window=window, kv_group=group)
     return [
-        Operator(name=f"attn/qk{suffix}", flops=2.0 * pairs * heads * d_qk,
-                 act_read_bytes=tokens * heads * d_qk * ACT_BYTES, act_write_bytes=scores * unfused,
-                 kv_read_bytes=k_read, kv_write_bytes=z, gemm_rows=q + z, **common),
+        Operator(name=f"attn/qk{suffix}", flops=pairs * (2.0 * heads * d_qk),
+                 act_read_bytes=tokens * (heads * d_qk * ACT_BYTES), act_write_bytes=scores,
+                 kv_read_bytes=k_read, kv_write_bytes=z, gemm_rows=q, **common),
         # max, subtract, exp, sum, divide: 5 FLOPs per score
-        Operator(name=f"attn/softmax{suffix}", flops=5.0 * pairs * heads,
-                 act_read_bytes=scores * unfused, act_write_bytes=scores * unfused,
+        Operator(name=f"attn/softmax{suffix}", flops=pairs * (5.0 * heads),
+                 act_read_bytes=scores, act_write_bytes=scores,
                  kv_read_bytes=z, kv_write_bytes=z, **common),
-        Operator(name=f"attn/sv{suffix}", flops=2.0 * pairs * heads * d_v,
-                 act_read_bytes=scores * unfused, act_write_bytes=tokens * heads * d_v * ACT_BYTES,
-                 kv_read_bytes=v_read, kv_write_bytes=z, gemm_rows=q + z, **common),
+        Operator(name=f"attn/sv{suffix}", flops=pairs * (2.0 * heads * d_v),
+                 act_read_bytes=scores, act_write_bytes=tokens * (heads * d_v * ACT_BYTES),
+                 kv_read_bytes=v_read, kv_write_bytes=z, gemm_rows=q, **common),
     ]
 
 

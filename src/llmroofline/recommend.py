@@ -33,7 +33,7 @@ import numpy as np
 
 from .efficiency import Calibration, load_calibration
 from .errors import InputError, require_positive, show
-from .estimate import ABSURD_LENGTH, MAX_BATCH, estimate
+from .estimate import ABSURD_LENGTH, MAX_BATCH, estimate, reuse_passes
 from .hardware import Hardware, list_hardware, load_hardware
 from .memory import max_batch, serving_footprint, usable_memory
 from .model import ModelSpec, load_model
@@ -543,14 +543,18 @@ def _search(model: Any, input_len: Any, output_len: Any, devices: Any, *, ttft_s
     w = replace(w, calibrated=cal.source != "plain roofline")
     if not 1 <= max_batch_size <= MAX_BATCH * 64:
         raise InputError(f"max_batch_size must be from 1 to {MAX_BATCH * 64}, got {max_batch_size!r}")
-    searches = []
-    for hw in hws:
-        try:
-            searches.append(search_device(w, hw, price=price.get(hw.id, hw.price_per_hour_usd), calibration=cal,
-                                          max_batch_size=max_batch_size, runtime=runtime))
-        except InputError as e:  # a device that cannot run this model at all (e.g. no usable precision)
-            searches.append(DeviceSearch(hw.id, None, f"cannot run: {e}"))
-    return w, searches
+    # Devices with the same rates share their passes (a lone prompt's prefill is the same pass on each).
+    with reuse_passes():
+        return w, [_search_one(w, hw, price, cal, max_batch_size, runtime) for hw in hws]
+
+
+def _search_one(w: Workload, hw: Hardware, price: Mapping[str, float], cal: Calibration, max_batch_size: int,
+                runtime: Any) -> DeviceSearch:
+    try:
+        return search_device(w, hw, price=price.get(hw.id, hw.price_per_hour_usd), calibration=cal,
+                             max_batch_size=max_batch_size, runtime=runtime)
+    except InputError as e:  # a device that cannot run this model at all (e.g. no usable precision)
+        return DeviceSearch(hw.id, None, f"cannot run: {e}")
 
 
 def recommend(model: Any, input_len: Any, output_len: Any, devices: Any = None, ttft_slo: float | None = None,

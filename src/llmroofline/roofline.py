@@ -3,7 +3,8 @@
 Calibrated, a kernel also pays a share of the shorter bound (`overlap_loss`): near the ridge real
 kernels neither hide memory behind compute nor compute behind memory completely.
 
-Operators are stacked into arrays of shape (n_ops, *grid) so one expression times them all.
+Each operator is timed over the whole grid at once; `time_ops` stacks the times to (n_ops, *grid)
+for tables and figures, `pass_seconds` adds them up operator by operator.
 """
 
 from __future__ import annotations
@@ -53,9 +54,7 @@ class OpTimes:
 
     @property
     def time_s(self) -> np.ndarray:
-        longer = np.maximum(self.compute_s, self.memory_s)
-        shorter = np.minimum(self.compute_s, self.memory_s)
-        return longer + self.overlap_loss * shorter + self.comm_s
+        return step_seconds(self.compute_s, self.memory_s, self.comm_s, self.overlap_loss)
 
     def total(self) -> np.ndarray:
         """Seconds for one forward pass (all instances of all operators)."""
@@ -64,49 +63,6 @@ class OpTimes:
 
     def bound(self) -> np.ndarray:
         return np.where(self.comm_s > 0, "comm", np.where(self.compute_s >= self.memory_s, "compute", "memory"))
-
-
-@dataclass(frozen=True)
-class OpArrays:
-    """The efficiency-free description of a pass: per-operator fields stacked to (n_ops, *grid)."""
-
-    names: list[str]
-    kinds: list[str]
-    precisions: list[str]
-    counts: np.ndarray  # (n_ops,)
-    flops: np.ndarray
-    nbytes: np.ndarray
-    rows: np.ndarray
-    kv_read: np.ndarray
-    comm: np.ndarray
-    comm_devices: np.ndarray  # (n_ops,)
-    comm_share: np.ndarray  # (n_ops,) 2 for all-reduce, 1 for all-to-all
-    kv_group: np.ndarray  # (n_ops,)
-    windows: np.ndarray  # (n_ops,)
-
-
-def op_arrays(ops: list[Operator]) -> OpArrays:
-    """Stack the operators' FLOPs and bytes over the grid (one copy per field)."""
-    shape = np.broadcast_shapes(*(np.shape(getattr(op, f)) for op in ops
-                                  for f in ("flops", "weight_bytes", "act_read_bytes", "kv_read_bytes", "comm_bytes",
-                                            "gemm_rows")))
-
-    def stack(get) -> np.ndarray:
-        out = np.empty((len(ops),) + shape)
-        for i, op in enumerate(ops):
-            out[i] = get(op)
-        return out
-
-    return OpArrays(
-        names=[op.name for op in ops], kinds=[op.kind for op in ops], precisions=[op.precision for op in ops],
-        counts=np.array([op.count for op in ops], dtype=float),
-        flops=stack(lambda op: op.flops), nbytes=stack(lambda op: op.bytes), rows=stack(lambda op: op.gemm_rows),
-        kv_read=stack(lambda op: op.kv_read_bytes), comm=stack(lambda op: op.comm_bytes),
-        comm_devices=np.array([op.comm_devices for op in ops], dtype=float),
-        comm_share=np.array([2.0 if op.comm_pattern == "all_reduce" else 1.0 for op in ops]),
-        kv_group=np.array([op.kv_group for op in ops], dtype=float),
-        windows=np.array([op.window for op in ops], dtype=float),
-    )
 
 
 def padded_rows(rows, eff: Efficiency):
@@ -125,46 +81,102 @@ def padded_rows(rows, eff: Efficiency):
     return np.where(rows <= eff.gemv_rows, rows, tiled)
 
 
+NO_COMM = np.zeros(())  # the communication time of an operator that does not communicate
+NO_COMM.flags.writeable = False
+
 _LOWP_FACTOR = {"fp8": "fp8_gemm_factor", "int8": "fp8_gemm_factor", "fp4": "fp4_gemm_factor"}
 _LOWP_MEMORY = {"fp8": "fp8_memory_factor", "int8": "fp8_memory_factor", "fp4": "fp4_memory_factor"}
 
 
-def time_ops(ops: list[Operator] | OpArrays, hw: Hardware, eff: Efficiency) -> OpTimes:
-    """Time every operator on a device under given efficiencies."""
-    a = ops if isinstance(ops, OpArrays) else op_arrays(ops)
-    nd = a.flops.ndim - 1
+def operator_times(op: Operator, hw: Hardware, eff: Efficiency,
+                   memo: dict[int, tuple[np.ndarray, np.ndarray]] | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One operator's compute-bound, memory-bound and communication seconds per instance, over its grid.
 
-    def per_op(values) -> np.ndarray:
-        return np.asarray(values, dtype=float).reshape((-1,) + (1,) * nd)
+    The branches are on the operator's kind (a label), never on values: values decide only where
+    an attention kernel is a decode kernel (one new token per sequence), per grid point. `memo`
+    keeps the tile padding of GEMM rows shared by the operators of one pass (the same array).
+    """
+    if op.kind == COMM:
+        # Ring all-reduce: each device sends and receives 2(n-1)/n of the message; all-to-all:
+        # (n-1)/n of what it holds leaves the device.
+        share = 2.0 if op.comm_pattern == "all_reduce" else 1.0
+        ring = share * (op.comm_devices - 1.0) / max(float(op.comm_devices), 1.0)
+        comm_s = ring * np.asarray(op.comm_bytes, dtype=float) / (hw.interconnect_bandwidth * eff.comm_bandwidth)
+        comm_s = comm_s + eff.comm_latency_s
+    else:
+        comm_s = NO_COMM
+    peak = device_peak(hw, op.precision)
+    nbytes = op.bytes
+    if op.kind == GEMM:
+        frac = eff.gemm_compute * getattr(eff, _LOWP_FACTOR[op.precision]) if op.precision in _LOWP_FACTOR \
+            else eff.gemm_compute
+        compute_s = op.flops * _padding(op.gemm_rows, eff, memo) / (peak * frac)
+        # fp8/fp4 weights stream with their scales and dequantization: a share of 16-bit bandwidth
+        stream = getattr(eff, _LOWP_MEMORY[op.precision]) if op.precision in _LOWP_MEMORY else 1.0
+        memory_s = nbytes / (hw.memory_bandwidth * eff.memory * stream)
+    elif op.kind in (ATTN_PREFILL, ATTN_DECODE):
+        # An attention kernel is a decode kernel where each sequence adds one token (rows = new
+        # tokens per sequence), decided per grid point: a grid may mix one-token and longer prompts.
+        decode_like = np.asarray(op.gemm_rows) <= 1
+        compute_s = op.flops / (peak * np.where(decode_like, eff.attn_decode_compute, eff.attn_prefill_compute))
+        # Decode kernels that do not share K/V across a query group re-read it group^(1-reuse) times.
+        reread = np.where(decode_like, float(op.kv_group) ** (1.0 - eff.gqa_kv_reuse), 1.0)
+        memory_s = ((nbytes + (reread - 1.0) * op.kv_read_bytes)
+                    / (hw.memory_bandwidth * np.where(decode_like, eff.attn_decode_memory, eff.memory)))
+    else:
+        compute_s = op.flops / (peak * 1.0)
+        memory_s = nbytes / (hw.memory_bandwidth * eff.memory)
+    return np.asarray(compute_s, dtype=float), np.asarray(memory_s, dtype=float), comm_s
 
-    is_gemm = per_op([k == GEMM for k in a.kinds]) > 0
-    is_attn = per_op([k in (ATTN_PREFILL, ATTN_DECODE) for k in a.kinds]) > 0
-    gemm_frac = per_op([eff.gemm_compute * getattr(eff, _LOWP_FACTOR[p]) if p in _LOWP_FACTOR else eff.gemm_compute
-                        for p in a.precisions])
-    peak = per_op([device_peak(hw, p) for p in a.precisions])
-    # An attention kernel is a decode kernel where each sequence adds one token (rows = new
-    # tokens per sequence), decided per grid point: a grid may mix one-token and longer prompts.
-    decode_like = is_attn & (a.rows <= 1)
-    compute_frac = np.where(is_gemm, gemm_frac,
-                            np.where(decode_like, eff.attn_decode_compute,
-                                     np.where(is_attn, eff.attn_prefill_compute, 1.0)))
-    stream = per_op([getattr(eff, _LOWP_MEMORY[p]) if k == GEMM and p in _LOWP_MEMORY else 1.0
-                     for k, p in zip(a.kinds, a.precisions, strict=True)])
-    memory_frac = np.where(decode_like, eff.attn_decode_memory, eff.memory * stream)
-    flops = np.where(is_gemm, a.flops * padded_rows(a.rows, eff) / np.maximum(a.rows, 1e-30), a.flops)
-    compute_s = flops / (peak * compute_frac)
-    # Decode kernels that do not share K/V across a query group re-read it group^(1-reuse) times.
-    reread = np.where(decode_like, per_op(a.kv_group) ** (1.0 - eff.gqa_kv_reuse), 1.0)
-    memory_s = (a.nbytes + (reread - 1.0) * a.kv_read) / (hw.memory_bandwidth * memory_frac)
 
-    # Ring all-reduce: each device sends and receives 2(n-1)/n of the message; all-to-all:
-    # (n-1)/n of what it holds leaves the device.
-    devices = per_op(a.comm_devices)
-    ring = per_op(a.comm_share) * (devices - 1) / np.maximum(devices, 1)
-    is_comm = per_op([k == COMM for k in a.kinds]) > 0
-    comm_s = np.where(is_comm, ring * a.comm / (hw.interconnect_bandwidth * eff.comm_bandwidth) + eff.comm_latency_s, 0.0)
-    return OpTimes(names=a.names, counts=a.counts, compute_s=compute_s, memory_s=memory_s, comm_s=comm_s,
-                   windows=a.windows, overlap_loss=eff.overlap_loss)
+def _padding(rows, eff: Efficiency, memo: dict[int, tuple[np.ndarray, np.ndarray]] | None) -> np.ndarray:
+    """Rows a GEMM computes per useful row (padded_rows / rows); 0 where there are no rows."""
+    key = id(rows)
+    if memo is not None and key in memo and memo[key][0] is rows:
+        return memo[key][1]
+    r = np.asarray(rows, dtype=float)
+    scale = padded_rows(r, eff) / np.maximum(r, 1e-30)
+    if memo is not None:
+        memo[key] = (rows, scale)  # the array is kept so that its id stays its own
+    return scale
+
+
+def step_seconds(compute_s, memory_s, comm_s, overlap_loss: float):
+    """Seconds of one instance: the longer bound, the unhidden share of the shorter, and communication."""
+    t = np.maximum(compute_s, memory_s)
+    if overlap_loss:
+        t = t + overlap_loss * np.minimum(compute_s, memory_s)
+    return t if comm_s is NO_COMM or isinstance(comm_s, float) and comm_s == 0.0 else t + comm_s
+
+
+def pass_seconds(ops: list[Operator], hw: Hardware, eff: Efficiency) -> np.ndarray:
+    """Seconds of all instances of all operators, accumulated operator by operator (no (n_ops, *grid) stack)."""
+    total = np.zeros(())
+    memo: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for op in ops:
+        t = op.count * step_seconds(*operator_times(op, hw, eff, memo), eff.overlap_loss)
+        if total.shape == t.shape:
+            total += t
+        else:
+            total = total + t
+    return total
+
+
+def time_ops(ops: list[Operator], hw: Hardware, eff: Efficiency) -> OpTimes:
+    """Time every operator on a device under given efficiencies (arrays stacked to (n_ops, *grid))."""
+    times = [operator_times(op, hw, eff) for op in ops]
+    shape = np.broadcast_shapes(*(np.shape(x) for t in times for x in t))
+
+    def stack(i: int) -> np.ndarray:
+        out = np.empty((len(ops),) + shape)
+        for j, t in enumerate(times):
+            out[j] = t[i]
+        return out
+
+    return OpTimes(names=[op.name for op in ops], counts=np.array([op.count for op in ops], dtype=float),
+                   compute_s=stack(0), memory_s=stack(1), comm_s=stack(2),
+                   windows=np.array([op.window for op in ops], dtype=float), overlap_loss=eff.overlap_loss)
 
 
 def pass_overhead_s(num_layers: int, eff: Efficiency, moe_layers: int = 0) -> float:
