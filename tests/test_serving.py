@@ -189,3 +189,42 @@ def test_cli_bad_serving_input(args, word):
     rc, _, err = run_cli("estimate", "-m", M8, "-d", H100, *args)
     assert rc == 2, err
     assert word.lower() in err.lower() and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+# ---- speculative decoding ------------------------------------------------------------------------
+
+def _spec_stage(kind: str, draft: str | None, k: int):
+    from llmroofline.efficiency import load_calibration
+    from llmroofline.estimate import make_deployment
+    from llmroofline.serving.api import _stage
+
+    cal = load_calibration("default")
+    return _stage(make_deployment(M8, H100), cal, cal.runtime("generic"), kind, draft, k)
+
+
+def test_spec_gain_at_batch_one_matches_accepted_tokens():
+    """At batch 1 decode reads the weights once whether it checks 1 or k+1 tokens: the gain is the
+    expected accepted tokens per step, less the draft's cost (one layer per MTP token)."""
+    from llmroofline.serving.api import spec_speedup
+
+    a, k = 0.7, 3
+    e = (1 - a ** (k + 1)) / (1 - a)
+    gain = spec_speedup(_spec_stage("mtp", None, k), np.array([1.0]), 1500.0, e)[0]
+    assert gain == pytest.approx(e, rel=0.15) and gain < e
+    # serve() at a trickle of requests shows the same gain in its TPOT
+    plain = serve(M8, H100, 0.01, 1024, 256)
+    spec = serve(M8, H100, 0.01, 1024, 256, spec=f"mtp:{k}", acceptance=a)
+    assert plain.tpot_s[0] / spec.tpot_s[0] == pytest.approx(spec.details["spec"]["decode_speedup"][0], rel=0.02)
+    assert spec.details["spec"]["accepted_per_step"] == pytest.approx(e)
+
+
+def test_spec_gain_shrinks_as_decode_turns_compute_bound():
+    from llmroofline.serving.api import spec_speedup
+
+    for kind, draft in (("mtp", None), ("draft", "llama3.2-1b")):
+        g = spec_speedup(_spec_stage(kind, draft, 3), np.array([1.0, 64, 1024, 4096]), 128.0, 2.533)
+        assert np.all(np.diff(g) < 0), (kind, g)
+        assert g[-1] < 0.6 * g[0]
+    # a draft model costs more than prediction heads
+    assert spec_speedup(_spec_stage("draft", "llama3.2-1b", 3), np.array([1.0]), 1500.0, 2.533)[0] < \
+        spec_speedup(_spec_stage("mtp", None, 3), np.array([1.0]), 1500.0, 2.533)[0]

@@ -46,5 +46,10 @@ def run_rate(json_: bool, **kwargs: Any) -> None:
            "in flight", "tok/s", "state"], rows)
     if d["disaggregated"]:
         console.print(f"KV transfer {fmt(d['kv_transfer_s'] * 1e3)} ms per request over {escape(d['kv_link'])}")
+    if "spec" in d:
+        sp = d["spec"]
+        gains = ", ".join("-" if g is None else f"{g:.2f}x" for g in sp["decode_speedup"])
+        console.print(f"speculative decoding ({sp['method']}, k={sp['k']}, acceptance {sp['acceptance']:g}): "
+                      f"{sp['accepted_per_step']:.2f} tokens per step; decode speed-up at the operating batch: {gains}")
     for line in d["warnings"]:
         console.print(f"[yellow]note:[/] {escape(line)}", highlight=False)

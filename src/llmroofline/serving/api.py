@@ -334,7 +334,8 @@ def serve(model, hardware, rate, input_len: Any = 512, output_len: Any = 128, *,
     details["lengths"] = lens.summary()
     if kind != "none":
         details["spec"] = {"method": kind, "draft_model": draft_model, "k": k, "acceptance": acc,
-                           "accepted_per_step": e_acc}
+                           "accepted_per_step": e_acc,
+                           "decode_speedup": nan_sat(spec_speedup(stage, np.maximum(b_dec, 1.0), w.kv, e_acc))}
     interval = {}
     values = {"ttft_s": ttft_mean, "tpot_s": tpot_mean, "e2e_s": e2e_mean, "throughput_tok_s": throughput,
               "throughput_per_gpu_tok_s": throughput / gpus}
@@ -349,6 +350,16 @@ def serve(model, hardware, rate, input_len: Any = 512, output_len: Any = 128, *,
                    concurrency=concurrency, decode_batch=nan_sat(b_dec * replicas), capacity_req_s=capacity,
                    saturated=saturated, throughput_tok_s=throughput, gpus=gpus, inputs=inputs, details=details,
                    interval=interval, warnings=tuple(notes))
+
+
+def spec_speedup(stage: Stage, batch, kv: float, accepted: float) -> np.ndarray:
+    """Tokens per second of speculative decoding over plain decoding at the same batch:
+    accepted x step(batch, 1 token) / (step(batch, k + 1 tokens) + draft). Near `accepted` while
+    decode reads weights (memory-bound); it falls towards accepted/(k+1) (+ draft) as the batch
+    grows and verification turns compute-bound."""
+    plain = Stage(stage.dep, stage.eff)
+    zero = np.zeros(np.shape(batch))
+    return accepted * plain.step(batch, kv, zero, 1.0, 0.0) / stage.step(batch, kv, zero, 1.0, 0.0)
 
 
 def _slots(ok, servers: float, busy, hold_s):
