@@ -228,3 +228,37 @@ def test_spec_gain_shrinks_as_decode_turns_compute_bound():
     # a draft model costs more than prediction heads
     assert spec_speedup(_spec_stage("draft", "llama3.2-1b", 3), np.array([1.0]), 1500.0, 2.533)[0] < \
         spec_speedup(_spec_stage("mtp", None, 3), np.array([1.0]), 1500.0, 2.533)[0]
+
+
+# ---- disaggregated prefill / decode -------------------------------------------------------------
+
+def test_disaggregated_tpot_free_of_prefill_interference():
+    agg = serve(M8, H100, [1.0, 2.0], 8192, 256)
+    dis = serve(M8, H100, [1.0, 2.0], 8192, 256, prefill_hardware=H100, prefill_count=2)
+    assert np.all(dis.tpot_s < 0.8 * agg.tpot_s)
+    # decode steps carry no prompt: TPOT is the decode-only step at the operating batch, exactly
+    from llmroofline.efficiency import load_calibration
+    from llmroofline.estimate import make_deployment
+    from llmroofline.serving.steady import Stage
+
+    cal = load_calibration("default")
+    dep = make_deployment(M8, H100)
+    stage = Stage(dep, cal.for_device(dep.hardware, cal.runtime("generic")))
+    step = stage.step(dis.decode_batch, 8192 + 128, np.zeros(2), 1.0, 0.0)
+    assert np.allclose(dis.tpot_s, step, rtol=1e-6)
+    assert np.all(np.asarray(dis.percentiles["tpot_p99_s"]) == pytest.approx(dis.tpot_s))
+    d = dis.to_dict()
+    assert d["prefill"]["count"] == 2 and d["decode"]["hardware"] == H100 and d["gpus"] == 3
+
+
+def test_kv_transfer_by_hand():
+    from llmroofline.model import load_model
+
+    r = serve(M8, "H20", 1.0, 4096, 128, prefill_hardware="H800-SXM5-80GB", prefill_tp=2)
+    kv_bytes = 4096 * load_model(M8).kv_cache_bytes_per_token("fp16")
+    # different devices: NICs between nodes, 400 Gb/s per GPU over the fewer GPUs (1 decode GPU)
+    assert r.details["kv_transfer_s"] == pytest.approx(kv_bytes / 50e9)
+    assert any("400 Gb/s" in w for w in r.warnings)
+    same = serve(M8, H100, 1.0, 4096, 128, prefill_hardware=H100)
+    assert "NVLink" in same.details["kv_link"]
+    assert same.details["kv_transfer_s"] < r.details["kv_transfer_s"]
