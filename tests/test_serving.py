@@ -262,3 +262,39 @@ def test_kv_transfer_by_hand():
     same = serve(M8, H100, 1.0, 4096, 128, prefill_hardware=H100)
     assert "NVLink" in same.details["kv_link"]
     assert same.details["kv_transfer_s"] < r.details["kv_transfer_s"]
+
+
+# ---- fleet sizing -------------------------------------------------------------------------------
+
+def test_fleet_sizing_meets_targets_with_whole_devices():
+    from llmroofline.serving.fleet import size_fleet
+
+    out = size_fleet(M8, 1024, 256, 40.0, "H100-SXM5-80GB,L40S", ttft_slo=1.0, tpot_slo=0.05, disaggregated=True)
+    ranking = out["ranking"]
+    assert ranking and any(e["disaggregated"] for e in ranking) and any(not e["disaggregated"] for e in ranking)
+    costs = [e["cost_per_hour"] for e in ranking]
+    assert costs == sorted(costs)
+    for e in ranking:
+        assert isinstance(e["devices_needed"], int) and e["devices_needed"] >= 1
+        assert e["ttft_p90_s"] <= 1.0 and e["tpot_p90_s"] <= 0.05
+        assert e["cost_per_million_tokens"] == pytest.approx(e["cost_per_hour"] / (40 * 256 * 3600) * 1e6)
+        if e["disaggregated"]:
+            assert e["devices_needed"] == e["prefill"]["count"] * e["prefill"]["tp"] + e["decode"]["count"] * e["decode"]["tp"]
+        else:
+            assert e["devices_needed"] == e["replicas"] * e["tp"]
+            # one replica fewer would carry more than the highest rate that met the targets
+            fewer = serve(M8, e["device"], 40.0 / max(e["replicas"] - 1, 1), 1024, 256, tp=e["tp"])
+            assert e["replicas"] == 1 or fewer.saturated[0] or fewer.percentiles["ttft_p90_s"][0] > 1.0 or \
+                fewer.percentiles["tpot_p90_s"][0] > 0.05
+
+
+def test_cli_recommend_rate():
+    rc, out, err = run_cli("recommend", "-m", M8, "-i", "512", "-o", "128", "--rate", "10", "--devices", "H100",
+                           "--tpot-slo", "0.03", "--json")
+    assert rc == 0, err
+    d = json.loads(out)
+    assert d["ranking"][0]["devices_needed"] >= 1 and d["ranking"][0]["disaggregated"] is False
+    rc, _, err = run_cli("recommend", "-m", M8, "-i", "512", "-o", "128", "--disaggregated")
+    assert rc == 2 and "--rate" in err
+    rc, _, err = run_cli("recommend", "-m", M8, "-i", "512", "-o", "128", "--rate", "0", "--devices", "H100")
+    assert rc == 2 and "rate" in err
