@@ -298,3 +298,21 @@ def test_cli_recommend_rate():
     assert rc == 2 and "--rate" in err
     rc, _, err = run_cli("recommend", "-m", M8, "-i", "512", "-o", "128", "--rate", "0", "--devices", "H100")
     assert rc == 2 and "rate" in err
+
+
+# ---- app ------------------------------------------------------------------------------------
+
+def test_serving_tab_view():
+    pytest.importorskip("plotly")
+    from llmroofline import load_hardware, load_model
+    from llmroofline.app import serving_view
+
+    v = serving_view(load_model(M8), load_hardware(H100), ttft_slo=1.0, tpot_slo=0.02)
+    assert len(v.rows) == 32 and v.rows[-1][-1] is True  # the sweep runs past capacity
+    assert "meeting the p90 targets" in v.summary[1]
+    names = {t.name for t in v.figures[0].data}
+    assert {"ttft p90", "tpot p90"} <= names
+    shapes = [s for s in v.figures[0].layout.shapes]
+    assert len(shapes) >= 3  # two SLO lines and the capacity
+    d = serving_view(load_model(M8), load_hardware("H20"), prefill_hardware=load_hardware(H100), prefill_count=2)
+    assert "KV cache moves" in " ".join(d.summary)
