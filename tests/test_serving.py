@@ -316,3 +316,42 @@ def test_serving_tab_view():
     assert len(shapes) >= 3  # two SLO lines and the capacity
     d = serving_view(load_model(M8), load_hardware("H20"), prefill_hardware=load_hardware(H100), prefill_count=2)
     assert "KV cache moves" in " ".join(d.summary)
+
+
+@pytest.mark.parametrize("content,word", [
+    ("", "no rows"), ("input_len,output_len\n0,5\n", "line 2"), ("1,2\n3\n", "line 2"),
+    ("5,5\n1e9,1\n", "line 2"), ("5,5\nnan,1\n", "line 2"),
+])
+def test_trace_file_errors(tmp_path: Path, content, word):
+    p = tmp_path / "t.csv"
+    p.write_text(content)
+    with pytest.raises(InputError, match=word):
+        serve(M8, H100, 1.0, lengths=p)
+
+
+def test_trace_file_not_a_regular_file(tmp_path: Path):
+    with pytest.raises(InputError):
+        serve(M8, H100, 1.0, lengths="/dev/zero")
+    with pytest.raises(InputError):
+        serve(M8, H100, 1.0, lengths=tmp_path / "missing.csv")
+
+
+@pytest.mark.parametrize("rate", ["nan", "inf", "1e400", "", "1,,2", "0.5,-1"])
+def test_bad_rates(rate):
+    rc, _, err = run_cli("estimate", "-m", M8, "-d", H100, "--rate", rate)
+    assert rc == 2 and "rate" in err and len(err.strip().splitlines()) == 1
+
+
+def test_top_level_api():
+    import llmroofline as lr
+
+    s = lr.serve(M8, H100, [1, 2])
+    assert s.ttft_s.shape == (2,) and s.interval["level"] == 0.8
+
+
+def test_chunk_defaults_to_the_runtime():
+    from llmroofline.runtime import load_runtime
+
+    for rt in ("vllm", "trtllm"):
+        r = serve(M8, H100, 1.0, runtime=rt)
+        assert r.details["chunk_tokens"] == load_runtime(rt).chunk_tokens

@@ -33,17 +33,26 @@ def run_rate(json_: bool, **kwargs: Any) -> None:
     def ms(v: Any) -> Any:
         return None if v is None else v * 1e3
 
+    interval = d.get("interval", {})
+
+    def span(key: str, i: int) -> str:
+        """The mean's interval, in ms: '5.1-6.9'."""
+        if key not in interval or interval[key][0][i] is None or interval[key][1][i] is None:
+            return ""
+        return f"{fmt(interval[key][0][i] * 1e3)}-{fmt(interval[key][1][i] * 1e3)}"
+
     rows = []
     for i, rate in enumerate(d["rate"]):
         rows.append([rate, ms(d["ttft_p50_s"][i]), ms(d["ttft_p90_s"][i]), ms(d["ttft_p99_s"][i]),
-                     ms(d["tpot_s"][i]), ms(d["tpot_p90_s"][i]), d["e2e_p90_s"][i], d["concurrency"][i],
-                     d["throughput_tok_s"][i], "SATURATED" if d["saturated"][i] else ""])
+                     ms(d["tpot_s"][i]), span("tpot_s", i), ms(d["tpot_p90_s"][i]), d["e2e_p90_s"][i],
+                     d["concurrency"][i], d["throughput_tok_s"][i], "SATURATED" if d["saturated"][i] else ""])
     layout = (f"prefill {d['prefill']['count']}x {d['prefill']['hardware']} tp{d['prefill']['tp']}, decode "
               if d["disaggregated"] else "")
     table(f"{d['model']} on {layout}{d['replicas']}x {d['hardware']} tp{d['tp']} ({d['runtime']}), requests at a rate: "
           f"capacity {fmt(d['capacity_req_s'])} req/s",
-          ["req/s", "TTFT p50 ms", "TTFT p90 ms", "TTFT p99 ms", "TPOT ms", "TPOT p90 ms", "E2E p90 s",
-           "in flight", "tok/s", "state"], rows)
+          ["req/s", "TTFT p50 ms", "TTFT p90 ms", "TTFT p99 ms", "TPOT ms",
+           f"TPOT {interval.get('level', 0.8):.0%} interval", "TPOT p90 ms", "E2E p90 s", "in flight", "tok/s", "state"],
+          rows)
     if d["disaggregated"]:
         console.print(f"KV transfer {fmt(d['kv_transfer_s'] * 1e3)} ms per request over {escape(d['kv_link'])}")
     if "spec" in d:

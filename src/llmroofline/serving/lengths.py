@@ -16,10 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, clean_name, show
+from ..files import read_text
 
 SAMPLES = 4096  # requests drawn per distribution (percentiles to about 1%)
 SEED = 20240501
 MAX_LENGTH = 10**7
+TRACE_LIMIT_BYTES = 64 * 2**20  # a trace of a few million requests
 
 
 @dataclass(frozen=True)
@@ -131,10 +133,7 @@ def read_trace(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """input_len,output_len pairs from a CSV (a header row naming them is optional); a bad row is
     named by its line number."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"cannot read lengths file {clean_name(str(p))}: {type(e).__name__}") from None
+    text = read_text(p, "lengths file", limit=TRACE_LIMIT_BYTES, encoding="utf-8-sig")
     ins: list[float] = []
     outs: list[float] = []
     for line_no, row in enumerate(csv.reader(text.splitlines()), start=1):
