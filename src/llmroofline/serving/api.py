@@ -215,7 +215,7 @@ def serve(model, hardware, rate, input_len: Any = 512, output_len: Any = 128, *,
     m = 4096
     rng = np.random.default_rng(SEED)
     pick = rng.integers(0, len(i_s), size=m)
-    L_new, L_past, L_out, D_i = new_s[pick][:, None], (i_s * hit)[pick][:, None], o_s[pick][:, None], steps_s[pick][:, None]
+    L_new, L_out, D_i = new_s[pick][:, None], o_s[pick][:, None], steps_s[pick][:, None]
     u_res, u_wait, u_slot = rng.random((m, 1)), rng.random((m, 1)), rng.random((m, 1))
     per_replica = rates / replicas
     details: dict[str, Any] = {}
@@ -235,7 +235,8 @@ def serve(model, hardware, rate, input_len: Any = 512, output_len: Any = 128, *,
         rho, wq = np.where(ok, rho, 0.0), np.where(ok, wq, 0.0)
         # The step(s) carrying one prompt: its prefill work on top of the decode step, one decode
         # step more per further chunk.
-        with_one = stage.step(b_dec, w.kv, np.ones((m, 1)), L_new, L_past)
+        with_one = over_lengths(lambda n: stage.step(b_dec, w.kv, np.ones((len(n), 1)), n[:, None] * (1 - hit),
+                                                     n[:, None] * hit), i_s[pick])
         own = with_one + (np.ceil(L_new / c) - 1) * tau0
         # A decode slot: at most the batch where the served rate peaks (the KV or budget limit);
         # each request holds one for its D steps (M/M/c).
@@ -272,7 +273,8 @@ def serve(model, hardware, rate, input_len: Any = 512, output_len: Any = 128, *,
         b_dec = xs * d_mean
         tau0 = taus
         # Prefill instances: one prompt per pass, FCFS (M/G/1 per instance).
-        s_i = pstage.step(np.zeros(1), 1.0, np.ones((len(new_s), 1)), new_s[:, None], (i_s * hit)[:, None])[:, 0]
+        s_i = over_lengths(lambda n: pstage.step(np.zeros(1), 1.0, np.ones((len(n), 1)), n[:, None] * (1 - hit),
+                                                 n[:, None] * hit), i_s)[:, 0]
         p_rate = rates / pcount
         es, es2 = float(s_i.mean()), float((s_i**2).mean())
         rho = p_rate * es
@@ -350,6 +352,24 @@ def serve(model, hardware, rate, input_len: Any = 512, output_len: Any = 128, *,
                    concurrency=concurrency, decode_batch=nan_sat(b_dec * replicas), capacity_req_s=capacity,
                    saturated=saturated, throughput_tok_s=throughput, gpus=gpus, inputs=inputs, details=details,
                    interval=interval, warnings=tuple(notes))
+
+
+LENGTH_NODES = 64
+
+
+def over_lengths(fn, lengths: np.ndarray) -> np.ndarray:
+    """fn (prompt lengths (k,) -> (k, n) seconds) at each of `lengths`: evaluated at the distinct
+    lengths, or at LENGTH_NODES quantiles when there are more and interpolated linearly between
+    them (step times are smooth in the prompt length)."""
+    nodes = np.unique(lengths)
+    if nodes.size > LENGTH_NODES:
+        nodes = np.unique(np.quantile(nodes, np.linspace(0, 1, LENGTH_NODES)))
+    at = np.asarray(fn(nodes), dtype=float)
+    if nodes.size == 1:
+        return np.broadcast_to(at[:1], (len(lengths), at.shape[1])).copy()
+    j = np.clip(np.searchsorted(nodes, lengths), 1, nodes.size - 1)
+    t = ((lengths - nodes[j - 1]) / (nodes[j] - nodes[j - 1]))[:, None]
+    return at[j - 1] * (1 - t) + at[j] * t
 
 
 def spec_speedup(stage: Stage, batch, kv: float, accepted: float) -> np.ndarray:
