@@ -355,3 +355,37 @@ def test_chunk_defaults_to_the_runtime():
     for rt in ("vllm", "trtllm"):
         r = serve(M8, H100, 1.0, runtime=rt)
         assert r.details["chunk_tokens"] == load_runtime(rt).chunk_tokens
+
+
+def test_kv_memory_follows_the_output_distribution():
+    """Sequences decode for their own number of steps: long outputs are in the batch longer, so
+    the KV each decoding sequence holds is the step-weighted mean, above the plain mean."""
+    fixed = serve(M8, H100, 2.0, 1024, 500)
+    spread = serve(M8, H100, 2.0, 1024, 500, output_dist="uniform:1:999")
+    assert spread.details["batch_limit"] < fixed.details["batch_limit"]
+    per_seq = spread.details["memory"]["kv_cache_gb"] / spread.decode_batch
+    assert np.all(per_seq > fixed.details["memory"]["kv_cache_gb"] / fixed.decode_batch)
+
+
+def test_context_window_warning():
+    r = serve(M8, H100, 0.1, 1024, 128, input_dist="lognormal:60000:1")
+    assert any("trained for" in w for w in r.warnings)
+
+
+try:
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    @given(share=st.floats(0.01, 0.95), input_len=st.integers(16, 16384), output_len=st.integers(2, 2048),
+           hit=st.sampled_from([0.0, 0.3, 0.9]))
+    def test_property_littles_law_and_order(share, input_len, output_len, hit):
+        cap = serve(M8, H100, 1.0, input_len, output_len, prefix_hit=hit).capacity_req_s
+        r = serve(M8, H100, [share * cap, min(share * 1.05, 0.99) * cap], input_len, output_len, prefix_hit=hit)
+        assert not r.saturated.any()
+        assert np.allclose(r.concurrency, r.rate * r.e2e_s)
+        p = r.percentiles
+        assert np.all(p["ttft_p50_s"] <= p["ttft_p90_s"] + 1e-12) and np.all(p["ttft_p90_s"] <= p["ttft_p99_s"] + 1e-12)
+        assert np.all(r.ttft_s > 0) and np.all(r.tpot_s > 0)
+        assert r.ttft_s[1] >= r.ttft_s[0] - 1e-12 and r.tpot_s[1] >= r.tpot_s[0] - 1e-12
+except ImportError:  # pragma: no cover - hypothesis is a dev dependency
+    pass

@@ -205,6 +205,11 @@ def serve(model, hardware, rate, input_len: Any = 512, output_len: Any = 128, *,
     w = Workload(prompt_new=float(new_s.mean()), prompt_past=float((i_s * hit).mean()), decode_steps=d_mean,
                  kv=max(kv, 1.0), per_step_tokens=k + 1.0)
     notes: list[str] = []
+    longest = i_s + o_s
+    if dep.model.max_context and np.any(longest > dep.model.max_context):
+        too_long = float(np.mean(longest > dep.model.max_context))
+        notes.append(f"{too_long:.0%} of requests hold more than the {dep.model.max_context:,} tokens of context "
+                     f"{dep.model.id} was trained for (longest {longest.max():,.0f})")
     disagg = prefill_hardware is not None
     if not disagg and prefill_tp is not None:
         raise InputError("prefill_tp needs prefill_hardware (disaggregated serving)")
