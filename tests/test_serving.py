@@ -310,6 +310,7 @@ def test_serving_tab_view():
     v = serving_view(load_model(M8), load_hardware(H100), ttft_slo=1.0, tpot_slo=0.02)
     assert len(v.rows) == 32 and v.rows[-1][-1] is True  # the sweep runs past capacity
     assert "meeting the p90 targets" in v.summary[1]
+    assert any("interval" in line for line in v.summary)
     names = {t.name for t in v.figures[0].data}
     assert {"ttft p90", "tpot p90"} <= names
     shapes = [s for s in v.figures[0].layout.shapes]

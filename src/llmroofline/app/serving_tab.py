@@ -67,6 +67,13 @@ def serving_view(model: ModelSpec, hardware: Hardware, *, input_len: int = 1024,
         fig.add_trace(go.Scatter(x=rates, y=[None if v is None else v * 1e3 for v in d[name]],
                                  name=name.replace("_s", "").replace("_", " "), mode="lines",
                                  line=dict(dash=dash_, color="#d62728")), row=1, col=2)
+    if s.interval:  # the calibrated engine's interval on the mean TPOT, as a band
+        lo, hi = (np.asarray(v, dtype=float) * 1e3 for v in s.interval["tpot_s"])
+        level = f"{s.interval['level']:.0%}"
+        fig.add_trace(go.Scatter(x=rates, y=lo, mode="lines", line=dict(width=0), showlegend=False,
+                                 hoverinfo="skip"), row=1, col=2)
+        fig.add_trace(go.Scatter(x=rates, y=hi, mode="lines", line=dict(width=0), fill="tonexty",
+                                 fillcolor="rgba(214,39,40,0.15)", name=f"tpot mean, {level} interval"), row=1, col=2)
     if ttft_slo:
         fig.add_hline(y=ttft_slo, line=dict(color="black", dash="dashdot"), row=1, col=1,
                       annotation_text=f"TTFT SLO {ttft_slo:g} s")
@@ -94,6 +101,12 @@ def serving_view(model: ModelSpec, hardware: Hardware, *, input_len: int = 1024,
                "above it the queue grows without limit (blank points).",
                (f"Highest swept rate meeting the p90 targets: {best:.3g} requests/s." if (ttft_slo or tpot_slo)
                 else "Type TTFT/TPOT targets to see the highest rate that meets them (p90).")]
+    ok = ~s.saturated
+    if s.interval and ok.any():
+        i = int(np.flatnonzero(ok)[-1])
+        t_lo, t_hi = (float(np.asarray(v)[i]) * 1e3 for v in s.interval["tpot_s"])
+        summary.append(f"At {rates[i]:.3g} requests/s the mean TPOT is {s.tpot_s[i] * 1e3:.3g} ms "
+                       f"({s.interval['level']:.0%} interval {t_lo:.3g} to {t_hi:.3g} ms).")
     if prefill_hardware is not None:
         summary.append(f"KV cache moves {d['kv_transfer_s'] * 1e3:.3g} ms per request over {d['kv_link']}; "
                        f"prefill capacity {d['prefill']['capacity_req_s']:.3g} req/s, decode "
