@@ -16,9 +16,9 @@ import numpy as np
 from ..efficiency import load_calibration
 from ..errors import InputError, show
 from ..estimate import MAX_BATCH, Deployment, extrapolation, make_deployment
+from ..hardware import load_hardware
 from ..intervals import estimate_interval
 from ..memory import max_batch, memory_use
-from ..operators import AttentionGroup
 from ..runtime import RuntimeProfile
 from .lengths import SEED, make_lengths
 from .queueing import accepted_per_step, erlang_c, mg1_wait, slot_wait, wait_samples
@@ -141,8 +141,7 @@ class Serving:
 def _stage(dep: Deployment, cal, prof: RuntimeProfile, kind: str, draft_model: str | None, k: int) -> Stage:
     eff = cal.for_device(dep.hardware, prof)
     draft = None
-    if kind == "draft":
-        assert draft_model is not None
+    if kind == "draft" and draft_model is not None:
         dm_tp = dep.tp
         from ..model import load_model
 
@@ -265,7 +264,7 @@ def serve(model, hardware, rate, input_len: Any = 512, output_len: Any = 128, *,
         details["prefill_wait_s"] = np.where(ok, wq, np.nan)
         details["chunk_tokens"] = chunk
     else:
-        pdev = load_hardware_or_error(prefill_hardware)
+        pdev = load_hardware(prefill_hardware)
         ptp = _count("prefill_tp", prefill_tp if prefill_tp is not None else tp, 1024)
         pcount = _count("prefill_count", prefill_count)
         pdep = make_deployment(dep.model, pdev, tp=ptp, weight_dtype=weight_dtype, kv_dtype=kv_dtype)
@@ -395,12 +394,6 @@ def _slots(ok, servers: float, busy, hold_s):
     return p, w
 
 
-def load_hardware_or_error(name: Any):
-    from ..hardware import load_hardware
-
-    return load_hardware(name)
-
-
 def kv_link(prefill: Deployment, decode: Deployment) -> tuple[str, float]:
     """How the KV cache moves from prefill to decode: (description, bytes/s). Same device kind
     within one scale-up domain: its interconnect; otherwise the NIC of each GPU, in parallel over
@@ -412,4 +405,4 @@ def kv_link(prefill: Deployment, decode: Deployment) -> tuple[str, float]:
     return f"NIC between nodes ({NIC_DEFAULT_GBPS:g} Gb/s per GPU, default)", lanes * NIC_DEFAULT_GBPS * 1e9 / 8
 
 
-__all__ = ["Serving", "serve", "parse_rates", "parse_spec", "AttentionGroup"]
+__all__ = ["Serving", "serve", "parse_rates", "parse_spec", "spec_speedup", "kv_link"]

@@ -24,6 +24,7 @@ from .api import parse_rates, serve
 
 SWEEP = np.geomspace(0.002, 0.999, 40)  # shares of one replica's capacity
 BIG = 4096  # instances on the side not being sized (never its bottleneck)
+RETRIES = 8  # instances added one at a time when the whole fleet misses a target
 
 
 @dataclass(frozen=True)
@@ -126,9 +127,9 @@ def size_fleet(model: Any, input_len: int, output_len: int, rate: float, devices
                     ld, _ = _sweep(common, hw.id, tp, None, tpot_slo, prefill_hardware=hw.id, prefill_tp=tp,
                                    prefill_count=BIG)
                     if lp > 0:
-                        prefill_sides.append((hw.id, tp, lp * 1.0, usd * tp))
+                        prefill_sides.append((hw.id, tp, lp, usd * tp))
                     if ld > 0:
-                        decode_sides.append((hw.id, tp, ld / BIG * BIG, usd * tp))
+                        decode_sides.append((hw.id, tp, ld, usd * tp))
                 except InputError:
                     pass
             if limit <= 0:
@@ -157,8 +158,21 @@ def size_fleet(model: Any, input_len: int, output_len: int, rate: float, devices
             if pick is None:
                 continue
             cost, pdev, ptp, n_p, n_d, pusd = pick
-            check = serve(hardware=dev, rate=total, tp=dtp, replicas=n_d, prefill_hardware=pdev, prefill_tp=ptp,
-                          prefill_count=n_p, **common)
+            # The sides were sized apart (prefill swept beside its own device): the whole fleet may
+            # differ a little (the KV link, the decode-slot wait). Add an instance where it misses.
+            for _ in range(RETRIES):
+                check = serve(hardware=dev, rate=total, tp=dtp, replicas=n_d, prefill_hardware=pdev, prefill_tp=ptp,
+                              prefill_count=n_p, **common)
+                ttft, tpot = check.percentiles["ttft_p90_s"][0], check.percentiles["tpot_p90_s"][0]
+                slow_ttft = not np.isfinite(ttft) or (ttft_slo is not None and ttft > ttft_slo)
+                slow_tpot = not np.isfinite(tpot) or (tpot_slo is not None and tpot > tpot_slo)
+                if not (slow_ttft or slow_tpot):
+                    break
+                n_p += int(slow_ttft and not slow_tpot)
+                n_d += int(slow_tpot)
+            else:
+                continue
+            cost = n_p * pusd + n_d * dusd
             e = FleetEntry(dev, dtp, n_d, ptp + dtp, n_p * ptp + n_d * dtp, total / n_d,
                            float(check.percentiles["ttft_p90_s"][0]), float(check.percentiles["tpot_p90_s"][0]),
                            cost, cost / tokens_per_hour * 1e6, disaggregated=True,

@@ -53,9 +53,8 @@ class Stage:
         if self.k == 0:
             return np.zeros(np.shape(seqs))
         one = AttentionGroup(np.asarray(seqs, dtype=float) / self.lanes, 1.0, np.asarray(kv, dtype=float) - 1)
-        if self.mtp:  # one extra decoder layer per draft token (the prediction module)
+        if self.mtp or self.draft is None:  # one extra decoder layer per draft token (the prediction module)
             return self.k * pass_time(self.dep, self.eff, [one]) / self.dep.model.num_layers
-        assert self.draft is not None
         dep, eff = self.draft
         return self.k * pass_time(dep, eff, [AttentionGroup(np.asarray(seqs, dtype=float) / dep.dp, 1.0,
                                                             np.asarray(kv, dtype=float) - 1)])
