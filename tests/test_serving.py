@@ -390,3 +390,12 @@ try:
         assert r.ttft_s[1] >= r.ttft_s[0] - 1e-12 and r.tpot_s[1] >= r.tpot_s[0] - 1e-12
 except ImportError:  # pragma: no cover - hypothesis is a dev dependency
     pass
+
+
+def test_replicas_share_the_rate_and_single_token_outputs():
+    two = serve(M8, H100, [2.0, 20.0], 512, 128, replicas=2)
+    one = serve(M8, H100, [1.0, 10.0], 512, 128)
+    assert np.allclose(two.ttft_s, one.ttft_s) and np.allclose(two.tpot_s, one.tpot_s)
+    assert two.capacity_req_s == pytest.approx(2 * one.capacity_req_s) and two.gpus == 2
+    first_only = serve(M8, H100, [1.0, 10.0], 512, 1)
+    assert np.all(first_only.tpot_s == 0) and np.allclose(first_only.e2e_s, first_only.ttft_s)

@@ -309,7 +309,7 @@ def serve(model, hardware, rate, input_len: Any = 512, output_len: Any = 128, *,
 
     saturated = rates >= capacity
     tpot_i = step_i / e_acc
-    tpot_mean = taus / e_acc
+    tpot_mean = taus / e_acc if d_mean > 0 else np.zeros_like(taus)  # one output token: no decode steps
     e2e_samples = ttft_samples + (L_out - 1) * tpot_i
     e2e_mean = ttft_mean + float((o_s - 1).mean()) * tpot_mean
 

@@ -62,6 +62,7 @@ class Stage:
     def step(self, decode_seqs, kv, prefill_seqs, prompt_new, prompt_past) -> np.ndarray:
         """Seconds of one step: decode_seqs sequences verify k+1 tokens at KV length kv, and
         prefill_seqs prompts of prompt_new new tokens (after prompt_past cached ones) prefill."""
+        decode_seqs = np.maximum(decode_seqs, 1e-6)  # a pass with no decodes still reads the weights
         groups = [self.decode_group(decode_seqs, kv)]
         pre = np.asarray(prefill_seqs, dtype=float)
         if np.any(pre > 0):
