@@ -399,3 +399,18 @@ def test_replicas_share_the_rate_and_single_token_outputs():
     assert two.capacity_req_s == pytest.approx(2 * one.capacity_req_s) and two.gpus == 2
     first_only = serve(M8, H100, [1.0, 10.0], 512, 1)
     assert np.all(first_only.tpot_s == 0) and np.allclose(first_only.e2e_s, first_only.ttft_s)
+
+
+def test_serve_at_concurrency_keeps_that_many_in_flight():
+    from llmroofline.serving import serve_at_concurrency
+
+    r = serve_at_concurrency(M8, H100, [4, 64], input_len=467, output_len=256)
+    assert np.allclose(r.concurrency, [4, 64], rtol=0.02)
+    assert np.allclose(r.concurrency, r.rate * r.e2e_s)
+    rc, out, err = run_cli("estimate", "-m", M8, "-d", H100, "--concurrency", "16", "--json")
+    assert rc == 0, err
+    assert json.loads(out)["concurrency"] == pytest.approx(16, rel=0.02)
+    rc, _, err = run_cli("estimate", "-m", M8, "-d", H100, "--concurrency", "16", "--rate", "2")
+    assert rc == 2 and "not both" in err
+    rc, _, err = run_cli("estimate", "-m", M8, "-d", H100, "--concurrency", "0.5")
+    assert rc == 2 and "concurrency" in err

@@ -43,6 +43,7 @@ from .common import (
 from .serving_cmds import (
     ACCEPTANCE_HELP,
     CHUNK_HELP,
+    CONCURRENCY_HELP,
     DIST_HELP,
     LENGTHS_HELP,
     PREFILL_HW_HELP,
@@ -224,6 +225,7 @@ def estimate_cmd(
         "static and continuous do the same work per output token, so their throughput agrees; they split "
         "it differently into TTFT and TPOT.")),
     rate: str = typer.Option(None, "--rate", help=RATE_HELP),
+    concurrency: str = typer.Option(None, "--concurrency", help=CONCURRENCY_HELP),
     input_dist: str = typer.Option(None, "--input-dist", help=DIST_HELP),
     output_dist: str = typer.Option(None, "--output-dist", help=DIST_HELP),
     lengths: Path = typer.Option(None, "--lengths", help=LENGTHS_HELP),
@@ -262,15 +264,17 @@ def estimate_cmd(
                "prefill_hardware": prefill_hardware, "prefill_tp": prefill_tp, "prefill_count": prefill_count,
                "replicas": replicas}
     given = {k: v for k, v in serving.items() if v is not None}
-    if rate is not None or (mode is not None and mode.strip().lower() == "rate"):
+    if rate is not None or concurrency is not None or (mode is not None and mode.strip().lower() == "rate"):
         if mode is not None and mode.strip().lower() != "rate":
-            raise InputError(f"--rate sets requests arriving at a rate (--mode rate); it cannot be combined with "
-                             f"--mode {mode.strip().lower()}")
-        if rate is None:
-            raise InputError("--mode rate needs --rate R (requests per second, or a list 1,2,4)")
+            raise InputError(f"--rate and --concurrency set requests arriving at a rate (--mode rate); they cannot be "
+                             f"combined with --mode {mode.strip().lower()}")
+        if rate is None and concurrency is None:
+            raise InputError("--mode rate needs --rate R (requests per second, or a list 1,2,4) or --concurrency N")
+        if rate is not None and concurrency is not None:
+            raise InputError("give --rate or --concurrency, not both (the rate follows from the concurrency)")
         if html is not None:
             raise InputError("--html is not available with --mode rate yet: use --json")
-        run_rate(json_, model=model, hardware=hardware, rate=rate, input_len=input_len, output_len=output_len,
+        run_rate(json_, concurrency=concurrency, model=model, hardware=hardware, rate=rate, input_len=input_len, output_len=output_len,
                  tp=tp, pp=pp, weight_dtype=weight_dtype, kv_dtype=kv_dtype, calibration=calibration,
                  runtime=runtime, max_batch_size=max_batch, **{**given, "prefix_hit": prefix_hit or 0.0})
         return

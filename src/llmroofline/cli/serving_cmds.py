@@ -6,10 +6,12 @@ from typing import Any
 
 from rich.markup import escape
 
-from ..serving import serve
+from ..serving import serve, serve_at_concurrency
 from .common import console, fmt, print_json, table
 
 RATE_HELP = ("Requests per second arriving (Poisson), or a comma-separated sweep 1,2,4; implies --mode rate.")
+CONCURRENCY_HELP = ("Requests kept in flight on average (or a list 8,64): the rate follows by Little's law; "
+                    "arrivals are still Poisson. Implies --mode rate.")
 DIST_HELP = "Length distribution: fixed (the default: --input/--output), uniform:LO:HI or lognormal:MEAN:SIGMA."
 LENGTHS_HELP = "CSV of input_len,output_len pairs (a trace of requests); replaces the distributions."
 CHUNK_HELP = "Token budget per step for chunked prefill (default: the runtime's chunk_tokens)."
@@ -21,8 +23,12 @@ SERVING_ONLY = ("input_dist", "output_dist", "lengths", "chunk", "prefix_hit", "
                 "prefill_hardware", "prefill_tp", "prefill_count", "replicas")
 
 
-def run_rate(json_: bool, **kwargs: Any) -> None:
-    r = serve(**kwargs)
+def run_rate(json_: bool, concurrency: str | None = None, **kwargs: Any) -> None:
+    if concurrency is not None:
+        kwargs.pop("rate", None)
+        r = serve_at_concurrency(kwargs.pop("model"), kwargs.pop("hardware"), concurrency, **kwargs)
+    else:
+        r = serve(**kwargs)
     d = r.to_dict()
     if json_:
         if len(d["rate"]) == 1:

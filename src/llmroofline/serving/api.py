@@ -29,25 +29,25 @@ PERCENTILES = (50, 90, 99)
 MAX_RATES = 10_000
 
 
-def parse_rates(rate: Any) -> np.ndarray:
+def parse_rates(rate: Any, name: str = "rate") -> np.ndarray:
     """A rate (requests/s), a list of them or a comma-separated text `1,2,4`."""
     if isinstance(rate, str):
         parts = [p.strip() for p in rate.split(",")]
         try:
             values = [float(p) for p in parts]
         except ValueError:
-            raise InputError(f"rate must be a number of requests per second or a list like 1,2,4, got {rate!r}") from None
+            raise InputError(f"{name} must be a number or a list like 1,2,4, got {rate!r}") from None
     elif isinstance(rate, bool) or rate is None:
-        raise InputError(f"rate must be a number of requests per second, got {show(rate)}")
+        raise InputError(f"{name} must be a number, got {show(rate)}")
     else:
         try:
             values = np.atleast_1d(np.asarray(rate, dtype=float)).ravel().tolist()
         except (TypeError, ValueError):
-            raise InputError(f"rate must be a number of requests per second, got {show(rate)}") from None
+            raise InputError(f"{name} must be a number, got {show(rate)}") from None
     a = np.asarray(values, dtype=float)
     if a.size == 0 or a.size > MAX_RATES or not np.all(np.isfinite(a)) or np.any(a <= 0) or np.any(a > 1e7):
-        raise InputError(f"rate must be requests per second > 0 (up to {MAX_RATES} values, each at most 1e7), "
-                         f"got {show(rate)}")
+        raise InputError(f"{name} must be > 0 (up to {MAX_RATES} values, each at most 1e7; a rate in requests "
+                         f"per second), got {show(rate)}")
     return a
 
 
@@ -406,3 +406,43 @@ def kv_link(prefill: Deployment, decode: Deployment) -> tuple[str, float]:
 
 
 __all__ = ["Serving", "serve", "parse_rates", "parse_spec", "spec_speedup", "kv_link"]
+
+
+def serve_at_concurrency(model, hardware, concurrency: Any, **kwargs: Any) -> Serving:
+    """`serve` at the request rate that keeps `concurrency` requests in flight on average
+    (rate x mean e2e = concurrency, Little's law), found on a rate sweep up to capacity.
+
+    A stand-in for a closed-loop client with that many users: arrivals are still taken as Poisson
+    at the solved rate (a closed loop is smoother; see docs/serving.md). Above what the server holds
+    before saturating, the rate is the capacity's and a warning says so."""
+    n = parse_rates(concurrency, "concurrency")
+    if np.any(n != np.round(n)) or np.any(n < 1):
+        raise InputError(f"concurrency must be whole numbers of requests >= 1, got {show(concurrency)}")
+    kwargs.pop("rate", None)
+    cap = serve(model, hardware, 1e-3, **kwargs).capacity_req_s
+    half = CONCURRENCY_GRID // 2  # geometric from a trickle to half the capacity, then dense near it
+    grid = cap * np.concatenate([np.geomspace(1e-5, 0.5, half, endpoint=False), 1 - np.geomspace(0.5, 1e-6, half)])
+    sweep = serve(model, hardware, grid, **kwargs)
+    held = np.maximum.accumulate(np.nan_to_num(sweep.concurrency, nan=0.0))
+    # Refine inside each target's grid cell: one more sweep of 32 rates per target, then interpolate.
+    j = np.clip(np.searchsorted(held, n), 1, grid.size - 1)
+    fine = grid[j - 1][:, None] + (grid[j] - grid[j - 1])[:, None] * np.linspace(0, 1, 32)[None, :]
+    local = serve(model, hardware, fine.ravel(), **kwargs).concurrency.reshape(fine.shape)
+    local = np.maximum.accumulate(np.nan_to_num(local, nan=np.inf), axis=1)
+    k = np.clip((local < n[:, None]).sum(axis=1), 1, 31)
+    rows = np.arange(n.size)
+    c0, c1 = local[rows, k - 1], local[rows, k]
+    t = np.clip(np.where(np.isfinite(c1) & (c1 > c0), (n - c0) / np.where(c1 > c0, c1 - c0, 1.0), 0.0), 0, 1)
+    rate = np.where(n > held.max(), grid[-1], fine[rows, k - 1] + t * (fine[rows, k] - fine[rows, k - 1]))
+    result = serve(model, hardware, rate, **kwargs)
+    beyond = n > held.max()
+    notes = list(result.warnings)
+    if beyond.any():
+        notes.append(f"concurrency {', '.join(f'{v:g}' for v in n[beyond])} exceeds the {held.max():.0f} requests the "
+                     f"server holds below capacity: it runs at capacity, the others wait outside")
+    from dataclasses import replace
+
+    return replace(result, inputs={**result.inputs, "concurrency_target": n.tolist()}, warnings=tuple(notes))
+
+
+CONCURRENCY_GRID = 256
