@@ -424,16 +424,19 @@ def serve_at_concurrency(model, hardware, concurrency: Any, **kwargs: Any) -> Se
     grid = cap * np.concatenate([np.geomspace(1e-5, 0.5, half, endpoint=False), 1 - np.geomspace(0.5, 1e-6, half)])
     sweep = serve(model, hardware, grid, **kwargs)
     held = np.maximum.accumulate(np.nan_to_num(sweep.concurrency, nan=0.0))
-    # Refine inside each target's grid cell: one more sweep of 32 rates per target, then interpolate.
+    # Refine twice inside the cell that holds each target: 32 rates per target, then interpolate.
     j = np.clip(np.searchsorted(held, n), 1, grid.size - 1)
-    fine = grid[j - 1][:, None] + (grid[j] - grid[j - 1])[:, None] * np.linspace(0, 1, 32)[None, :]
-    local = serve(model, hardware, fine.ravel(), **kwargs).concurrency.reshape(fine.shape)
-    local = np.maximum.accumulate(np.nan_to_num(local, nan=np.inf), axis=1)
-    k = np.clip((local < n[:, None]).sum(axis=1), 1, 31)
+    lo, hi = grid[j - 1], grid[j]
     rows = np.arange(n.size)
-    c0, c1 = local[rows, k - 1], local[rows, k]
+    for _ in range(2):
+        fine = lo[:, None] + (hi - lo)[:, None] * np.linspace(0, 1, 32)[None, :]
+        local = serve(model, hardware, fine.ravel(), **kwargs).concurrency.reshape(fine.shape)
+        local = np.maximum.accumulate(np.nan_to_num(local, nan=np.inf), axis=1)
+        k = np.clip((local < n[:, None]).sum(axis=1), 1, 31)
+        lo, hi = fine[rows, k - 1], fine[rows, k]
+        c0, c1 = local[rows, k - 1], local[rows, k]
     t = np.clip(np.where(np.isfinite(c1) & (c1 > c0), (n - c0) / np.where(c1 > c0, c1 - c0, 1.0), 0.0), 0, 1)
-    rate = np.where(n > held.max(), grid[-1], fine[rows, k - 1] + t * (fine[rows, k] - fine[rows, k - 1]))
+    rate = np.where(n > held.max(), grid[-1], lo + t * (hi - lo))
     result = serve(model, hardware, rate, **kwargs)
     beyond = n > held.max()
     notes = list(result.warnings)
