@@ -15,6 +15,7 @@ from .plots import (  # matplotlib is imported only when they are called
 )
 from .recommend import pareto, recommend
 from .roofline import attainable_flops, roofline_time, time_ops
+from .serving import Serving, serve
 
 __version__ = "0.1.0"
 
@@ -23,5 +24,5 @@ __all__ = [
     "InputError", "ModelSpec", "Operator", "attainable_flops", "compare", "decode_step", "estimate",
     "forward_ops", "list_hardware", "list_models", "load_calibration", "load_hardware", "load_model",
     "make_deployment", "max_batch", "memory_use", "model_from_config", "parse_axis", "roofline_time",
-    "time_ops", "whole_model", "plot_comparison", "plot_roofline", "pareto", "recommend",
+    "time_ops", "whole_model", "plot_comparison", "plot_roofline", "pareto", "recommend", "Serving", "serve",
 ]

@@ -1,4 +1,4 @@
-"""The interactive web app (`llmroofline app`): Roofline, Compare, Estimate and Recommend tabs.
+"""The interactive web app (`llmroofline app`): Roofline, Compare, Estimate, Recommend and Serving tabs.
 
 A thin shell: every number comes from the public Python API. `inputs` turns form values into API
 inputs (catalog names and the page's own uploads only: never a file named by a request); each
@@ -37,6 +37,7 @@ from .recommend_tab import RECOMMEND_COLUMNS, RECOMMEND_HEADERS, recommend_view
 from .roofline_tab import ROOFLINE_COLUMNS, roofline_view
 from .security import allowed_hosts, host_allowed, host_name
 from .server import _hardware_specs, create_app, serve
+from .serving_tab import SERVING_COLUMNS, serving_view
 
 _guard = guard  # the name tests and older code use
 
@@ -47,5 +48,5 @@ __all__ = [
     "compare_view", "create_app", "custom_device_spec", "device_options", "estimate_report_html", "estimate_view",
     "format_value", "guard", "host_allowed", "host_name", "model_options", "parse_int", "parse_optional_float",
     "parse_upload", "placeholder_figure", "recommend_view", "resolve_calibration", "resolve_device",
-    "resolve_model", "roofline_view", "serve",
+    "resolve_model", "roofline_view", "serve", "SERVING_COLUMNS", "serving_view",
 ]

@@ -1,4 +1,4 @@
-"""The Dash app: the page (controls above four tabs) and its server."""
+"""The Dash app: the page (controls above five tabs) and its server."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from typing import Any
 from ..errors import InputError
 from ..hardware import Hardware
 from ..precision import PRECISIONS, RATES
-from . import compare_tab, controls, estimate_tab, recommend_tab, roofline_tab
+from . import compare_tab, controls, estimate_tab, recommend_tab, roofline_tab, serving_tab
 from .inputs import DEFAULT_DEVICES, DEFAULT_MODELS, MAX_UPLOAD_BYTES, device_options, model_options
 from .layout import CSS, TAB_SELECTED, TAB_STYLE, Choices, pick_defaults, placeholder_figure
 from .security import ANY_ADDRESS, allowed_hosts, check_host_header
 
-TABS = (roofline_tab, compare_tab, estimate_tab, recommend_tab)
-PREFIXES = ("rf", "cmp", "est", "rec")  # each tab's id prefix (its CSV download and store)
+TABS = (roofline_tab, compare_tab, estimate_tab, recommend_tab, serving_tab)
+PREFIXES = ("rf", "cmp", "est", "rec", "srv")  # each tab's id prefix (its CSV download and store)
 
 
 def _hardware_specs(devices: list[Hardware] | None) -> dict[str, Any]:

@@ -40,6 +40,18 @@ from .common import (
     table,
     write_json_stream,
 )
+from .serving_cmds import (
+    ACCEPTANCE_HELP,
+    CHUNK_HELP,
+    CONCURRENCY_HELP,
+    DIST_HELP,
+    LENGTHS_HELP,
+    PREFILL_HW_HELP,
+    PREFIX_HELP,
+    RATE_HELP,
+    SPEC_HELP,
+    run_rate,
+)
 
 CSV_REQUIRED = ("model", "hardware", "input_len", "output_len")  # the other columns have defaults
 
@@ -214,9 +226,23 @@ def estimate_cmd(
     kv_dtype: str = typer.Option("fp16", "--kv-dtype", help=KV_DTYPE_HELP),
     mode: str = typer.Option(None, "--mode", show_default=False, help=(
         "static (the default: the batch starts together, prefill then decode), continuous (the batch kept in "
-        "flight by continuous batching) or max (continuous at the largest batch that fits). At one batch, "
+        "flight by continuous batching), max (continuous at the largest batch that fits) or rate (requests "
+        "arriving at --rate per second: latency percentiles and capacity). At one batch, "
         "static and continuous do the same work per output token, so their throughput agrees; they split "
         "it differently into TTFT and TPOT.")),
+    rate: str = typer.Option(None, "--rate", help=RATE_HELP),
+    concurrency: str = typer.Option(None, "--concurrency", help=CONCURRENCY_HELP),
+    input_dist: str = typer.Option(None, "--input-dist", help=DIST_HELP),
+    output_dist: str = typer.Option(None, "--output-dist", help=DIST_HELP),
+    lengths: Path = typer.Option(None, "--lengths", help=LENGTHS_HELP),
+    chunk: int = typer.Option(None, "--chunk", help=CHUNK_HELP),
+    prefix_hit: float = typer.Option(None, "--prefix-hit", help=PREFIX_HELP),
+    spec: str = typer.Option(None, "--spec", help=SPEC_HELP),
+    acceptance: float = typer.Option(None, "--acceptance", help=ACCEPTANCE_HELP),
+    prefill_hardware: str = typer.Option(None, "--prefill-hardware", help=PREFILL_HW_HELP),
+    prefill_tp: int = typer.Option(None, "--prefill-tp", help="Tensor-parallel degree of each prefill instance."),
+    prefill_count: int = typer.Option(None, "--prefill-count", help="Prefill instances (disaggregated serving)."),
+    replicas: int = typer.Option(None, "--replicas", help="Identical instances sharing the rate (decode instances when disaggregated)."),
     calibration: str = typer.Option("default", "--calibration", help=CALIBRATION_HELP),
     max_batch: int = typer.Option(None, "--max-batch",
                                   help=f"Upper bound on the batch in max mode (default: the runtime's, {MAX_BATCH} for generic)."),
@@ -246,6 +272,27 @@ def estimate_cmd(
         return
     if not model or not hardware:
         raise InputError("estimate needs --model and --hardware (or --from-csv FILE)")
+    serving = {"input_dist": input_dist, "output_dist": output_dist, "lengths": lengths, "chunk": chunk,
+               "prefix_hit": prefix_hit, "spec": spec, "acceptance": acceptance,
+               "prefill_hardware": prefill_hardware, "prefill_tp": prefill_tp, "prefill_count": prefill_count,
+               "replicas": replicas}
+    given = {k: v for k, v in serving.items() if v is not None}
+    if rate is not None or concurrency is not None or (mode is not None and mode.strip().lower() == "rate"):
+        if mode is not None and mode.strip().lower() != "rate":
+            raise InputError(f"--rate and --concurrency set requests arriving at a rate (--mode rate); they cannot be "
+                             f"combined with --mode {mode.strip().lower()}")
+        if rate is None and concurrency is None:
+            raise InputError("--mode rate needs --rate R (requests per second, or a list 1,2,4) or --concurrency N")
+        if rate is not None and concurrency is not None:
+            raise InputError("give --rate or --concurrency, not both (the rate follows from the concurrency)")
+        if html is not None:
+            raise InputError("--html is not available with --mode rate yet: use --json")
+        run_rate(json_, concurrency=concurrency, model=model, hardware=hardware, rate=rate, input_len=input_len, output_len=output_len,
+                 tp=tp, pp=pp, weight_dtype=weight_dtype, kv_dtype=kv_dtype, calibration=calibration,
+                 runtime=runtime, max_batch_size=max_batch, **{**given, "prefix_hit": prefix_hit or 0.0})
+        return
+    if given:
+        raise InputError(f"--{sorted(given)[0].replace('_', '-')} applies to requests at a rate: add --rate R")
     b = _int_or_max(batch, "--batch")
     if b == "max" and mode is not None and mode.strip().lower() in ("static", "continuous"):
         raise InputError(f"--batch max picks the largest batch that fits under continuous batching (--mode max); "

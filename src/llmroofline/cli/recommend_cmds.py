@@ -116,6 +116,34 @@ def _print_recommendation(rec: Recommendation) -> None:
         table("Excluded", ["device", "reason"], [[e.device, e.reason] for e in others])
 
 
+def _fleet(model, input_len, output_len, rate, devices, ttft_slo, tpot_slo, disaggregated, max_gpus, prices,
+           weight_dtype, kv_dtype, calibration, runtime, json_: bool, note: str) -> None:
+    from ..serving.fleet import size_fleet
+
+    out = size_fleet(model, input_len, output_len, rate, devices, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
+                     disaggregated=disaggregated, max_gpus=max_gpus, prices=prices, weight_dtype=weight_dtype,
+                     kv_dtype=kv_dtype, calibration=calibration, runtime=runtime)
+    out["warnings"] = [note] if note else []
+    if json_:
+        print_json(out)
+        return
+    slos = ", ".join(([f"TTFT p90 ≤ {ttft_slo:g} s"] if ttft_slo else []) + ([f"TPOT p90 ≤ {tpot_slo * 1e3:g} ms"]
+                                                                          if tpot_slo else []))
+    rows = []
+    for e in out["ranking"]:
+        layout = (f"prefill {e['prefill']['count']}x {e['prefill']['device']} tp{e['prefill']['tp']} + decode "
+                  f"{e['decode']['count']}x tp{e['decode']['tp']}" if e["disaggregated"] else
+                  f"{e['replicas']}x tp{e['tp']}")
+        rows.append([e["device"], layout, e["devices_needed"], e["ttft_p90_s"], e["tpot_p90_s"] * 1e3,
+                     money(e["cost_per_hour"]), e["cost_per_million_tokens"]])
+    table(f"{clean_name(str(model))}, {input_len} in / {output_len} out at {out['rate']:g} req/s, {slos}: fleets, "
+          "cheapest first", ["device", "layout", "devices", "TTFT p90 s", "TPOT p90 ms", "$/h", "$/M tok"], rows)
+    if out["excluded"]:
+        table("Excluded", ["device", "reason"], [[e["device"], e["reason"]] for e in out["excluded"]])
+    if note:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
+
+
 @app.command("recommend")
 def recommend_cmd(
     model: str = typer.Option(..., "--model", "-m", help=MODEL_HELP),
@@ -133,6 +161,11 @@ def recommend_cmd(
     html: Path = typer.Option(None, "--html", help="Also write an HTML report (ranking and Pareto chart; an "
                                                     "existing file needs --force)."),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+    rate: str = typer.Option(None, "--rate", help="Fleet sizing: requests per second to serve (Poisson); the SLOs "
+                                                  "then apply to p90 TTFT and TPOT, and each entry gives replicas "
+                                                  "and devices_needed."),
+    disaggregated: bool = typer.Option(False, "--disaggregated", help="With --rate: also search prefill/decode "
+                                                                      "layouts on separate instances."),
     json_: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Which device, parallelism and batch serve a workload cheapest per token within the SLOs."""
@@ -142,6 +175,14 @@ def recommend_cmd(
     tpot_slo: float | None = None
     if tpot_slo_text is None or tpot_slo_text.strip().lower() != "none":
         ttft_slo, tpot_slo, note = interactive_default(ttft_slo, _seconds(tpot_slo_text, "--tpot-slo"))
+    if disaggregated and rate is None:
+        raise InputError("--disaggregated sizes a fleet: add --rate R (requests per second)")
+    if rate is not None:
+        if html is not None:
+            raise InputError("--html is not available with --rate yet: use --json")
+        _fleet(model, input_len, output_len, rate, devices, ttft_slo, tpot_slo, disaggregated, max_gpus,
+               parse_prices(price), weight_dtype, kv_dtype, calibration, runtime, json_, note)
+        return
     rec = recommend(model, input_len, output_len, devices=devices, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
                     max_gpus=max_gpus, prices=parse_prices(price), weight_dtype=weight_dtype, kv_dtype=kv_dtype,
                     calibration=calibration, runtime=runtime)

@@ -1,0 +1,6 @@
+"""Serving as operators run it: requests arriving at a rate, mixed lengths, chunked prefill,
+prefix caching, speculative decoding and disaggregated prefill/decode, above the per-step engine."""
+
+from .api import Serving, serve, serve_at_concurrency
+
+__all__ = ["Serving", "serve", "serve_at_concurrency"]

@@ -1,0 +1,185 @@
+"""Fleet sizing: how many replicas (and devices) serve a request rate within latency targets.
+
+Per device and tensor-parallel degree, a rate sweep of one replica finds the highest rate per
+replica whose p90 TTFT and p90 TPOT meet the targets; replicas = ceil(rate / that), devices =
+replicas x GPUs per replica. Disaggregated layouts size the two sides apart, as they decouple:
+prefill instances by TTFT (M/G/1 wait + prefill + KV transfer), decode instances by TPOT, every
+prefill device and degree paired with every decode device and degree; the cheapest pair wins, so
+the prefill:decode ratio is chosen, not given. Each answer is checked by a final estimate of the
+whole fleet at the offered rate.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..efficiency import load_calibration
+from ..errors import InputError
+from ..recommend import resolve_devices, resolve_prices, tp_choices
+from .api import parse_rates, serve
+
+SWEEP = np.geomspace(0.002, 0.999, 40)  # shares of one replica's capacity
+BIG = 4096  # instances on the side not being sized (never its bottleneck)
+RETRIES = 8  # instances added one at a time when the whole fleet misses a target
+
+
+@dataclass(frozen=True)
+class FleetEntry:
+    device: str
+    tp: int
+    replicas: int
+    gpus: int  # per replica (a disaggregated entry: prefill + decode instance GPUs)
+    devices_needed: int
+    rate_per_replica_req_s: float
+    ttft_p90_s: float
+    tpot_p90_s: float
+    cost_per_hour: float
+    cost_per_million_tokens: float
+    disaggregated: bool = False
+    prefill: dict[str, Any] = field(default_factory=dict)
+    decode: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in ("device", "tp", "replicas", "gpus", "devices_needed",
+                                           "rate_per_replica_req_s", "ttft_p90_s", "tpot_p90_s", "cost_per_hour",
+                                           "cost_per_million_tokens", "disaggregated")}
+        if self.disaggregated:
+            d.update(prefill=self.prefill, decode=self.decode)
+        return d
+
+
+def _limit(rates, ttft, tpot, ttft_slo, tpot_slo) -> float:
+    """Highest swept rate whose p90s meet the targets (0 when none does)."""
+    ok = np.isfinite(ttft) & np.isfinite(tpot)
+    if ttft_slo is not None:
+        ok &= ttft <= ttft_slo
+    if tpot_slo is not None:
+        ok &= tpot <= tpot_slo
+    # the first failure ends the run: latencies rise with rate
+    bad = np.flatnonzero(~ok)
+    upto = bad[0] if bad.size else len(rates)
+    return float(rates[upto - 1]) if upto > 0 else 0.0
+
+
+def _sweep(common: dict[str, Any], device: str, tp: int, ttft_slo, tpot_slo, **kw) -> tuple[float, Any]:
+    """Highest rate per replica meeting the targets: a geometric sweep up to capacity, then a
+    linear one between the last rate that met them and the first that did not."""
+    cap = serve(hardware=device, rate=1e-3, tp=tp, **common, **kw).capacity_req_s
+    rates = SWEEP * cap
+    s = serve(hardware=device, rate=rates, tp=tp, **common, **kw)
+    limit = _limit(s.rate, s.percentiles["ttft_p90_s"], s.percentiles["tpot_p90_s"], ttft_slo, tpot_slo)
+    above = rates[rates > limit]
+    if above.size:
+        fine = np.linspace(max(limit, rates[0] / 10), above[0], 41)[1:]
+        f = serve(hardware=device, rate=fine, tp=tp, **common, **kw)
+        more = _limit(f.rate, f.percentiles["ttft_p90_s"], f.percentiles["tpot_p90_s"], ttft_slo, tpot_slo)
+        limit = max(limit, more)
+    return limit, s
+
+
+def size_fleet(model: Any, input_len: int, output_len: int, rate: float, devices: Any = None, *,
+               ttft_slo: float | None = None, tpot_slo: float | None = None, disaggregated: bool = False,
+               max_gpus: int = 8, prices: dict[str, float] | None = None, weight_dtype: Any = None,
+               kv_dtype: str | None = None, calibration: Any = "default", runtime: Any = None,
+               **serving: Any) -> dict[str, Any]:
+    """Replicas, devices and cost per device to serve `rate` requests/s within p90 targets.
+
+    Returns {"ranking": [FleetEntry dicts, cheapest per hour first], "excluded": [{device, reason}]}.
+    Aggregated entries always; with disaggregated=True also the best prefill/decode pair per decode
+    device. Costs: USD per hour of the whole fleet, and per million output tokens at that rate."""
+    r = parse_rates(rate)
+    if r.size != 1:
+        raise InputError("recommend --rate takes one rate (requests per second)")
+    total = float(r[0])
+    if ttft_slo is None and tpot_slo is None:
+        raise InputError("fleet sizing needs a latency target: --ttft-slo and/or --tpot-slo (seconds, p90)")
+    hws = resolve_devices(devices)
+    price = resolve_prices(prices, hws)
+    cal = load_calibration(calibration)
+    common = dict(model=model, input_len=input_len, output_len=output_len, weight_dtype=weight_dtype,
+                  kv_dtype=kv_dtype, calibration=cal, runtime=runtime, **serving)
+    tokens_per_hour = total * output_len * 3600
+    entries: list[FleetEntry] = []
+    excluded: list[dict[str, str]] = []
+    prefill_sides: list[tuple[str, int, float, float]] = []  # device, tp, rate per instance, USD/h
+    decode_sides: list[tuple[str, int, float, float]] = []
+    from ..model import load_model
+
+    m = load_model(model)
+    for hw in hws:
+        usd = price.get(hw.id, hw.price_per_hour_usd)
+        best: FleetEntry | None = None
+        reason = "no tensor-parallel degree fits"
+        for tp in tp_choices(m, hw, max_gpus):
+            try:
+                limit, s = _sweep(common, hw.id, tp, ttft_slo, tpot_slo)
+            except InputError as err:
+                reason = str(err)
+                continue
+            if disaggregated:
+                try:
+                    lp, _ = _sweep(common, hw.id, tp, ttft_slo, None, prefill_hardware=hw.id, prefill_tp=tp,
+                                   replicas=BIG)
+                    ld, _ = _sweep(common, hw.id, tp, None, tpot_slo, prefill_hardware=hw.id, prefill_tp=tp,
+                                   prefill_count=BIG)
+                    if lp > 0:
+                        prefill_sides.append((hw.id, tp, lp, usd * tp))
+                    if ld > 0:
+                        decode_sides.append((hw.id, tp, ld, usd * tp))
+                except InputError:
+                    pass
+            if limit <= 0:
+                reason = "misses the latency targets even at a trickle of requests"
+                continue
+            reps = math.ceil(total / limit - 1e-9)
+            gpus = tp
+            check = serve(hardware=hw.id, rate=total, tp=tp, replicas=reps, **common)
+            e = FleetEntry(hw.id, tp, reps, gpus, reps * gpus, total / reps,
+                           float(check.percentiles["ttft_p90_s"][0]), float(check.percentiles["tpot_p90_s"][0]),
+                           reps * gpus * usd, reps * gpus * usd / tokens_per_hour * 1e6)
+            if best is None or e.cost_per_hour < best.cost_per_hour:
+                best = e
+        if best is None:
+            excluded.append({"device": hw.id, "reason": reason})
+        else:
+            entries.append(best)
+    if disaggregated:
+        for dev, dtp, drate, dusd in decode_sides:
+            pick = None
+            for pdev, ptp, prate, pusd in prefill_sides:
+                n_p, n_d = math.ceil(total / prate - 1e-9), math.ceil(total / drate - 1e-9)
+                cost = n_p * pusd + n_d * dusd
+                if pick is None or cost < pick[0]:
+                    pick = (cost, pdev, ptp, n_p, n_d, pusd)
+            if pick is None:
+                continue
+            cost, pdev, ptp, n_p, n_d, pusd = pick
+            # The sides were sized apart (prefill swept beside its own device): the whole fleet may
+            # differ a little (the KV link, the decode-slot wait). Add an instance where it misses.
+            for _ in range(RETRIES):
+                check = serve(hardware=dev, rate=total, tp=dtp, replicas=n_d, prefill_hardware=pdev, prefill_tp=ptp,
+                              prefill_count=n_p, **common)
+                ttft, tpot = check.percentiles["ttft_p90_s"][0], check.percentiles["tpot_p90_s"][0]
+                slow_ttft = not np.isfinite(ttft) or (ttft_slo is not None and ttft > ttft_slo)
+                slow_tpot = not np.isfinite(tpot) or (tpot_slo is not None and tpot > tpot_slo)
+                if not (slow_ttft or slow_tpot):
+                    break
+                n_p += int(slow_ttft and not slow_tpot)
+                n_d += int(slow_tpot)
+            else:
+                continue
+            cost = n_p * pusd + n_d * dusd
+            e = FleetEntry(dev, dtp, n_d, ptp + dtp, n_p * ptp + n_d * dtp, total / n_d,
+                           float(check.percentiles["ttft_p90_s"][0]), float(check.percentiles["tpot_p90_s"][0]),
+                           cost, cost / tokens_per_hour * 1e6, disaggregated=True,
+                           prefill={"device": pdev, "tp": ptp, "count": n_p, "rate_per_instance_req_s": total / n_p},
+                           decode={"device": dev, "tp": dtp, "count": n_d, "rate_per_instance_req_s": total / n_d})
+            if not any(x.disaggregated and x.device == dev and x.cost_per_hour <= e.cost_per_hour for x in entries):
+                entries = [x for x in entries if not (x.disaggregated and x.device == dev)] + [e]
+    entries.sort(key=lambda e: (e.cost_per_hour, e.devices_needed, e.device))
+    return {"rate": total, "input_len": input_len, "output_len": output_len, "ttft_slo": ttft_slo,
+            "tpot_slo": tpot_slo, "percentile": 90, "ranking": [e.to_dict() for e in entries], "excluded": excluded}

@@ -1,0 +1,416 @@
+"""Requests at a rate (llmroofline.serving): closed forms, Little's law, limits, published rows."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from llmroofline.cli import main
+from llmroofline.errors import InputError
+from llmroofline.serving import serve
+from llmroofline.serving.queueing import accepted_per_step, erlang_c, mg1_wait, wait_samples
+
+from .conftest import REPO_ROOT
+
+M8, M70, H100 = "meta-llama/Llama-3.1-8B-Instruct", "meta-llama/Llama-3.1-70B-Instruct", "H100-SXM5-80GB"
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        rc = main([str(a) for a in args])
+    return rc, out.getvalue(), err.getvalue()
+
+
+# ---- closed forms ---------------------------------------------------------------------------
+
+def test_md1_closed_form():
+    mu, lam = 4.0, 3.0  # deterministic service 0.25 s, rho = 0.75
+    rho = lam / mu
+    assert mg1_wait(lam, 1 / mu, 1 / mu**2) == pytest.approx(rho / (2 * mu * (1 - rho)))
+    assert np.isinf(mg1_wait(5.0, 0.25, 0.0625))
+
+
+def test_mm1_wait_tail_is_exponential():
+    # M/M/1 (E[S^2] = 2/mu^2): Wq = rho/(mu - lam); P(W > t) = rho exp(-(mu - lam) t)
+    mu, lam = 2.0, 1.0
+    wq = mg1_wait(lam, 1 / mu, 2 / mu**2)
+    assert wq == pytest.approx((lam / mu) / (mu - lam))
+    u = np.linspace(0, 1, 200001)[:-1]
+    w = wait_samples(lam / mu, wq, u)
+    assert w.mean() == pytest.approx(wq, rel=1e-3)
+    assert np.mean(w > 1.0) == pytest.approx(0.5 * np.exp(-1.0), abs=1e-3)
+
+
+def test_erlang_c_limits():
+    assert erlang_c(1, 0.3) == pytest.approx(0.3)  # one server: P(wait) = rho
+    # two servers, A = 1: C = (A^2/2)/(1 - A/2) / (1 + A + (A^2/2)/(1 - A/2)) = 1/3
+    assert erlang_c(2, 1.0) == pytest.approx(1 / 3)
+
+
+def test_accepted_per_step_formula():
+    for a in (0.0, 0.3, 0.8):
+        for k in (1, 3):
+            assert accepted_per_step(a, k) == pytest.approx((1 - a ** (k + 1)) / (1 - a))
+    assert accepted_per_step(1.0, 3) == 4
+
+
+# ---- the serving state -----------------------------------------------------------------------
+
+def test_littles_law_by_construction():
+    r = serve(M8, H100, [1, 4, 16], 1024, 256, input_dist="uniform:256:2048")
+    assert np.allclose(r.concurrency, r.rate * r.e2e_s)
+    # Sequences decoding per step = rate x mean decode time (steps x mean step time)
+    decode_time = (r.details["lengths"]["output_mean"] - 1) * r.tpot_s
+    assert np.allclose(r.decode_batch, r.rate * decode_time, rtol=1e-6)
+
+
+def test_md1_limit_of_prefill_queue():
+    """Fixed lengths: each prompt takes a fixed share of the step budget, so the prefill queue is
+    M/D/1 and its mean wait is rho^2 / (2 rate (1 - rho)) (rho/(2 mu (1-rho)) with mu = rate/rho)."""
+    rates = np.array([0.5, 1.0, 2.0])
+    r = serve(M8, H100, rates, 4096, 64, chunk=2048)
+    rho, wq = r.details["prefill_utilization"], r.details["prefill_wait_s"]
+    assert np.all(rho > 0.05)
+    assert np.allclose(wq, rho**2 / (2 * rates * (1 - rho)))
+
+
+def test_ttft_rises_with_rate_and_diverges_at_capacity():
+    cap = serve(M8, H100, 1.0, 467, 256).capacity_req_s
+    rates = cap * np.array([0.05, 0.3, 0.6, 0.9, 0.99, 0.9999])
+    r = serve(M8, H100, rates, 467, 256)
+    p90 = r.percentiles["ttft_p90_s"]
+    assert np.all(np.diff(p90) >= -1e-12) and np.all(np.diff(r.ttft_s) >= -1e-12)
+    assert p90[-1] > 5 * p90[0]
+    sat = serve(M8, H100, [cap * 0.5, cap, cap * 2], 467, 256)
+    assert sat.saturated.tolist() == [False, True, True]
+    d = sat.to_dict()
+    assert d["ttft_p90_s"][1] is None and d["tpot_p90_s"][2] is None and d["e2e_p90_s"][1] is None
+    assert any("capacity" in w for w in d["warnings"])
+
+
+def test_rate_sweep_is_fast():
+    serve(M8, H100, 1.0, 467, 256)  # load catalogs
+    t = time.perf_counter()
+    r = serve(M8, H100, np.linspace(0.5, 40, 32), 467, 256)
+    assert time.perf_counter() - t < 1.0
+    assert r.ttft_s.shape == (32,)
+
+
+# Published online-serving rows (TensorRT-LLM 0.14 on Triton, data/measured-public.csv x061-x070):
+# mean TTFT and mean ITL at a Poisson request rate. Tolerance 20%: docs/serving.md states the errors.
+def _published_rows():
+    with open(REPO_ROOT / "data" / "measured-public.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["id"] in {f"x0{n}" for n in range(61, 71)}]
+    return [pytest.param(r, id=r["id"]) for r in rows]
+
+
+@pytest.mark.parametrize("row", _published_rows())
+def test_published_online_serving(row):
+    qps = float(row["notes"].split("QPS ")[1].split()[0])
+    r = serve(row["model"], row["hardware"], qps, int(row["input_len"]), int(row["output_len"]), tp=int(row["tp"]),
+              weight_dtype="bf16", kv_dtype="bf16", runtime="trtllm@0.14")
+    got = (r.ttft_s if row["metric"] == "ttft_ms" else r.tpot_s)[0] * 1e3
+    assert got == pytest.approx(float(row["value"]), rel=0.2)
+    # The doc's concurrency, derived by Little's law from its own numbers, is the batch column.
+    assert r.concurrency[0] == pytest.approx(float(row["batch"]), rel=0.25)
+
+
+# ---- lengths, chunking, prefix caching -----------------------------------------------------------
+
+def test_length_distributions_follow_means_and_tails():
+    fixed = serve(M8, H100, 2.0, 2048, 256)
+    logn = serve(M8, H100, 2.0, 2048, 256, input_dist="lognormal:2048:1")
+    assert logn.details["lengths"]["input_mean"] == pytest.approx(2048, rel=0.05)
+    assert logn.percentiles["ttft_p99_s"][0] > 2 * fixed.percentiles["ttft_p99_s"][0]
+    uni = serve(M8, H100, 2.0, 512, 100, output_dist="uniform:50:150")
+    assert uni.details["lengths"]["output_mean"] == pytest.approx(100, rel=0.03)
+    assert uni.percentiles["e2e_p90_s"][0] > uni.e2e_s[0]
+
+
+def test_trace_file(tmp_path: Path):
+    good = tmp_path / "t.csv"
+    good.write_text("input_len,output_len\n100,50\n300,150\n")
+    r = serve(M8, H100, 1.0, lengths=good)
+    assert r.details["lengths"]["input_mean"] == pytest.approx(200, rel=0.05)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("input_len,output_len\n100,50\n300,x\n")
+    with pytest.raises(InputError, match="line 3"):
+        serve(M8, H100, 1.0, lengths=bad)
+    rc, _, err = run_cli("estimate", "-m", M8, "-d", H100, "--rate", "1", "--lengths", str(bad), "--json")
+    assert rc == 2 and "line 3" in err and len(err.strip().splitlines()) == 1
+
+
+def test_prefix_hit_half_roughly_halves_prefill():
+    full = serve(M8, H100, 0.05, 8192, 64)
+    half = serve(M8, H100, 0.05, 8192, 64, prefix_hit=0.5)
+    assert 0.45 < half.ttft_s[0] / full.ttft_s[0] < 0.62
+
+
+def test_chunk_trades_ttft_for_smooth_tokens():
+    small = serve(M8, H100, 2.0, 8192, 256, chunk=512)
+    large = serve(M8, H100, 2.0, 8192, 256, chunk=8192)
+    assert small.ttft_s[0] > large.ttft_s[0]  # the prompt takes 16 steps
+    assert small.percentiles["itl_p99_s"][0] < 0.5 * large.percentiles["itl_p99_s"][0]
+
+
+# ---- command line -----------------------------------------------------------------------------
+
+def test_cli_rate_json():
+    rc, out, err = run_cli("estimate", "-m", M8, "-d", H100, "--rate", "1,2,1000", "--json")
+    assert rc == 0, err
+    d = json.loads(out)
+    for key in ("ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tpot_p90_s", "e2e_p90_s", "concurrency", "capacity_req_s"):
+        assert key in d
+    assert d["saturated"] == [False, False, True] and d["ttft_p90_s"][2] is None
+    rc, out, _ = run_cli("estimate", "-m", M8, "-d", H100, "--rate", "2", "--json")
+    assert isinstance(json.loads(out)["ttft_p90_s"], float)
+
+
+@pytest.mark.parametrize("args,word", [
+    (["--rate", "0"], "rate"), (["--rate", "-1"], "rate"), (["--rate", "a,b"], "rate"),
+    (["--spec", "mtp:2", "--acceptance", "0.5"], "--rate"),
+    (["--rate", "1", "--spec", "mtp:2", "--acceptance", "1.5"], "acceptance"),
+    (["--rate", "1", "--spec", "mtp:2"], "acceptance"),
+    (["--rate", "1", "--spec", "foo:2", "--acceptance", "0.5"], "spec"),
+    (["--rate", "1", "--prefix-hit", "1.2"], "prefix_hit"),
+    (["--rate", "1", "--input-dist", "uniform:9:3"], "input distribution"),
+    (["--rate", "1", "--mode", "static"], "--mode"),
+    (["--rate", "1", "--chunk", "0"], "chunk"),
+])
+def test_cli_bad_serving_input(args, word):
+    rc, _, err = run_cli("estimate", "-m", M8, "-d", H100, *args)
+    assert rc == 2, err
+    assert word.lower() in err.lower() and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+# ---- speculative decoding ------------------------------------------------------------------------
+
+def _spec_stage(kind: str, draft: str | None, k: int):
+    from llmroofline.efficiency import load_calibration
+    from llmroofline.estimate import make_deployment
+    from llmroofline.serving.api import _stage
+
+    cal = load_calibration("default")
+    return _stage(make_deployment(M8, H100), cal, cal.runtime("generic"), kind, draft, k)
+
+
+def test_spec_gain_at_batch_one_matches_accepted_tokens():
+    """At batch 1 decode reads the weights once whether it checks 1 or k+1 tokens: the gain is the
+    expected accepted tokens per step, less the draft's cost (one layer per MTP token)."""
+    from llmroofline.serving.api import spec_speedup
+
+    a, k = 0.7, 3
+    e = (1 - a ** (k + 1)) / (1 - a)
+    gain = spec_speedup(_spec_stage("mtp", None, k), np.array([1.0]), 1500.0, e)[0]
+    assert gain == pytest.approx(e, rel=0.15) and gain < e
+    # serve() at a trickle of requests shows the same gain in its TPOT
+    plain = serve(M8, H100, 0.01, 1024, 256)
+    spec = serve(M8, H100, 0.01, 1024, 256, spec=f"mtp:{k}", acceptance=a)
+    assert plain.tpot_s[0] / spec.tpot_s[0] == pytest.approx(spec.details["spec"]["decode_speedup"][0], rel=0.02)
+    assert spec.details["spec"]["accepted_per_step"] == pytest.approx(e)
+
+
+def test_spec_gain_shrinks_as_decode_turns_compute_bound():
+    from llmroofline.serving.api import spec_speedup
+
+    for kind, draft in (("mtp", None), ("draft", "llama3.2-1b")):
+        g = spec_speedup(_spec_stage(kind, draft, 3), np.array([1.0, 64, 1024, 4096]), 128.0, 2.533)
+        assert np.all(np.diff(g) < 0), (kind, g)
+        assert g[-1] < 0.6 * g[0]
+    # a draft model costs more than prediction heads
+    assert spec_speedup(_spec_stage("draft", "llama3.2-1b", 3), np.array([1.0]), 1500.0, 2.533)[0] < \
+        spec_speedup(_spec_stage("mtp", None, 3), np.array([1.0]), 1500.0, 2.533)[0]
+
+
+# ---- disaggregated prefill / decode -------------------------------------------------------------
+
+def test_disaggregated_tpot_free_of_prefill_interference():
+    agg = serve(M8, H100, [1.0, 2.0], 8192, 256)
+    dis = serve(M8, H100, [1.0, 2.0], 8192, 256, prefill_hardware=H100, prefill_count=2)
+    assert np.all(dis.tpot_s < 0.8 * agg.tpot_s)
+    # decode steps carry no prompt: TPOT is the decode-only step at the operating batch, exactly
+    from llmroofline.efficiency import load_calibration
+    from llmroofline.estimate import make_deployment
+    from llmroofline.serving.steady import Stage
+
+    cal = load_calibration("default")
+    dep = make_deployment(M8, H100)
+    stage = Stage(dep, cal.for_device(dep.hardware, cal.runtime("generic")))
+    step = stage.step(dis.decode_batch, 8192 + 128, np.zeros(2), 1.0, 0.0)
+    assert np.allclose(dis.tpot_s, step, rtol=1e-6)
+    assert np.all(np.asarray(dis.percentiles["tpot_p99_s"]) == pytest.approx(dis.tpot_s))
+    d = dis.to_dict()
+    assert d["prefill"]["count"] == 2 and d["decode"]["hardware"] == H100 and d["gpus"] == 3
+
+
+def test_kv_transfer_by_hand():
+    from llmroofline.model import load_model
+
+    r = serve(M8, "H20", 1.0, 4096, 128, prefill_hardware="H800-SXM5-80GB", prefill_tp=2)
+    kv_bytes = 4096 * load_model(M8).kv_cache_bytes_per_token("fp16")
+    # different devices: NICs between nodes, 400 Gb/s per GPU over the fewer GPUs (1 decode GPU)
+    assert r.details["kv_transfer_s"] == pytest.approx(kv_bytes / 50e9)
+    assert any("400 Gb/s" in w for w in r.warnings)
+    same = serve(M8, H100, 1.0, 4096, 128, prefill_hardware=H100)
+    assert "NVLink" in same.details["kv_link"]
+    assert same.details["kv_transfer_s"] < r.details["kv_transfer_s"]
+
+
+# ---- fleet sizing -------------------------------------------------------------------------------
+
+def test_fleet_sizing_meets_targets_with_whole_devices():
+    from llmroofline.serving.fleet import size_fleet
+
+    out = size_fleet(M8, 1024, 256, 40.0, "H100-SXM5-80GB,L40S", ttft_slo=1.0, tpot_slo=0.05, disaggregated=True)
+    ranking = out["ranking"]
+    assert ranking and any(e["disaggregated"] for e in ranking) and any(not e["disaggregated"] for e in ranking)
+    costs = [e["cost_per_hour"] for e in ranking]
+    assert costs == sorted(costs)
+    for e in ranking:
+        assert isinstance(e["devices_needed"], int) and e["devices_needed"] >= 1
+        assert e["ttft_p90_s"] <= 1.0 and e["tpot_p90_s"] <= 0.05
+        assert e["cost_per_million_tokens"] == pytest.approx(e["cost_per_hour"] / (40 * 256 * 3600) * 1e6)
+        if e["disaggregated"]:
+            assert e["devices_needed"] == e["prefill"]["count"] * e["prefill"]["tp"] + e["decode"]["count"] * e["decode"]["tp"]
+        else:
+            assert e["devices_needed"] == e["replicas"] * e["tp"]
+            # one replica fewer would carry more than the highest rate that met the targets
+            fewer = serve(M8, e["device"], 40.0 / max(e["replicas"] - 1, 1), 1024, 256, tp=e["tp"])
+            assert e["replicas"] == 1 or fewer.saturated[0] or fewer.percentiles["ttft_p90_s"][0] > 1.0 or \
+                fewer.percentiles["tpot_p90_s"][0] > 0.05
+
+
+def test_cli_recommend_rate():
+    rc, out, err = run_cli("recommend", "-m", M8, "-i", "512", "-o", "128", "--rate", "10", "--devices", "H100",
+                           "--tpot-slo", "0.03", "--json")
+    assert rc == 0, err
+    d = json.loads(out)
+    assert d["ranking"][0]["devices_needed"] >= 1 and d["ranking"][0]["disaggregated"] is False
+    rc, _, err = run_cli("recommend", "-m", M8, "-i", "512", "-o", "128", "--disaggregated")
+    assert rc == 2 and "--rate" in err
+    rc, _, err = run_cli("recommend", "-m", M8, "-i", "512", "-o", "128", "--rate", "0", "--devices", "H100")
+    assert rc == 2 and "rate" in err
+
+
+# ---- app ------------------------------------------------------------------------------------
+
+def test_serving_tab_view():
+    pytest.importorskip("plotly")
+    from llmroofline import load_hardware, load_model
+    from llmroofline.app import serving_view
+
+    v = serving_view(load_model(M8), load_hardware(H100), ttft_slo=1.0, tpot_slo=0.02)
+    assert len(v.rows) == 32 and v.rows[-1][-1] is True  # the sweep runs past capacity
+    assert "meeting the p90 targets" in v.summary[1]
+    assert any("interval" in line for line in v.summary)
+    names = {t.name for t in v.figures[0].data}
+    assert {"ttft p90", "tpot p90"} <= names
+    shapes = [s for s in v.figures[0].layout.shapes]
+    assert len(shapes) >= 3  # two SLO lines and the capacity
+    d = serving_view(load_model(M8), load_hardware("H20"), prefill_hardware=load_hardware(H100), prefill_count=2)
+    assert "KV cache moves" in " ".join(d.summary)
+
+
+@pytest.mark.parametrize("content,word", [
+    ("", "no rows"), ("input_len,output_len\n0,5\n", "line 2"), ("1,2\n3\n", "line 2"),
+    ("5,5\n1e9,1\n", "line 2"), ("5,5\nnan,1\n", "line 2"),
+])
+def test_trace_file_errors(tmp_path: Path, content, word):
+    p = tmp_path / "t.csv"
+    p.write_text(content)
+    with pytest.raises(InputError, match=word):
+        serve(M8, H100, 1.0, lengths=p)
+
+
+def test_trace_file_not_a_regular_file(tmp_path: Path):
+    with pytest.raises(InputError):
+        serve(M8, H100, 1.0, lengths="/dev/zero")
+    with pytest.raises(InputError):
+        serve(M8, H100, 1.0, lengths=tmp_path / "missing.csv")
+
+
+@pytest.mark.parametrize("rate", ["nan", "inf", "1e400", "", "1,,2", "0.5,-1"])
+def test_bad_rates(rate):
+    rc, _, err = run_cli("estimate", "-m", M8, "-d", H100, "--rate", rate)
+    assert rc == 2 and "rate" in err and len(err.strip().splitlines()) == 1
+
+
+def test_top_level_api():
+    import llmroofline as lr
+
+    s = lr.serve(M8, H100, [1, 2])
+    assert s.ttft_s.shape == (2,) and s.interval["level"] == 0.8
+
+
+def test_chunk_defaults_to_the_runtime():
+    from llmroofline.runtime import load_runtime
+
+    for rt in ("vllm", "trtllm"):
+        r = serve(M8, H100, 1.0, runtime=rt)
+        assert r.details["chunk_tokens"] == load_runtime(rt).chunk_tokens
+
+
+def test_kv_memory_follows_the_output_distribution():
+    """Sequences decode for their own number of steps: long outputs are in the batch longer, so
+    the KV each decoding sequence holds is the step-weighted mean, above the plain mean."""
+    fixed = serve(M8, H100, 2.0, 1024, 500)
+    spread = serve(M8, H100, 2.0, 1024, 500, output_dist="uniform:1:999")
+    assert spread.details["batch_limit"] < fixed.details["batch_limit"]
+    per_seq = spread.details["memory"]["kv_cache_gb"] / spread.decode_batch
+    assert np.all(per_seq > fixed.details["memory"]["kv_cache_gb"] / fixed.decode_batch)
+
+
+def test_context_window_warning():
+    r = serve(M8, H100, 0.1, 1024, 128, input_dist="lognormal:60000:1")
+    assert any("trained for" in w for w in r.warnings)
+
+
+try:
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    @given(share=st.floats(0.01, 0.95), input_len=st.integers(16, 16384), output_len=st.integers(2, 2048),
+           hit=st.sampled_from([0.0, 0.3, 0.9]))
+    def test_property_littles_law_and_order(share, input_len, output_len, hit):
+        cap = serve(M8, H100, 1.0, input_len, output_len, prefix_hit=hit).capacity_req_s
+        r = serve(M8, H100, [share * cap, min(share * 1.05, 0.99) * cap], input_len, output_len, prefix_hit=hit)
+        assert not r.saturated.any()
+        assert np.allclose(r.concurrency, r.rate * r.e2e_s)
+        p = r.percentiles
+        assert np.all(p["ttft_p50_s"] <= p["ttft_p90_s"] + 1e-12) and np.all(p["ttft_p90_s"] <= p["ttft_p99_s"] + 1e-12)
+        assert np.all(r.ttft_s > 0) and np.all(r.tpot_s > 0)
+        assert r.ttft_s[1] >= r.ttft_s[0] - 1e-12 and r.tpot_s[1] >= r.tpot_s[0] - 1e-12
+except ImportError:  # pragma: no cover - hypothesis is a dev dependency
+    pass
+
+
+def test_replicas_share_the_rate_and_single_token_outputs():
+    two = serve(M8, H100, [2.0, 20.0], 512, 128, replicas=2)
+    one = serve(M8, H100, [1.0, 10.0], 512, 128)
+    assert np.allclose(two.ttft_s, one.ttft_s) and np.allclose(two.tpot_s, one.tpot_s)
+    assert two.capacity_req_s == pytest.approx(2 * one.capacity_req_s) and two.gpus == 2
+    first_only = serve(M8, H100, [1.0, 10.0], 512, 1)
+    assert np.all(first_only.tpot_s == 0) and np.allclose(first_only.e2e_s, first_only.ttft_s)
+
+
+def test_serve_at_concurrency_keeps_that_many_in_flight():
+    from llmroofline.serving import serve_at_concurrency
+
+    r = serve_at_concurrency(M8, H100, [4, 64], input_len=467, output_len=256)
+    assert np.allclose(r.concurrency, [4, 64], rtol=0.02)
+    assert np.allclose(r.concurrency, r.rate * r.e2e_s)
+    rc, out, err = run_cli("estimate", "-m", M8, "-d", H100, "--concurrency", "16", "--json")
+    assert rc == 0, err
+    assert json.loads(out)["concurrency"] == pytest.approx(16, rel=0.02)
+    rc, _, err = run_cli("estimate", "-m", M8, "-d", H100, "--concurrency", "16", "--rate", "2")
+    assert rc == 2 and "not both" in err
+    rc, _, err = run_cli("estimate", "-m", M8, "-d", H100, "--concurrency", "0.5")
+    assert rc == 2 and "concurrency" in err
