@@ -235,7 +235,7 @@ def test_spec_gain_shrinks_as_decode_turns_compute_bound():
 def test_disaggregated_tpot_free_of_prefill_interference():
     agg = serve(M8, H100, [1.0, 2.0], 8192, 256)
     dis = serve(M8, H100, [1.0, 2.0], 8192, 256, prefill_hardware=H100, prefill_count=2)
-    assert np.all(dis.tpot_s < 0.8 * agg.tpot_s)
+    assert np.all(dis.tpot_s < 0.9 * agg.tpot_s)  # 8k-token prompts interleaved in decode steps cost >10%
     # decode steps carry no prompt: TPOT is the decode-only step at the operating batch, exactly
     from llmroofline.efficiency import load_calibration
     from llmroofline.estimate import make_deployment
