@@ -35,13 +35,15 @@ def _max_note(largest: int, capped: bool, several: bool) -> str:
             f"({largest:,} sequences{' at most' if several else ''})")
 
 
-def _continuous_note(per_step: float) -> str:
+def _continuous_note(per_step: float, mode: str) -> str:
+    wait = (" plus half a step of waiting for the step under way" if mode == "continuous" else "")
     if per_step >= 1:
         return (f"continuous batching with chunked prefill: each step decodes all requests and prefills about "
-                f"{per_step:.3g} arriving prompts, so a request's first token comes after one step: TTFT = TPOT; "
-                "queueing is not included")
+                f"{per_step:.3g} arriving prompts, so a request's first token comes after one step"
+                f"{wait or ': TTFT = TPOT'}; "
+                "queueing is not included (--mode rate models it)")
     return (f"continuous batching with chunked prefill: about {per_step:.3g} prompts arrive per step, so TTFT is the "
-            "longer of one step and the prompt's own prefill; queueing is not included")
+            f"longer of one step and the prompt's own prefill{wait}; queueing is not included (--mode rate models it)")
 
 
 def _fixed_notes(dep: Deployment, *, kv_dtype_given: bool, requested_mode: str | None) -> list[str]:
@@ -92,7 +94,7 @@ def estimate_warnings(dep: Deployment, *, mode: str, batch, input_len, output_le
         largest = int(B.max()) if B.size else 0
         out.append(_max_note(largest, max_batch_size is not None and largest >= max_batch_size, B.size > 1))
     if mode in ("continuous", "max"):
-        out.append(_continuous_note(float(np.max(B / np.maximum(Out, 1)))))
+        out.append(_continuous_note(float(np.max(B / np.maximum(Out, 1))), mode))
     return out
 
 
@@ -114,6 +116,6 @@ def row_warnings(dep: Deployment, *, mode: str, batch, input_len, output_len, me
         if mode == "max":
             notes.append(_max_note(int(b), max_batch_size is not None and b >= max_batch_size, False))
         if mode in ("continuous", "max"):
-            notes.append(_continuous_note(b / max(o, 1)))
+            notes.append(_continuous_note(b / max(o, 1), mode))
         rows.append(notes)
     return rows

@@ -459,6 +459,10 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
         prefill_tokens = B * In
     else:
         ttft, tpot = _by_blocks(lambda b, i, o: _continuous(dep, eff, b, i, o), shape, B, In, Out)
+        if mode == "continuous":
+            # A request arriving at a random moment first waits for the step under way to end: half a
+            # step on average (the residual of a periodic step). Queueing under load: the serving layer.
+            ttft = ttft + 0.5 * tpot
         e2e = ttft + (Out - 1) * tpot
         throughput = B / tpot
         prefill_tokens = B + B * In / Out  # one step: the decode tokens plus the prefill chunk
