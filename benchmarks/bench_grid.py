@@ -7,20 +7,10 @@ Run: .venv/bin/python benchmarks/bench_grid.py
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
+from timing import best_of  # benchmarks/timing.py: scripts run from this folder
 
 import llmroofline as lr
-
-
-def best_of(fn, repeat: int = 7) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main() -> None:

@@ -6,20 +6,10 @@ Run: .venv/bin/python benchmarks/bench_serving.py
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
+from timing import best_of  # benchmarks/timing.py: scripts run from this folder
 
 from llmroofline.serving import serve
-
-
-def best_of(fn, repeat: int = 5) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main() -> None:
