@@ -584,3 +584,75 @@ def test_paths_that_look_like_markup_are_printed_as_text(tmp_path):
     rc, stdout, err = run_cli(["roofline", "a100", "--html", out])
     assert rc == 0, err
     assert f"wrote {out}" in stdout.replace("\n", "")
+
+
+# ---- 20: many users on one app -------------------------------------------------------------------
+
+def test_the_app_caps_the_grid_of_one_request():
+    A = app_module()
+    m, a, b = lr.load_model("llama2-13b"), lr.load_hardware("a100"), lr.load_hardware("h20")
+    with pytest.raises(InputError, match="at most 16,384 per request"):
+        A.compare_view(m, a, b, batch="1:1024:200", seq="128:4096:200")
+    assert A.compare_view(m, a, b, batch="1:1024:64", seq="128:4096:64").rows  # within the cap
+
+
+def test_the_wsgi_entry_point_checks_the_host():
+    pytest.importorskip("dash")
+    from llmroofline.app.wsgi import server
+
+    client = server.test_client()
+    assert client.get("/", headers={"Host": "127.0.0.1:8050"}).status_code == 200
+    assert client.get("/", headers={"Host": "evil.example"}).status_code == 400
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_with_workers_a_heavy_request_does_not_hold_up_the_others(tmp_path):
+    """Two worker processes: while one computes a large comparison, the page still loads."""
+    pytest.importorskip("dash")
+    pytest.importorskip("gunicorn")
+    import subprocess
+    import sys
+    import threading
+    import time
+    import urllib.request
+
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-c", "from llmroofline.cli import main; main()", "app", "--workers", "2",
+                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):  # up to 60 s for the workers to start
+            try:
+                urllib.request.urlopen(url + "/", timeout=2).read()
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("the app did not start")
+        answers: list[int] = []
+
+        def post() -> None:  # a whole Estimate tab (figures, breakdown, batch sweep) per request
+            req = urllib.request.Request(url + "/_dash-update-component",
+                                         data=json.dumps(estimate_request("llama2-7b")).encode(),
+                                         headers={"Content-Type": "application/json"})
+            answers.append(urllib.request.urlopen(req, timeout=60).status)
+
+        busy = [threading.Thread(target=post) for _ in range(4)]
+        for t in busy:
+            t.start()
+        t0 = time.perf_counter()
+        page = urllib.request.urlopen(url + "/", timeout=30).read()
+        assert b"llmroofline" in page and time.perf_counter() - t0 < 20
+        for t in busy:
+            t.join(timeout=90)
+        assert answers == [200] * 4  # and every estimate was answered
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

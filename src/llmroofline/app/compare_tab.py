@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from ..compare import METHODS, METRICS, compare
+from ..compare import METHODS, METRICS, compare, parse_axis
+from ..errors import InputError
 from ..hardware import Hardware
 from ..model import ModelSpec
 from ..report import table_csv
@@ -28,6 +29,9 @@ from .layout import (
 COMPARE_COLUMNS = ["batch", "seq", "perf_a", "perf_b", "ratio_a_over_b", "fits_a", "fits_b"]
 
 
+MAX_APP_CELLS = 128 * 128  # cells of one comparison mesh per request
+
+
 def compare_view(model: ModelSpec, a: Hardware, b: Hardware, *, batch: str = "1:1024", seq: str = "128:131072",
                  method: str = "whole", metric: str = "decode", weight_dtype_a: Any = None,
                  weight_dtype_b: Any = None, tp_a: int = 1, tp_b: int = 1) -> View:
@@ -36,7 +40,11 @@ def compare_view(model: ModelSpec, a: Hardware, b: Hardware, *, batch: str = "1:
     from ..interactive import comparison_figure
     from ..plots import mesh_summary
 
-    c = compare(model, a, b, batch=batch, seq=seq, method=method, metric=metric, tp_a=tp_a, tp_b=tp_b,
+    bs, ss = parse_axis(batch, "batch", upper=1e7), parse_axis(seq, "seq")
+    if bs.size * ss.size > MAX_APP_CELLS:  # one request's work stays bounded: a shared server stays responsive
+        raise InputError(f"the grid has {bs.size} x {ss.size} = {bs.size * ss.size:,} cells; the app draws at most "
+                         f"{MAX_APP_CELLS:,} per request (use fewer points, LO:HI:N; the command line takes more)")
+    c = compare(model, a, b, batch=bs, seq=ss, method=method, metric=metric, tp_a=tp_a, tp_b=tp_b,
                 weight_dtype_a=weight_dtype_a, weight_dtype_b=weight_dtype_b)
     fig = fit_figure(comparison_figure(c), 520)
     ratio = np.asarray(c.ratio, dtype=float)
