@@ -414,3 +414,68 @@ def test_serve_at_concurrency_keeps_that_many_in_flight():
     assert rc == 2 and "not both" in err
     rc, _, err = run_cli("estimate", "-m", M8, "-d", H100, "--concurrency", "0.5")
     assert rc == 2 and "concurrency" in err
+
+
+# ---- closed-loop clients ---------------------------------------------------------------------------
+
+def test_closed_wave_steps_by_hand():
+    from llmroofline.serving.closed import wave_steps
+
+    assert wave_steps(4, 3, 4).tolist() == [1, 2, 3, 3]  # tokens 3, 6, 9, 12 of a 4-token budget
+    assert wave_steps(64, 1024, 8192).tolist() == [(k + 7) // 8 for k in range(1, 65)]
+    assert wave_steps(2, 5000, 2048).tolist() == [3, 5]  # ceil(5000/2048), ceil(10000/2048)
+
+
+def test_closed_loop_one_prompt_per_step():
+    """Budget = one prompt: the k-th prompt's first token comes after k steps of one prompt each,
+    so TTFT_k = k t1 (t1: one client's TTFT) and the mean is (N + 1)/2 t1."""
+    from llmroofline.serving import serve_closed
+
+    n, i = 16, 1024
+    t1 = serve_closed(M8, H100, 1, i, 128, chunk=i).ttft_s[0]
+    r = serve_closed(M8, H100, n, i, 128, chunk=i)
+    assert r.ttft_s[0] == pytest.approx((n + 1) / 2 * t1, rel=1e-9)
+    k = np.arange(1, n + 1) * t1
+    for p in (50, 90, 99):
+        assert r.percentiles[f"ttft_p{p}_s"][0] == pytest.approx(np.percentile(k, p), rel=1e-9)
+    assert r.details["prefill_steps"] == [n]
+
+
+def test_closed_loop_single_step_is_static_batch_and_littles_law():
+    """A budget that holds the whole wave: one prefill step of N prompts, then N decode together,
+    which is a static batch; N users each finishing a request every wave keep N in flight."""
+    from llmroofline.estimate import estimate
+    from llmroofline.serving import serve_closed
+
+    r = serve_closed(M8, H100, [4, 8], 512, 128, chunk=8 * 512)
+    s = estimate(M8, H100, batch=np.array([4, 8]), input_len=512, output_len=128)
+    assert np.allclose(r.ttft_s, s.ttft_s, rtol=1e-9) and np.allclose(r.e2e_s, s.e2e_s, rtol=1e-9)
+    assert np.allclose(r.rate * r.e2e_s, [4, 8]) and np.allclose(r.concurrency, [4, 8])
+    assert np.allclose(r.throughput_tok_s, r.rate * 128)
+    # TPOT_k = (E2E - TTFT_k)/(O - 1) and all requests of a wave end together
+    assert np.allclose(r.tpot_s, (r.e2e_s - r.ttft_s) / 127)
+
+
+def test_closed_loop_ttft_grows_with_clients_and_shrinks_with_budget():
+    from llmroofline.serving import serve_closed
+
+    r = serve_closed(M8, H100, [1, 8, 32, 64], 1024, 256, chunk=2048)
+    assert np.all(np.diff(r.ttft_s) > 0) and np.all(np.diff(r.rate) > 0)
+    assert np.all(r.percentiles["ttft_p99_s"] >= r.percentiles["ttft_p50_s"])
+    wide = serve_closed(M8, H100, 64, 1024, 256, chunk=16384)
+    assert wide.details["prefill_steps"] == [4] and r.details["prefill_steps"][-1] == 32
+
+
+def test_cli_closed_loop():
+    rc, out, err = run_cli("estimate", "-m", M8, "-d", H100, "--mode", "closed", "--batch", "1,16", "--json")
+    assert rc == 0, err
+    d = json.loads(out)
+    assert d["mode"] == "closed" and d["clients"] == [1, 16] and d["concurrency"] == [1, 16]
+    assert d["ttft_p90_s"][1] > d["ttft_p90_s"][0]
+    rc, out, err = run_cli("estimate", "-m", M8, "-d", H100, "--mode", "closed", "--batch", "8")
+    assert rc == 0 and "closed-loop" in out
+    for args, word in ((["--batch", "max"], "clients"), (["--batch", "8", "--spec", "mtp:2"],
+                                                          "--spec"), (["--batch", "0"], "clients"),
+                       (["--batch", "8", "--rate", "1"], "--mode"), (["--batch", "8", "--output", "1"], "output_len")):
+        rc, _, err = run_cli("estimate", "-m", M8, "-d", H100, "--mode", "closed", *args)
+        assert rc == 2 and word in err and len(err.strip().splitlines()) == 1, err

@@ -226,8 +226,10 @@ def estimate_cmd(
     kv_dtype: str = typer.Option("fp16", "--kv-dtype", help=KV_DTYPE_HELP),
     mode: str = typer.Option(None, "--mode", show_default=False, help=(
         "static (the default: the batch starts together, prefill then decode), continuous (the batch kept in "
-        "flight by continuous batching), max (continuous at the largest batch that fits) or rate (requests "
-        "arriving at --rate per second: latency percentiles and capacity). At one batch, "
+        "flight by continuous batching), max (continuous at the largest batch that fits), rate (requests "
+        "arriving at --rate per second: latency percentiles and capacity) or closed (--batch N closed-loop "
+        "clients, as a benchmark client at --max-concurrency N: waves of prompts queue for the --chunk "
+        "budget; latency percentiles). At one batch, "
         "static and continuous do the same work per output token, so their throughput agrees; they split "
         "it differently into TTFT and TPOT.")),
     rate: str = typer.Option(None, "--rate", help=RATE_HELP),
@@ -290,6 +292,21 @@ def estimate_cmd(
         run_rate(json_, concurrency=concurrency, model=model, hardware=hardware, rate=rate, input_len=input_len, output_len=output_len,
                  tp=tp, pp=pp, weight_dtype=weight_dtype, kv_dtype=kv_dtype, calibration=calibration,
                  runtime=runtime, max_batch_size=max_batch, **{**given, "prefix_hit": prefix_hit or 0.0})
+        return
+    if mode is not None and mode.strip().lower() == "closed":
+        other = sorted(k for k in given if k not in ("chunk", "prefix_hit"))
+        if other:
+            raise InputError(f"--{other[0].replace('_', '-')} does not apply to --mode closed (closed-loop clients with "
+                             "equal lengths on one instance; it takes --chunk and --prefix-hit)")
+        clients = _int_or_max(batch, "--batch")
+        if clients == "max":
+            raise InputError("--mode closed takes --batch N, the number of clients (or a list 8,64), not 'max'")
+        if html is not None:
+            raise InputError("--html is not available with --mode closed: use --json")
+        run_rate(json_, clients=clients, model=model, hardware=hardware, input_len=input_len,
+                 output_len=output_len, tp=tp, pp=pp, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
+                 calibration=calibration, runtime=runtime, max_batch_size=max_batch, chunk=chunk,
+                 prefix_hit=prefix_hit or 0.0)
         return
     if given:
         raise InputError(f"--{sorted(given)[0].replace('_', '-')} applies to requests at a rate: add --rate R")

@@ -6,7 +6,7 @@ from typing import Any
 
 from rich.markup import escape
 
-from ..serving import serve, serve_at_concurrency
+from ..serving import serve, serve_at_concurrency, serve_closed
 from .common import console, fmt, print_json, table
 
 RATE_HELP = ("Requests per second arriving (Poisson), or a comma-separated sweep 1,2,4; implies --mode rate.")
@@ -23,8 +23,10 @@ SERVING_ONLY = ("input_dist", "output_dist", "lengths", "chunk", "prefix_hit", "
                 "prefill_hardware", "prefill_tp", "prefill_count", "replicas")
 
 
-def run_rate(json_: bool, concurrency: str | None = None, **kwargs: Any) -> None:
-    if concurrency is not None:
+def run_rate(json_: bool, concurrency: str | None = None, clients: Any = None, **kwargs: Any) -> None:
+    if clients is not None:
+        r = serve_closed(kwargs.pop("model"), kwargs.pop("hardware"), clients, **kwargs)
+    elif concurrency is not None:
         kwargs.pop("rate", None)
         r = serve_at_concurrency(kwargs.pop("model"), kwargs.pop("hardware"), concurrency, **kwargs)
     else:
@@ -47,6 +49,17 @@ def run_rate(json_: bool, concurrency: str | None = None, **kwargs: Any) -> None
             return ""
         return f"{fmt(interval[key][0][i] * 1e3)}-{fmt(interval[key][1][i] * 1e3)}"
 
+    if d["mode"] == "closed":
+        table(f"{d['model']} on {d['hardware']} tp{d['tp']} ({d['runtime']}), closed-loop clients, "
+              f"{fmt(d['input_len'])}/{fmt(d['output_len'])} tokens, prefill budget {d['chunk_tokens']} tokens per step",
+              ["clients", "req/s", "TTFT ms", "TTFT p50 ms", "TTFT p90 ms", "TTFT p99 ms", "TPOT ms", "TPOT p90 ms",
+               "E2E s", "prefill steps per wave", "tok/s"],
+              [[n, d["rate"][i], ms(d["ttft_s"][i]), ms(d["ttft_p50_s"][i]), ms(d["ttft_p90_s"][i]),
+                ms(d["ttft_p99_s"][i]), ms(d["tpot_s"][i]), ms(d["tpot_p90_s"][i]), d["e2e_s"][i],
+                d["prefill_steps"][i], d["throughput_tok_s"][i]] for i, n in enumerate(d["clients"])])
+        for line in d["warnings"]:
+            console.print(f"[yellow]note:[/] {escape(line)}", highlight=False)
+        return
     rows = []
     for i, rate in enumerate(d["rate"]):
         rows.append([rate, ms(d["ttft_p50_s"][i]), ms(d["ttft_p90_s"][i]), ms(d["ttft_p99_s"][i]),
