@@ -479,3 +479,35 @@ def test_cli_closed_loop():
                        (["--batch", "8", "--rate", "1"], "--mode"), (["--batch", "8", "--output", "1"], "output_len")):
         rc, _, err = run_cli("estimate", "-m", M8, "-d", H100, "--mode", "closed", *args)
         assert rc == 2 and word in err and len(err.strip().splitlines()) == 1, err
+
+
+# ---- the request-rate view -------------------------------------------------------------------------
+
+def test_rate_view_staircase_by_hand():
+    from llmroofline.serving.fleet import devices_needed, fleet_cost_per_million
+
+    agg = {"sides": [{"gpus": 2, "limit_req_s": 3.0, "usd_per_gpu_hour": 1.5}]}
+    assert devices_needed(agg, [1, 3, 3.5, 9]).tolist() == [2, 2, 4, 6]
+    # 6 req/s x 100 tokens = 2.16e6 tokens per hour on 4 GPUs at $1.5: $6/h -> $2.78 per million
+    assert fleet_cost_per_million(agg, 6.0, 100) == pytest.approx(6 / 2.16)
+    disagg = {"sides": [{"gpus": 1, "limit_req_s": 2.0, "usd_per_gpu_hour": 1.0},
+                        {"gpus": 4, "limit_req_s": 10.0, "usd_per_gpu_hour": 2.0}]}
+    assert devices_needed(disagg, [5.0]).tolist() == [3 + 4]
+
+
+def test_cli_rate_view_png_and_html(tmp_path: Path):
+    png, page, report = tmp_path / "rate.png", tmp_path / "rate.html", tmp_path / "fleet.html"
+    args = ("--model", M8, "--input", "1024", "--output", "256", "--rate", "20", "--devices", "H100,L40S",
+            "--ttft-slo", "1", "--tpot-slo", "0.05")
+    rc, out, err = run_cli("pareto", *args, "--out", png, "--html", page)
+    assert rc == 0, err
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+    text = page.read_text(encoding="utf-8")
+    assert "Fleet: devices needed" in text and "One replica" in text and "H100-SXM5-80GB tp1" in text
+    rc, _, err = run_cli("pareto", *args, "--out", png)
+    assert rc == 2 and "--force" in err
+    rc, out, err = run_cli("recommend", *args, "--html", report, "--json")
+    assert rc == 0, err
+    assert "curves" not in json.loads(out) and "Fleets, cheapest first" in report.read_text(encoding="utf-8")
+    rc, _, err = run_cli("pareto", "--model", M8, "--input", "1024", "--output", "256", "--disaggregated")
+    assert rc == 2 and "--rate" in err
