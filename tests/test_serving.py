@@ -511,3 +511,25 @@ def test_cli_rate_view_png_and_html(tmp_path: Path):
     assert "curves" not in json.loads(out) and "Fleets, cheapest first" in report.read_text(encoding="utf-8")
     rc, _, err = run_cli("pareto", "--model", M8, "--input", "1024", "--output", "256", "--disaggregated")
     assert rc == 2 and "--rate" in err
+
+
+def test_cli_rate_html_report(tmp_path: Path):
+    page = tmp_path / "serving.html"
+    args = ("estimate", "-m", M8, "-d", H100, "--rate", "2,8", "--ttft-slo", "0.2", "--tpot-slo", "0.006")
+    rc, out, err = run_cli(*args, "--html", page, "--json")
+    assert rc == 0, err
+    d = json.loads(out)
+    assert d["meets_slo"] == [True, False]  # TPOT p90 near 6.0 ms at 2 req/s, 7.0 ms at 8
+    text = page.read_text(encoding="utf-8")
+    for words in ("latency against request rate", "TTFT SLO 0.2 s", "TPOT SLO 6 ms", "At the rates asked for",
+                  "Rate sweep", "ttft p90"):
+        assert words in text
+    rc, _, err = run_cli(*args, "--html", page)
+    assert rc == 2 and "--force" in err
+    rc, _, err = run_cli(*args, "--html", page, "--force")
+    assert rc == 0, err
+    rc, _, err = run_cli("estimate", "-m", M8, "-d", H100, "--ttft-slo", "1")
+    assert rc == 2 and "--rate" in err
+    rc, _, err = run_cli("estimate", "-m", M8, "-d", H100, "--mode", "closed", "--batch", "8", "--html", page,
+                         "--force")
+    assert rc == 2 and "--json" in err

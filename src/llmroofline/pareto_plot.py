@@ -336,10 +336,15 @@ def rate_view_figure(fleet: dict[str, Any], *, model: str) -> Any:
                                  line=dict(color=color, dash="solid" if "rate" in line else "dash"),
                                  hovertemplate="%{x:.3~r} req/s: %{y} devices<extra></extra>"), row=1, col=2)
     fig.add_vline(x=data["rate"], line=dict(color="red", dash="dot"), row=1, col=2)
-    fig.update_xaxes(type="log", title_text="request rate of one replica (req/s)", row=1, col=1)
-    fig.update_xaxes(type="log", title_text="total request rate (req/s)", row=1, col=2)
-    fig.update_yaxes(type="log", title_text="$ per million output tokens", row=1, col=1)
-    fig.update_yaxes(type="log", title_text="devices needed", row=1, col=2)
+    import numpy as np
+
+    for col, (xt, yt) in ((1, ("request rate of one replica (req/s)", "$ per million output tokens")),
+                          (2, ("total request rate (req/s)", "devices needed"))):
+        traces = [t for t in fig.data if t.xaxis == ("x" if col == 1 else f"x{col}")]
+        xs = [float(v) for t in traces for v in np.ravel(t.x) if np.isfinite(v) and v > 0]
+        ys = [float(v) for t in traces for v in np.ravel(t.y) if np.isfinite(v) and v > 0]
+        fig.update_xaxes(type="log", title_text=xt, row=1, col=col, **_ticks_125(xs))
+        fig.update_yaxes(type="log", title_text=yt, row=1, col=col, **_ticks_125(ys))
     fig.update_layout(title=_rate_view_title(fleet, model), template="plotly_white", height=560,
                       legend=dict(font=dict(size=10)))
     return fig

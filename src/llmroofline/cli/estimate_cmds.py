@@ -50,6 +50,8 @@ from .serving_cmds import (
     PREFIX_HELP,
     RATE_HELP,
     SPEC_HELP,
+    TPOT_SLO_HELP,
+    TTFT_SLO_HELP,
     run_rate,
 )
 
@@ -245,6 +247,8 @@ def estimate_cmd(
     prefill_tp: int = typer.Option(None, "--prefill-tp", help="Tensor-parallel degree of each prefill instance."),
     prefill_count: int = typer.Option(None, "--prefill-count", help="Prefill instances (disaggregated serving)."),
     replicas: int = typer.Option(None, "--replicas", help="Identical instances sharing the rate (decode instances when disaggregated)."),
+    ttft_slo: float = typer.Option(None, "--ttft-slo", help=TTFT_SLO_HELP),
+    tpot_slo: float = typer.Option(None, "--tpot-slo", help=TPOT_SLO_HELP),
     calibration: str = typer.Option("default", "--calibration", help=CALIBRATION_HELP),
     max_batch: int = typer.Option(None, "--max-batch",
                                   help=f"Upper bound on the batch in max mode (default: the runtime's, {MAX_BATCH} for generic)."),
@@ -287,12 +291,13 @@ def estimate_cmd(
             raise InputError("--mode rate needs --rate R (requests per second, or a list 1,2,4) or --concurrency N")
         if rate is not None and concurrency is not None:
             raise InputError("give --rate or --concurrency, not both (the rate follows from the concurrency)")
-        if html is not None:
-            raise InputError("--html is not available with --mode rate yet: use --json")
-        run_rate(json_, concurrency=concurrency, model=model, hardware=hardware, rate=rate, input_len=input_len, output_len=output_len,
+        run_rate(json_, concurrency=concurrency, html=html, force=force, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
+                 model=model, hardware=hardware, rate=rate, input_len=input_len, output_len=output_len,
                  tp=tp, pp=pp, weight_dtype=weight_dtype, kv_dtype=kv_dtype, calibration=calibration,
                  runtime=runtime, max_batch_size=max_batch, **{**given, "prefix_hit": prefix_hit or 0.0})
         return
+    if ttft_slo is not None or tpot_slo is not None:
+        raise InputError("--ttft-slo and --tpot-slo apply to requests at a rate (--rate R or --concurrency N)")
     if mode is not None and mode.strip().lower() == "closed":
         other = sorted(k for k in given if k not in ("chunk", "prefix_hit"))
         if other:
@@ -303,7 +308,7 @@ def estimate_cmd(
             raise InputError("--mode closed takes --batch N, the number of clients (or a list 8,64), not 'max'")
         if html is not None:
             raise InputError("--html is not available with --mode closed: use --json")
-        run_rate(json_, clients=clients, model=model, hardware=hardware, input_len=input_len,
+        run_rate(json_, clients=clients, ttft_slo=ttft_slo, tpot_slo=tpot_slo, model=model, hardware=hardware, input_len=input_len,
                  output_len=output_len, tp=tp, pp=pp, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
                  calibration=calibration, runtime=runtime, max_batch_size=max_batch, chunk=chunk,
                  prefix_hit=prefix_hit or 0.0)
