@@ -533,3 +533,28 @@ def test_cli_rate_html_report(tmp_path: Path):
     rc, _, err = run_cli("estimate", "-m", M8, "-d", H100, "--mode", "closed", "--batch", "8", "--html", page,
                          "--force")
     assert rc == 2 and "--json" in err
+
+
+def test_cli_csv_serving_columns(tmp_path: Path):
+    """--from-csv rows in mode rate (a `rate` or `concurrency` column) or closed give the same
+    answers as the options; serving columns on other modes, or a rate without one, name the row's problem."""
+    from llmroofline.serving import serve, serve_closed
+
+    p = tmp_path / "w.csv"
+    p.write_text("model,hardware,mode,batch,input_len,output_len,rate,chunk,prefix_hit\n"
+                 f"{M8},{H100},,,512,128,4,,\n"
+                 f"{M8},{H100},rate,,1024,128,8,2048,0.5\n"
+                 f"{M8},{H100},closed,16,1024,128,,2048,\n"
+                 f"{M8},{H100},static,8,512,128,4,,\n"
+                 f"{M8},{H100},rate,,512,128,,,\n"
+                 f"{M8},{H100},closed,16,1024,128,3,,\n")
+    rc, out, err = run_cli("estimate", "--from-csv", p, "--json")
+    assert rc == 0, err
+    rows = json.loads(out)
+    assert rows[0]["mode"] == "rate" and rows[0]["ttft_p90_s"] == pytest.approx(
+        serve(M8, H100, 4, 512, 128).percentiles["ttft_p90_s"][0])
+    assert rows[1]["tpot_s"] == pytest.approx(serve(M8, H100, 8, 1024, 128, chunk=2048, prefix_hit=0.5).tpot_s[0])
+    assert rows[2]["mode"] == "closed" and rows[2]["ttft_s"] == pytest.approx(
+        serve_closed(M8, H100, 16, 1024, 128, chunk=2048).ttft_s[0])
+    assert "mode rate or closed" in rows[3]["error"]
+    assert "'rate'" in rows[4]["error"] and "mode closed" in rows[5]["error"]

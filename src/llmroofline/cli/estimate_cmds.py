@@ -90,7 +90,13 @@ def _row_args(row: dict[str, Any], calibration: str, max_batch: int | None, runt
             raise InputError(f"column {key!r}: {v!r} is not a whole number")
         return int(f)
 
-    mode = get("mode", "static")
+    serving = {c: str(row[c]).strip() for c in SERVING_COLUMNS if row.get(c) is not None and str(row[c]).strip()}
+    mode = get("mode", "rate" if "rate" in serving or "concurrency" in serving else "static").lower()
+    if mode in ("rate", "closed"):
+        return _serving_row_args(row, serving, mode, get, integer, calibration, max_batch, runtime)
+    if serving:
+        raise InputError(f"column {sorted(serving)[0]!r} applies to requests at a rate (mode rate or closed), "
+                         f"not to mode {mode}")
     batch: Any = "max" if mode == "max" else integer("batch")
     return dict(model=get("model"), hardware=get("hardware"), batch=batch, input_len=integer("input_len"),
                 output_len=integer("output_len"), tp=integer("tp", 1), pp=integer("pp", 1), ep=integer("ep", 1),
@@ -98,8 +104,71 @@ def _row_args(row: dict[str, Any], calibration: str, max_batch: int | None, runt
                 calibration=calibration, max_batch_size=max_batch, runtime=get("runtime", runtime))
 
 
+SERVING_COLUMNS = ("rate", "concurrency", "input_dist", "output_dist", "chunk", "prefix_hit", "spec", "acceptance",
+                   "prefill_hardware", "prefill_tp", "prefill_count", "replicas")
+
+
+def _serving_row_args(row: dict[str, Any], serving: dict[str, str], mode: str, get, integer, calibration: str,
+                      max_batch: int | None, runtime: str) -> dict[str, Any]:
+    """The `serve` (mode rate) or `serve_closed` (mode closed, batch = clients) arguments of a row."""
+    def number(key: str) -> float:
+        try:
+            v = float(serving[key])
+        except ValueError:
+            raise InputError(f"column {key!r}: {serving[key]!r} is not a number") from None
+        if not math.isfinite(v):
+            raise InputError(f"column {key!r}: {serving[key]!r} is not a finite number")
+        return v
+
+    args: dict[str, Any] = dict(model=get("model"), hardware=get("hardware"), input_len=integer("input_len"),
+                                output_len=integer("output_len"), tp=integer("tp", 1), pp=integer("pp", 1),
+                                ep=integer("ep", 1), weight_dtype=row.get("weight_dtype") or None,
+                                kv_dtype=get("kv_dtype", "fp16"), calibration=calibration,
+                                max_batch_size=max_batch, runtime=get("runtime", runtime))
+    for key in ("chunk", "prefill_tp", "prefill_count", "replicas"):
+        if key in serving:
+            args[key] = integer(key)
+    if "prefix_hit" in serving:
+        args["prefix_hit"] = number("prefix_hit")
+    if mode == "closed":
+        other = sorted(k for k in serving if k not in ("chunk", "prefix_hit"))
+        if other:
+            raise InputError(f"column {other[0]!r} does not apply to mode closed (it takes batch, chunk, prefix_hit)")
+        return {**args, "serving_mode": "closed", "clients": integer("batch")}
+    if ("rate" in serving) == ("concurrency" in serving):
+        raise InputError("mode rate needs one of the columns 'rate' (requests per second) or 'concurrency'")
+    for key in ("input_dist", "output_dist", "spec", "prefill_hardware"):
+        if key in serving:
+            args[key] = serving[key]
+    if "acceptance" in serving:
+        args["acceptance"] = number("acceptance")
+    if "rate" in serving:
+        args["rate"] = number("rate")
+    else:
+        args["concurrency"] = number("concurrency")
+    return {**args, "serving_mode": "rate"}
+
+
+def _serve_row(args: dict[str, Any]) -> dict[str, Any]:
+    from ..serving import serve, serve_at_concurrency, serve_closed
+
+    a = dict(args)
+    kind = a.pop("serving_mode")
+    try:
+        if kind == "closed":
+            r = serve_closed(a.pop("model"), a.pop("hardware"), a.pop("clients"), **a)
+        elif "concurrency" in a:
+            r = serve_at_concurrency(a.pop("model"), a.pop("hardware"), a.pop("concurrency"), **a)
+        else:
+            r = serve(a.pop("model"), a.pop("hardware"), a.pop("rate"), **a)
+    except InputError as e:
+        return {"error": str(e)}
+    return _scalar(r.to_dict())
+
+
 def _estimate_row(row: dict[str, Any], calibration: str, max_batch: int | None, runtime: str = "generic") -> dict[str, Any]:
-    return _scalar(estimate(**_row_args(row, calibration, max_batch, runtime)).to_dict())
+    args = _row_args(row, calibration, max_batch, runtime)
+    return _serve_row(args) if "serving_mode" in args else _scalar(estimate(**args).to_dict())
 
 
 PER_ROW = ("batch", "input_len", "output_len")  # what varies inside one vectorized call
@@ -130,6 +199,9 @@ def _estimate_chunk(rows: list[dict[str, Any]], calibration: str, max_batch: int
             args = _row_args(row, calibration, max_batch, runtime)
         except InputError as e:
             results[k] = {"error": str(e)}
+            continue
+        if "serving_mode" in args:  # requests at a rate: one serving estimate per row
+            results[k] = _serve_row(args)
             continue
         key = tuple((n, v) for n, v in args.items() if n not in PER_ROW) + (("max", args["batch"] == "max"),)
         groups.setdefault(key, []).append((k, args))
