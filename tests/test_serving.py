@@ -570,3 +570,8 @@ def test_closed_loop_issue_case_as_documented():
     assert r.ttft_s[0] == pytest.approx(1.047, rel=0.005)
     doc = (REPO_ROOT / "docs" / "serving.md").read_text(encoding="utf-8")
     assert f"{r.ttft_s[0] * 1e3:,.0f}" in doc and f"+{(r.ttft_s[0] / 0.423 - 1) * 100:.0f}%" in doc
+
+
+def test_cli_unknown_mode_lists_every_mode():
+    rc, _, err = run_cli("estimate", "-m", M8, "-d", H100, "--mode", "foo")
+    assert rc == 2 and "rate, closed" in err and len(err.strip().splitlines()) == 1

@@ -92,6 +92,8 @@ def _row_args(row: dict[str, Any], calibration: str, max_batch: int | None, runt
 
     serving = {c: str(row[c]).strip() for c in SERVING_COLUMNS if row.get(c) is not None and str(row[c]).strip()}
     mode = get("mode", "rate" if "rate" in serving or "concurrency" in serving else "static").lower()
+    if mode not in ALL_MODES:
+        raise InputError(f"column 'mode' must be one of {', '.join(ALL_MODES)}, got {mode!r}")
     if mode in ("rate", "closed"):
         return _serving_row_args(row, serving, mode, get, integer, calibration, max_batch, runtime)
     if serving:
@@ -104,6 +106,7 @@ def _row_args(row: dict[str, Any], calibration: str, max_batch: int | None, runt
                 calibration=calibration, max_batch_size=max_batch, runtime=get("runtime", runtime))
 
 
+ALL_MODES = ("static", "continuous", "max", "rate", "closed")
 SERVING_COLUMNS = ("rate", "concurrency", "input_dist", "output_dist", "chunk", "prefix_hit", "spec", "acceptance",
                    "prefill_hardware", "prefill_tp", "prefill_count", "replicas")
 
@@ -350,6 +353,8 @@ def estimate_cmd(
         return
     if not model or not hardware:
         raise InputError("estimate needs --model and --hardware (or --from-csv FILE)")
+    if mode is not None and mode.strip().lower() not in ALL_MODES:
+        raise InputError(f"--mode must be one of {', '.join(ALL_MODES)}, got {mode!r}")
     serving = {"input_dist": input_dist, "output_dist": output_dist, "lengths": lengths, "chunk": chunk,
                "prefix_hit": prefix_hit, "spec": spec, "acceptance": acceptance,
                "prefill_hardware": prefill_hardware, "prefill_tp": prefill_tp, "prefill_count": prefill_count,
