@@ -414,3 +414,164 @@ def test_serve_at_concurrency_keeps_that_many_in_flight():
     assert rc == 2 and "not both" in err
     rc, _, err = run_cli("estimate", "-m", M8, "-d", H100, "--concurrency", "0.5")
     assert rc == 2 and "concurrency" in err
+
+
+# ---- closed-loop clients ---------------------------------------------------------------------------
+
+def test_closed_wave_steps_by_hand():
+    from llmroofline.serving.closed import wave_steps
+
+    assert wave_steps(4, 3, 4).tolist() == [1, 2, 3, 3]  # tokens 3, 6, 9, 12 of a 4-token budget
+    assert wave_steps(64, 1024, 8192).tolist() == [(k + 7) // 8 for k in range(1, 65)]
+    assert wave_steps(2, 5000, 2048).tolist() == [3, 5]  # ceil(5000/2048), ceil(10000/2048)
+
+
+def test_closed_loop_one_prompt_per_step():
+    """Budget = one prompt: the k-th prompt's first token comes after k steps of one prompt each,
+    so TTFT_k = k t1 (t1: one client's TTFT) and the mean is (N + 1)/2 t1."""
+    from llmroofline.serving import serve_closed
+
+    n, i = 16, 1024
+    t1 = serve_closed(M8, H100, 1, i, 128, chunk=i).ttft_s[0]
+    r = serve_closed(M8, H100, n, i, 128, chunk=i)
+    assert r.ttft_s[0] == pytest.approx((n + 1) / 2 * t1, rel=1e-9)
+    k = np.arange(1, n + 1) * t1
+    for p in (50, 90, 99):
+        assert r.percentiles[f"ttft_p{p}_s"][0] == pytest.approx(np.percentile(k, p), rel=1e-9)
+    assert r.details["prefill_steps"] == [n]
+
+
+def test_closed_loop_single_step_is_static_batch_and_littles_law():
+    """A budget that holds the whole wave: one prefill step of N prompts, then N decode together,
+    which is a static batch; N users each finishing a request every wave keep N in flight."""
+    from llmroofline.estimate import estimate
+    from llmroofline.serving import serve_closed
+
+    r = serve_closed(M8, H100, [4, 8], 512, 128, chunk=8 * 512)
+    s = estimate(M8, H100, batch=np.array([4, 8]), input_len=512, output_len=128)
+    assert np.allclose(r.ttft_s, s.ttft_s, rtol=1e-9) and np.allclose(r.e2e_s, s.e2e_s, rtol=1e-9)
+    assert np.allclose(r.rate * r.e2e_s, [4, 8]) and np.allclose(r.concurrency, [4, 8])
+    assert np.allclose(r.throughput_tok_s, r.rate * 128)
+    # TPOT_k = (E2E - TTFT_k)/(O - 1) and all requests of a wave end together
+    assert np.allclose(r.tpot_s, (r.e2e_s - r.ttft_s) / 127)
+
+
+def test_closed_loop_ttft_grows_with_clients_and_shrinks_with_budget():
+    from llmroofline.serving import serve_closed
+
+    r = serve_closed(M8, H100, [1, 8, 32, 64], 1024, 256, chunk=2048)
+    assert np.all(np.diff(r.ttft_s) > 0) and np.all(np.diff(r.rate) > 0)
+    assert np.all(r.percentiles["ttft_p99_s"] >= r.percentiles["ttft_p50_s"])
+    wide = serve_closed(M8, H100, 64, 1024, 256, chunk=16384)
+    assert wide.details["prefill_steps"] == [4] and r.details["prefill_steps"][-1] == 32
+
+
+def test_cli_closed_loop():
+    rc, out, err = run_cli("estimate", "-m", M8, "-d", H100, "--mode", "closed", "--batch", "1,16", "--json")
+    assert rc == 0, err
+    d = json.loads(out)
+    assert d["mode"] == "closed" and d["clients"] == [1, 16] and d["concurrency"] == [1, 16]
+    assert d["ttft_p90_s"][1] > d["ttft_p90_s"][0]
+    rc, out, err = run_cli("estimate", "-m", M8, "-d", H100, "--mode", "closed", "--batch", "8")
+    assert rc == 0 and "closed-loop" in out
+    for args, word in ((["--batch", "max"], "clients"), (["--batch", "8", "--spec", "mtp:2"],
+                                                          "--spec"), (["--batch", "0"], "clients"),
+                       (["--batch", "8", "--rate", "1"], "--mode"), (["--batch", "8", "--output", "1"], "output_len")):
+        rc, _, err = run_cli("estimate", "-m", M8, "-d", H100, "--mode", "closed", *args)
+        assert rc == 2 and word in err and len(err.strip().splitlines()) == 1, err
+
+
+# ---- the request-rate view -------------------------------------------------------------------------
+
+def test_rate_view_staircase_by_hand():
+    from llmroofline.serving.fleet import devices_needed, fleet_cost_per_million
+
+    agg = {"sides": [{"gpus": 2, "limit_req_s": 3.0, "usd_per_gpu_hour": 1.5}]}
+    assert devices_needed(agg, [1, 3, 3.5, 9]).tolist() == [2, 2, 4, 6]
+    # 6 req/s x 100 tokens = 2.16e6 tokens per hour on 4 GPUs at $1.5: $6/h -> $2.78 per million
+    assert fleet_cost_per_million(agg, 6.0, 100) == pytest.approx(6 / 2.16)
+    disagg = {"sides": [{"gpus": 1, "limit_req_s": 2.0, "usd_per_gpu_hour": 1.0},
+                        {"gpus": 4, "limit_req_s": 10.0, "usd_per_gpu_hour": 2.0}]}
+    assert devices_needed(disagg, [5.0]).tolist() == [3 + 4]
+
+
+def test_cli_rate_view_png_and_html(tmp_path: Path):
+    png, page, report = tmp_path / "rate.png", tmp_path / "rate.html", tmp_path / "fleet.html"
+    args = ("--model", M8, "--input", "1024", "--output", "256", "--rate", "20", "--devices", "H100,L40S",
+            "--ttft-slo", "1", "--tpot-slo", "0.05")
+    rc, out, err = run_cli("pareto", *args, "--out", png, "--html", page)
+    assert rc == 0, err
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+    text = page.read_text(encoding="utf-8")
+    assert "Fleet: devices needed" in text and "One replica" in text and "H100-SXM5-80GB tp1" in text
+    rc, _, err = run_cli("pareto", *args, "--out", png)
+    assert rc == 2 and "--force" in err
+    rc, out, err = run_cli("recommend", *args, "--html", report, "--json")
+    assert rc == 0, err
+    assert "curves" not in json.loads(out) and "Fleets, cheapest first" in report.read_text(encoding="utf-8")
+    rc, _, err = run_cli("pareto", "--model", M8, "--input", "1024", "--output", "256", "--disaggregated")
+    assert rc == 2 and "--rate" in err
+
+
+def test_cli_rate_html_report(tmp_path: Path):
+    page = tmp_path / "serving.html"
+    args = ("estimate", "-m", M8, "-d", H100, "--rate", "2,8", "--ttft-slo", "0.2", "--tpot-slo", "0.006")
+    rc, out, err = run_cli(*args, "--html", page, "--json")
+    assert rc == 0, err
+    d = json.loads(out)
+    assert d["meets_slo"] == [True, False]  # TPOT p90 near 6.0 ms at 2 req/s, 7.0 ms at 8
+    text = page.read_text(encoding="utf-8")
+    for words in ("latency against request rate", "TTFT SLO 0.2 s", "TPOT SLO 6 ms", "At the rates asked for",
+                  "Rate sweep", "ttft p90"):
+        assert words in text
+    rc, _, err = run_cli(*args, "--html", page)
+    assert rc == 2 and "--force" in err
+    rc, _, err = run_cli(*args, "--html", page, "--force")
+    assert rc == 0, err
+    rc, _, err = run_cli("estimate", "-m", M8, "-d", H100, "--ttft-slo", "1")
+    assert rc == 2 and "--rate" in err
+    rc, _, err = run_cli("estimate", "-m", M8, "-d", H100, "--mode", "closed", "--batch", "8", "--html", page,
+                         "--force")
+    assert rc == 2 and "--json" in err
+
+
+def test_cli_csv_serving_columns(tmp_path: Path):
+    """--from-csv rows in mode rate (a `rate` or `concurrency` column) or closed give the same
+    answers as the options; serving columns on other modes, or a rate without one, name the row's problem."""
+    from llmroofline.serving import serve, serve_closed
+
+    p = tmp_path / "w.csv"
+    p.write_text("model,hardware,mode,batch,input_len,output_len,rate,chunk,prefix_hit\n"
+                 f"{M8},{H100},,,512,128,4,,\n"
+                 f"{M8},{H100},rate,,1024,128,8,2048,0.5\n"
+                 f"{M8},{H100},closed,16,1024,128,,2048,\n"
+                 f"{M8},{H100},static,8,512,128,4,,\n"
+                 f"{M8},{H100},rate,,512,128,,,\n"
+                 f"{M8},{H100},closed,16,1024,128,3,,\n")
+    rc, out, err = run_cli("estimate", "--from-csv", p, "--json")
+    assert rc == 0, err
+    rows = json.loads(out)
+    assert rows[0]["mode"] == "rate" and rows[0]["ttft_p90_s"] == pytest.approx(
+        serve(M8, H100, 4, 512, 128).percentiles["ttft_p90_s"][0])
+    assert rows[1]["tpot_s"] == pytest.approx(serve(M8, H100, 8, 1024, 128, chunk=2048, prefix_hit=0.5).tpot_s[0])
+    assert rows[2]["mode"] == "closed" and rows[2]["ttft_s"] == pytest.approx(
+        serve_closed(M8, H100, 16, 1024, 128, chunk=2048).ttft_s[0])
+    assert "mode rate or closed" in rows[3]["error"]
+    assert "'rate'" in rows[4]["error"] and "mode closed" in rows[5]["error"]
+
+
+def test_closed_loop_issue_case_as_documented():
+    """The DeepSeek-R1 case of issue 12 (measured mean TTFT 423 ms) as docs/serving.md reports it:
+    the closed-loop model's mean TTFT and its error are what the documentation states."""
+    from llmroofline.serving import serve_closed
+
+    r = serve_closed("deepseek-ai/DeepSeek-R1", "H200-SXM-141GB", 64, 1024, 1024, tp=8)
+    assert r.details["prefill_steps"] == [8]
+    assert r.ttft_s[0] == pytest.approx(1.047, rel=0.005)
+    doc = (REPO_ROOT / "docs" / "serving.md").read_text(encoding="utf-8")
+    assert f"{r.ttft_s[0] * 1e3:,.0f}" in doc and f"+{(r.ttft_s[0] / 0.423 - 1) * 100:.0f}%" in doc
+
+
+def test_cli_unknown_mode_lists_every_mode():
+    rc, _, err = run_cli("estimate", "-m", M8, "-d", H100, "--mode", "foo")
+    assert rc == 2 and "rate, closed" in err and len(err.strip().splitlines()) == 1

@@ -198,3 +198,180 @@ def write_text(path: str | Path, text: str, *, force: bool = True) -> Path:
     """Write a text file under the output rule of `files.check_output` (an existing file only
     with `force`, never through a symbolic link); OS errors become InputError."""
     return files.write_text(path, text, force=force)
+
+
+# ---- the request-rate view (fleet sizing) ----------------------------------------------------------
+
+RATE_POINTS = 240
+
+
+def _rate_view_data(fleet: dict[str, Any]) -> dict[str, Any]:
+    """What both renderings of the request-rate view draw (see rate_view_png)."""
+    import numpy as np
+
+    from .serving.fleet import devices_needed
+
+    out_len = float(fleet["output_len"])
+    lines = []
+    for c in fleet.get("curves", []):
+        line: dict[str, Any] = {"label": c["label"] + (" (disaggregated)" if c["disaggregated"] else "")}
+        if not c["disaggregated"]:
+            side = c["sides"][0]
+            r = np.asarray(c["rate"], dtype=float)
+            ttft = np.array([np.inf if v is None else v for v in c["ttft_p90_s"]])
+            tpot = np.array([np.inf if v is None else v for v in c["tpot_p90_s"]])
+            lim = side["limit_req_s"]
+            keep = np.isfinite(ttft) & np.isfinite(tpot) & (r >= lim / 100)
+            # The sweep's rates, the highest within the targets and the capacity, in order: solid up
+            # to the limit, dotted from it to the capacity.
+            r = np.unique(np.concatenate([r[keep], [lim, c["capacity_req_s"]]]))
+            ok = r <= lim * (1 + 1e-12)
+            cost = side["gpus"] * side["usd_per_gpu_hour"] / (r * out_len * 3600) * 1e6
+            line.update(rate=r, cost=cost, ok=ok, beyond=~ok | np.isclose(r, lim), limit=lim,
+                        limit_cost=side["gpus"] * side["usd_per_gpu_hour"] / (lim * out_len * 3600) * 1e6)
+        lines.append(line)
+    lows = [s["limit_req_s"] for c in fleet.get("curves", []) for s in c["sides"]]
+    top = float(fleet["rate"]) * 3
+    bottom = min([float(fleet["rate"]) / 30] + [v / 4 for v in lows])
+    total = np.geomspace(bottom, top, RATE_POINTS)
+    for line, c in zip(lines, fleet.get("curves", []), strict=True):
+        line["total"], line["devices"] = total, devices_needed(c, total)
+    return {"lines": lines, "rate": float(fleet["rate"])}
+
+
+def _rate_view_title(fleet: dict[str, Any], model: str) -> str:
+    slo = ", ".join(([f"TTFT p90 ≤ {fleet['ttft_slo']:g} s"] if fleet.get("ttft_slo") else [])
+                    + ([f"TPOT p90 ≤ {fleet['tpot_slo'] * 1e3:g} ms"] if fleet.get("tpot_slo") else []))
+    return f"{model}: {fleet['input_len']:,} in / {fleet['output_len']:,} out, {slo}"
+
+
+def rate_view_png(fleet: dict[str, Any], path: str | Path, *, model: str, dpi: int = 150, force: bool = True) -> Path:
+    """The request-rate view as a PNG: left, one replica's cost per million output tokens against
+    its request rate (solid where its p90 TTFT and TPOT meet the targets, the SLO-feasible part;
+    dotted beyond, up to capacity; a dot at the highest feasible rate); right, the devices a fleet
+    needs against the total request rate (whole instances, each within the targets), with the
+    rate asked for marked. `fleet` is `size_fleet(..., curves=True)`."""
+    import matplotlib
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    p = files.check_output(path, ("png",), force=force)
+    data = _rate_view_data(fleet)
+    fig = Figure(figsize=(13, 5.5))
+    FigureCanvasAgg(fig)
+    left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    cmap = matplotlib.colormaps["tab10" if len(data["lines"]) <= 10 else "tab20"]
+    for i, line in enumerate(data["lines"]):
+        color = cmap(i % cmap.N)
+        if "rate" in line:
+            ok = line["ok"]
+            left.plot(line["rate"][ok], line["cost"][ok], "-", lw=2, color=color, label=line["label"])
+            left.plot(line["rate"][line["beyond"]], line["cost"][line["beyond"]], ":", lw=1.5, color=color)
+            left.plot([line["limit"]], [line["limit_cost"]], "o", ms=6, color=color)
+        right.step(line["total"], line["devices"], where="post", lw=1.5, color=color, label=line["label"],
+                   ls="-" if "rate" in line else "--")
+    right.axvline(data["rate"], color="red", lw=1, ls=":", label=f"{data['rate']:g} req/s asked for")
+    for ax, x, y, t in ((left, "request rate of one replica (req/s)", "$ per million output tokens",
+                         "One replica: solid = within the targets (SLO-feasible), dotted = misses them"),
+                        (right, "total request rate (req/s)", "devices needed",
+                         "Fleet: devices needed to stay within the targets")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(x)
+        ax.set_ylabel(y)
+        ax.set_title(t, fontsize=9)
+        ax.grid(True, which="both", alpha=0.3)
+    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
+
+    for ax in (left, right):
+        xs = np.concatenate([np.asarray(ln.get_xdata(), dtype=float).ravel() for ln in ax.get_lines()])
+        ys = np.concatenate([np.asarray(ln.get_ydata(), dtype=float).ravel() for ln in ax.get_lines()])
+        for axis, values in ((ax.xaxis, xs), (ax.yaxis, ys)):
+            ticks = _ticks_125([float(v) for v in values if np.isfinite(v) and v > 0])
+            if ticks:
+                axis.set_major_locator(FixedLocator(ticks["tickvals"]))
+                axis.set_ticklabels(ticks["ticktext"])
+                axis.set_minor_locator(NullLocator())
+                axis.set_minor_formatter(NullFormatter())
+    left.legend(fontsize=7, frameon=False)
+    right.legend(fontsize=7, frameon=False, loc="upper left")
+    fig.suptitle(_rate_view_title(fleet, model), fontsize=10)
+    try:
+        with files.open_output(p, force=force, binary=True) as f:
+            fig.savefig(f, format="png", dpi=dpi, bbox_inches="tight")
+    except OSError as e:
+        raise InputError(f"cannot write {p}: {e.strerror or e}") from None
+    return p
+
+
+def rate_view_figure(fleet: dict[str, Any], *, model: str) -> Any:
+    """The request-rate view as a plotly Figure (two panels, as rate_view_png draws them)."""
+    import plotly.graph_objects as go
+    from plotly.colors import qualitative
+    from plotly.subplots import make_subplots
+
+    data = _rate_view_data(fleet)
+    palette = qualitative.Dark24
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(
+        "One replica: $ per M output tokens (solid: within the targets)", "Fleet: devices needed"))
+    for i, line in enumerate(data["lines"]):
+        color = palette[i % len(palette)]
+        if "rate" in line:
+            ok = line["ok"]
+            fig.add_trace(go.Scatter(x=line["rate"][ok], y=line["cost"][ok], mode="lines", name=line["label"],
+                                     legendgroup=line["label"], line=dict(color=color, width=3),
+                                     hovertemplate="%{x:.3~r} req/s: $%{y:.3~r} per M tokens<extra></extra>"),
+                          row=1, col=1)
+            fig.add_trace(go.Scatter(x=line["rate"][line["beyond"]], y=line["cost"][line["beyond"]], mode="lines",
+                                     showlegend=False,
+                                     legendgroup=line["label"], line=dict(color=color, width=1, dash="dot"),
+                                     hovertemplate="%{x:.3~r} req/s: misses the targets<extra></extra>"), row=1, col=1)
+            fig.add_trace(go.Scatter(x=[line["limit"]], y=[line["limit_cost"]], mode="markers", showlegend=False,
+                                     legendgroup=line["label"], marker=dict(color=color, size=9),
+                                     hovertemplate="highest rate within the targets: %{x:.3~r} req/s<extra></extra>"),
+                          row=1, col=1)
+        fig.add_trace(go.Scatter(x=line["total"], y=line["devices"], mode="lines", line_shape="hv",
+                                 name=line["label"], legendgroup=line["label"], showlegend="rate" not in line,
+                                 line=dict(color=color, dash="solid" if "rate" in line else "dash"),
+                                 hovertemplate="%{x:.3~r} req/s: %{y} devices<extra></extra>"), row=1, col=2)
+    fig.add_vline(x=data["rate"], line=dict(color="red", dash="dot"), row=1, col=2)
+    import numpy as np
+
+    for col, (xt, yt) in ((1, ("request rate of one replica (req/s)", "$ per million output tokens")),
+                          (2, ("total request rate (req/s)", "devices needed"))):
+        traces = [t for t in fig.data if t.xaxis == ("x" if col == 1 else f"x{col}")]
+        xs = [float(v) for t in traces for v in np.ravel(t.x) if np.isfinite(v) and v > 0]
+        ys = [float(v) for t in traces for v in np.ravel(t.y) if np.isfinite(v) and v > 0]
+        fig.update_xaxes(type="log", title_text=xt, row=1, col=col, **_ticks_125(xs))
+        fig.update_yaxes(type="log", title_text=yt, row=1, col=col, **_ticks_125(ys))
+    fig.update_layout(title=_rate_view_title(fleet, model), template="plotly_white", height=560,
+                      legend=dict(font=dict(size=10)))
+    return fig
+
+
+def fleet_html(fleet: dict[str, Any], *, model: str, note: str = "") -> str:
+    """A self-contained HTML report of `recommend --rate`: the fleets, cheapest first, and the
+    request-rate view."""
+    from .report import html_report
+
+    rows = []
+    for e in fleet["ranking"]:
+        layout = (f"prefill {e['prefill']['count']}x {e['prefill']['device']} tp{e['prefill']['tp']} + decode "
+                  f"{e['decode']['count']}x tp{e['decode']['tp']}" if e["disaggregated"] else
+                  f"{e['replicas']}x tp{e['tp']}")
+        rows.append([e["device"], layout, e["devices_needed"], e["ttft_p90_s"], e["tpot_p90_s"] * 1e3,
+                     e["cost_per_hour"], e["cost_per_million_tokens"]])
+    tables = [("Fleets, cheapest first", ["device", "layout", "devices", "TTFT p90 s", "TPOT p90 ms", "$/h",
+                                          "$/M tok"], rows)]
+    if fleet["excluded"]:
+        tables.append(("Excluded", ["device", "reason"], [[e["device"], e["reason"]] for e in fleet["excluded"]]))
+    inputs = {"model": model, "input / output tokens": f"{fleet['input_len']} / {fleet['output_len']}",
+              "request rate": f"{fleet['rate']:g} req/s (Poisson)", "TTFT p90 target": fleet.get("ttft_slo"),
+              "TPOT p90 target": fleet.get("tpot_slo")}
+    notes = ("Each replica is swept in request rate up to its capacity; the highest rate whose p90 TTFT and TPOT "
+             "meet the targets sets the replicas (devices) needed at any total rate. Disaggregated layouts size "
+             "prefill and decode instances apart (dashed staircases); the table's entries are re-checked as whole "
+             "fleets at the rate asked for, which can add an instance." + (f"\nNote: {note}" if note else ""))
+    return html_report(f"Fleet sizing: {model} at {fleet['rate']:g} req/s", inputs,
+                       [rate_view_figure(fleet, model=model)], tables, notes)

@@ -378,3 +378,99 @@ def write_estimate_report(path: str | Path, result: Estimate, *, model: Any, har
     s = estimate_sections(model, hardware, result, calibration)
     return write_html_report(path, f"Estimate: {s.title}", s.inputs, s.figures, s.tables[1:], s.notes,
                              lead=s.tables[0], force=force)
+
+
+# ---- the report of requests at a rate (estimate --mode rate --html) -----------------------------
+
+SWEEP_POINTS = 32
+
+
+def rate_sweep_figure(s: Any, *, title: str, ttft_slo: float | None = None, tpot_slo: float | None = None,
+                      marks: Sequence[float] = ()) -> Any:
+    """TTFT and TPOT p50/p90/p99 against the request rate (two panels) of a `serving.Serving`
+    sweep, the mean TPOT's interval as a band, the targets as horizontal lines, the capacity as a
+    grey vertical line and `marks` (rates asked for) as dotted ones. Shared by the app's Serving
+    tab and `estimate --mode rate --html`."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    d = s.to_dict()
+    rates = np.asarray(s.rate, dtype=float)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("TTFT (s)", "TPOT (ms)"))
+    for name, dash_ in (("ttft_p50_s", "dot"), ("ttft_p90_s", "solid"), ("ttft_p99_s", "dash")):
+        fig.add_trace(go.Scatter(x=rates, y=d[name], name=name.replace("_s", "").replace("_", " "), mode="lines",
+                                 line=dict(dash=dash_, color="#1f77b4")), row=1, col=1)
+    for name, dash_ in (("tpot_p50_s", "dot"), ("tpot_p90_s", "solid"), ("tpot_p99_s", "dash")):
+        fig.add_trace(go.Scatter(x=rates, y=[None if v is None else v * 1e3 for v in d[name]],
+                                 name=name.replace("_s", "").replace("_", " "), mode="lines",
+                                 line=dict(dash=dash_, color="#d62728")), row=1, col=2)
+    if s.interval:  # the calibrated engine's interval on the mean TPOT, as a band
+        lo, hi = (np.asarray(v, dtype=float) * 1e3 for v in s.interval["tpot_s"])
+        level = f"{s.interval['level']:.0%}"
+        fig.add_trace(go.Scatter(x=rates, y=lo, mode="lines", line=dict(width=0), showlegend=False,
+                                 hoverinfo="skip"), row=1, col=2)
+        fig.add_trace(go.Scatter(x=rates, y=hi, mode="lines", line=dict(width=0), fill="tonexty",
+                                 fillcolor="rgba(214,39,40,0.15)", name=f"tpot mean, {level} interval"), row=1, col=2)
+    if ttft_slo:
+        fig.add_hline(y=ttft_slo, line=dict(color="black", dash="dashdot"), row=1, col=1,
+                      annotation_text=f"TTFT SLO {ttft_slo:g} s")
+    if tpot_slo:
+        fig.add_hline(y=tpot_slo * 1e3, line=dict(color="black", dash="dashdot"), row=1, col=2,
+                      annotation_text=f"TPOT SLO {tpot_slo * 1e3:g} ms")
+    for col in (1, 2):
+        fig.add_vline(x=s.capacity_req_s, line=dict(color="grey", dash="dot"), row=1, col=col)
+        for r in marks:
+            fig.add_vline(x=float(r), line=dict(color="#2ca02c", dash="dot", width=1), row=1, col=col)
+        fig.update_xaxes(title_text="requests per second (Poisson)", row=1, col=col)
+    fig.update_layout(title=title)
+    return fig
+
+
+def serving_layout(d: dict[str, Any]) -> str:
+    """'H100 tp1' or 'prefill 2x H100 tp1 → decode H20 tp1' from a Serving dict."""
+    if d.get("disaggregated"):
+        p = d["prefill"]
+        return f"prefill {p['count']}x {p['hardware']} tp{p['tp']} → decode {d['replicas']}x {d['hardware']} tp{d['tp']}"
+    return f"{d['replicas']}x {d['hardware']} tp{d['tp']}"
+
+
+def write_serving_report(path: str | Path, result: Any, *, model: Any, hardware: Any, serve_args: dict[str, Any],
+                         ttft_slo: float | None = None, tpot_slo: float | None = None, force: bool = True) -> Path:
+    """The HTML report of requests at a rate (`estimate --mode rate --html FILE`): the rates asked
+    for as a table, and a sweep of 32 rates up to past the capacity (or the highest rate asked for)
+    drawn as the app's Serving tab draws it, with the asked rates marked."""
+    from .serving import serve
+
+    d = result.to_dict()
+    asked = np.asarray(result.rate, dtype=float)
+    top = max(float(result.capacity_req_s) * 1.05, float(asked.max()))
+    sweep = serve(model, hardware, np.linspace(top / SWEEP_POINTS, top, SWEEP_POINTS), **serve_args)
+    title = f"{d['model']} on {serving_layout(d)} ({d['runtime']}): latency against request rate"
+    fig = rate_sweep_figure(sweep, title=title, ttft_slo=ttft_slo, tpot_slo=tpot_slo, marks=asked.tolist())
+
+    def ms(v: Any) -> Any:
+        return None if v is None else v * 1e3
+
+    rows = [[d["rate"][i], ms(d["ttft_s"][i]), ms(d["ttft_p50_s"][i]), ms(d["ttft_p90_s"][i]), ms(d["ttft_p99_s"][i]),
+             ms(d["tpot_s"][i]), ms(d["tpot_p90_s"][i]), ms(d["tpot_p99_s"][i]), d["e2e_p90_s"][i], d["concurrency"][i],
+             d["throughput_tok_s"][i], "SATURATED" if d["saturated"][i] else ""] for i in range(len(d["rate"]))]
+    lead = ("At the rates asked for", ["req/s", "TTFT ms", "TTFT p50 ms", "TTFT p90 ms", "TTFT p99 ms", "TPOT ms",
+                                       "TPOT p90 ms", "TPOT p99 ms", "E2E p90 s", "in flight", "tok/s", "state"], rows)
+    sd = sweep.to_dict()
+    sweep_rows = [[sd["rate"][i], sd["ttft_p50_s"][i], sd["ttft_p90_s"][i], sd["ttft_p99_s"][i], ms(sd["tpot_s"][i]),
+                   ms(sd["tpot_p90_s"][i]), sd["e2e_p90_s"][i], sd["concurrency"][i], sd["saturated"][i]]
+                  for i in range(len(sd["rate"]))]
+    tables = [("Rate sweep", ["req/s", "TTFT p50 s", "TTFT p90 s", "TTFT p99 s", "TPOT ms", "TPOT p90 ms",
+                              "E2E p90 s", "in flight", "saturated"], sweep_rows)]
+    inputs = {"model": d["model"], "layout": serving_layout(d), "runtime": d["runtime"],
+              "weights / KV": f"{d['weight_dtype']} / {d['kv_dtype']}",
+              "input / output tokens (means)": f"{d['input_len']:g} / {d['output_len']:g}",
+              "lengths": (d.get("lengths") or {}).get("label", "fixed"),
+              "prefix hit": d["prefix_hit"], "capacity req/s": d["capacity_req_s"],
+              "TTFT p90 target s": ttft_slo, "TPOT p90 target s": tpot_slo}
+    notes = ("Requests arrive as a Poisson stream. Lines: p50 (dotted), p90 (solid), p99 (dashed); dash-dot: the "
+             "targets; grey: capacity (above it the queue grows without limit and latencies are blank); green: "
+             "the rates asked for. Method and error: docs/serving.md.")
+    if result.warnings:
+        notes += "\n" + "\n".join(f"Note: {w}." for w in result.warnings)
+    return write_html_report(path, f"Serving: {title}", inputs, [fig], tables, notes, lead=lead, force=force)

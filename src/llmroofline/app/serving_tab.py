@@ -9,7 +9,7 @@ import numpy as np
 
 from ..hardware import Hardware
 from ..model import ModelSpec
-from ..report import table_csv
+from ..report import rate_sweep_figure, table_csv
 from .inputs import (
     RUNTIMES,
     parse_int,
@@ -45,9 +45,6 @@ def serving_view(model: ModelSpec, hardware: Hardware, *, input_len: int = 1024,
                  prefill_tp: int | None = None, prefill_count: int = 1) -> View:
     """`serving.serve` over a rate sweep up to capacity (or max_rate): TTFT and TPOT percentiles
     on two panels with the SLOs as horizontal lines; saturated rates are left blank."""
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
     from ..serving import serve
 
     extra: dict[str, Any] = {}
@@ -59,33 +56,10 @@ def serving_view(model: ModelSpec, hardware: Hardware, *, input_len: int = 1024,
     rates = np.linspace(top / SWEEP_POINTS, top, SWEEP_POINTS)
     s = serve(model, hardware, rates, **common)
     d = s.to_dict()
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("TTFT (s)", "TPOT (ms)"))
-    for name, dash_ in (("ttft_p50_s", "dot"), ("ttft_p90_s", "solid"), ("ttft_p99_s", "dash")):
-        fig.add_trace(go.Scatter(x=rates, y=d[name], name=name.replace("_s", "").replace("_", " "), mode="lines",
-                                 line=dict(dash=dash_, color="#1f77b4")), row=1, col=1)
-    for name, dash_ in (("tpot_p50_s", "dot"), ("tpot_p90_s", "solid"), ("tpot_p99_s", "dash")):
-        fig.add_trace(go.Scatter(x=rates, y=[None if v is None else v * 1e3 for v in d[name]],
-                                 name=name.replace("_s", "").replace("_", " "), mode="lines",
-                                 line=dict(dash=dash_, color="#d62728")), row=1, col=2)
-    if s.interval:  # the calibrated engine's interval on the mean TPOT, as a band
-        lo, hi = (np.asarray(v, dtype=float) * 1e3 for v in s.interval["tpot_s"])
-        level = f"{s.interval['level']:.0%}"
-        fig.add_trace(go.Scatter(x=rates, y=lo, mode="lines", line=dict(width=0), showlegend=False,
-                                 hoverinfo="skip"), row=1, col=2)
-        fig.add_trace(go.Scatter(x=rates, y=hi, mode="lines", line=dict(width=0), fill="tonexty",
-                                 fillcolor="rgba(214,39,40,0.15)", name=f"tpot mean, {level} interval"), row=1, col=2)
-    if ttft_slo:
-        fig.add_hline(y=ttft_slo, line=dict(color="black", dash="dashdot"), row=1, col=1,
-                      annotation_text=f"TTFT SLO {ttft_slo:g} s")
-    if tpot_slo:
-        fig.add_hline(y=tpot_slo * 1e3, line=dict(color="black", dash="dashdot"), row=1, col=2,
-                      annotation_text=f"TPOT SLO {tpot_slo * 1e3:g} ms")
-    for col in (1, 2):
-        fig.add_vline(x=s.capacity_req_s, line=dict(color="grey", dash="dot"), row=1, col=col)
-        fig.update_xaxes(title_text="requests per second (Poisson)", row=1, col=col)
     layout = (f"prefill {prefill_count}x {prefill_hardware.id} tp{prefill_tp or tp} → decode {hardware.id} tp{tp}"
               if prefill_hardware is not None else f"{hardware.id} tp{tp}")
-    fig.update_layout(title=f"{model.id} on {layout}: latency against request rate")
+    fig = rate_sweep_figure(s, title=f"{model.id} on {layout}: latency against request rate", ttft_slo=ttft_slo,
+                            tpot_slo=tpot_slo)
     fig = fit_figure(fig, 480)
     rows = [[d["rate"][i], d["ttft_p50_s"][i], d["ttft_p90_s"][i], d["ttft_p99_s"][i],
              None if d["tpot_s"][i] is None else d["tpot_s"][i] * 1e3,

@@ -50,6 +50,8 @@ from .serving_cmds import (
     PREFIX_HELP,
     RATE_HELP,
     SPEC_HELP,
+    TPOT_SLO_HELP,
+    TTFT_SLO_HELP,
     run_rate,
 )
 
@@ -88,7 +90,15 @@ def _row_args(row: dict[str, Any], calibration: str, max_batch: int | None, runt
             raise InputError(f"column {key!r}: {v!r} is not a whole number")
         return int(f)
 
-    mode = get("mode", "static")
+    serving = {c: str(row[c]).strip() for c in SERVING_COLUMNS if row.get(c) is not None and str(row[c]).strip()}
+    mode = get("mode", "rate" if "rate" in serving or "concurrency" in serving else "static").lower()
+    if mode not in ALL_MODES:
+        raise InputError(f"column 'mode' must be one of {', '.join(ALL_MODES)}, got {mode!r}")
+    if mode in ("rate", "closed"):
+        return _serving_row_args(row, serving, mode, get, integer, calibration, max_batch, runtime)
+    if serving:
+        raise InputError(f"column {sorted(serving)[0]!r} applies to requests at a rate (mode rate or closed), "
+                         f"not to mode {mode}")
     batch: Any = "max" if mode == "max" else integer("batch")
     return dict(model=get("model"), hardware=get("hardware"), batch=batch, input_len=integer("input_len"),
                 output_len=integer("output_len"), tp=integer("tp", 1), pp=integer("pp", 1), ep=integer("ep", 1),
@@ -96,8 +106,72 @@ def _row_args(row: dict[str, Any], calibration: str, max_batch: int | None, runt
                 calibration=calibration, max_batch_size=max_batch, runtime=get("runtime", runtime))
 
 
+ALL_MODES = ("static", "continuous", "max", "rate", "closed")
+SERVING_COLUMNS = ("rate", "concurrency", "input_dist", "output_dist", "chunk", "prefix_hit", "spec", "acceptance",
+                   "prefill_hardware", "prefill_tp", "prefill_count", "replicas")
+
+
+def _serving_row_args(row: dict[str, Any], serving: dict[str, str], mode: str, get, integer, calibration: str,
+                      max_batch: int | None, runtime: str) -> dict[str, Any]:
+    """The `serve` (mode rate) or `serve_closed` (mode closed, batch = clients) arguments of a row."""
+    def number(key: str) -> float:
+        try:
+            v = float(serving[key])
+        except ValueError:
+            raise InputError(f"column {key!r}: {serving[key]!r} is not a number") from None
+        if not math.isfinite(v):
+            raise InputError(f"column {key!r}: {serving[key]!r} is not a finite number")
+        return v
+
+    args: dict[str, Any] = dict(model=get("model"), hardware=get("hardware"), input_len=integer("input_len"),
+                                output_len=integer("output_len"), tp=integer("tp", 1), pp=integer("pp", 1),
+                                ep=integer("ep", 1), weight_dtype=row.get("weight_dtype") or None,
+                                kv_dtype=get("kv_dtype", "fp16"), calibration=calibration,
+                                max_batch_size=max_batch, runtime=get("runtime", runtime))
+    for key in ("chunk", "prefill_tp", "prefill_count", "replicas"):
+        if key in serving:
+            args[key] = integer(key)
+    if "prefix_hit" in serving:
+        args["prefix_hit"] = number("prefix_hit")
+    if mode == "closed":
+        other = sorted(k for k in serving if k not in ("chunk", "prefix_hit"))
+        if other:
+            raise InputError(f"column {other[0]!r} does not apply to mode closed (it takes batch, chunk, prefix_hit)")
+        return {**args, "serving_mode": "closed", "clients": integer("batch")}
+    if ("rate" in serving) == ("concurrency" in serving):
+        raise InputError("mode rate needs one of the columns 'rate' (requests per second) or 'concurrency'")
+    for key in ("input_dist", "output_dist", "spec", "prefill_hardware"):
+        if key in serving:
+            args[key] = serving[key]
+    if "acceptance" in serving:
+        args["acceptance"] = number("acceptance")
+    if "rate" in serving:
+        args["rate"] = number("rate")
+    else:
+        args["concurrency"] = number("concurrency")
+    return {**args, "serving_mode": "rate"}
+
+
+def _serve_row(args: dict[str, Any]) -> dict[str, Any]:
+    from ..serving import serve, serve_at_concurrency, serve_closed
+
+    a = dict(args)
+    kind = a.pop("serving_mode")
+    try:
+        if kind == "closed":
+            r = serve_closed(a.pop("model"), a.pop("hardware"), a.pop("clients"), **a)
+        elif "concurrency" in a:
+            r = serve_at_concurrency(a.pop("model"), a.pop("hardware"), a.pop("concurrency"), **a)
+        else:
+            r = serve(a.pop("model"), a.pop("hardware"), a.pop("rate"), **a)
+    except InputError as e:
+        return {"error": str(e)}
+    return _scalar(r.to_dict())
+
+
 def _estimate_row(row: dict[str, Any], calibration: str, max_batch: int | None, runtime: str = "generic") -> dict[str, Any]:
-    return _scalar(estimate(**_row_args(row, calibration, max_batch, runtime)).to_dict())
+    args = _row_args(row, calibration, max_batch, runtime)
+    return _serve_row(args) if "serving_mode" in args else _scalar(estimate(**args).to_dict())
 
 
 PER_ROW = ("batch", "input_len", "output_len")  # what varies inside one vectorized call
@@ -128,6 +202,9 @@ def _estimate_chunk(rows: list[dict[str, Any]], calibration: str, max_batch: int
             args = _row_args(row, calibration, max_batch, runtime)
         except InputError as e:
             results[k] = {"error": str(e)}
+            continue
+        if "serving_mode" in args:  # requests at a rate: one serving estimate per row
+            results[k] = _serve_row(args)
             continue
         key = tuple((n, v) for n, v in args.items() if n not in PER_ROW) + (("max", args["batch"] == "max"),)
         groups.setdefault(key, []).append((k, args))
@@ -226,8 +303,10 @@ def estimate_cmd(
     kv_dtype: str = typer.Option("fp16", "--kv-dtype", help=KV_DTYPE_HELP),
     mode: str = typer.Option(None, "--mode", show_default=False, help=(
         "static (the default: the batch starts together, prefill then decode), continuous (the batch kept in "
-        "flight by continuous batching), max (continuous at the largest batch that fits) or rate (requests "
-        "arriving at --rate per second: latency percentiles and capacity). At one batch, "
+        "flight by continuous batching), max (continuous at the largest batch that fits), rate (requests "
+        "arriving at --rate per second: latency percentiles and capacity) or closed (--batch N closed-loop "
+        "clients, as a benchmark client at --max-concurrency N: waves of prompts queue for the --chunk "
+        "budget; latency percentiles). At one batch, "
         "static and continuous do the same work per output token, so their throughput agrees; they split "
         "it differently into TTFT and TPOT.")),
     rate: str = typer.Option(None, "--rate", help=RATE_HELP),
@@ -243,6 +322,8 @@ def estimate_cmd(
     prefill_tp: int = typer.Option(None, "--prefill-tp", help="Tensor-parallel degree of each prefill instance."),
     prefill_count: int = typer.Option(None, "--prefill-count", help="Prefill instances (disaggregated serving)."),
     replicas: int = typer.Option(None, "--replicas", help="Identical instances sharing the rate (decode instances when disaggregated)."),
+    ttft_slo: float = typer.Option(None, "--ttft-slo", help=TTFT_SLO_HELP),
+    tpot_slo: float = typer.Option(None, "--tpot-slo", help=TPOT_SLO_HELP),
     calibration: str = typer.Option("default", "--calibration", help=CALIBRATION_HELP),
     max_batch: int = typer.Option(None, "--max-batch",
                                   help=f"Upper bound on the batch in max mode (default: the runtime's, {MAX_BATCH} for generic)."),
@@ -272,6 +353,8 @@ def estimate_cmd(
         return
     if not model or not hardware:
         raise InputError("estimate needs --model and --hardware (or --from-csv FILE)")
+    if mode is not None and mode.strip().lower() not in ALL_MODES:
+        raise InputError(f"--mode must be one of {', '.join(ALL_MODES)}, got {mode!r}")
     serving = {"input_dist": input_dist, "output_dist": output_dist, "lengths": lengths, "chunk": chunk,
                "prefix_hit": prefix_hit, "spec": spec, "acceptance": acceptance,
                "prefill_hardware": prefill_hardware, "prefill_tp": prefill_tp, "prefill_count": prefill_count,
@@ -285,11 +368,27 @@ def estimate_cmd(
             raise InputError("--mode rate needs --rate R (requests per second, or a list 1,2,4) or --concurrency N")
         if rate is not None and concurrency is not None:
             raise InputError("give --rate or --concurrency, not both (the rate follows from the concurrency)")
-        if html is not None:
-            raise InputError("--html is not available with --mode rate yet: use --json")
-        run_rate(json_, concurrency=concurrency, model=model, hardware=hardware, rate=rate, input_len=input_len, output_len=output_len,
+        run_rate(json_, concurrency=concurrency, html=html, force=force, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
+                 model=model, hardware=hardware, rate=rate, input_len=input_len, output_len=output_len,
                  tp=tp, pp=pp, weight_dtype=weight_dtype, kv_dtype=kv_dtype, calibration=calibration,
                  runtime=runtime, max_batch_size=max_batch, **{**given, "prefix_hit": prefix_hit or 0.0})
+        return
+    if ttft_slo is not None or tpot_slo is not None:
+        raise InputError("--ttft-slo and --tpot-slo apply to requests at a rate (--rate R or --concurrency N)")
+    if mode is not None and mode.strip().lower() == "closed":
+        other = sorted(k for k in given if k not in ("chunk", "prefix_hit"))
+        if other:
+            raise InputError(f"--{other[0].replace('_', '-')} does not apply to --mode closed (closed-loop clients with "
+                             "equal lengths on one instance; it takes --chunk and --prefix-hit)")
+        clients = _int_or_max(batch, "--batch")
+        if clients == "max":
+            raise InputError("--mode closed takes --batch N, the number of clients (or a list 8,64), not 'max'")
+        if html is not None:
+            raise InputError("--html is not available with --mode closed: use --json")
+        run_rate(json_, clients=clients, ttft_slo=ttft_slo, tpot_slo=tpot_slo, model=model, hardware=hardware, input_len=input_len,
+                 output_len=output_len, tp=tp, pp=pp, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
+                 calibration=calibration, runtime=runtime, max_batch_size=max_batch, chunk=chunk,
+                 prefix_hit=prefix_hit or 0.0)
         return
     if given:
         raise InputError(f"--{sorted(given)[0].replace('_', '-')} applies to requests at a rate: add --rate R")

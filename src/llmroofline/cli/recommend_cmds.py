@@ -11,7 +11,14 @@ import typer
 from ..errors import InputError, clean_name
 from ..files import check_output
 from ..formatting import money
-from ..pareto_plot import pareto_html, pareto_png, recommendation_html, write_text
+from ..pareto_plot import (
+    fleet_html,
+    pareto_html,
+    pareto_png,
+    rate_view_png,
+    recommendation_html,
+    write_text,
+)
 from ..recommend import (
     Choice,
     Recommendation,
@@ -117,13 +124,24 @@ def _print_recommendation(rec: Recommendation) -> None:
 
 
 def _fleet(model, input_len, output_len, rate, devices, ttft_slo, tpot_slo, disaggregated, max_gpus, prices,
-           weight_dtype, kv_dtype, calibration, runtime, json_: bool, note: str) -> None:
+           weight_dtype, kv_dtype, calibration, runtime, json_: bool, note: str, *, html: Path | None = None,
+           png: Path | None = None, force: bool = False) -> None:
+    from ..model import load_model
     from ..serving.fleet import size_fleet
 
+    figures = html is not None or png is not None
     out = size_fleet(model, input_len, output_len, rate, devices, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
                      disaggregated=disaggregated, max_gpus=max_gpus, prices=prices, weight_dtype=weight_dtype,
-                     kv_dtype=kv_dtype, calibration=calibration, runtime=runtime)
+                     kv_dtype=kv_dtype, calibration=calibration, runtime=runtime, curves=figures)
     out["warnings"] = [note] if note else []
+    tell = console_err if json_ else say
+    if figures:
+        name = load_model(model).id
+        if png is not None:
+            tell(f"wrote {rate_view_png(out, png, model=name, force=force)}")
+        if html is not None:
+            tell(f"wrote {write_text(html, fleet_html(out, model=name, note=note), force=force)}")
+        del out["curves"]
     if json_:
         print_json(out)
         return
@@ -158,8 +176,9 @@ def recommend_cmd(
     kv_dtype: str = typer.Option(None, "--kv-dtype", help=KV_DTYPE_HELP),
     calibration: str = typer.Option("default", "--calibration", help=CALIBRATION_HELP),
     runtime: str = typer.Option("generic", "--runtime", help=RUNTIME_HELP),
-    html: Path = typer.Option(None, "--html", help="Also write an HTML report (ranking and Pareto chart; an "
-                                                    "existing file needs --force)."),
+    html: Path = typer.Option(None, "--html", help="Also write an HTML report (ranking and Pareto chart; with "
+                                                    "--rate the fleets and the request-rate view; an existing file "
+                                                    "needs --force)."),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     rate: str = typer.Option(None, "--rate", help="Fleet sizing: requests per second to serve (Poisson); the SLOs "
                                                   "then apply to p90 TTFT and TPOT, and each entry gives replicas "
@@ -178,10 +197,8 @@ def recommend_cmd(
     if disaggregated and rate is None:
         raise InputError("--disaggregated sizes a fleet: add --rate R (requests per second)")
     if rate is not None:
-        if html is not None:
-            raise InputError("--html is not available with --rate yet: use --json")
         _fleet(model, input_len, output_len, rate, devices, ttft_slo, tpot_slo, disaggregated, max_gpus,
-               parse_prices(price), weight_dtype, kv_dtype, calibration, runtime, json_, note)
+               parse_prices(price), weight_dtype, kv_dtype, calibration, runtime, json_, note, html=html, force=force)
         return
     rec = recommend(model, input_len, output_len, devices=devices, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
                     max_gpus=max_gpus, prices=parse_prices(price), weight_dtype=weight_dtype, kv_dtype=kv_dtype,
@@ -216,9 +233,16 @@ def pareto_cmd(
     html: Path = typer.Option(None, "--html", help="Write the chart as an interactive HTML file (an existing file "
                                                     "needs --force)."),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+    rate: str = typer.Option(None, "--rate", help="The request-rate view: per device, one replica's cost per "
+                                                  "million tokens against its request rate (solid where the p90 "
+                                                  "targets hold) and the devices a fleet needs against the total "
+                                                  "rate, with this rate (requests/s, Poisson) marked."),
+    disaggregated: bool = typer.Option(False, "--disaggregated", help="With --rate: also draw prefill/decode "
+                                                                      "layouts on separate instances."),
     json_: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """Throughput per GPU against tokens/s per user: the frontier per device and across devices."""
+    """Throughput per GPU against tokens/s per user: the frontier per device and across devices
+    (with --rate: cost and devices needed against the request rate)."""
     if out is not None and out.suffix.lower() != ".png":
         raise InputError(f"--out must name a .png file, got {clean_name(str(out))!r}")
     for option, path, formats in (("--out", out, ("png",)), ("--html", html, ("html", "htm"))):
@@ -226,6 +250,13 @@ def pareto_cmd(
             check_output(path, formats, force=force, what=option)
     if out is not None and html is not None and out.expanduser().resolve() == html.expanduser().resolve():
         raise InputError("--out and --html name the same file")
+    if disaggregated and rate is None:
+        raise InputError("--disaggregated belongs to the request-rate view: add --rate R (requests per second)")
+    if rate is not None:
+        _fleet(model, input_len, output_len, rate, devices, ttft_slo, tpot_slo, disaggregated, max_gpus,
+               parse_prices(price), weight_dtype, kv_dtype, calibration, runtime, json_, "", html=html, png=out,
+               force=force)
+        return
     result = pareto(model, input_len, output_len, devices=devices, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
                     max_gpus=max_gpus, prices=parse_prices(price), weight_dtype=weight_dtype, kv_dtype=kv_dtype,
                     calibration=calibration, runtime=runtime)

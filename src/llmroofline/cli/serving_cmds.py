@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.markup import escape
 
-from ..serving import serve, serve_at_concurrency
-from .common import console, fmt, print_json, table
+from ..errors import InputError
+from ..serving import serve, serve_at_concurrency, serve_closed
+from .common import console, console_err, fmt, print_json, say, table
 
 RATE_HELP = ("Requests per second arriving (Poisson), or a comma-separated sweep 1,2,4; implies --mode rate.")
 CONCURRENCY_HELP = ("Requests kept in flight on average (or a list 8,64): the rate follows by Little's law; "
@@ -19,17 +23,41 @@ PREFIX_HELP = "Share of prompt tokens found in the prefix cache, in [0, 1)."
 SPEC_HELP = "Speculative decoding: mtp:K (prediction heads) or draft:MODEL:K (a draft model), K draft tokens."
 ACCEPTANCE_HELP = "Per-token acceptance rate of the draft tokens, in [0, 1] (with --spec)."
 PREFILL_HW_HELP = "Disaggregated serving: the device prefill runs on (decode runs on --hardware)."
+TTFT_SLO_HELP = ("With --rate: p90 time-to-first-token target in seconds; JSON meets_slo per rate, a line in --html.")
+TPOT_SLO_HELP = ("With --rate: p90 time-per-output-token target in seconds; JSON meets_slo per rate, a line in --html.")
 SERVING_ONLY = ("input_dist", "output_dist", "lengths", "chunk", "prefix_hit", "spec", "acceptance",
                 "prefill_hardware", "prefill_tp", "prefill_count", "replicas")
 
 
-def run_rate(json_: bool, concurrency: str | None = None, **kwargs: Any) -> None:
-    if concurrency is not None:
+def run_rate(json_: bool, concurrency: str | None = None, clients: Any = None, html: Path | None = None,
+             force: bool = False, ttft_slo: float | None = None, tpot_slo: float | None = None,
+             **kwargs: Any) -> None:
+    for name, v in (("--ttft-slo", ttft_slo), ("--tpot-slo", tpot_slo)):
+        if v is not None and not (math.isfinite(v) and v > 0):
+            raise InputError(f"{name} must be a positive number of seconds, got {v:g}")
+    model, hardware = kwargs.pop("model"), kwargs.pop("hardware")
+    if clients is not None:
+        r = serve_closed(model, hardware, clients, **kwargs)
+    elif concurrency is not None:
         kwargs.pop("rate", None)
-        r = serve_at_concurrency(kwargs.pop("model"), kwargs.pop("hardware"), concurrency, **kwargs)
+        r = serve_at_concurrency(model, hardware, concurrency, **kwargs)
     else:
-        r = serve(**kwargs)
+        r = serve(model, hardware, kwargs.pop("rate"), **kwargs)
+    if html is not None:
+        from ..report import write_serving_report
+
+        kwargs.pop("rate", None)
+        path = write_serving_report(html, r, model=model, hardware=hardware, serve_args=kwargs, ttft_slo=ttft_slo,
+                                    tpot_slo=tpot_slo, force=force)
+        (console_err if json_ else say)(f"wrote {path}")
     d = r.to_dict()
+    if ttft_slo is not None or tpot_slo is not None:
+        meets = ~np.asarray(r.saturated, dtype=bool)
+        if ttft_slo is not None:
+            meets &= np.nan_to_num(r.percentiles["ttft_p90_s"], nan=np.inf) <= ttft_slo
+        if tpot_slo is not None:
+            meets &= np.nan_to_num(r.percentiles["tpot_p90_s"], nan=np.inf) <= tpot_slo
+        d["meets_slo"] = meets.tolist()
     if json_:
         if len(d["rate"]) == 1:
             d = {k: (v[0] if isinstance(v, list) and len(v) == 1 and k != "warnings" else v) for k, v in d.items()}
@@ -47,11 +75,24 @@ def run_rate(json_: bool, concurrency: str | None = None, **kwargs: Any) -> None
             return ""
         return f"{fmt(interval[key][0][i] * 1e3)}-{fmt(interval[key][1][i] * 1e3)}"
 
+    if d["mode"] == "closed":
+        table(f"{d['model']} on {d['hardware']} tp{d['tp']} ({d['runtime']}), closed-loop clients, "
+              f"{fmt(d['input_len'])}/{fmt(d['output_len'])} tokens, prefill budget {d['chunk_tokens']} tokens per step",
+              ["clients", "req/s", "TTFT ms", "TTFT p50 ms", "TTFT p90 ms", "TTFT p99 ms", "TPOT ms", "TPOT p90 ms",
+               "E2E s", "prefill steps per wave", "tok/s"],
+              [[n, d["rate"][i], ms(d["ttft_s"][i]), ms(d["ttft_p50_s"][i]), ms(d["ttft_p90_s"][i]),
+                ms(d["ttft_p99_s"][i]), ms(d["tpot_s"][i]), ms(d["tpot_p90_s"][i]), d["e2e_s"][i],
+                d["prefill_steps"][i], d["throughput_tok_s"][i]] for i, n in enumerate(d["clients"])])
+        for line in d["warnings"]:
+            console.print(f"[yellow]note:[/] {escape(line)}", highlight=False)
+        return
     rows = []
     for i, rate in enumerate(d["rate"]):
         rows.append([rate, ms(d["ttft_p50_s"][i]), ms(d["ttft_p90_s"][i]), ms(d["ttft_p99_s"][i]),
                      ms(d["tpot_s"][i]), span("tpot_s", i), ms(d["tpot_p90_s"][i]), d["e2e_p90_s"][i],
-                     d["concurrency"][i], d["throughput_tok_s"][i], "SATURATED" if d["saturated"][i] else ""])
+                     d["concurrency"][i], d["throughput_tok_s"][i],
+                     "SATURATED" if d["saturated"][i] else ("misses SLO" if not d.get("meets_slo", [True] * (i + 1))[i]
+                                                            else "")])
     layout = (f"prefill {d['prefill']['count']}x {d['prefill']['hardware']} tp{d['prefill']['tp']}, decode "
               if d["disaggregated"] else "")
     table(f"{d['model']} on {layout}{d['replicas']}x {d['hardware']} tp{d['tp']} ({d['runtime']}), requests at a rate: "

@@ -109,6 +109,7 @@ class Serving:
     details: dict[str, Any] = field(default_factory=dict)  # prefill/decode/kv_transfer_s, memory, ...
     interval: dict[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    mode: str = "rate"  # or "closed": closed-loop clients (serving.closed)
 
     def to_dict(self) -> dict[str, Any]:
         def clean(x):
@@ -118,7 +119,7 @@ class Serving:
             vals = [None if not np.isfinite(v) else float(v) for v in a.ravel()]
             return vals if a.ndim else vals[0]
 
-        d: dict[str, Any] = {**self.inputs, "mode": "rate", "gpus": self.gpus, "rate": clean(self.rate),
+        d: dict[str, Any] = {**self.inputs, "mode": self.mode, "gpus": self.gpus, "rate": clean(self.rate),
                              "ttft_s": clean(self.ttft_s), "tpot_s": clean(self.tpot_s), "e2e_s": clean(self.e2e_s)}
         d.update({k: clean(v) for k, v in self.percentiles.items()})
         d.update({"concurrency": clean(self.concurrency), "batch": clean(self.decode_batch),

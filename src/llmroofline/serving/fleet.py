@@ -85,12 +85,16 @@ def size_fleet(model: Any, input_len: int, output_len: int, rate: float, devices
                ttft_slo: float | None = None, tpot_slo: float | None = None, disaggregated: bool = False,
                max_gpus: int = 8, prices: dict[str, float] | None = None, weight_dtype: Any = None,
                kv_dtype: str | None = None, calibration: Any = "default", runtime: Any = None,
-               **serving: Any) -> dict[str, Any]:
+               curves: bool = False, **serving: Any) -> dict[str, Any]:
     """Replicas, devices and cost per device to serve `rate` requests/s within p90 targets.
 
     Returns {"ranking": [FleetEntry dicts, cheapest per hour first], "excluded": [{device, reason}]}.
     Aggregated entries always; with disaggregated=True also the best prefill/decode pair per decode
-    device. Costs: USD per hour of the whole fleet, and per million output tokens at that rate."""
+    device. Costs: USD per hour of the whole fleet, and per million output tokens at that rate.
+    curves=True adds "curves", one per entry, for the request-rate view (`pareto_plot.rate_view_*`):
+    the replica's sweep (rate per replica, p90 TTFT and TPOT) and the highest rate per replica (per
+    prefill and decode instance when disaggregated) within the targets, from which the devices
+    needed at any total rate follow."""
     r = parse_rates(rate)
     if r.size != 1:
         raise InputError("recommend --rate takes one rate (requests per second)")
@@ -110,6 +114,8 @@ def size_fleet(model: Any, input_len: int, output_len: int, rate: float, devices
     from ..model import load_model
 
     m = load_model(model)
+    sweeps: dict[tuple[str, int], tuple[float, Any]] = {}
+    limits: dict[tuple[str, int, str], float] = {}
     for hw in hws:
         usd = price.get(hw.id, hw.price_per_hour_usd)
         best: FleetEntry | None = None
@@ -117,6 +123,7 @@ def size_fleet(model: Any, input_len: int, output_len: int, rate: float, devices
         for tp in tp_choices(m, hw, max_gpus):
             try:
                 limit, s = _sweep(common, hw.id, tp, ttft_slo, tpot_slo)
+                sweeps[(hw.id, tp)] = (limit, s)
             except InputError as err:
                 reason = str(err)
                 continue
@@ -128,8 +135,10 @@ def size_fleet(model: Any, input_len: int, output_len: int, rate: float, devices
                                    prefill_count=BIG)
                     if lp > 0:
                         prefill_sides.append((hw.id, tp, lp, usd * tp))
+                        limits[(hw.id, tp, "prefill")] = lp
                     if ld > 0:
                         decode_sides.append((hw.id, tp, ld, usd * tp))
+                        limits[(hw.id, tp, "decode")] = ld
                 except InputError:
                     pass
             if limit <= 0:
@@ -181,5 +190,46 @@ def size_fleet(model: Any, input_len: int, output_len: int, rate: float, devices
             if not any(x.disaggregated and x.device == dev and x.cost_per_hour <= e.cost_per_hour for x in entries):
                 entries = [x for x in entries if not (x.disaggregated and x.device == dev)] + [e]
     entries.sort(key=lambda e: (e.cost_per_hour, e.devices_needed, e.device))
-    return {"rate": total, "input_len": input_len, "output_len": output_len, "ttft_slo": ttft_slo,
-            "tpot_slo": tpot_slo, "percentile": 90, "ranking": [e.to_dict() for e in entries], "excluded": excluded}
+    out = {"rate": total, "input_len": input_len, "output_len": output_len, "ttft_slo": ttft_slo,
+           "tpot_slo": tpot_slo, "percentile": 90, "ranking": [e.to_dict() for e in entries], "excluded": excluded}
+    if curves:
+        out["curves"] = [_curve(e, sweeps, limits, price, hws) for e in entries]
+    return out
+
+
+def _curve(e: FleetEntry, sweeps: dict, limits: dict, price: dict[str, float], hws: list) -> dict[str, Any]:
+    """One entry's data for the request-rate view (see size_fleet)."""
+    usd = {hw.id: price.get(hw.id, hw.price_per_hour_usd) for hw in hws}
+    if e.disaggregated:
+        p, d = e.prefill, e.decode
+        return {"device": e.device, "disaggregated": True,
+                "label": f"{p['device']} tp{p['tp']} → {d['device']} tp{d['tp']}",
+                "sides": [{"gpus": p["tp"], "usd_per_gpu_hour": usd[p["device"]],
+                           "limit_req_s": limits[(p["device"], p["tp"], "prefill")]},
+                          {"gpus": d["tp"], "usd_per_gpu_hour": usd[d["device"]],
+                           "limit_req_s": limits[(d["device"], d["tp"], "decode")]}]}
+    limit, s = sweeps[(e.device, e.tp)]
+    return {"device": e.device, "disaggregated": False, "label": f"{e.device} tp{e.tp}",
+            "sides": [{"gpus": e.tp, "usd_per_gpu_hour": usd[e.device], "limit_req_s": limit}],
+            "rate": s.rate.tolist(), "capacity_req_s": s.capacity_req_s,
+            "ttft_p90_s": [None if not np.isfinite(v) else float(v) for v in s.percentiles["ttft_p90_s"]],
+            "tpot_p90_s": [None if not np.isfinite(v) else float(v) for v in s.percentiles["tpot_p90_s"]]}
+
+
+def devices_needed(curve: dict[str, Any], rate) -> np.ndarray:
+    """Devices an entry's layout needs to carry each total rate within the targets: per side,
+    ceil(rate / highest rate per instance) instances x GPUs per instance.
+
+    >>> devices_needed({"sides": [{"gpus": 2, "limit_req_s": 3.0, "usd_per_gpu_hour": 1.0}]}, [1, 3, 3.5]).tolist()
+    [2, 2, 4]
+    """
+    r = np.asarray(rate, dtype=float)
+    return sum(np.ceil(r / side["limit_req_s"] - 1e-9).astype(int) * side["gpus"] for side in curve["sides"])
+
+
+def fleet_cost_per_million(curve: dict[str, Any], rate, output_len: float) -> np.ndarray:
+    """USD per million output tokens of that fleet at each total rate (it is sized in whole instances)."""
+    r = np.asarray(rate, dtype=float)
+    usd_h = sum(np.ceil(r / side["limit_req_s"] - 1e-9) * side["gpus"] * side["usd_per_gpu_hour"]
+                for side in curve["sides"])
+    return usd_h / (r * output_len * 3600) * 1e6
