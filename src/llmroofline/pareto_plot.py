@@ -354,13 +354,11 @@ def fleet_html(fleet: dict[str, Any], *, model: str, note: str = "") -> str:
     """A self-contained HTML report of `recommend --rate`: the fleets, cheapest first, and the
     request-rate view."""
     from .report import html_report
+    from .serving.fleet import layout_text
 
     rows = []
     for e in fleet["ranking"]:
-        layout = (f"prefill {e['prefill']['count']}x {e['prefill']['device']} tp{e['prefill']['tp']} + decode "
-                  f"{e['decode']['count']}x tp{e['decode']['tp']}" if e["disaggregated"] else
-                  f"{e['replicas']}x tp{e['tp']}")
-        rows.append([e["device"], layout, e["devices_needed"], e["ttft_p90_s"], e["tpot_p90_s"] * 1e3,
+        rows.append([e["device"], layout_text(e), e["devices_needed"], e["ttft_p90_s"], e["tpot_p90_s"] * 1e3,
                      e["cost_per_hour"], e["cost_per_million_tokens"]])
     tables = [("Fleets, cheapest first", ["device", "layout", "devices", "TTFT p90 s", "TPOT p90 ms", "$/h",
                                           "$/M tok"], rows)]

@@ -147,12 +147,11 @@ def _fleet(model, input_len, output_len, rate, devices, ttft_slo, tpot_slo, disa
         return
     slos = ", ".join(([f"TTFT p90 ≤ {ttft_slo:g} s"] if ttft_slo else []) + ([f"TPOT p90 ≤ {tpot_slo * 1e3:g} ms"]
                                                                           if tpot_slo else []))
+    from ..serving.fleet import layout_text
+
     rows = []
     for e in out["ranking"]:
-        layout = (f"prefill {e['prefill']['count']}x {e['prefill']['device']} tp{e['prefill']['tp']} + decode "
-                  f"{e['decode']['count']}x tp{e['decode']['tp']}" if e["disaggregated"] else
-                  f"{e['replicas']}x tp{e['tp']}")
-        rows.append([e["device"], layout, e["devices_needed"], e["ttft_p90_s"], e["tpot_p90_s"] * 1e3,
+        rows.append([e["device"], layout_text(e), e["devices_needed"], e["ttft_p90_s"], e["tpot_p90_s"] * 1e3,
                      money(e["cost_per_hour"]), e["cost_per_million_tokens"]])
     table(f"{clean_name(str(model))}, {input_len} in / {output_len} out at {out['rate']:g} req/s, {slos}: fleets, "
           "cheapest first", ["device", "layout", "devices", "TTFT p90 s", "TPOT p90 ms", "$/h", "$/M tok"], rows)

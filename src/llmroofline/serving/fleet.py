@@ -233,3 +233,11 @@ def fleet_cost_per_million(curve: dict[str, Any], rate, output_len: float) -> np
     usd_h = sum(np.ceil(r / side["limit_req_s"] - 1e-9) * side["gpus"] * side["usd_per_gpu_hour"]
                 for side in curve["sides"])
     return usd_h / (r * output_len * 3600) * 1e6
+
+
+def layout_text(entry: dict[str, Any]) -> str:
+    """One fleet entry's layout in words: '3x tp2' or 'prefill 1x H800 tp4 + decode 2x tp8'."""
+    if entry["disaggregated"]:
+        p, d = entry["prefill"], entry["decode"]
+        return f"prefill {p['count']}x {p['device']} tp{p['tp']} + decode {d['count']}x tp{d['tp']}"
+    return f"{entry['replicas']}x tp{entry['tp']}"
