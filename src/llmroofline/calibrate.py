@@ -188,11 +188,6 @@ def fit(rows: list[Measurement], *, max_evaluations: int = 150, f_scale: float =
                      residuals=sol.fun[: len(rows)], evaluations=calls[0])
 
 
-def stack_of(r: Measurement) -> str:
-    """The serving stack (without version) a row was measured on."""
-    return r.runtime.split("@")[0] + ("@" + r.runtime.split("@")[1] if r.runtime.startswith("trtllm") else "")
-
-
 HOLDOUTS: dict[str, Callable[[Measurement], str]] = {
     "device": lambda r: r.hardware,
     "stack": lambda r: r.runtime,

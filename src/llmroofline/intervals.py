@@ -59,16 +59,9 @@ def residual_quantiles(residuals: np.ndarray, level: float) -> list[float]:
     return [float(lo), float(mid), float(hi)]
 
 
-def spread_factor(widen: dict[str, float], conditions: dict[str, Any]) -> np.ndarray:
-    """Product of the factors of the conditions that hold (booleans or boolean arrays)."""
-    f = np.ones(())
-    for k, holds in conditions.items():
-        f = f * np.where(np.asarray(holds, dtype=bool), widen.get(k, 1.0), 1.0)
-    return f
-
-
 def factor_levels(widen: dict[str, float], conditions: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """spread_factor as a table of levels and an index into it (factor = levels[index]).
+    """The spread factor (the product of the factors of the conditions that hold) as a table of
+    levels and an index into it: factor = levels[index].
 
     The factor takes at most 2^k values over a grid, one per combination of the k conditions: the
     exponentials of an interval are taken on those levels, not on every grid point.
@@ -81,7 +74,7 @@ def factor_levels(widen: dict[str, float], conditions: dict[str, Any]) -> tuple[
             index = index + (h.astype(np.int64) << bit)
     codes = np.arange(1 << len(names))
     levels = np.ones(())
-    for bit, k in enumerate(names):  # the same products, in the same order, as spread_factor
+    for bit, k in enumerate(names):
         levels = levels * np.where(codes >> bit & 1, widen.get(k, 1.0), 1.0)
     return np.broadcast_to(levels, codes.shape), index
 
