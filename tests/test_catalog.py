@@ -57,7 +57,7 @@ def test_known_dense_figures():
     assert h100.memory_bandwidth == pytest.approx(3350e9)
     # GeForce RTX 4090: 165.2 dense fp16 with FP32 accumulate (330.3 with FP16 accumulate).
     assert lr.load_hardware("RTX-4090").peak_flops["fp16"] == pytest.approx(165.2e12, rel=0.01)
-    # The seed's H20: 148 TFLOPS fp16, 4 TB/s.
+    # The LLMRoofline article's H20: 148 TFLOPS fp16, 4 TB/s.
     h20 = lr.load_hardware("H20")
     assert h20.peak_flops["fp16"] == pytest.approx(148e12) and h20.memory_bandwidth == pytest.approx(4000e9)
 

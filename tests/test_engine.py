@@ -161,7 +161,7 @@ def test_moe_reads_touched_experts_only(round_hw):
     assert float(large["weight_bytes"]) == pytest.approx(8 * per_expert)
 
 
-def test_method1_intensity_of_the_seed():
+def test_method1_intensity_of_the_llmroofline_article():
     # Batch 1, one position: 2 FLOPs per active parameter over 2 bytes per stored parameter.
     m = lr.load_model("llama2-13b")
     w = lr.whole_model(m, 1, 1, 0)

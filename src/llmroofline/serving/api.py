@@ -20,7 +20,7 @@ from ..hardware import load_hardware
 from ..intervals import estimate_interval
 from ..memory import max_batch, memory_use
 from ..runtime import RuntimeProfile
-from .lengths import SEED, make_lengths
+from .lengths import RANDOM_STATE, make_lengths
 from .queueing import accepted_per_step, erlang_c, mg1_wait, slot_wait, wait_samples
 from .steady import Stage, Workload, prefill_queue, solve
 
@@ -218,7 +218,7 @@ def serve(model, hardware, rate, input_len: Any = 512, output_len: Any = 128, *,
         raise InputError(f"{dep.model.id} does not fit on {dep.gpus}x {dep.hardware.id} with one sequence of "
                          f"{held:.0f} KV tokens: raise tp or lower the lengths")
     m = 4096
-    rng = np.random.default_rng(SEED)
+    rng = np.random.default_rng(RANDOM_STATE)
     pick = rng.integers(0, len(i_s), size=m)
     L_new, L_out, D_i = new_s[pick][:, None], o_s[pick][:, None], steps_s[pick][:, None]
     u_res, u_wait, u_slot = rng.random((m, 1)), rng.random((m, 1)), rng.random((m, 1))

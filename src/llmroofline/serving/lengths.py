@@ -3,7 +3,7 @@
 `fixed` (every request alike), `uniform:LO:HI` (whole numbers, both ends included),
 `lognormal:MEAN:SIGMA` (MEAN is the distribution's mean in tokens, SIGMA the standard deviation
 of the log) and a trace (CSV of input_len,output_len pairs). Samples are drawn once with a fixed
-seed, so every estimate is reproducible; the serving layer takes means and percentiles over them.
+random state, so every estimate is reproducible; the serving layer takes means and percentiles over them.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from ..errors import InputError, clean_name, show
 from ..files import read_text
 
 SAMPLES = 4096  # requests drawn per distribution (percentiles to about 1%)
-SEED = 20240501
+RANDOM_STATE = 20240501
 MAX_LENGTH = 10**7
 TRACE_LIMIT_BYTES = 64 * 2**20  # a trace of a few million requests
 
@@ -124,7 +124,7 @@ def make_lengths(input_len: float, output_len: float, input_dist: str | None = N
         return Lengths(i, o, f"trace:{clean_name(Path(trace).name)} ({len(i)} requests)")
     di = parse_dist(input_dist, input_len, "input distribution")
     do = parse_dist(output_dist, output_len, "output distribution")
-    rng = np.random.default_rng(SEED)
+    rng = np.random.default_rng(RANDOM_STATE)
     n = 1 if isinstance(di, Fixed) and isinstance(do, Fixed) else SAMPLES
     return Lengths(di.sample(rng, n), do.sample(rng, n), f"input {di.label()}, output {do.label()}")
 
