@@ -126,6 +126,8 @@ def _check_parallel(model: ModelSpec, tp: int, pp: int) -> None:
 
 
 def _non_negative(name: str, value) -> np.ndarray:
+    if type(value) is np.ndarray and value.dtype == np.float64 and (value >= 0).all() and np.isfinite(value).all():
+        return value  # the usual case, checked at once
     try:
         a = np.asarray(value, dtype=float)
     except (TypeError, ValueError):

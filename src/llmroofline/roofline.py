@@ -9,6 +9,7 @@ for tables and figures, `pass_seconds` adds them up operator by operator.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -150,12 +151,31 @@ def step_seconds(compute_s, memory_s, comm_s, overlap_loss: float):
     return t if comm_s is NO_COMM or isinstance(comm_s, float) and comm_s == 0.0 else t + comm_s
 
 
+# A pass over a grid of at most this many points times its operators stacked, (n_ops, *grid): a
+# few numpy calls over the stack cost less than a few per operator. A larger grid accumulates
+# operator by operator, so that no (n_ops, *grid) array is ever held.
+STACK_POINTS = 2048
+
+
 def pass_seconds(ops: list[Operator], hw: Hardware, eff: Efficiency) -> np.ndarray:
-    """Seconds of all instances of all operators, accumulated operator by operator (no (n_ops, *grid) stack)."""
-    total = np.zeros(())
+    """Seconds of all instances of all operators, summed in operator order."""
     memo: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    for op in ops:
-        t = op.count * step_seconds(*operator_times(op, hw, eff, memo), eff.overlap_loss)
+    times = [operator_times(op, hw, eff, memo) for op in ops]
+    shape = np.broadcast_shapes(*(x.shape for t in times for x in t))
+    if ops and math.prod(shape) <= STACK_POINTS:
+        compute, memory = np.empty((len(ops), *shape)), np.empty((len(ops), *shape))
+        for i, (c, m, _) in enumerate(times):
+            compute[i], memory[i] = c, m
+        comm = np.zeros((len(ops), *shape)) if any(x is not NO_COMM for _, _, x in times) else NO_COMM
+        if comm is not NO_COMM:
+            for i, (_, _, x) in enumerate(times):
+                comm[i] = x
+        counts = np.array([op.count for op in ops], dtype=float).reshape((-1,) + (1,) * len(shape))
+        # Accumulated row after row, in the loop's order (a reduction may pair terms): the same sums to the last bit.
+        return np.add.accumulate(counts * step_seconds(compute, memory, comm, eff.overlap_loss), axis=0)[-1]
+    total = np.zeros(())
+    for op, t3 in zip(ops, times, strict=True):
+        t = op.count * step_seconds(*t3, eff.overlap_loss)
         if total.shape == t.shape:
             total += t
         else:
