@@ -29,6 +29,14 @@ SMALL_WEIGHT_BYTES = 2.0  # norms and biases are kept in 16 bit
 GEMM, ATTN_PREFILL, ATTN_DECODE, ELEMENTWISE, COMM = "gemm", "attn_prefill", "attn_decode", "elementwise", "comm"
 
 
+# Fields that do not apply to an operator hold this 0-d zero (broadcast on use); read-only, so
+# that every operator can share it.
+ZERO = np.zeros(())
+ZERO.flags.writeable = False
+ONE = np.ones(())  # the GEMM rows of an operator that is not a GEMM
+ONE.flags.writeable = False
+
+
 @dataclass(frozen=True)
 class Operator:
     """One kernel of the forward pass. Byte and FLOP counts are arrays over the workload grid."""
@@ -65,13 +73,6 @@ class Operator:
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(self.bytes > 0, self.flops / np.where(self.bytes > 0, self.bytes, 1), np.inf)
 
-
-# Fields that do not apply to an operator hold this 0-d zero (broadcast on use); read-only, so
-# that every operator can share it.
-ZERO = np.zeros(())
-ZERO.flags.writeable = False
-ONE = np.ones(())  # the GEMM rows of an operator that is not a GEMM
-ONE.flags.writeable = False
 
 
 @dataclass(frozen=True)
@@ -224,6 +225,7 @@ def _check_pass(model: ModelSpec, groups: list[AttentionGroup], sh: Sharding) ->
     for g in groups:
         for name in ("batch", "new", "past"):
             v = getattr(g, name)
+            a: np.ndarray | None
             if isinstance(v, float) or type(v) is np.ndarray and v.dtype == np.float64:  # the usual case, quickly
                 a = np.asarray(v)
             else:

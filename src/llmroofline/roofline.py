@@ -90,8 +90,7 @@ _LOWP_MEMORY = {"fp8": "fp8_memory_factor", "int8": "fp8_memory_factor", "fp4": 
 
 
 def operator_times(op: Operator, hw: Hardware, eff: Efficiency,
-                   memo: dict[int, tuple[np.ndarray, np.ndarray]] | None = None
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                   memo: dict | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One operator's compute-bound, memory-bound and communication seconds per instance, over its grid.
 
     The branches are on the operator's kind (a label), never on values: values decide only where
@@ -117,21 +116,36 @@ def operator_times(op: Operator, hw: Hardware, eff: Efficiency,
         stream = getattr(eff, _LOWP_MEMORY[op.precision]) if op.precision in _LOWP_MEMORY else 1.0
         memory_s = nbytes / (hw.memory_bandwidth * eff.memory * stream)
     elif op.kind in (ATTN_PREFILL, ATTN_DECODE):
-        # An attention kernel is a decode kernel where each sequence adds one token (rows = new
-        # tokens per sequence), decided per grid point: a grid may mix one-token and longer prompts.
-        decode_like = np.asarray(op.gemm_rows) <= 1
-        compute_s = op.flops / (peak * np.where(decode_like, eff.attn_decode_compute, eff.attn_prefill_compute))
-        # Decode kernels that do not share K/V across a query group re-read it group^(1-reuse) times.
-        reread = np.where(decode_like, float(op.kv_group) ** (1.0 - eff.gqa_kv_reuse), 1.0)
-        memory_s = ((nbytes + (reread - 1.0) * op.kv_read_bytes)
-                    / (hw.memory_bandwidth * np.where(decode_like, eff.attn_decode_memory, eff.memory)))
+        compute_frac, memory_frac, reread = _attention_fractions(op, eff, memo)
+        compute_s = op.flops / (peak * compute_frac)
+        memory_s = (nbytes + (reread - 1.0) * op.kv_read_bytes) / (hw.memory_bandwidth * memory_frac)
     else:
         compute_s = op.flops / (peak * 1.0)
         memory_s = nbytes / (hw.memory_bandwidth * eff.memory)
     return np.asarray(compute_s, dtype=float), np.asarray(memory_s, dtype=float), comm_s
 
 
-def _padding(rows, eff: Efficiency, memo: dict[int, tuple[np.ndarray, np.ndarray]] | None) -> np.ndarray:
+def _attention_fractions(op: Operator, eff: Efficiency, memo: dict | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Achieved compute and memory fractions of an attention kernel, and how often it reads K/V.
+
+    An attention kernel is a decode kernel where each sequence adds one token (rows = new
+    tokens per sequence), decided per grid point: a grid may mix one-token and longer prompts.
+    Decode kernels that do not share K/V across a query group re-read it group^(1-reuse) times.
+    The operators of one layer share their rows: `memo` keeps the fractions per rows array.
+    """
+    key = ("attention", id(op.gemm_rows), op.kv_group)
+    if memo is not None and key in memo and memo[key][0] is op.gemm_rows:
+        return memo[key][1]
+    decode_like = np.asarray(op.gemm_rows) <= 1
+    out = (np.where(decode_like, eff.attn_decode_compute, eff.attn_prefill_compute),
+           np.where(decode_like, eff.attn_decode_memory, eff.memory),
+           np.where(decode_like, float(op.kv_group) ** (1.0 - eff.gqa_kv_reuse), 1.0))
+    if memo is not None:
+        memo[key] = (op.gemm_rows, out)  # the array is kept, so that its id stays its own
+    return out
+
+
+def _padding(rows, eff: Efficiency, memo: dict | None) -> np.ndarray:
     """Rows a GEMM computes per useful row (padded_rows / rows); 0 where there are no rows."""
     key = id(rows)
     if memo is not None and key in memo and memo[key][0] is rows:
@@ -159,9 +173,9 @@ STACK_POINTS = 2048
 
 def pass_seconds(ops: list[Operator], hw: Hardware, eff: Efficiency) -> np.ndarray:
     """Seconds of all instances of all operators, summed in operator order."""
-    memo: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    memo: dict = {}
     times = [operator_times(op, hw, eff, memo) for op in ops]
-    shape = np.broadcast_shapes(*(x.shape for t in times for x in t))
+    shape = np.broadcast_shapes(*{x.shape for t in times for x in t})  # a few distinct shapes
     if ops and math.prod(shape) <= STACK_POINTS:
         compute, memory = np.empty((len(ops), *shape)), np.empty((len(ops), *shape))
         for i, (c, m, _) in enumerate(times):
