@@ -16,7 +16,7 @@ import numpy as np
 
 from .efficiency import Efficiency
 from .hardware import Hardware
-from .operators import ATTN_DECODE, ATTN_PREFILL, COMM, GEMM, Operator
+from .operators import ATTN_DECODE, ATTN_PREFILL, COMM, GEMM, ZERO, Operator
 
 
 def attainable_flops(intensity, peak: float, bandwidth: float):
@@ -95,37 +95,47 @@ def operator_times(op: Operator, hw: Hardware, eff: Efficiency,
 
     The branches are on the operator's kind (a label), never on values: values decide only where
     an attention kernel is a decode kernel (one new token per sequence), per grid point. `memo`
-    keeps the tile padding of GEMM rows shared by the operators of one pass (the same array).
+    keeps what the operators of one pass share per rows array (tile padding, attention fractions).
     """
-    if op.kind == COMM:
-        # Ring all-reduce: each device sends and receives 2(n-1)/n of the message; all-to-all:
-        # (n-1)/n of what it holds leaves the device.
-        share = 2.0 if op.comm_pattern == "all_reduce" else 1.0
-        ring = share * (op.comm_devices - 1.0) / max(float(op.comm_devices), 1.0)
-        comm_s = ring * np.asarray(op.comm_bytes, dtype=float) / (hw.interconnect_bandwidth * eff.comm_bandwidth)
-        comm_s = comm_s + eff.comm_latency_s
-    else:
-        comm_s = NO_COMM
-    peak = device_peak(hw, op.precision)
-    nbytes = op.bytes
-    if op.kind == GEMM:
-        frac = eff.gemm_compute * getattr(eff, _LOWP_FACTOR[op.precision]) if op.precision in _LOWP_FACTOR \
+    compute_s, memory_s = kernel_seconds(op.kind, op.precision, op.flops, op.bytes, op.gemm_rows, op.kv_read_bytes,
+                                         op.kv_group, hw, eff, memo)
+    return compute_s, memory_s, comm_seconds(op, hw, eff) if op.kind == COMM else NO_COMM
+
+
+def kernel_seconds(kind: str, precision: str, flops, nbytes, rows, kv_read_bytes, kv_group: float, hw: Hardware,
+                   eff: Efficiency, memo: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Compute-bound and memory-bound seconds of kernels of one kind and precision: FLOPs, bytes
+    of memory traffic, GEMM rows (new tokens per sequence for attention) and K/V bytes read are
+    arrays over the grid, for one operator or for a stack of like operators (elementwise alike)."""
+    peak = device_peak(hw, precision)
+    if kind == GEMM:
+        frac = eff.gemm_compute * getattr(eff, _LOWP_FACTOR[precision]) if precision in _LOWP_FACTOR \
             else eff.gemm_compute
-        compute_s = op.flops * _padding(op.gemm_rows, eff, memo) / (peak * frac)
+        compute_s = flops * _padding(rows, eff, memo) / (peak * frac)
         # fp8/fp4 weights stream with their scales and dequantization: a share of 16-bit bandwidth
-        stream = getattr(eff, _LOWP_MEMORY[op.precision]) if op.precision in _LOWP_MEMORY else 1.0
+        stream = getattr(eff, _LOWP_MEMORY[precision]) if precision in _LOWP_MEMORY else 1.0
         memory_s = nbytes / (hw.memory_bandwidth * eff.memory * stream)
-    elif op.kind in (ATTN_PREFILL, ATTN_DECODE):
-        compute_frac, memory_frac, reread = _attention_fractions(op, eff, memo)
-        compute_s = op.flops / (peak * compute_frac)
-        memory_s = (nbytes + (reread - 1.0) * op.kv_read_bytes) / (hw.memory_bandwidth * memory_frac)
+    elif kind in (ATTN_PREFILL, ATTN_DECODE):
+        compute_frac, memory_frac, reread = _attention_fractions(rows, kv_group, eff, memo)
+        compute_s = flops / (peak * compute_frac)
+        memory_s = (nbytes + (reread - 1.0) * kv_read_bytes) / (hw.memory_bandwidth * memory_frac)
     else:
-        compute_s = op.flops / (peak * 1.0)
+        compute_s = flops / (peak * 1.0)
         memory_s = nbytes / (hw.memory_bandwidth * eff.memory)
-    return np.asarray(compute_s, dtype=float), np.asarray(memory_s, dtype=float), comm_s
+    return np.asarray(compute_s, dtype=float), np.asarray(memory_s, dtype=float)
 
 
-def _attention_fractions(op: Operator, eff: Efficiency, memo: dict | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def comm_seconds(op: Operator, hw: Hardware, eff: Efficiency) -> np.ndarray:
+    """Seconds of a communicating operator. Ring all-reduce: each device sends and receives
+    2(n-1)/n of the message; all-to-all: (n-1)/n of what it holds leaves the device."""
+    share = 2.0 if op.comm_pattern == "all_reduce" else 1.0
+    ring = share * (op.comm_devices - 1.0) / max(float(op.comm_devices), 1.0)
+    comm_s = ring * np.asarray(op.comm_bytes, dtype=float) / (hw.interconnect_bandwidth * eff.comm_bandwidth)
+    return comm_s + eff.comm_latency_s
+
+
+def _attention_fractions(rows, kv_group: float, eff: Efficiency,
+                         memo: dict | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Achieved compute and memory fractions of an attention kernel, and how often it reads K/V.
 
     An attention kernel is a decode kernel where each sequence adds one token (rows = new
@@ -133,15 +143,15 @@ def _attention_fractions(op: Operator, eff: Efficiency, memo: dict | None) -> tu
     Decode kernels that do not share K/V across a query group re-read it group^(1-reuse) times.
     The operators of one layer share their rows: `memo` keeps the fractions per rows array.
     """
-    key = ("attention", id(op.gemm_rows), op.kv_group)
-    if memo is not None and key in memo and memo[key][0] is op.gemm_rows:
+    key = ("attention", id(rows), kv_group)
+    if memo is not None and key in memo and memo[key][0] is rows:
         return memo[key][1]
-    decode_like = np.asarray(op.gemm_rows) <= 1
+    decode_like = np.asarray(rows) <= 1
     out = (np.where(decode_like, eff.attn_decode_compute, eff.attn_prefill_compute),
            np.where(decode_like, eff.attn_decode_memory, eff.memory),
-           np.where(decode_like, float(op.kv_group) ** (1.0 - eff.gqa_kv_reuse), 1.0))
+           np.where(decode_like, float(kv_group) ** (1.0 - eff.gqa_kv_reuse), 1.0))
     if memo is not None:
-        memo[key] = (op.gemm_rows, out)  # the array is kept, so that its id stays its own
+        memo[key] = (rows, out)  # the array is kept, so that its id stays its own
     return out
 
 
@@ -165,36 +175,65 @@ def step_seconds(compute_s, memory_s, comm_s, overlap_loss: float):
     return t if comm_s is NO_COMM or isinstance(comm_s, float) and comm_s == 0.0 else t + comm_s
 
 
-# A pass over a grid of at most this many points times its operators stacked, (n_ops, *grid): a
-# few numpy calls over the stack cost less than a few per operator. A larger grid accumulates
-# operator by operator, so that no (n_ops, *grid) array is ever held.
+# A pass over a grid of at most this many points times its operators as stacks of like kernels
+# (same kind and precision): a few numpy calls per stack cost less than a few per operator. A
+# larger grid accumulates operator by operator, so that no (n_ops, *grid) array is ever held.
 STACK_POINTS = 2048
-
 
 def pass_seconds(ops: list[Operator], hw: Hardware, eff: Efficiency) -> np.ndarray:
     """Seconds of all instances of all operators, summed in operator order."""
-    memo: dict = {}
-    times = [operator_times(op, hw, eff, memo) for op in ops]
-    shape = np.broadcast_shapes(*{x.shape for t in times for x in t})  # a few distinct shapes
+    shape = np.broadcast_shapes(*_field_shapes(ops))
     if ops and math.prod(shape) <= STACK_POINTS:
-        compute, memory = np.empty((len(ops), *shape)), np.empty((len(ops), *shape))
-        for i, (c, m, _) in enumerate(times):
-            compute[i], memory[i] = c, m
-        comm = np.zeros((len(ops), *shape)) if any(x is not NO_COMM for _, _, x in times) else NO_COMM
-        if comm is not NO_COMM:
-            for i, (_, _, x) in enumerate(times):
-                comm[i] = x
-        counts = np.array([op.count for op in ops], dtype=float).reshape((-1,) + (1,) * len(shape))
-        # Accumulated row after row, in the loop's order (a reduction may pair terms): the same sums to the last bit.
-        return np.add.accumulate(counts * step_seconds(compute, memory, comm, eff.overlap_loss), axis=0)[-1]
+        return _stacked_pass_seconds(ops, hw, eff, shape)
     total = np.zeros(())
-    for op, t3 in zip(ops, times, strict=True):
-        t = op.count * step_seconds(*t3, eff.overlap_loss)
+    memo: dict = {}
+    for op in ops:
+        t = op.count * step_seconds(*operator_times(op, hw, eff, memo), eff.overlap_loss)
         if total.shape == t.shape:
             total += t
         else:
             total = total + t
     return total
+
+
+def _field_shapes(ops: list[Operator]) -> set[tuple[int, ...]]:
+    """The distinct shapes of the operators' arrays."""
+    def fields(op: Operator) -> tuple:
+        return (op.flops, op.weight_bytes, op.act_read_bytes, op.act_write_bytes, op.kv_read_bytes, op.kv_write_bytes,
+                op.gemm_rows, op.comm_bytes)
+    try:
+        return {x.shape for op in ops for x in fields(op)}
+    except AttributeError:  # a field given as a plain number
+        return {np.shape(x) for op in ops for x in fields(op)}
+
+
+def _stacked_pass_seconds(ops: list[Operator], hw: Hardware, eff: Efficiency, shape: tuple[int, ...]) -> np.ndarray:
+    """pass_seconds with like operators timed together: every value is computed by the same
+    elementwise steps as operator by operator, and the operators' times are added in their order."""
+    n = len(ops)
+    like: dict[tuple, list[int]] = {}
+    for i, op in enumerate(ops):
+        like.setdefault((op.kind, op.precision, op.kv_group), []).append(i)
+    compute, memory = np.empty((n, *shape)), np.empty((n, *shape))
+    for (kind, precision, kv_group), idx in like.items():
+        flops, nbytes, rows = np.empty((len(idx), *shape)), np.empty((len(idx), *shape)), np.empty((len(idx), *shape))
+        attention = kind in (ATTN_PREFILL, ATTN_DECODE)
+        kv_read = np.empty((len(idx), *shape)) if attention else ZERO
+        for j, i in enumerate(idx):
+            op = ops[i]
+            flops[j], nbytes[j], rows[j] = op.flops, op.bytes, op.gemm_rows
+            if attention:
+                kv_read[j] = op.kv_read_bytes
+        compute[idx], memory[idx] = kernel_seconds(kind, precision, flops, nbytes, rows, kv_read, kv_group, hw, eff)
+    comm: np.ndarray = NO_COMM
+    if any(op.kind == COMM for op in ops):
+        comm = np.zeros((n, *shape))
+        for i, op in enumerate(ops):
+            if op.kind == COMM:
+                comm[i] = comm_seconds(op, hw, eff)
+    counts = np.array([op.count for op in ops], dtype=float).reshape((-1,) + (1,) * len(shape))
+    # Accumulated row after row, in operator order (a reduction may pair terms): the loop's sums to the last bit.
+    return np.add.accumulate(counts * step_seconds(compute, memory, comm, eff.overlap_loss), axis=0)[-1]
 
 
 def time_ops(ops: list[Operator], hw: Hardware, eff: Efficiency) -> OpTimes:
