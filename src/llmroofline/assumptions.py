@@ -61,7 +61,8 @@ def _fixed_notes(dep: Deployment, *, kv_dtype_given: bool, requested_mode: str |
         out.append(f"expert parallelism over {dep.ep} devices: the busiest device computes {dep.moe_imbalance:.3g}x the "
                    f"mean routed-expert rows"
                    + (f" ({dep.redundant_experts} redundant experts included)" if dep.redundant_experts else "")
-                   + " (moe_imbalance; the default follows published DeepSeek-R1 routing statistics)")
+                   + " (--moe-imbalance sets the factor measured on your traffic; the default follows published DeepSeek-R1 "
+                   "routing statistics)")
     slower: dict[tuple[str, str], list[str]] = {}
     for group, rate in dep.gemm_precisions.items():
         stored = dep.weights.format(group).precision

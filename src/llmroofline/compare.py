@@ -14,10 +14,9 @@ import numpy as np
 
 from .efficiency import load_calibration
 from .errors import InputError
-from .estimate import Deployment, estimate, make_deployment, p2p_time, pass_time, sum_max_affine
+from .estimate import Deployment, estimate, make_deployment, p2p_time, parallelism_fields, pass_time, sum_max_affine
 from .intensity import whole_model
 from .memory import memory_use
-from .moe_balance import REDUNDANCY_DECAY
 from .operators import AttentionGroup
 from .roofline import device_peak, roofline_time
 
@@ -80,6 +79,7 @@ class Comparison:
     fits_a: np.ndarray
     fits_b: np.ndarray
     labels: dict[str, str] = field(default_factory=dict)
+    layouts: dict[str, dict[str, Any]] = field(default_factory=dict)  # per side: tp, pp, ep, dp (JSON echo)
 
     @property
     def ratio(self) -> np.ndarray:
@@ -93,6 +93,7 @@ class Comparison:
         return {
             "model": self.model, "a": self.a, "b": self.b, "method": self.method, "metric": self.metric,
             "unit": self.unit, "labels": dict(self.labels),
+            **{f"layout_{k}": dict(v) for k, v in self.layouts.items()},
             "batch": self.batch.tolist(), "seq": self.seq.tolist(),
             "ratio": self.ratio.tolist(), "perf_a": self.perf_a.tolist(), "perf_b": self.perf_b.tolist(),
             "fits_a": self.fits_a.tolist(), "fits_b": self.fits_b.tolist(),
@@ -154,16 +155,8 @@ def performance(dep: Deployment, batch, seq, *, method: str, metric: str, output
     r = estimate(dep.model, dep.hardware, batch=b, input_len=s, output_len=output_len, tp=dep.tp, pp=dep.pp,
                  ep=dep.ep, dp=dep.dp, weight_dtype=dep.weight_dtype, kv_dtype=dep.kv_dtype, mode="static",
                  calibration=calibration, runtime=runtime, redundant_experts=dep.redundant_experts,
-                 moe_imbalance=_skew(dep))
+                 moe_imbalance=dep.moe_imbalance)
     return r.throughput_tok_s
-
-
-def _skew(dep: Deployment) -> float | None:
-    """The routing skew that gives the deployment's imbalance again (None: it is the default)."""
-    if not dep.model.is_moe or dep.ep == 1:
-        return None
-    shrink = math.exp(-REDUNDANCY_DECAY * dep.redundant_experts / dep.ep)
-    return 1.0 + (dep.moe_imbalance - 1.0) / shrink
 
 
 def _fits(dep: Deployment, batch, seq, metric: str, output_len: int) -> np.ndarray:
@@ -216,4 +209,5 @@ def compare(model, a, b, *, batch: Any = "1:1024", seq: Any = "128:131072", meth
         batch=bs, seq=ss, perf_a=np.array(perf_a), perf_b=np.array(perf_b),
         fits_a=_fits(dep_a, B, S, metric, output_len), fits_b=_fits(dep_b, B, S, metric, output_len),
         labels={"a": label(dep_a), "b": label(dep_b)},
+        layouts={"a": parallelism_fields(dep_a), "b": parallelism_fields(dep_b)},
     )

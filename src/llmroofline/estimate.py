@@ -190,8 +190,8 @@ def make_deployment(model, hardware, *, tp: int = 1, pp: int = 1, ep: int | None
     weight_dtype: None (or "checkpoint") keeps the checkpoint's precision per module group; a
     precision name puts the linear layers in it; a WeightPrecision gives every group's format.
     tp, pp, ep, dp: see resolve_parallelism. moe_imbalance: the busiest expert-parallel device's
-    routed rows over the mean without redundant experts (None: the published default of
-    moe_balance.py); redundant_experts shrink it and take memory."""
+    routed rows over the mean, as measured on the deployment (used as given, at most ep); None: the
+    published rule of moe_balance.py, which redundant_experts shrink. Redundant experts take memory."""
     for name, v in (("model", model), ("hardware", hardware)):
         if not isinstance(v, (str, Path, ModelSpec if name == "model" else Hardware)):
             raise InputError(f"{name} must be a name, a path or a {'ModelSpec' if name == 'model' else 'Hardware'}, "
@@ -210,7 +210,9 @@ def make_deployment(model, hardware, *, tp: int = 1, pp: int = 1, ep: int | None
         raise InputError(f"tp = {tp} does not divide the {m.num_heads} attention heads of {m.id}")
     if pp > m.num_layers:
         raise InputError(f"pp = {pp} exceeds the {m.num_layers} layers of {m.id}")
-    hot = hottest_device_factor(m.num_experts, ep, int(redundant_experts), skew) if m.is_moe else 1.0
+    hot = 1.0
+    if m.is_moe and ep > 1:  # as given (measured on the deployment), else the published rule
+        hot = min(skew, float(ep)) if skew is not None else hottest_device_factor(m.num_experts, ep, int(redundant_experts))
     # fp8/fp4 weights on a device without that rate run at a lower one (precision.gemm_precision).
     return Deployment(m, hw, tp, pp, ep, wd, kd, bool(fused_attention), dp, hot, int(redundant_experts))
 
@@ -567,10 +569,18 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
 
 def parallelism_fields(dep: Deployment) -> dict[str, Any]:
     """The layout as echoed in JSON: tp, pp, ep, dp, and for a MoE model the load imbalance used
-    and the redundant experts."""
+    and the redundant experts (passed back to make_deployment, they give the same deployment)."""
     out: dict[str, Any] = {"tp": dep.tp, "pp": dep.pp, "ep": dep.ep, "dp": dep.dp}
     if dep.model.is_moe:
         out.update(moe_imbalance=dep.moe_imbalance, redundant_experts=dep.redundant_experts)
+    return out
+
+
+def layout_of(inputs: dict[str, Any]) -> dict[str, Any]:
+    """make_deployment's parallelism arguments from an estimate's echoed inputs."""
+    out: dict[str, Any] = {k: int(inputs.get(k, 1)) for k in ("tp", "pp", "ep", "dp")}
+    if "moe_imbalance" in inputs:
+        out.update(moe_imbalance=float(inputs["moe_imbalance"]), redundant_experts=int(inputs["redundant_experts"]))
     return out
 
 
