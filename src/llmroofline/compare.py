@@ -14,7 +14,15 @@ import numpy as np
 
 from .efficiency import load_calibration
 from .errors import InputError
-from .estimate import Deployment, estimate, make_deployment, p2p_time, parallelism_fields, pass_time, sum_max_affine
+from .estimate import (
+    Deployment,
+    estimate,
+    make_deployment,
+    p2p_time,
+    parallelism_fields,
+    pass_time,
+    sum_max_affine,
+)
 from .intensity import whole_model
 from .memory import memory_use
 from .operators import AttentionGroup
@@ -186,7 +194,8 @@ def compare(model, a, b, *, batch: Any = "1:1024", seq: Any = "128:131072", meth
             or not 1 <= output_len <= 1e7 or output_len != int(output_len)):  # range first: 10**400 has no float
         raise InputError(f"output_len must be a whole number from 1 to 1e7, got {output_len!r}")
     output_len = int(output_len)
-    layout = dict(pp=pp, ep=ep, dp=dp, moe_imbalance=moe_imbalance, redundant_experts=redundant_experts)
+    layout: dict[str, Any] = dict(pp=pp, ep=ep, dp=dp, moe_imbalance=moe_imbalance,
+                                  redundant_experts=redundant_experts)
     dep_a = make_deployment(model, a, tp=tp_a, weight_dtype=weight_dtype_a, kv_dtype=kv_dtype_a, **layout)
     dep_b = make_deployment(model, b, tp=tp_b, weight_dtype=weight_dtype_b, kv_dtype=kv_dtype_b, **layout)
     if method == "whole" and any(d.pp > 1 or d.ep > 1 or d.dp > 1 for d in (dep_a, dep_b)):

@@ -451,7 +451,7 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
 
     mode: `static` (batch sequences start together: prefill, then output-1 decode steps),
     `continuous` (batch requests kept in flight), `max` (continuous at the largest batch that
-    fits, up to max_batch_size, by default the runtime's); None means static. batch may be "max"
+    fits, up to max_batch_size per attention replica, by default the runtime's); None means static. batch may be "max"
     (implies mode max; a static or continuous mode asked for with it is named in the warnings).
     weight_dtype: None (the default) uses the precision the checkpoint stores each module group in
     (quantization_config); a precision name ("fp16", "fp8", "int4", "mxfp4", ...) puts the linear
@@ -503,8 +503,8 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
         B = max_batch(dep.model, dep.hardware, context=held, weight_dtype=dep.weight_dtype,
                       kv_dtype=dep.kv_dtype, tp=tp, pp=pp, ep=ep, kv_fraction=kv_memory_fraction, rule=prof.memory_rule,
                       limit=max_batch_size, redundant_experts=dep.redundant_experts)
-        # Each attention replica holds its own batch; the bound is on the whole instance.
-        B = np.maximum(np.minimum(B * dep.dp, max_batch_size), 1.0)  # 1 where nothing fits: memory.fits says so
+        # Each attention replica holds its own batch up to the runtime's limit (each runs its own scheduler).
+        B = np.maximum(np.minimum(B, max_batch_size) * dep.dp, 1.0)  # 1 where nothing fits: memory.fits says so
     else:
         B = _as_lengths("batch", batch)
     try:

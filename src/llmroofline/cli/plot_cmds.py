@@ -255,7 +255,8 @@ def compare_cmd(
     methods = ["ops", "whole"] if method == "both" else [method]
     tp_a = tp_a if tp_a is not None else (tp if tp is not None else 1)
     tp_b = tp_b if tp_b is not None else (tp if tp is not None else 1)
-    layout = dict(pp=pp, ep=ep, dp=dp, moe_imbalance=moe_imbalance, redundant_experts=redundant_experts)
+    layout: dict[str, Any] = dict(pp=pp, ep=ep, dp=dp, moe_imbalance=moe_imbalance,
+                                  redundant_experts=redundant_experts)
     meshes = [compare(model, a, b, batch=bs, seq=ss, method=m, metric=metric, tp_a=tp_a, tp_b=tp_b, **layout,
                       weight_dtype_a=weight_dtype_a, weight_dtype_b=weight_dtype_b, kv_dtype_a=kv_dtype_a,
                       kv_dtype_b=kv_dtype_b, output_len=output_len, calibration=calibration, runtime=runtime)

@@ -158,7 +158,7 @@ def _batch_limit(dep: Deployment, prof: RuntimeProfile, held: float, limit: int)
     b = max_batch(dep.model, dep.hardware, context=np.array([held]), weight_dtype=dep.weight_dtype,
                   kv_dtype=dep.kv_dtype, tp=dep.tp, pp=dep.pp, ep=dep.ep, kv_fraction=prof.memory_fraction,
                   rule=prof.memory_rule, limit=limit, redundant_experts=dep.redundant_experts)
-    return float(min(float(b[0]) * dep.dp, limit))
+    return float(min(float(b[0]), limit) * dep.dp)  # each attention replica up to the limit
 
 
 def serve(model, hardware, rate, input_len: Any = 512, output_len: Any = 128, *, tp: int = 1, pp: int = 1,
