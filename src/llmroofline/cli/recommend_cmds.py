@@ -90,12 +90,12 @@ def _seconds(text: str | None, name: str) -> float | None:
 
 
 def _rows(choices: list[Choice]) -> list[list[object]]:
-    return [[c.device, c.gpus, f"{c.tp}/{c.pp}/{c.ep}/{c.dp}", c.batch, c.ttft_s, c.tpot_s * 1e3, c.tokens_per_s_per_user,
+    return [[c.device, c.gpus, f"{c.tp}/{c.pp}/{c.ep}" + (f" dp {c.dp}" if c.dp > 1 else ""), c.batch, c.ttft_s, c.tpot_s * 1e3, c.tokens_per_s_per_user,
              c.throughput_per_gpu_tok_s, money(c.price_per_gpu_hour), c.cost_per_million_tokens, c.energy_j_per_token]
             for c in choices]
 
 
-COLUMNS = ["device", "GPUs", "tp/pp/ep/dp", "batch", "TTFT s", "TPOT ms", "tok/s/user", "tok/s/GPU", "$/GPU-h",
+COLUMNS = ["device", "GPUs", "tp/pp/ep", "batch", "TTFT s", "TPOT ms", "tok/s/user", "tok/s/GPU", "$/GPU-h",
            "$/M tok", "J/tok"]
 
 
