@@ -238,3 +238,20 @@ def test_recommend_fixed_degrees_and_wide_expert_parallelism(capsys):
 def test_a_moe_model_that_does_not_fit_suggests_wide_expert_parallelism():
     rec = lr.recommend(V3, 1024, 1024, devices=["L40S"], tpot_slo=None)
     assert not rec.ranking and "raise --max-gpus" in rec.excluded[0].reason
+
+
+def test_the_app_estimate_tab_takes_ep_and_dp():
+    pytest.importorskip("dash", reason="the web app needs the extra llmroofline[app] (dash)")
+    from llmroofline import app as A
+
+    assert A.parse_optional_int("", "ep") is None and A.parse_optional_int(" 16 ", "dp") == 16
+    with pytest.raises(lr.InputError, match="dp must be a whole number"):
+        A.parse_optional_int("2.5", "dp")
+    m, d = lr.load_model(V3), lr.load_hardware("h200")
+    v = A.estimate_view(m, d, batch=512, input_len=1024, output_len=256, tp=1, dp=16)
+    e = v.data["estimate"]
+    assert (e["dp"], e["ep"], e["gpus"]) == (16, 16, 16)
+    api = lr.estimate(m, d, batch=512, input_len=1024, output_len=256, tp=1, dp=16)
+    assert e["tpot_s"] == pytest.approx(float(api.tpot_s))
+    with pytest.raises(lr.InputError, match="must divide tp x dp"):
+        A.estimate_view(m, d, tp=1, dp=4, ep=8)

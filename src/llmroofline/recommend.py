@@ -11,10 +11,10 @@ The search, per device, is exhaustive over this space:
   within the tp group (ep divides tp, combined by the tp all-reduce), or over ep devices with
   data-parallel attention (ep a multiple of tp, in one scale-up domain; all-to-all dispatch and
   combine);
-- wide expert parallelism (mixture of experts, when `max_gpus` exceeds the scale-up domain):
-  ep in 16, 32, 64, ... up to `max_gpus`, dividing the routed (+ redundant) experts, with
-  data-parallel attention dp = ep / tp at the smallest and the largest tp, one pipeline stage
-  (DeepSeek style: all-to-all across nodes, the busiest device's load imbalance included);
+- wide expert parallelism (mixture of experts, when `max_gpus` exceeds 8): ep in 16, 32, 64,
+  ... up to `max_gpus`, dividing the routed (+ redundant) experts, with data-parallel attention
+  dp = ep / tp at the smallest and the largest tp, one pipeline stage (DeepSeek style: all-to-all
+  across nodes or a rack-scale domain, the busiest device's load imbalance included);
 - fixed degrees: `tp`, `pp`, `ep` or `dp` given keep the search to layouts with that value
   (with `dp` given, a MoE model spreads its experts over tp x dp devices unless `ep` is given;
   a dense model runs dp plain replicas);
@@ -120,13 +120,14 @@ def ep_choices(model: ModelSpec, tp: int, hw: Hardware | None = None, max_gpus: 
     return [e for e in EP_CHOICES if model.num_experts % e == 0 and (tp % e == 0 or (e % tp == 0 and e <= domain))]
 
 
-def wide_ep_choices(model: ModelSpec, tp: int, hw: Hardware, max_gpus: int, redundant_experts: int = 0) -> list[int]:
-    """Expert-parallel degrees beyond one scale-up domain (data-parallel attention over ep / tp
-    replicas): within max_gpus, multiples of tp dividing the routed (+ redundant) experts."""
+def wide_ep_choices(model: ModelSpec, tp: int, max_gpus: int, redundant_experts: int = 0) -> list[int]:
+    """Expert-parallel degrees beyond 8 (data-parallel attention over ep / tp replicas, across
+    nodes or inside a rack-scale domain): within max_gpus, multiples of tp dividing the routed
+    (+ redundant) experts."""
     if not model.is_moe:
         return []
     slots = model.num_experts + redundant_experts
-    return [e for e in WIDE_EP_CHOICES if hw.max_devices < e <= max_gpus and e % tp == 0 and slots % e == 0]
+    return [e for e in WIDE_EP_CHOICES if e <= max_gpus and e % tp == 0 and slots % e == 0]
 
 
 def memory_needed(model: ModelSpec, hw: Hardware, context: float, *, weight_dtype: Any, kv_dtype: str,
@@ -561,7 +562,7 @@ def _expert_layouts(w: Workload, hw: Hardware, tp: int, pp: int, wide: bool) -> 
     else:
         eps = ep_choices(m, tp, hw, w.max_gpus // pp)
         if pp == 1 and wide:
-            eps = eps + wide_ep_choices(m, tp, hw, w.max_gpus, w.redundant_experts)
+            eps = eps + wide_ep_choices(m, tp, w.max_gpus, w.redundant_experts)
         pairs = [(ep, ep // tp if ep > tp else 1) for ep in eps]
     out = []
     for ep, dp in pairs:
@@ -586,8 +587,8 @@ def _does_not_fit(w: Workload, hw: Hardware, layouts: list[tuple[int, int]], con
     need, tp, pp = min(needs, key=lambda x: (x[0]["total"], x[1] * x[2]))
     gpus = tp * pp
     limits = f"at most {w.max_gpus} GPUs, {hw.max_devices} per scale-up domain"
-    if w.model.is_moe and w.max_gpus <= hw.max_devices:
-        limits += f"; raise --max-gpus (e.g. {4 * hw.max_devices}) to search wide expert parallelism"
+    if w.model.is_moe and w.max_gpus <= max(EP_CHOICES):
+        limits += "; raise --max-gpus (e.g. 32) to search wide expert parallelism"
     return (f"does not fit: one sequence holding {context:,.0f} tokens of KV cache needs {need['total'] / GB:.1f} GB per GPU even on "
             f"{gpus} GPU{'s' if gpus > 1 else ''} (tp {tp}, pp {pp}: {need['weights'] / GB:.1f} GB weights + "
             f"{need['sequence'] / GB:.1f} GB KV cache + {need['workspace'] / GB:.1f} GB workspace), "

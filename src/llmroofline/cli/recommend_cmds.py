@@ -53,8 +53,8 @@ TTFT_SLO_HELP = "Time-to-first-token target, seconds."
 TPOT_SLO_HELP = "Time-per-output-token target, seconds (0.05 = 20 tokens/s per user)."
 TPOT_DEFAULT_HELP = (" Without --ttft-slo or --tpot-slo, recommend ranks for an interactive service at 0.05 s; "
                      "'none' ranks by cost alone.")
-MAX_GPUS_HELP = ("Most GPUs one model instance may use. Above one scale-up domain, a mixture-of-experts model is also "
-                 "searched with wide expert parallelism (ep 16, 32, 64, ... with data-parallel attention).")
+MAX_GPUS_HELP = ("Most GPUs one model instance may use. Above 8, a mixture-of-experts model is also searched with wide "
+                 "expert parallelism (ep 16, 32, 64, ... with data-parallel attention).")
 FIXED_HELP = " Given: the search keeps this degree fixed and searches the others."
 PRICE_HELP = "Price override DEVICE=USD_PER_GPU_HOUR (repeatable, or comma-separated pairs)."
 INPUT_HELP = "Prompt tokens per request."
