@@ -255,3 +255,16 @@ def test_the_app_estimate_tab_takes_ep_and_dp():
     assert e["tpot_s"] == pytest.approx(float(api.tpot_s))
     with pytest.raises(lr.InputError, match="must divide tp x dp"):
         A.estimate_view(m, d, tp=1, dp=4, ep=8)
+
+
+def test_ops_shows_one_replica_of_a_wide_layout(capsys):
+    code, out, _ = run(capsys, "ops", "--model", V3, "--hardware", "h200", "--batch", 4, "--seq", 1000, "--tp", 1,
+                       "--dp", 32, "--json")
+    d = json.loads(out)
+    assert code == 0 and (d["tp"], d["dp"], d["ep"]) == (1, 32, 32)
+    a2a = next(o for o in d["operators"] if o["name"] == "moe/all_to_all")
+    assert a2a["count"] == 58  # one dispatch + combine per MoE layer
+    up = next(o for o in d["operators"] if o["name"] == "moe/experts_up")
+    assert up["flops"] == pytest.approx(58 * (4 * 32 * 8 / 32 * 2.56) * 2 * 7168 * 2048)  # as derived above
+    code, _, err = run(capsys, "ops", "--model", V3, "--hardware", "h200", "--tp", 1, "--ep", 3)
+    assert code == 2 and "must divide" in err

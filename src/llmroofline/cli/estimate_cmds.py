@@ -15,7 +15,7 @@ from rich.markup import escape
 from ..assumptions import row_warnings
 from ..efficiency import load_calibration
 from ..errors import InputError, clean_name
-from ..estimate import MAX_BATCH, estimate, make_deployment
+from ..estimate import MAX_BATCH, estimate, make_deployment, parallelism_fields
 from ..files import check_output, read_csv
 from ..intensity import whole_model
 from ..operators import AttentionGroup
@@ -534,6 +534,11 @@ def ops_cmd(
     batch: int = typer.Option(1, "--batch", "-b", help="Sequences in the pass."),
     seq: int = typer.Option(1024, "--seq", "-s", help="Prompt length (prefill) or KV length (decode)."),
     tp: int = typer.Option(1, "--tp", help=TP_HELP),
+    ep: int = typer.Option(None, "--ep", help=EP_HELP, show_default=False),
+    dp: int = typer.Option(None, "--dp", help=DP_HELP + " --batch is then one replica's sequences.",
+                           show_default=False),
+    moe_imbalance: float = typer.Option(None, "--moe-imbalance", help=MOE_IMBALANCE_HELP, show_default=False),
+    redundant_experts: int = typer.Option(0, "--redundant-experts", help=REDUNDANT_HELP),
     weight_dtype: str = typer.Option(None, "--weight-dtype", help=WEIGHT_DTYPE_HELP),
     kv_dtype: str = typer.Option("fp16", "--kv-dtype", help=KV_DTYPE_HELP),
     calibration: str = typer.Option("none", "--calibration", help=CALIBRATION_HELP),
@@ -546,8 +551,9 @@ def ops_cmd(
     for name, v in (("--batch", batch), ("--seq", seq)):
         if v < 1 or v > 1e8:
             raise InputError(f"{name} must be from 1 to 1e8, got {v}")
-    dep = make_deployment(model, hardware, tp=tp, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
-                          fused_attention=not unfused)
+    dep = make_deployment(model, hardware, tp=tp, ep=ep, dp=dp, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
+                          fused_attention=not unfused, moe_imbalance=moe_imbalance,
+                          redundant_experts=redundant_experts)
     group = AttentionGroup(batch, 1, seq - 1) if phase == "decode" else AttentionGroup(batch, seq, 0)
     ops = dep.ops([group])
     times = time_ops(ops, dep.hardware, load_calibration(calibration).for_device(dep.hardware))
@@ -576,7 +582,7 @@ def ops_cmd(
                "time_s": whole_s}
     if json_:
         print_json({"model": dep.model.id, "hardware": dep.hardware.id, "phase": phase, "batch": batch,
-                    "seq": seq, "tp": tp, "weight_dtype": dep.weights.label,
+                    "seq": seq, **parallelism_fields(dep), "weight_dtype": dep.weights.label,
                     "weight_formats": dep.weight_formats(), "operators": rows, "total_time_s": total, "method1": method1})
         return
     table(f"{dep.model.id} on {dep.hardware.id}, {phase}, batch {batch}, seq {seq} (times summed over layers)",
