@@ -43,12 +43,14 @@ def models_show(model: str = typer.Argument(..., help=MODEL_HELP),
     if json_:
         print_json(s)
         return
-    def text(v: Any) -> Any:
+    def text(v: Any, key: str = "") -> Any:
+        if key.endswith("_vs_published") and isinstance(v, float):
+            return f"{v:+.1%}"  # ours against the publisher's figure
         if isinstance(v, dict):
             return ", ".join(f"{p}: {x:.2f}" if isinstance(x, float) else f"{p}: {text(x)}" for p, x in v.items())
         return ", ".join(map(str, v)) if isinstance(v, list) else v
 
-    rows = [[k, text(v)]
+    rows = [[k, text(v, k)]
             for k, v in s.items() if v not in (None, "", 0, False, []) or k in ("experts", "kv_heads")]
     table(m.id, ["field", "value"], rows)
 
