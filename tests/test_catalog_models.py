@@ -208,6 +208,11 @@ def test_models_show_states_the_convention_and_the_publishers_figure(capsys):
     assert code == 0
     assert "params_active_convention" in out and "input embedding" in out and "+0.1%" in out
     assert "catalog/models/openai__gpt-oss-120b.json" in out
+    code, out, _ = run(capsys, "models", "list", "--json")
+    listed = {e["id"]: e for e in json.loads(out)}
+    assert listed["meta-llama/Llama-3.1-70B-Instruct"]["serves"] == ["meta-llama/Llama-3.1-70B"]
+    assert listed["deepseek-ai/DeepSeek-V3.1"]["serves"] == ["deepseek-ai/DeepSeek-V3.1-Base",
+                                                             "deepseek-ai/DeepSeek-V3.1-Terminus"]
 
 
 # ---- the new entries -----------------------------------------------------------------------------

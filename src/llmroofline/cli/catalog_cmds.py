@@ -25,7 +25,9 @@ def models_list(json_: bool = typer.Option(False, "--json", help=JSON_HELP)) -> 
     """List the bundled models."""
     models = list_models()
     if json_:
-        print_json([{"id": m.id, "aliases": list(m.aliases), "model_type": m.model_type,
+        print_json([{"id": m.id, "aliases": list(m.aliases),
+                     "serves": [*([m.base_id] if m.base_id else []), *m.variants],  # other Hub ids, same file
+                     "model_type": m.model_type,
                      "params_total": m.params_total, "params_active": m.params_active,
                      "attention": m.attention_kind, "experts": m.num_experts} for m in models])
         return
