@@ -268,3 +268,13 @@ def test_ops_shows_one_replica_of_a_wide_layout(capsys):
     assert up["flops"] == pytest.approx(58 * (4 * 32 * 8 / 32 * 2.56) * 2 * 7168 * 2048)  # as derived above
     code, _, err = run(capsys, "ops", "--model", V3, "--hardware", "h200", "--tp", 1, "--ep", 3)
     assert code == 2 and "must divide" in err
+
+
+def test_coarse_experts_default_to_balanced_and_say_so(round_hw):
+    # The published statistics come from 256 fine-grained experts; extrapolated to Mixtral's 8 at
+    # ep 2 the rule would give 1 + 1.56·sqrt((2/8)·ln 2 / ((32/256)·ln 32)) = 1.99: nearly every
+    # row on one of two devices. Below 64 routed experts the default is balanced, with a warning.
+    assert routing_skew(8, 2) == 1.0 and routing_skew(64, 2) > 1.0
+    r = lr.estimate("mixtral-8x7b", round_hw, batch=8, input_len=128, output_len=8, tp=1, ep=2, calibration="none")
+    assert r.inputs["moe_imbalance"] == 1.0
+    assert any("routing assumed balanced" in w for w in r.warnings)

@@ -16,9 +16,12 @@ Rule for other layouts: a device holds E/ep experts whose loads vary independent
 varies by a relative standard deviation proportional to sqrt(ep/E); the largest of ep such loads
 lies about sqrt(2 ln ep) standard deviations above the mean (the extreme of ep near-normal
 draws). The excess is therefore 1.56 × sqrt((ep/E)·ln ep / ((32/256)·ln 32)), exactly the
-published figure at ep 32 of 256 experts. It is fitted on DeepSeek-R1's fine-grained experts: a
-model with a few large, evenly used experts (Mixtral) is more balanced than this rule says; give
-the factor measured on its traffic (`moe_imbalance`).
+published figure at ep 32 of 256 experts. It is fitted on DeepSeek-R1's fine-grained experts and
+applied only to models with at least FINE_GRAINED_EXPERTS routed experts. For a model with a few
+large experts (Mixtral's 8, Llama 4 Scout's 16) no published per-rank statistics exist and the
+rule's cv would put nearly every row on one of two devices, which is not physical; the default
+there is balanced (1), said in the estimate's warnings: give the factor measured on your traffic
+(`moe_imbalance`).
 
 Redundant experts (EPLB: R extra copies of the hottest experts, R/ep per device) shrink the
 excess by exp(-3·R/ep): 3 is fitted to the published pair above (the rule's excess at ep 36 is
@@ -36,6 +39,7 @@ PUBLISHED_EXCESS = 1.56  # (max - mean) / mean of routed tokens per rank: DeepSe
 PUBLISHED_EP, PUBLISHED_EXPERTS = 32, 256
 REDUNDANCY_DECAY = 3.0  # excess × exp(-3 R / ep); fitted to EP 36 with 32 redundant experts (0.115)
 MAX_IMBALANCE = 1000.0
+FINE_GRAINED_EXPERTS = 64  # fewest routed experts the published statistics are extrapolated to
 
 
 def routing_skew(num_experts: int, ep: int) -> float:
@@ -45,8 +49,10 @@ def routing_skew(num_experts: int, ep: int) -> float:
     2.56
     >>> routing_skew(256, 1)               # one device holds every expert
     1.0
+    >>> routing_skew(8, 2)                 # coarse experts: no published statistics, balanced
+    1.0
     """
-    if ep <= 1:
+    if ep <= 1 or num_experts < FINE_GRAINED_EXPERTS:
         return 1.0
     spread = (ep / num_experts) * math.log(ep) / ((PUBLISHED_EP / PUBLISHED_EXPERTS) * math.log(PUBLISHED_EP))
     return min(1.0 + PUBLISHED_EXCESS * math.sqrt(spread), float(ep))

@@ -99,7 +99,8 @@ DP_HELP = ("Data-parallel attention replicas of tp devices each, every replica w
            "(throughput scales, latency does not). Default: ep / tp when ep > tp, else 1.")
 MOE_IMBALANCE_HELP = ("MoE load imbalance: the busiest expert-parallel device's routed rows over the mean, before "
                       "redundant experts. Default: from published DeepSeek-R1 routing statistics (2.56 at ep 32 of "
-                      "256 experts), growing with ep / experts.")
+                      "256 experts), growing with ep / experts, for models with at least 64 routed experts; balanced (1) "
+                      "below that.")
 REDUNDANT_HELP = ("Redundant expert copies (EPLB) spread over the ep devices: each device holds (experts + N) / ep, "
                   "and the load imbalance shrinks.")
 FORCE_HELP = "Overwrite existing output files (a symbolic link is never written through)."
