@@ -177,8 +177,9 @@ def step_seconds(compute_s, memory_s, comm_s, overlap_loss: float):
 
 # A pass over a grid of at most this many points times its operators as stacks of like kernels
 # (same kind and precision): a few numpy calls per stack cost less than a few per operator. A
-# larger grid accumulates operator by operator, so that no (n_ops, *grid) array is ever held.
-STACK_POINTS = 2048
+# larger grid accumulates operator by operator, which is faster from about 300 points on (the
+# stacks' copies outweigh the calls saved) and holds no (n_ops, *grid) array.
+STACK_POINTS = 256
 
 def pass_seconds(ops: list[Operator], hw: Hardware, eff: Efficiency) -> np.ndarray:
     """Seconds of all instances of all operators, summed in operator order."""
