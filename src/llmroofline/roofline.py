@@ -3,8 +3,9 @@
 Calibrated, a kernel also pays a share of the shorter bound (`overlap_loss`): near the ridge real
 kernels neither hide memory behind compute nor compute behind memory completely.
 
-Each operator is timed over the whole grid at once; `time_ops` stacks the times to (n_ops, *grid)
-for tables and figures, `pass_seconds` adds them up operator by operator.
+Each operator is timed over the whole grid at once (`kernel_seconds`, for one operator or a stack
+of like ones); `time_ops` stacks the times to (n_ops, *grid) for tables and figures,
+`pass_seconds` adds them up in operator order (on a small grid, like kernels timed as stacks).
 """
 
 from __future__ import annotations
