@@ -85,12 +85,12 @@ def _seconds(text: str | None, name: str) -> float | None:
 
 def _rows(choices: list[Choice]) -> list[list[object]]:
     return [[c.device, c.gpus, f"{c.tp}/{c.pp}/{c.ep}", c.batch, c.ttft_s, c.tpot_s * 1e3, c.tokens_per_s_per_user,
-             c.throughput_per_gpu_tok_s, money(c.price_per_gpu_hour), c.cost_per_million_tokens, c.energy_j_per_token]
-            for c in choices]
+             c.throughput_per_gpu_tok_s, money(c.price_per_gpu_hour), c.cost_per_million_tokens, c.energy_j_per_token,
+             c.energy_j_per_token_tdp] for c in choices]
 
 
 COLUMNS = ["device", "GPUs", "tp/pp/ep", "batch", "TTFT s", "TPOT ms", "tok/s/user", "tok/s/GPU", "$/GPU-h",
-           "$/M tok", "J/tok"]
+           "$/M tok", "J/tok", "J/tok at TDP"]
 
 
 def _slo_words(rec: Recommendation) -> str:
