@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from contextlib import contextmanager
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
