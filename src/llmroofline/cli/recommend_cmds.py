@@ -85,12 +85,12 @@ def _seconds(text: str | None, name: str) -> float | None:
 
 def _rows(choices: list[Choice]) -> list[list[object]]:
     return [[c.device, c.gpus, f"{c.tp}/{c.pp}/{c.ep}", c.batch, c.ttft_s, c.tpot_s * 1e3, c.tokens_per_s_per_user,
-             c.throughput_per_gpu_tok_s, money(c.price_per_gpu_hour), c.cost_per_million_tokens, c.energy_j_per_token,
-             c.energy_j_per_token_tdp] for c in choices]
+             c.throughput_per_gpu_tok_s, money(c.price_per_gpu_hour), c.cost_per_million_tokens, c.energy_j_per_token]
+            for c in choices]
 
 
 COLUMNS = ["device", "GPUs", "tp/pp/ep", "batch", "TTFT s", "TPOT ms", "tok/s/user", "tok/s/GPU", "$/GPU-h",
-           "$/M tok", "J/tok", "J/tok at TDP"]
+           "$/M tok", "J/tok"]
 
 
 def _slo_words(rec: Recommendation) -> str:
@@ -112,6 +112,8 @@ def _print_recommendation(rec: Recommendation) -> None:
             tlo, thi = best.interval["tpot_s"]
             console.print(f"{best.interval['level']:.0%} interval for {best.device}: {fmt(lo)} to {fmt(hi)} tok/s/GPU, "
                           f"TPOT {fmt(tlo * 1e3)} to {fmt(thi * 1e3)} ms (intervals of every entry: --json)")
+        console.print(f"J/tok from the power model (docs/energy.md); {best.device} at full TDP: "
+                      f"{fmt(best.energy_j_per_token_tdp)} J/tok (every entry: --json)")
     else:
         console.print(f"[bold red]No configuration meets the SLOs ({_slo_words(rec)}) on any device considered.[/]")
         closest = rec.closest()
