@@ -217,3 +217,11 @@ def test_estimate_json_carries_energy_and_its_ceiling(capsys):
     assert 0 < d["energy_j_per_token"] < d["energy_j_per_token_tdp"]
     assert d["energy_j_per_token_tdp"] == pytest.approx(400 * d["gpus"] / d["throughput_tok_s"], rel=1e-9)
     assert 80 <= d["power_w_per_gpu"] <= 380  # between idle (0.2 × 400 W) and compute-bound (0.95 × 400 W)
+
+
+def test_hardware_show_gives_the_power_model_and_its_sources(capsys):
+    assert main(["hardware", "show", "h100", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["power_w"] == pytest.approx({"tdp_w": 700, "idle_w": 140, "compute_w": 665, "memory_w": 315,
+                                          "comm_w": 210})
+    assert "2605.11999" in d["power_sources"]["memory"]
