@@ -225,3 +225,12 @@ def test_hardware_show_gives_the_power_model_and_its_sources(capsys):
     assert d["power_w"] == pytest.approx({"tdp_w": 700, "idle_w": 140, "compute_w": 665, "memory_w": 315,
                                           "comm_w": 210})
     assert "2605.11999" in d["power_sources"]["memory"]
+
+
+def test_an_estimate_pickles_with_its_energy_before_and_after_first_use():
+    import pickle
+
+    r = lr.estimate("llama2-7b", "A100-SXM4-80GB", batch=[1, 8], input_len=128, output_len=64)
+    fresh = pickle.loads(pickle.dumps(r))  # energy not computed yet: it travels as its recipe
+    np.testing.assert_array_equal(fresh.energy_j_per_token, r.energy_j_per_token)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(r)).energy_j_per_token, r.energy_j_per_token)

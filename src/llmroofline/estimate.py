@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
@@ -522,7 +522,7 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
                 "weight_formats": dep.weight_formats(), "kv_dtype": dep.kv_dtype,
                 "gemm_precision": dep.gemm_precision, "runtime": prof.id},
         weights=dep.weights, interval=interval,
-        energy_model=lambda: workload_energy(dep, eff, mode, shape, B, In, Out, e2e if mode == "static" else tpot),
+        energy_model=partial(workload_energy, dep, eff, mode, shape, B, In, Out, e2e if mode == "static" else tpot),
     )
 
 
