@@ -139,9 +139,6 @@ class Work:
     def __add__(self, other: Work) -> Work:
         return Work(self.compute_s + other.compute_s, self.busy_s + other.busy_s, self.comm_s + other.comm_s)
 
-    def scaled(self, k) -> Work:
-        return Work(k * self.compute_s, k * self.busy_s, k * self.comm_s)
-
 
 def pass_work(ops: list[Operator], hw: Hardware, eff: Efficiency) -> Work:
     """Activity seconds of one pass: every instance of every operator, timed as `pass_seconds` times them."""

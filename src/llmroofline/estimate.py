@@ -612,6 +612,7 @@ def workload_energy(dep: Deployment, eff: Efficiency, mode: str, shape: tuple[in
 
 
 def _work_arrays(dep: Deployment, eff: Efficiency, mode: str, B, In, Out) -> tuple[np.ndarray, ...]:
+    """Activity seconds of one device (compute, busy, comm) over the passes `_static` or `_continuous` times."""
     micro = B / (dep.pp * dep.dp)
     hw = dep.hardware
     if mode == "static":
