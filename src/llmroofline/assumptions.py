@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .moe_balance import FINE_GRAINED_EXPERTS
+
 if TYPE_CHECKING:
     from .estimate import Deployment
     from .memory import MemoryUse
@@ -54,6 +56,19 @@ def _fixed_notes(dep: Deployment, *, kv_dtype_given: bool, requested_mode: str |
         out.append(f"tp = {dep.tp} crosses the scale-up domain of {hw.id} ({hw.max_devices} devices on "
                    f"{hw.interconnect_kind}); the all-reduces are costed at {hw.interconnect_kind} speed, but a "
                    "real deployment would cross the slower scale-out network")
+    if dep.dp > 1 and dep.sharding.dp == 1:
+        out.append(f"dp = {dep.dp}: {dep.dp} independent replicas of {dep.tp * dep.pp} device(s) each sharing the batch "
+                   "(no expert parallelism across them): throughput scales with dp, latency does not")
+    if dep.model.is_moe and dep.ep > 1 and dep.model.num_experts < FINE_GRAINED_EXPERTS and dep.moe_imbalance == 1.0:
+        out.append(f"expert parallelism over {dep.ep} devices: routing assumed balanced (no published per-device "
+                   f"routing statistics for models with fewer than {FINE_GRAINED_EXPERTS} routed experts; "
+                   "--moe-imbalance sets the factor measured on your traffic)")
+    elif dep.model.is_moe and dep.ep > 1:
+        out.append(f"expert parallelism over {dep.ep} devices: the busiest device computes {dep.moe_imbalance:.3g}x the "
+                   f"mean routed-expert rows"
+                   + (f" ({dep.redundant_experts} redundant experts included)" if dep.redundant_experts else "")
+                   + " (--moe-imbalance sets the factor measured on your traffic; the default follows published DeepSeek-R1 "
+                   "routing statistics)")
     slower: dict[tuple[str, str], list[str]] = {}
     for group, rate in dep.gemm_precisions.items():
         stored = dep.weights.format(group).precision

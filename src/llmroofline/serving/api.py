@@ -15,7 +15,7 @@ import numpy as np
 
 from ..efficiency import load_calibration
 from ..errors import InputError, show
-from ..estimate import MAX_BATCH, Deployment, extrapolation, make_deployment
+from ..estimate import MAX_BATCH, Deployment, extrapolation, make_deployment, parallelism_fields
 from ..hardware import load_hardware
 from ..intervals import estimate_interval
 from ..memory import max_batch, memory_use
@@ -157,12 +157,13 @@ def _stage(dep: Deployment, cal, prof: RuntimeProfile, kind: str, draft_model: s
 def _batch_limit(dep: Deployment, prof: RuntimeProfile, held: float, limit: int) -> float:
     b = max_batch(dep.model, dep.hardware, context=np.array([held]), weight_dtype=dep.weight_dtype,
                   kv_dtype=dep.kv_dtype, tp=dep.tp, pp=dep.pp, ep=dep.ep, kv_fraction=prof.memory_fraction,
-                  rule=prof.memory_rule, limit=limit)
-    return float(min(float(b[0]) * dep.dp, limit))
+                  rule=prof.memory_rule, limit=limit, redundant_experts=dep.redundant_experts)
+    return float(min(float(b[0]), limit) * dep.dp)  # each attention replica up to the limit
 
 
 def serve(model, hardware, rate, input_len: Any = 512, output_len: Any = 128, *, tp: int = 1, pp: int = 1,
-          ep: int = 1, weight_dtype: Any = None, kv_dtype: str | None = None,
+          ep: int | None = None, dp: int | None = None, weight_dtype: Any = None, kv_dtype: str | None = None,
+          moe_imbalance: float | None = None, redundant_experts: int = 0,
           calibration: Any = "default", runtime: str | RuntimeProfile | None = None,
           input_dist: str | None = None, output_dist: str | None = None, lengths: str | Path | None = None,
           chunk: int | None = None, prefix_hit: float = 0.0, spec: str | None = None,
@@ -183,7 +184,9 @@ def serve(model, hardware, rate, input_len: Any = 512, output_len: Any = 128, *,
                 or v != round(v):
             raise InputError(f"{name} must be a whole number of tokens from 1 to 1e7, got {show(v)}")
     lens = make_lengths(float(input_len), float(output_len), input_dist, output_dist, lengths)
-    dep = make_deployment(model, hardware, tp=tp, pp=pp, ep=ep, weight_dtype=weight_dtype, kv_dtype=kv_dtype)
+    dep = make_deployment(model, hardware, tp=tp, pp=pp, ep=ep, dp=dp, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
+                          moe_imbalance=moe_imbalance, redundant_experts=redundant_experts)
+    tp, pp, ep = dep.tp, dep.pp, dep.ep
     cal = load_calibration(calibration)
     prof = cal.runtime(runtime)
     if chunk is None:
@@ -335,7 +338,8 @@ def serve(model, hardware, rate, input_len: Any = 512, output_len: Any = 128, *,
     throughput = np.where(saturated, capacity, rates) * float(o_s.mean())
     mem = memory_use(dep.model, dep.hardware, batch=np.where(saturated, blimit, b_dec) / dep.dp,
                      context=np.full(len(rates), held), prefill_tokens=np.full(len(rates), float(chunk)) / dep.dp,
-                     weight_dtype=dep.weight_dtype, kv_dtype=dep.kv_dtype, tp=tp, pp=pp, ep=ep)
+                     weight_dtype=dep.weight_dtype, kv_dtype=dep.kv_dtype, tp=tp, pp=pp, ep=ep,
+                     redundant_experts=dep.redundant_experts)
     details["memory"] = {**mem.to_dict()}
     details["batch_limit"] = blimit
     details["lengths"] = lens.summary()
@@ -349,7 +353,7 @@ def serve(model, hardware, rate, input_len: Any = 512, output_len: Any = 128, *,
     if cal.calibrated and cal.intervals:
         interval = estimate_interval(cal.intervals, extrapolation(cal, dep, prof, b_dec, i_s.mean(), o_s.mean()),
                                      values)
-    inputs = {"model": dep.model.id, "hardware": dep.hardware.id, "tp": tp, "pp": pp, "ep": ep,
+    inputs = {"model": dep.model.id, "hardware": dep.hardware.id, **parallelism_fields(dep),
               "weight_dtype": dep.weights.label, "kv_dtype": dep.kv_dtype, "runtime": prof.id,
               "input_len": float(i_s.mean()), "output_len": float(o_s.mean()), "prefix_hit": hit,
               "replicas": replicas, "disaggregated": disagg, "calibrated": cal.calibrated}
