@@ -101,6 +101,8 @@ _TIMES = {"all_reduce": all_reduce_time, "all_gather": all_gather_time, "reduce_
 
 def collective_time(pattern: str, nbytes, n: int, lk: Links):
     """Seconds of a collective by its name (PATTERNS)."""
+    if pattern not in _TIMES:
+        raise ValueError(f"collective {pattern!r} is not one of {', '.join(PATTERNS)}")
     return _TIMES[pattern](nbytes, n, lk)
 
 
