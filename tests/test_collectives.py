@@ -194,11 +194,20 @@ def test_a_device_without_scale_out_gets_the_stated_default():
     ({"kind": "RoCE", "bandwidth_gbit_s": 4e6, "latency_us": 5, "source": "x"}, "implausible.*Gb/s"),
     ({"kind": "RoCE", "bandwidth_gbit_s": 400, "latency_us": -1, "source": "x"}, "latency_us"),
     ({"kind": "none", "bandwidth_gbit_s": 400, "source": "x"}, "kind none"),
+    ({"kind": "RoCE", "bandwidth_gbit_s": 400, "latency_us": 5, "source": "x", "default": True}, "default is true"),
     ({"kind": "RoCE", "bandwidth_gbit_s": 400, "latency_us": 5, "source": "x", "mtu": 9000}, "kind and source"),
 ])
 def test_bad_scale_out_blocks_are_named(block, match):
     with pytest.raises(InputError, match=match):
         _device(**block)
+
+
+def test_the_json_view_of_a_device_reads_back():
+    from llmroofline.hardware import list_hardware
+
+    for hw in list_hardware():
+        d = {k: v for k, v in hw.to_dict().items() if k != "ridge_flops_per_byte"}
+        assert hardware_from_dict(d) == hw, hw.id
 
 
 def test_every_bundled_device_states_its_network_with_a_source():

@@ -28,7 +28,7 @@ _REQUIRED = {
 _OPTIONAL = {"scale_out"}
 # libyaml's parser with the same safe constructor when PyYAML was built with it (about 10x faster).
 _INTERCONNECT_KEYS = {"kind", "bandwidth_gbps", "max_devices"}
-_SCALE_OUT_KEYS = {"kind", "bandwidth_gbit_s", "latency_us", "source"}
+_SCALE_OUT_KEYS = {"kind", "bandwidth_gbit_s", "latency_us", "source", "default"}  # default: as to_dict writes it
 # Beyond the scale-up domain, where a device's file states no network (no `scale_out` block, or
 # `kind: none`): one 100 Gb/s Ethernet (RoCE) port per device, the common server NIC, and 10 us
 # per message (a kernel-bypass RDMA hop is 3-5 us; Ethernet switches and host stacks add more).
@@ -268,10 +268,17 @@ def _scale_out(where: str, block: Any) -> dict[str, Any]:
                          f"got {', '.join(sorted(keys)) or 'nothing'}")
     kind = _text(where, "scale_out.kind", block["kind"])
     source = _text(where, "scale_out.source", block["source"])
-    if kind.lower() == "none":
-        if keys & {"bandwidth_gbit_s", "latency_us"}:
-            raise InputError(f"{where}: scale_out.kind none states no network: drop bandwidth_gbit_s and latency_us "
-                             "(the defaults apply), or name the network's kind")
+    none = kind.lower() == "none"
+    if "default" in keys and block["default"] is not none:
+        raise InputError(f"{where}: scale_out.default is true exactly when kind is none, got {block['default']!r}")
+    if none:
+        # The defaults apply; `hardware show --json` writes them out, and reading that back is fine.
+        stated = {"bandwidth_gbit_s": SCALE_OUT_DEFAULT_GBIT_S, "latency_us": SCALE_OUT_DEFAULT_LATENCY_US}
+        if any(not isinstance(block[k], (int, float)) or isinstance(block[k], bool)
+               or not math.isclose(block[k], v, rel_tol=1e-9) for k, v in stated.items() if k in keys):
+            raise InputError(f"{where}: scale_out.kind none states no network and takes the defaults "
+                             f"({SCALE_OUT_DEFAULT_GBIT_S:g} Gb/s, {SCALE_OUT_DEFAULT_LATENCY_US:g} us): drop "
+                             "bandwidth_gbit_s and latency_us, or name the network's kind")
         return {**default, "scale_out_source": source}
     missing = {"bandwidth_gbit_s", "latency_us"} - keys
     if missing:
