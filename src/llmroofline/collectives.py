@@ -21,6 +21,7 @@ min(NIC, scale-up link). With k = 1 every formula is the flat one on the scale-u
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -32,7 +33,7 @@ from .hardware import Hardware
 PATTERNS = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Links:
     """The two levels a collective runs on, as achieved rates (bytes/s per device per direction)."""
 
@@ -46,11 +47,17 @@ class Links:
 
 def links(hw: Hardware, eff: Efficiency) -> Links:
     """A device's two levels under achieved fractions (`eff.comm_bandwidth`, `eff.nic_bandwidth`)."""
-    up = hw.interconnect_bandwidth * eff.comm_bandwidth
-    return Links(domain=hw.max_devices, up_bandwidth=up,
-                 out_bandwidth=min(hw.scale_out_bandwidth * eff.nic_bandwidth, up),
-                 up_latency_s=eff.comm_latency_s, out_latency_s=hw.scale_out_latency_s,
-                 shared_link=hw.nic_shares_link)
+    return _links(hw.max_devices, hw.interconnect_bandwidth, hw.scale_out_bandwidth, hw.scale_out_latency_s,
+                  hw.nic_shares_link, eff.comm_bandwidth, eff.nic_bandwidth, eff.comm_latency_s)
+
+
+@functools.lru_cache(maxsize=1024)
+def _links(domain: int, link: float, nic: float, nic_latency_s: float, shared: bool, link_fraction: float,
+           nic_fraction: float, latency_s: float) -> Links:
+    # Built once per device and efficiency: a pass prices several collectives on the same links.
+    up = link * link_fraction
+    return Links(domain=domain, up_bandwidth=up, out_bandwidth=min(nic * nic_fraction, up), up_latency_s=latency_s,
+                 out_latency_s=nic_latency_s, shared_link=shared)
 
 
 def layout(n: int, domain: int) -> tuple[int, float]:
@@ -62,18 +69,22 @@ def layout(n: int, domain: int) -> tuple[int, float]:
 def all_reduce_time(nbytes, n: int, lk: Links):
     """Seconds of an all-reduce of `nbytes` per device over n devices."""
     k, m = layout(n, lk.domain)
-    up = 2.0 * (m - 1.0) / max(m, 1.0) * np.asarray(nbytes, dtype=float) / lk.up_bandwidth
-    out = 2.0 * (k - 1.0) / k / m * np.asarray(nbytes, dtype=float) / lk.out_bandwidth
-    return up + out + (lk.up_latency_s + 2 * (k - 1) * lk.out_latency_s)
+    s = np.asarray(nbytes, dtype=float)
+    t = 2.0 * (m - 1.0) / max(m, 1.0) * s / lk.up_bandwidth
+    if k > 1:  # on one domain the NIC term is zero: skipped, not added
+        t = t + 2.0 * (k - 1.0) / k / m * s / lk.out_bandwidth
+    return t + (lk.up_latency_s + 2 * (k - 1) * lk.out_latency_s)
 
 
 def all_gather_time(nbytes, n: int, lk: Links):
     """Seconds of an all-gather whose result is `nbytes` per device (each holds nbytes/n); a
     reduce-scatter of `nbytes` per device takes the same (the same traffic, reversed)."""
     k, m = layout(n, lk.domain)
-    up = (m - 1.0) / max(m, 1.0) * np.asarray(nbytes, dtype=float) / lk.up_bandwidth
-    out = (k - 1.0) / k / m * np.asarray(nbytes, dtype=float) / lk.out_bandwidth
-    return up + out + (lk.up_latency_s + (k - 1) * lk.out_latency_s)
+    s = np.asarray(nbytes, dtype=float)
+    t = (m - 1.0) / max(m, 1.0) * s / lk.up_bandwidth
+    if k > 1:
+        t = t + (k - 1.0) / k / m * s / lk.out_bandwidth
+    return t + (lk.up_latency_s + (k - 1) * lk.out_latency_s)
 
 
 reduce_scatter_time = all_gather_time
@@ -82,10 +93,12 @@ reduce_scatter_time = all_gather_time
 def all_to_all_time(nbytes, n: int, lk: Links):
     """Seconds of an all-to-all where each of n devices holds `nbytes` and sends nbytes/n to each peer."""
     k, m = layout(n, lk.domain)
-    up = (m - 1.0) / max(float(n), 1.0) * np.asarray(nbytes, dtype=float) / lk.up_bandwidth
-    out = (n - m) / max(float(n), 1.0) * np.asarray(nbytes, dtype=float) / lk.out_bandwidth
-    both = up + out if lk.shared_link else np.maximum(up, out)
-    return both + (lk.up_latency_s + min(k - 1, 1) * lk.out_latency_s)
+    s = np.asarray(nbytes, dtype=float)
+    t = (m - 1.0) / max(float(n), 1.0) * s / lk.up_bandwidth
+    if k > 1:
+        out = (n - m) / n * s / lk.out_bandwidth
+        t = t + out if lk.shared_link else np.maximum(t, out)
+    return t + (lk.up_latency_s + min(k - 1, 1) * lk.out_latency_s)
 
 
 def p2p_time(nbytes, lk: Links, *, across: bool):
