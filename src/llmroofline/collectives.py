@@ -123,7 +123,11 @@ def boundaries_across(stages: int, per_stage: int, domain: int) -> int:
     """Of the stages - 1 boundaries of a pipeline of `stages` stages of `per_stage` devices laid
     out one after the other, how many join two stages that do not share one domain (there the
     hand-over goes over the NICs; the slowest rank's send bounds the hop)."""
-    i = np.arange(1, max(stages, 1))
+    if stages * per_stage <= domain:
+        return 0  # the whole pipeline in one domain
+    if per_stage >= domain:
+        return stages - 1  # every stage fills a domain or more: every hand-over leaves it
+    i = np.arange(1, stages)
     first = (i - 1) * per_stage // domain  # domain of the first device of stage i-1
     last = ((i + 1) * per_stage - 1) // domain  # domain of the last device of stage i
     return int(np.count_nonzero(first != last))
