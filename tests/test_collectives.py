@@ -345,3 +345,13 @@ def test_cli_tp16_warns_and_costs_more_communication_than_tp8():
                    "--seq", "1024", "--tp", tp, "--json")["operators"]
         comm[tp] = sum(o["count"] * o["time_s"] for o in ops if o["kind"] == "comm")
     assert comm["16"] > comm["8"]
+
+
+@given(stages=st.integers(1, 64), per_stage=st.integers(1, 64), domain=st.integers(1, 72))
+def test_boundaries_across_counts_hand_overs_between_domains(stages, per_stage, domain):
+    # Explicitly: the devices of stages i-1 and i, and whether they all sit in one domain.
+    def domains(stage):
+        return {dev // domain for dev in range(stage * per_stage, (stage + 1) * per_stage)}
+
+    expected = sum(len(domains(i - 1) | domains(i)) > 1 for i in range(1, stages))
+    assert boundaries_across(stages, per_stage, domain) == expected
