@@ -2,8 +2,8 @@
 
 `estimate_warnings` returns one-line strings (SPEC: the `warnings` list of every estimate's
 JSON): a context longer than the model was trained for, tensor, expert or pipeline parallelism
-wider than one scale-up domain (naming the network it crosses), workloads that do not fit in memory, a precision the device lacks, and how
-the serving mode turns a batch into TTFT and TPOT. `row_warnings` gives the same lines for each
+wider than one scale-up domain (naming the network it crosses), workloads that do not fit in
+memory, a precision the device lacks, and how the serving mode turns a batch into TTFT and TPOT. `row_warnings` gives the same lines for each
 element of a vectorized estimate (one CSV row each). The shells only show the lists.
 """
 

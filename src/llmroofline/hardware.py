@@ -1,7 +1,9 @@
 """Accelerator specifications: one validated YAML file per device, loaded into a frozen object.
 
-Units are in the file's field names (GB, GB/s, TFLOPS, MB, W); values are converted to SI
-(bytes, bytes/s, FLOP/s) once, here. Giga and tera are decimal (1e9, 1e12).
+Units are in the file's field names (GB, GB/s, TFLOPS, MB, W; Gb/s for NICs, as they are
+quoted); values are converted to SI (bytes, bytes/s, FLOP/s) once, here. Giga and tera are
+decimal (1e9, 1e12). A device states its scale-up domain (`interconnect`) and, optionally, the
+network beyond it per device (`scale_out`; docs/parallelism.md).
 """
 
 from __future__ import annotations
