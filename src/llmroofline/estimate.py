@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from . import collectives
+from .collectives import boundaries_across, links
 from .efficiency import Calibration, Efficiency, load_calibration
 from .energy import EnergyUse, Work, decode_steps_work, energy_use, pass_work, power_model
 from .errors import InputError, show
@@ -70,6 +72,11 @@ class Deployment:
     @property
     def gpus(self) -> int:
         return self.tp * self.dp * self.pp
+
+    @property
+    def pipeline_boundaries_across(self) -> int:
+        """Pipeline stage boundaries that cross a scale-up domain (stages of tp x dp devices)."""
+        return boundaries_across(self.pp, self.tp * self.dp, self.hardware.max_devices)
 
     @cached_property
     def weights(self) -> WeightPrecision:
@@ -343,12 +350,15 @@ def pass_time(dep: Deployment, eff: Efficiency, groups: list[AttentionGroup]) ->
 
 
 def p2p_time(dep: Deployment, eff: Efficiency, tokens) -> np.ndarray:
-    """Pipeline stages hand hidden states on: (pp-1) point-to-point sends per pass."""
+    """Pipeline stages hand hidden states on: (pp-1) point-to-point sends per pass, on the
+    scale-up link between stages in one domain and over the NICs where a boundary crosses one."""
     if dep.pp == 1:
         return np.zeros_like(np.asarray(tokens, dtype=float))
     nbytes = np.asarray(tokens, dtype=float) * dep.model.hidden_size * ACT_BYTES
-    per_hop = nbytes / (dep.hardware.interconnect_bandwidth * eff.comm_bandwidth) + eff.comm_latency_s
-    return (dep.pp - 1) * per_hop
+    lk = links(dep.hardware, eff)
+    across = dep.pipeline_boundaries_across
+    inside = (dep.pp - 1 - across) * collectives.p2p_time(nbytes, lk, across=False)
+    return inside + across * collectives.p2p_time(nbytes, lk, across=True) if across else inside
 
 
 # ---- results -------------------------------------------------------------------------------
