@@ -16,7 +16,7 @@ import numpy as np
 from ..efficiency import load_calibration
 from ..errors import InputError, show
 from ..estimate import MAX_BATCH, Deployment, extrapolation, make_deployment, parallelism_fields
-from ..hardware import load_hardware
+from ..hardware import SCALE_OUT_DEFAULT_GBIT_S, load_hardware
 from ..intervals import estimate_interval
 from ..memory import max_batch, memory_use
 from ..runtime import RuntimeProfile
@@ -24,7 +24,6 @@ from .lengths import RANDOM_STATE, make_lengths
 from .queueing import accepted_per_step, erlang_c, mg1_wait, slot_wait, wait_samples
 from .steady import Stage, Workload, prefill_queue, solve
 
-NIC_DEFAULT_GBPS = 400.0  # per GPU, when the catalog gives no NIC figure (one 400 Gb/s RDMA NIC per GPU)
 PERCENTILES = (50, 90, 99)
 MAX_RATES = 10_000
 
@@ -291,8 +290,9 @@ def serve(model, hardware, rate, input_len: Any = 512, output_len: Any = 128, *,
         kv_bytes = dep.model.kv_cache_bytes_per_token(dep.kv_dtype)
         link, bw = kv_link(pdep, dep)
         if "default" in link:
-            notes.append(f"KV transfer between nodes at an assumed {NIC_DEFAULT_GBPS:g} Gb/s NIC per GPU "
-                         f"(the catalog has no NIC figure for {pdev.id} or {dep.hardware.id})")
+            unstated = " or ".join(sorted({h.id for h in (pdev, dep.hardware) if h.scale_out_default}))
+            notes.append(f"KV transfer between nodes at an assumed {SCALE_OUT_DEFAULT_GBIT_S:g} Gb/s NIC per GPU "
+                         f"(the catalog states no scale-out network for {unstated})")
         xfer = i_s * kv_bytes / bw
         s_pick = s_i[pick][:, None]
         p_slot, w_slot = _slots(ok_d, float(st["x_cap"]) * d_mean, b_dec, d_mean * taus)
@@ -401,13 +401,16 @@ def _slots(ok, servers: float, busy, hold_s):
 
 def kv_link(prefill: Deployment, decode: Deployment) -> tuple[str, float]:
     """How the KV cache moves from prefill to decode: (description, bytes/s). Same device kind
-    within one scale-up domain: its interconnect; otherwise the NIC of each GPU, in parallel over
-    the fewer GPUs of the two."""
+    within one scale-up domain: its interconnect; otherwise the NIC of each GPU (the slower
+    side's scale-out network, `scale_out` in the catalog), in parallel over the fewer GPUs of the two."""
     lanes = min(prefill.gpus, decode.gpus)
     same = prefill.hardware.id == decode.hardware.id and prefill.gpus + decode.gpus <= decode.hardware.max_devices
     if same:
         return f"{decode.hardware.interconnect_kind} within a node", lanes * decode.hardware.interconnect_bandwidth
-    return f"NIC between nodes ({NIC_DEFAULT_GBPS:g} Gb/s per GPU, default)", lanes * NIC_DEFAULT_GBPS * 1e9 / 8
+    slow = min((prefill.hardware, decode.hardware), key=lambda h: h.scale_out_bandwidth)
+    rate = f"{slow.scale_out_bandwidth * 8 / 1e9:g} Gb/s per GPU"
+    what = f"{rate}, default" if slow.scale_out_default else f"{slow.scale_out_kind}, {rate}"
+    return f"NIC between nodes ({what})", lanes * slow.scale_out_bandwidth
 
 
 __all__ = ["Serving", "serve", "parse_rates", "parse_spec", "spec_speedup", "kv_link"]
