@@ -24,6 +24,7 @@ from llmroofline.runtime import load_runtime, with_fitted
 
 roofline = importlib.import_module("llmroofline.roofline")
 estimate_mod = importlib.import_module("llmroofline.estimate")
+energy = importlib.import_module("llmroofline.energy")
 
 # (model, device, tp, ep): dense, GQA with all-reduces, sliding windows, MLA, MoE with
 # expert parallelism inside tp and beyond it (all-to-all), fp8 weights.
@@ -67,6 +68,24 @@ def test_stacked_pass_adds_the_same_numbers_in_the_same_order(deployment, calibr
         for count, t in zip(table.counts, table.time_s, strict=True):
             by_hand = by_hand + count * t
         np.testing.assert_allclose(stacked, by_hand, rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=lambda d: f"{d[0]}-tp{d[2]}-ep{d[3]}")
+def test_stacked_activity_seconds_are_the_loops(deployment, monkeypatch):
+    """The energy model's activity seconds (compute, busy, communication) from the stacks equal
+    the operator-by-operator sums to the last bit."""
+    model, device, tp, ep, weights = deployment
+    dep = estimate_mod.make_deployment(model, device, tp=tp, ep=ep, weight_dtype=weights)
+    eff = load_calibration("default").for_device(dep.hardware, None)
+    for name, groups in PASSES.items():
+        ops = dep.ops(groups)
+        monkeypatch.setattr(roofline, "STACK_POINTS", 10**9)
+        stacked = energy.pass_work(ops, dep.hardware, eff)
+        monkeypatch.setattr(roofline, "STACK_POINTS", 0)
+        one_by_one = energy.pass_work(ops, dep.hardware, eff)
+        for field in ("compute_s", "busy_s", "comm_s"):
+            a, b = np.broadcast_arrays(getattr(stacked, field), getattr(one_by_one, field))
+            assert np.array_equal(a, b), (name, field)
 
 
 def test_pass_of_no_operators_takes_no_time():

@@ -183,9 +183,10 @@ STACK_POINTS = 256
 
 def pass_seconds(ops: list[Operator], hw: Hardware, eff: Efficiency) -> np.ndarray:
     """Seconds of all instances of all operators, summed in operator order."""
-    shape = np.broadcast_shapes(*_field_shapes(ops))
-    if ops and math.prod(shape) <= STACK_POINTS:
-        return _stacked_pass_seconds(ops, hw, eff, shape)
+    stacks = small_pass_stacks(ops, hw, eff)
+    if stacks is not None:
+        compute, memory, comm, counts = stacks
+        return in_order(counts * step_seconds(compute, memory, comm, eff.overlap_loss))
     total = np.zeros(())
     memo: dict = {}
     for op in ops:
@@ -195,6 +196,12 @@ def pass_seconds(ops: list[Operator], hw: Hardware, eff: Efficiency) -> np.ndarr
         else:
             total = total + t
     return total
+
+
+def in_order(rows: np.ndarray) -> np.ndarray:
+    """The sum of a stack's rows added one after the other, as a loop over operators adds them (a
+    reduction may pair terms differently): the same sums to the last bit."""
+    return np.add.accumulate(rows, axis=0)[-1]
 
 
 def _field_shapes(ops: list[Operator]) -> set[tuple[int, ...]]:
@@ -208,9 +215,19 @@ def _field_shapes(ops: list[Operator]) -> set[tuple[int, ...]]:
         return {np.shape(x) for op in ops for x in fields(op)}
 
 
-def _stacked_pass_seconds(ops: list[Operator], hw: Hardware, eff: Efficiency, shape: tuple[int, ...]) -> np.ndarray:
-    """pass_seconds with like operators timed together: every value is computed by the same
-    elementwise steps as operator by operator, and the operators' times are added in their order."""
+def small_pass_stacks(ops: list[Operator], hw: Hardware, eff: Efficiency
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Compute, memory and communication seconds per instance of a pass's operators as
+    (n_ops, *grid) stacks, with their counts as an (n_ops, 1, ...) column; None when the grid
+    has more than STACK_POINTS points (then time operator by operator).
+
+    Like kernels (same kind, precision and GQA group) are timed together by `kernel_seconds`:
+    every value goes through the same elementwise steps as with `operator_times`. Communication
+    is NO_COMM when no operator communicates.
+    """
+    shape = np.broadcast_shapes(*_field_shapes(ops))
+    if not ops or math.prod(shape) > STACK_POINTS:
+        return None
     n = len(ops)
     like: dict[tuple, list[int]] = {}
     for i, op in enumerate(ops):
@@ -233,8 +250,7 @@ def _stacked_pass_seconds(ops: list[Operator], hw: Hardware, eff: Efficiency, sh
             if op.kind == COMM:
                 comm[i] = comm_seconds(op, hw, eff)
     counts = np.array([op.count for op in ops], dtype=float).reshape((-1,) + (1,) * len(shape))
-    # Accumulated row after row, in operator order (a reduction may pair terms): the loop's sums to the last bit.
-    return np.add.accumulate(counts * step_seconds(compute, memory, comm, eff.overlap_loss), axis=0)[-1]
+    return compute, memory, comm, counts
 
 
 def time_ops(ops: list[Operator], hw: Hardware, eff: Efficiency) -> OpTimes:
