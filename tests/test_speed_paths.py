@@ -88,6 +88,22 @@ def test_stacked_activity_seconds_are_the_loops(deployment, monkeypatch):
             assert np.array_equal(a, b), (name, field)
 
 
+def test_kept_stacks_belong_to_their_device_and_efficiencies():
+    """The last few stacks are kept by identity: the same pass on another device or under other
+    efficiencies is timed afresh, and the kept arrays cannot be written to."""
+    dep = estimate_mod.make_deployment("llama2-7b", "A100-SXM4-80GB")
+    ops = dep.ops(PASSES["continuous step"])
+    hw, other = dep.hardware, lr.load_hardware("H100-SXM5-80GB")
+    cal, plain = load_calibration("default").for_device(hw), load_calibration("none").for_device(hw)
+    a = roofline.pass_seconds(ops, hw, cal)
+    assert not np.array_equal(a, roofline.pass_seconds(ops, hw, plain))
+    assert not np.array_equal(a, roofline.pass_seconds(ops, other, cal))
+    assert np.array_equal(a, roofline.pass_seconds(ops, hw, cal))
+    compute, memory, _, counts = roofline.small_pass_stacks(ops, hw, cal)
+    with pytest.raises(ValueError):
+        compute[0] = 0.0
+
+
 def test_pass_of_no_operators_takes_no_time():
     hw = lr.load_hardware("A100-SXM4-80GB")
     assert float(roofline.pass_seconds([], hw, load_calibration("default").for_device(hw))) == 0.0

@@ -228,6 +228,24 @@ def small_pass_stacks(ops: list[Operator], hw: Hardware, eff: Efficiency
     shape = np.broadcast_shapes(*_field_shapes(ops))
     if not ops or math.prod(shape) > STACK_POINTS:
         return None
+    # The step time and the energy model time the same pass (the same operator objects, inside
+    # `estimate.reuse_passes()`) on the same device: the last few stacks are kept, by identity.
+    key = (tuple(map(id, ops)), id(hw), id(eff))
+    hit = _RECENT_STACKS.get(key)
+    if hit is not None:  # the same live objects: a kept entry holds its own, so their ids are not reused
+        return hit[3]
+    stacks = _stacks(ops, hw, eff, shape)
+    if len(_RECENT_STACKS) >= 4:
+        del _RECENT_STACKS[next(iter(_RECENT_STACKS))]
+    _RECENT_STACKS[key] = (tuple(ops), hw, eff, stacks)  # the objects are kept, so that their ids stay theirs
+    return stacks
+
+
+_RECENT_STACKS: dict[tuple, tuple] = {}
+
+
+def _stacks(ops: list[Operator], hw: Hardware, eff: Efficiency, shape: tuple[int, ...]
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     n = len(ops)
     like: dict[tuple, list[int]] = {}
     for i, op in enumerate(ops):
@@ -250,6 +268,8 @@ def small_pass_stacks(ops: list[Operator], hw: Hardware, eff: Efficiency
             if op.kind == COMM:
                 comm[i] = comm_seconds(op, hw, eff)
     counts = np.array([op.count for op in ops], dtype=float).reshape((-1,) + (1,) * len(shape))
+    for a in (compute, memory, comm, counts):
+        a.flags.writeable = False  # shared by the callers that ask again
     return compute, memory, comm, counts
 
 
