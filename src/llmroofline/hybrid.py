@@ -128,6 +128,12 @@ def state_bytes_per_sequence(m: ModelSpec) -> float:
     return (m.num_linear_layers * lin + m.num_mamba_layers * mam) * STATE_BYTES
 
 
+def recurrent_flops_per_token(m: ModelSpec) -> float:
+    """FLOPs of the recurrences (state update and readout) of all layers for one token."""
+    return (m.num_linear_layers * GDN_FLOPS_PER_STATE_ELEMENT * linear_state_elements(m)
+            + m.num_mamba_layers * MAMBA_FLOPS_PER_STATE_ELEMENT * mamba_state_elements(m))
+
+
 # ---- DeepSeek sparse attention ------------------------------------------------------------------
 
 def indexer_key_bytes(m: ModelSpec) -> float:
