@@ -379,6 +379,9 @@ class ModelSpec:
             params_total=self.params_total,
             params_active=self.params_active,
             kv_cache_bytes_per_token=int(self.kv_cache_bytes_per_token("fp16")),
+            state_bytes_per_sequence=int(self.state_bytes_per_sequence()),
+            layer_kinds={"attention": self.num_attention_layers, "linear_attention": self.num_linear_layers,
+                         "mamba2": self.num_mamba_layers, "mlp_only": self.num_mlp_only_layers},
             weight_dtype=checkpoint.label if checkpoint else None,  # as the checkpoint stores the weights
             weight_formats=checkpoint.to_dict() if checkpoint else {},
             weight_gb={**({"checkpoint": self.weight_bytes() / 1e9} if readable else {}),
