@@ -281,3 +281,23 @@ def test_recurrent_layers_never_exceed_the_model():
                      intermediate_size=8, vocab_size=8, num_linear_layers=3, linear_num_key_heads=1,
                      linear_num_value_heads=1, linear_key_head_dim=8, linear_value_head_dim=8, linear_conv_kernel=4)
     assert math.isinf(lr.load_model("llama2-7b").attention_span)
+
+
+def test_falcon_h1_runs_mamba_beside_attention_in_every_layer():
+    # Falcon-H1-7B's sizes as its config states them (44 layers, 12 query / 2 KV heads of 128,
+    # Mamba-2 24 heads of 128 with state 256 in one group); intermediate and vocabulary sizes are
+    # placeholders for this check.
+    cfg = {"model_type": "falcon_h1", "hidden_size": 3072, "num_hidden_layers": 44, "num_attention_heads": 12,
+           "num_key_value_heads": 2, "head_dim": 128, "intermediate_size": 8192, "vocab_size": 1000,
+           "mamba_d_ssm": 3072, "mamba_n_heads": 24, "mamba_d_head": "auto", "mamba_n_groups": 1,
+           "mamba_d_state": 256, "mamba_d_conv": 4}
+    m = model_from_config(cfg, model_id="falcon-h1-like")
+    assert (m.num_attention_layers, m.num_mamba_layers, m.num_dense_layers, m.mamba_head_dim) == (44, 44, 44, 128)
+    # Both caches: KV 2 x 128 x 2 x 2 bytes x 44 per token, and 24 x 128 x 256 state + conv
+    # (3072 + 2 x 256) x 3 per layer and sequence.
+    assert m.kv_cache_bytes_per_token() == 2 * 128 * 2 * 2 * 44
+    assert m.state_bytes_per_sequence() == (24 * 128 * 256 + 3584 * 3) * 44 * 2
+    ops = decode_ops(m, 1000)
+    assert {op.name: op.count for op in ops}["mamba/scan"] == 44 == {op.name: op.count for op in ops}["attn/qk"]
+    with pytest.raises(InputError, match="mamba_d_ssm"):
+        model_from_config({**cfg, "mamba_d_ssm": 3001}, model_id="bad")

@@ -34,7 +34,7 @@ KNOWN_MODEL_TYPES = {
     "gptj", "falcon", "RefinedWeb", "RefinedWebModel", "gemma", "gemma2", "gemma3", "gemma3_text",
     "deepseek_v2", "deepseek_v3", "kimi_k2", "gpt_oss", "phi3", "phi", "glm4", "glm", "glm4_moe", "yi",
     "olmo2", "starcoder2", "cohere", "exaone", "internlm2", "minimax", "ernie4_5", "ernie4_5_moe",
-    "qwen3_next", "nemotron_h", "deepseek_v32",
+    "qwen3_next", "nemotron_h", "deepseek_v32", "falcon_h1",
 }
 _GELU_MLP_TYPES = {"gptj", "falcon", "RefinedWeb", "RefinedWebModel", "phi", "starcoder2"}
 _LAYERNORM_TYPES = {"gptj", "falcon", "RefinedWeb", "RefinedWebModel", "phi", "starcoder2"}
@@ -93,6 +93,7 @@ class ModelSpec:
     mamba_chunk_size: int = 0
     num_mlp_only_layers: int = 0
     num_mixer_only_layers: int = 0
+    mamba_parallel: bool = False  # Falcon-H1: Mamba-2 beside attention in the same layers, outputs summed
     attn_output_gate: bool = False
     # DeepSeek sparse attention (V3.2): a lightning indexer picks index_topk cached tokens per query.
     index_n_heads: int = 0
@@ -129,7 +130,8 @@ class ModelSpec:
     @property
     def num_attention_layers(self) -> int:
         """Layers with softmax attention (the rest hold a linear-attention or Mamba mixer, or none)."""
-        return self.num_layers - self.num_linear_layers - self.num_mamba_layers - self.num_mlp_only_layers
+        beside = self.num_mamba_layers if self.mamba_parallel else 0  # Mamba that shares its layer with attention
+        return self.num_layers - self.num_linear_layers - self.num_mamba_layers + beside - self.num_mlp_only_layers
 
     @property
     def num_mixer_layers(self) -> int:
@@ -450,8 +452,8 @@ def _check_spec(m: ModelSpec) -> None:
 
 def _check_hybrid(m: ModelSpec, where: str) -> None:
     """InputError unless the layer kinds add up and each mixer kind present has its sizes."""
-    mixers = m.num_linear_layers + m.num_mamba_layers + m.num_mlp_only_layers
-    if mixers > m.num_layers:
+    mixers = m.num_linear_layers + (0 if m.mamba_parallel else m.num_mamba_layers) + m.num_mlp_only_layers
+    if mixers > m.num_layers or m.num_mamba_layers > m.num_layers:
         raise InputError(f"{where}: {m.num_linear_layers} linear-attention + {m.num_mamba_layers} Mamba + "
                          f"{m.num_mlp_only_layers} MLP-only layers exceed the {m.num_layers} layers")
     if m.num_mlp_only_layers + m.num_mixer_only_layers > m.num_layers:
@@ -619,6 +621,8 @@ def _layer_kinds(cfg: dict[str, Any], layers: int, where: str) -> list[str] | No
 def _hybrid_fields(cfg: dict[str, Any], layers: int, where: str) -> dict[str, Any]:
     """ModelSpec fields of linear-attention (Gated DeltaNet) and Mamba-2 layers; {} for a model
     without them. Nemotron-H blocks hold one part each: a mixer (M, *) or an MLP (-)."""
+    if cfg.get("mamba_d_ssm") is not None or cfg.get("model_type") == "falcon_h1":
+        return _parallel_mamba_fields(cfg, layers, where)
     kinds = _layer_kinds(cfg, layers, where)
     if kinds is None:
         return {}
@@ -645,6 +649,26 @@ def _hybrid_fields(cfg: dict[str, Any], layers: int, where: str) -> dict[str, An
                    mamba_conv_kernel=_int(cfg, "conv_kernel", default=4, where=where),
                    mamba_chunk_size=_int(cfg, "chunk_size", default=256, where=where))
     return out
+
+
+def _parallel_mamba_fields(cfg: dict[str, Any], layers: int, where: str) -> dict[str, Any]:
+    """Falcon-H1: every layer runs attention and a Mamba-2 mixer side by side on the same input
+    and sums them, then its MLP."""
+    heads = _int(cfg, "mamba_n_heads", where=where)
+    d_ssm = _int(cfg, "mamba_d_ssm", default=0, minimum=0, where=where)
+    head_dim_value = cfg.get("mamba_d_head")
+    if head_dim_value is None or head_dim_value == "auto":
+        if not d_ssm or d_ssm % heads:
+            raise InputError(f"{where}: mamba_d_head is {show(head_dim_value)}, so mamba_d_ssm ({d_ssm}) must be "
+                             f"a multiple of mamba_n_heads ({heads})")
+        head_dim = d_ssm // heads
+    else:
+        head_dim = _whole(where, "mamba_d_head", head_dim_value, 1)
+    return dict(num_mamba_layers=layers, mamba_parallel=True, mamba_num_heads=heads, mamba_head_dim=head_dim,
+                ssm_state_size=_int(cfg, "mamba_d_state", where=where),
+                mamba_groups=_int(cfg, "mamba_n_groups", default=1, where=where),
+                mamba_conv_kernel=_int(cfg, "mamba_d_conv", default=4, where=where),
+                mamba_chunk_size=_int(cfg, "mamba_chunk_size", default=256, where=where))
 
 
 def _sparse_attention_fields(cfg: dict[str, Any], where: str) -> dict[str, Any]:
