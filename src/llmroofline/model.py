@@ -763,7 +763,7 @@ def model_from_config(cfg: Any, *, model_id: str = "custom", meta: dict[str, Any
 
     # Multi-head latent attention.
     kv_lora = _int(cfg, "kv_lora_rank", default=0, minimum=0, where=where)
-    mla = dict(q_lora_rank=0, kv_lora_rank=0, qk_rope_head_dim=0, qk_nope_head_dim=0, v_head_dim=0)
+    mla: dict[str, Any] = dict(q_lora_rank=0, kv_lora_rank=0, qk_rope_head_dim=0, qk_nope_head_dim=0, v_head_dim=0)
     if kv_lora:
         mla = dict(
             q_lora_rank=_int(cfg, "q_lora_rank", default=0, minimum=0, where=where),
