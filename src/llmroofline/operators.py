@@ -330,7 +330,7 @@ def forward_ops(model: ModelSpec, *, groups: list[AttentionGroup], weight_dtype:
         if m.num_global_layers:
             ops += _attention_ops(m, g, sh, kvb, fused_attention, m.attention_span, m.num_global_layers, suffix)
         if m.is_sparse_attention:
-            ops += _indexer_attention_ops(m, g, La, suffix)
+            ops += _indexer_attention_ops(m, g, La, suffix, gp)
         if m.num_linear_layers or m.num_mamba_layers:
             ops += recurrent_scan_ops(m, g, sh, suffix)
         if m.num_sliding_layers:
@@ -510,10 +510,11 @@ def _indexer_projection_ops(m: ModelSpec, tokens, wb: float, gp: str, count: int
     ]
 
 
-def _indexer_attention_ops(m: ModelSpec, g: AttentionGroup, count: int, suffix: str) -> list[Operator]:
+def _indexer_attention_ops(m: ModelSpec, g: AttentionGroup, count: int, suffix: str, rate: str) -> list[Operator]:
     """The indexer scores every cached position for each new token, then picks the top k.
 
-    Scores: per (query, key) pair n_heads · (2·d dot product + ReLU, weight, sum) in fp8, reading
+    Scores: per (query, key) pair n_heads · (2·d dot product + ReLU, weight, sum) at the attention
+    projections' GEMM rate (fp8 where the device and checkpoint have it, as DeepSeek runs it), reading
     each position's cached index key; the fp32 scores are written and read back by the top-k
     selection, which writes k indices per token. Linear in the context, unlike the main attention,
     which sees at most index_topk positions (the attention ops' window).
@@ -525,7 +526,7 @@ def _indexer_attention_ops(m: ModelSpec, g: AttentionGroup, count: int, suffix: 
     n, d = m.index_n_heads, m.index_head_dim
     t = b * new
     score = Operator(
-        name=f"attn/indexer_score{suffix}", kind=_attention_kind(new), precision="fp8", count=count,
+        name=f"attn/indexer_score{suffix}", kind=_attention_kind(new), precision=rate, count=count,
         flops=pairs * (n * (2.0 * d + 3.0)), weight_bytes=ZERO,
         act_read_bytes=t * (n * d * 1.0), act_write_bytes=pairs * 4.0,
         kv_read_bytes=positions * hybrid.indexer_key_bytes(m), kv_write_bytes=ZERO, gemm_rows=new)
