@@ -301,3 +301,12 @@ def test_falcon_h1_runs_mamba_beside_attention_in_every_layer():
     assert {op.name: op.count for op in ops}["mamba/scan"] == 44 == {op.name: op.count for op in ops}["attn/qk"]
     with pytest.raises(InputError, match="mamba_d_ssm"):
         model_from_config({**cfg, "mamba_d_ssm": 3001}, model_id="bad")
+
+
+def test_estimates_say_what_the_hybrid_model_assumes():
+    q = lr.estimate(QWEN_NEXT, "H200-SXM-141GB", tp=2, batch=1, input_len=1024, output_len=16)
+    assert any("36 of 48 layers keep a fixed recurrent state (39.5 MB per sequence" in w for w in q.warnings)
+    d = lr.estimate(DSV32, "H200-SXM-141GB", tp=8, batch=1, input_len=1024, output_len=16)
+    assert any("at most 2,048 cached tokens" in w for w in d.warnings)
+    plain = lr.estimate("llama3.1-8b", "H200-SXM-141GB", batch=1, input_len=1024, output_len=16)
+    assert not any("recurrent" in w or "sparse" in w for w in plain.warnings)
