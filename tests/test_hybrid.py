@@ -163,9 +163,14 @@ def test_sparse_prefill_caps_pairs_at_top_k_per_query():
     m = lr.load_model(DSV32)
     ops = lr.forward_ops(m, groups=[AttentionGroup(1, 8192, 0)])
     # Query i sees min(i, 2048) positions: 2048 x 2049 / 2 + (8192 - 2048) x 2048 = 14,681,088 pairs;
-    # prefill QK over qk_nope + rope = 192 dims for 128 heads.
+    # sparse MLA runs in MQA mode in prefill too: QK over the 512 + 64 latent dims for 128 heads,
+    # and no per-head decompression of the cache (no kv_b_proj).
     pairs = 2048 * 2049 // 2 + (8192 - 2048) * 2048
-    assert float(op_totals(ops, "attn/qk")["flops"]) == 61 * 2 * 128 * 192 * pairs
+    assert float(op_totals(ops, "attn/qk")["flops"]) == 61 * 2 * 128 * 576 * pairs
+    assert float(op_totals(ops, "attn/sv")["flops"]) == 61 * 2 * 128 * 512 * pairs
+    assert not [op for op in ops if op.name.startswith("attn/kv_b_proj")]
+    # The absorbed projections run for each of the 8192 new tokens: 128 heads x 128 x 512 MACs.
+    assert float(op_totals(ops, "attn/q_absorb")["flops"]) == 61 * 8192 * 2 * 128 * 128 * 512
     # The indexer still sees every causal pair: 8192 x 8193 / 2.
     assert float(op_totals(ops, "attn/indexer_score")["flops"]) == 61 * 8192 * 8193 / 2 * 64 * 259
 

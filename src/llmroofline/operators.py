@@ -167,6 +167,17 @@ def cached_positions(new, past, window: float):
     return np.minimum(np.asarray(past, dtype=float) + new, window + new - 1)
 
 
+def _absorbed(model: ModelSpec, new) -> np.ndarray:
+    """1 where MLA runs in the latent space (weights absorbed, MQA mode), 0 where it decompresses K
+    and V per head: decode passes (one new token per sequence) absorb; prefill decompresses, except
+    under sparse attention, which DeepSeek-V3.2 runs in MQA mode for prefill and decode alike (its
+    top-k keys are gathered from the latent cache)."""
+    new = np.asarray(new, dtype=float)
+    if model.is_sparse_attention:
+        return np.ones_like(new)
+    return (new == 1).astype(float)
+
+
 def _attention_ops(model: ModelSpec, g: AttentionGroup, sh: Sharding, kv_bytes: float,
                    fused: bool, window: float, count: int, suffix: str) -> list[Operator]:
     """QK, softmax and SV of one layer kind. Fused (flash-style): scores never touch memory."""
@@ -183,7 +194,7 @@ def _attention_ops(model: ModelSpec, g: AttentionGroup, sh: Sharding, kv_bytes: 
         # kv_lora dims, one latent vector per position shared by all heads and replicated per device.
         # Prefill decompresses K and V per head (kv_b_proj) and attends over qk_nope+rope / v dims.
         # Decided per grid point: a grid may mix one-token and longer passes.
-        absorbed = (q == 1).astype(float)
+        absorbed = _absorbed(model, q)
         d_qk = absorbed * (model.kv_lora_rank + model.qk_rope_head_dim) + (1 - absorbed) * model.q_head_dim
         d_v = absorbed * model.kv_lora_rank + (1 - absorbed) * model.v_head_dim
         k_read = positions * (model.kv_lora_rank + model.qk_rope_head_dim) * kv_bytes
@@ -323,12 +334,13 @@ def forward_ops(model: ModelSpec, *, groups: list[AttentionGroup], weight_dtype:
         suffix = f"_{g.label}" if g.label else ""
         if m.is_mla:
             batch = np.asarray(g.batch, dtype=float)
-            absorbed = (np.asarray(g.new, dtype=float) == 1).astype(float)
+            absorbed = _absorbed(m, g.new)
             if np.any(absorbed):
-                # Absorbed W_UK into the query and W_UV after attention (per head, kv_lora wide).
+                # Absorbed W_UK into the query and W_UV after attention (per head, kv_lora wide), per new token.
+                new_tokens = batch * np.asarray(g.new, dtype=float)
                 mla_decode = [
-                    _linear(f"attn/q_absorb{suffix}", batch, m.qk_nope_head_dim, m.kv_lora_rank * heads, wb, gp, La),
-                    _linear(f"attn/v_absorb{suffix}", batch, m.kv_lora_rank * heads, m.v_head_dim, wb, gp, La),
+                    _linear(f"attn/q_absorb{suffix}", new_tokens, m.qk_nope_head_dim, m.kv_lora_rank * heads, wb, gp, La),
+                    _linear(f"attn/v_absorb{suffix}", new_tokens, m.kv_lora_rank * heads, m.v_head_dim, wb, gp, La),
                 ]
                 ops += [_masked(op, absorbed) for op in mla_decode]
             if not np.all(absorbed):
