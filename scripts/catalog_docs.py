@@ -76,13 +76,13 @@ def architectures_section() -> list[str]:
     lines = ["", "## Architectures", "",
              "Most bundled models attend over a KV cache that grows by one entry per token in every layer "
              "(sliding-window layers stop at their window). The models below replace some of that: "
-             "Gated DeltaNet linear attention and Mamba-2 layers keep a fixed recurrent state per sequence "
+             "Gated DeltaNet linear attention and Mamba layers keep a fixed recurrent state per sequence "
              "(their cost per token does not depend on the context); DeepSeek sparse attention caches a small "
              "fp8 indexer key per token beside the MLA latent, scores every cached token with it, and attends "
              "to the top k. KV bytes count only the attention layers (and the indexer key); the state is per "
              "sequence, at 16 bit. Formulas, sources and a long-context case against a published figure: "
              "[architectures.md](architectures.md).", "",
-             "| id | layers | attention | linear attention | Mamba-2 | MLP-only blocks | KV bytes/token fp16 | "
+             "| id | layers | attention | linear attention | Mamba | MLP-only blocks | KV bytes/token fp16 | "
              "state bytes/sequence | sparse top-k |",
              "|" + " --- |" * 9]
     for m in lr.list_models():

@@ -321,3 +321,23 @@ def test_estimates_say_what_the_hybrid_model_assumes():
     assert any("at most 2,048 cached tokens" in w for w in d.warnings)
     plain = lr.estimate("llama3.1-8b", "H200-SXM-141GB", batch=1, input_len=1024, output_len=16)
     assert not any("recurrent" in w or "sparse" in w for w in plain.warnings)
+
+
+def test_jamba_mamba1_layers_by_hand():
+    from llmroofline import hybrid
+
+    m = lr.load_model("ai21labs/Jamba-v0.1")
+    # attn_layer_period 8, offset 4: layers 4, 12, 20, 28 attend, the other 28 are Mamba-1;
+    # expert_layer_period 2, offset 1: the 16 odd layers are MoE, the 16 even ones dense.
+    assert (m.num_attention_layers, m.num_mamba_layers, m.num_moe_layers, m.num_dense_layers) == (4, 28, 16, 16)
+    # Mamba-1 with d_inner = 2 x 4096 = 8192 channels: in_proj 4096 x 16384, out_proj 8192 x 4096,
+    # x_proj 8192 x (256 + 2 x 16), dt_proj 256 x 8192; conv 8192 x (4 + bias), A_log 8192 x 16,
+    # D and the dt bias 8192 each.
+    assert hybrid.mamba_layer_params(m) == (4096 * 16384 + 8192 * 4096 + 8192 * 288 + 256 * 8192,
+                                            8192 * 5 + 8192 * 16 + 2 * 8192)
+    assert m.kv_cache_bytes_per_token() == 4 * 8 * 128 * 2 * 2 == 16_384
+    # State per layer: 8192 channels x d_state 16, plus the conv's last 3 inputs of 8192.
+    assert m.state_bytes_per_sequence() == 28 * (8192 * 16 + 8192 * 3) * 2 == 8_716_288
+    (scan,) = [op for op in decode_ops(m, 10_000) if op.name == "mamba/scan"]
+    assert float(scan.flops) == 7 * 8192 * 16  # decay exp(dt A) per element (3), input (2), readout (2)
+    assert lr.load_model("ai21labs/AI21-Jamba-1.5-Mini").catalog_entry == "ai21labs/Jamba-v0.1"

@@ -31,7 +31,7 @@ from llmroofline.precision import GROUPS, WeightFormat, WeightPrecision  # noqa:
 from .conftest import round_device  # noqa: E402
 
 REL = 1e-9  # float64 round-off allowance for laws that hold exactly on paper
-KINDS = ("dense", "gqa", "mqa", "moe", "moe_shared", "sliding", "alternating", "mla", "linear", "mamba", "sparse")
+KINDS = ("dense", "gqa", "mqa", "moe", "moe_shared", "sliding", "alternating", "mla", "linear", "mamba", "sparse", "jamba")
 
 
 # ---- strategies ----------------------------------------------------------------------------
@@ -93,6 +93,15 @@ def configs(draw, kinds=KINDS) -> dict:
                    mamba_num_heads=groups * draw(st.integers(1, 16)), mamba_head_dim=draw(st.sampled_from([32, 64])),
                    ssm_state_size=draw(st.sampled_from([16, 128])), n_groups=groups, conv_kernel=4,
                    chunk_size=draw(st.sampled_from([64, 128, 256])))
+    elif kind == "jamba":  # Mamba-1 layers with attention every period-th layer, MoE every other one
+        layers = cfg["num_hidden_layers"]
+        period = draw(st.integers(1, min(8, layers)))
+        experts = draw(st.integers(2, 16))
+        cfg.update(model_type="jamba", attn_layer_period=period, attn_layer_offset=draw(st.integers(0, period - 1)),
+                   mamba_d_state=draw(st.sampled_from([8, 16])), mamba_expand=2, mamba_d_conv=4,
+                   mamba_dt_rank=draw(st.sampled_from([16, 256])), num_experts=experts,
+                   num_experts_per_tok=draw(st.integers(1, min(2, experts))),
+                   expert_layer_period=min(2, layers), expert_layer_offset=min(1, layers - 1))
     elif kind == "sparse":  # MLA with a lightning indexer keeping the top k (DeepSeek-V3.2)
         cfg.update(model_type="deepseek_v32", kv_lora_rank=512, q_lora_rank=draw(st.sampled_from([0, 1536])),
                    qk_rope_head_dim=64, qk_nope_head_dim=128, v_head_dim=128,

@@ -4,7 +4,9 @@
   arXiv:2412.06464): per value head a d_k x d_v state S, per token
   S <- a·S + b·k (v - S^T k)^T, output S^T q.
 - Mamba-2 (Dao & Gu, "Transformers are SSMs", arXiv:2405.21060), as in Nemotron-H: per head a
-  head_dim x d_state state h, per token h <- exp(dt·A)·h + dt·x B^T, output h C + D·x.
+  head_dim x d_state state h, per token h <- exp(dt·A)·h + dt·x B^T, output h C + D·x. Mamba-1
+  (Gu & Dao, arXiv:2312.00752), as in Jamba, is the same with one head per channel (head_dim 1),
+  a decay per state element and dt, B, C from a separate x_proj.
 - DeepSeek sparse attention (DeepSeek-V3.2-Exp, github.com/deepseek-ai/DeepSeek-V3.2-Exp): a small
   fp8 "lightning indexer" scores every cached token for each query and MLA attends to the top k.
 
@@ -30,8 +32,14 @@ GDN_CHUNK_TOKENS = 64
 # FLOPs per state element per token. Gated DeltaNet, per value head (d_k x d_v state S):
 # decay a·S (1), retrieval S^T k (2), rank-one update S += k·u^T (2), readout S^T q (2) = 7.
 # Mamba-2, per head (head_dim x d_state state h): decay (1), input dt·x B^T added (2), readout h C (2) = 5.
+# Mamba-1 (Jamba) has a decay per state element, exp(dt·A) with A per channel and state: 1 multiply
+# and 1 exp more than Mamba-2's scalar decay per head = 7.
 GDN_FLOPS_PER_STATE_ELEMENT = 7.0
 MAMBA_FLOPS_PER_STATE_ELEMENT = 5.0
+MAMBA1_FLOPS_PER_STATE_ELEMENT = 7.0
+# Mamba-1's selective-scan kernel walks a sequence in chunks of 2048 tokens (mamba-ssm
+# selective_scan: kChunkSize = 128 threads x 16 items), keeping the state on chip within one.
+MAMBA1_CHUNK_TOKENS = 2048
 # The sparse-attention indexer caches one fp8 key per token and layer with one fp32 scale per
 # 128 elements (DeepSeek-V3.2-Exp inference code, kernel.py act_quant block 128): 128 + 4 bytes.
 INDEX_KEY_BYTES_PER_ELEMENT = 1.0
@@ -84,22 +92,41 @@ def mamba_inner(m: ModelSpec) -> int:
 
 
 def mamba_conv_dim(m: ModelSpec) -> int:
-    """Channels of the short convolution: x (inner width) and B, C (groups x d_state each)."""
+    """Channels of the short convolution: x (inner width) and, in Mamba-2, B and C (groups x
+    d_state each)."""
+    if m.mamba_dt_rank:
+        return mamba_inner(m)
     return mamba_inner(m) + 2 * m.mamba_groups * m.ssm_state_size
 
 
 def mamba_in_proj_width(m: ModelSpec) -> int:
-    """in_proj: the gate z, x, B, C and one dt per head."""
+    """in_proj: the gate z and x, and in Mamba-2 also B, C and one dt per head."""
+    if m.mamba_dt_rank:
+        return 2 * mamba_inner(m)
     return 2 * mamba_inner(m) + 2 * m.mamba_groups * m.ssm_state_size + m.mamba_num_heads
 
 
+def mamba1_x_proj_width(m: ModelSpec) -> int:
+    """Mamba-1's x_proj: dt (low rank), B and C from x."""
+    return m.mamba_dt_rank + 2 * m.ssm_state_size
+
+
 def mamba_layer_params(m: ModelSpec) -> tuple[int, int]:
-    """(matrix, vector) elements of one Mamba-2 layer: in_proj and out_proj; conv weights and
-    bias, A_log, D, dt_bias and the gated norm."""
+    """(matrix, vector) elements of one Mamba layer. Mamba-2: in_proj and out_proj; conv weights
+    and bias, A_log, D, dt_bias and the gated norm. Mamba-1: in_proj, x_proj, dt_proj and out_proj;
+    conv weights and bias, A_log (one per channel and state), D and the dt_proj bias."""
     h, di = m.hidden_size, mamba_inner(m)
     matrix = h * mamba_in_proj_width(m) + di * h
+    if m.mamba_dt_rank:
+        matrix += di * mamba1_x_proj_width(m) + m.mamba_dt_rank * di
+        vectors = mamba_conv_dim(m) * (m.mamba_conv_kernel + 1) + di * m.ssm_state_size + 2 * di
+        return matrix, vectors
     vectors = mamba_conv_dim(m) * (m.mamba_conv_kernel + 1) + 3 * m.mamba_num_heads + di
     return matrix, vectors
+
+
+def mamba_flops_per_state_element(m: ModelSpec) -> float:
+    return MAMBA1_FLOPS_PER_STATE_ELEMENT if m.mamba_dt_rank else MAMBA_FLOPS_PER_STATE_ELEMENT
 
 
 def mamba_state_elements(m: ModelSpec) -> int:
@@ -131,7 +158,7 @@ def state_bytes_per_sequence(m: ModelSpec) -> float:
 def recurrent_flops_per_token(m: ModelSpec) -> float:
     """FLOPs of the recurrences (state update and readout) of all layers for one token."""
     return (m.num_linear_layers * GDN_FLOPS_PER_STATE_ELEMENT * linear_state_elements(m)
-            + m.num_mamba_layers * MAMBA_FLOPS_PER_STATE_ELEMENT * mamba_state_elements(m))
+            + m.num_mamba_layers * mamba_flops_per_state_element(m) * mamba_state_elements(m))
 
 
 # ---- DeepSeek sparse attention ------------------------------------------------------------------

@@ -19,6 +19,7 @@ from typing import Any
 from .catalog import catalog_files, looks_like_path, name_table
 from .errors import InputError, clean_name, show, unknown_name
 from .files import MAX_CONFIG_BYTES, parse_json, read_text
+from .hybrid import MAMBA1_CHUNK_TOKENS
 from .precision import (
     CHECKPOINT,
     GROUPS,
@@ -34,7 +35,7 @@ KNOWN_MODEL_TYPES = {
     "gptj", "falcon", "RefinedWeb", "RefinedWebModel", "gemma", "gemma2", "gemma3", "gemma3_text",
     "deepseek_v2", "deepseek_v3", "kimi_k2", "gpt_oss", "phi3", "phi", "glm4", "glm", "glm4_moe", "yi",
     "olmo2", "starcoder2", "cohere", "exaone", "internlm2", "minimax", "minimax_m2", "ernie4_5", "ernie4_5_moe",
-    "qwen3_next", "nemotron_h", "deepseek_v32", "falcon_h1",
+    "qwen3_next", "nemotron_h", "deepseek_v32", "falcon_h1", "jamba",
 }
 EMBEDDING_COUNTS = ("both", "output", "none")
 # What `params_active` counts, the convention OpenAI's gpt-oss model card uses for its active figures.
@@ -99,6 +100,7 @@ class ModelSpec:
     mamba_groups: int = 0
     mamba_conv_kernel: int = 0
     mamba_chunk_size: int = 0
+    mamba_dt_rank: int = 0  # > 0: Mamba-1 (Jamba), one head per channel, dt/B/C from x_proj
     num_mlp_only_layers: int = 0
     num_mixer_only_layers: int = 0
     mamba_parallel: bool = False  # Falcon-H1: Mamba-2 beside attention in the same layers, outputs summed
@@ -626,6 +628,10 @@ def _moe_layers(cfg: dict[str, Any], layers: int, model_type: str, where: str) -
     """How many layers have a mixture-of-experts MLP (the rest are dense)."""
     if model_type.startswith("llama4"):
         return layers // _int(cfg, "interleave_moe_layer_step", default=1, where=where)
+    if cfg.get("expert_layer_period") is not None:  # Jamba: every period-th layer from the offset
+        period = _int(cfg, "expert_layer_period", maximum=layers, where=where)
+        offset = _int(cfg, "expert_layer_offset", default=0, minimum=0, maximum=period - 1, where=where)
+        return len([i for i in range(layers) if i % period == offset])
     if cfg.get("first_k_dense_replace") is not None:
         first = _int(cfg, "first_k_dense_replace", minimum=0, maximum=layers, where=where)
         freq = _int(cfg, "moe_layer_freq", default=1, where=where)
@@ -657,6 +663,11 @@ def _layer_kinds(cfg: dict[str, Any], layers: int, where: str) -> list[str] | No
     if types is not None and any(t in ("linear_attention", "mamba") for t in types):
         return ["linear_attention" if t == "linear_attention" else "mamba" if t == "mamba" else "attention"
                 for t in types]
+    period = cfg.get("attn_layer_period")
+    if period is not None and cfg.get("mamba_d_state") is not None:  # Jamba: attention every period-th layer
+        n = _whole(where, "attn_layer_period", period, 1, layers)
+        offset = _int(cfg, "attn_layer_offset", default=0, minimum=0, maximum=n - 1, where=where)
+        return ["attention" if i % n == offset else "mamba1" for i in range(layers)]
     interval = cfg.get("full_attention_interval")
     if interval is not None:
         n = _whole(where, "full_attention_interval", interval, 1, layers)
@@ -683,6 +694,15 @@ def _hybrid_fields(cfg: dict[str, Any], layers: int, where: str) -> dict[str, An
         )
     if "hybrid_override_pattern" in cfg:
         out.update(num_mlp_only_layers=kinds.count("mlp"), num_mixer_only_layers=layers - kinds.count("mlp"))
+    if "mamba1" in kinds:
+        hidden = _int(cfg, "hidden_size", where=where)
+        inner = _int(cfg, "mamba_expand", default=2, where=where) * hidden
+        out.update(num_mamba_layers=kinds.count("mamba1"), mamba_num_heads=inner, mamba_head_dim=1,
+                   ssm_state_size=_int(cfg, "mamba_d_state", where=where), mamba_groups=1,
+                   mamba_conv_kernel=_int(cfg, "mamba_d_conv", default=4, where=where),
+                   mamba_dt_rank=_int(cfg, "mamba_dt_rank", default=math.ceil(hidden / 16), where=where),
+                   mamba_chunk_size=MAMBA1_CHUNK_TOKENS)
+        return out
     out["num_mamba_layers"] = kinds.count("mamba")
     if out["num_mamba_layers"]:
         hidden = _int(cfg, "hidden_size", where=where)

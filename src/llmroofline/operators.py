@@ -480,7 +480,14 @@ def recurrent_projection_ops(m: ModelSpec, tokens, seqs, sh: Sharding, wb: float
         ops += [
             _linear("mamba/in_proj", tokens, h, hybrid.mamba_in_proj_width(m) / tp, wb, gp, n),
             _conv("mamba/conv", tokens, seqs, hybrid.mamba_conv_dim(m) / tp, m.mamba_conv_kernel, n),
-            _elementwise("mamba/norm_gate", tokens, inner, 8.0, 2.0, 1.0, n, weight_elems=inner),
+        ]
+        if m.mamba_dt_rank:  # Mamba-1: dt, B, C from x (x_proj), dt back to full width (dt_proj)
+            ops += [_linear("mamba/x_proj", tokens, inner, hybrid.mamba1_x_proj_width(m), wb, gp, n),
+                    _linear("mamba/dt_proj", tokens, m.mamba_dt_rank, inner, wb, gp, n)]
+        ops += [
+            # Mamba-2: gated RMS norm; Mamba-1: y·silu(z) only.
+            _elementwise("mamba/norm_gate", tokens, inner, 8.0, 2.0, 1.0, n,
+                         weight_elems=0 if m.mamba_dt_rank else inner),
             _linear("mamba/out_proj", tokens, inner, h, wb, gp, n),
         ]
     return ops
@@ -517,7 +524,7 @@ def recurrent_scan_ops(m: ModelSpec, g: AttentionGroup, sh: Sharding, suffix: st
         inner, gs = hybrid.mamba_inner(m), m.mamba_groups * m.ssm_state_size
         ops.append(Operator(
             name=f"mamba/scan{suffix}", count=m.num_mamba_layers,
-            flops=t * (hybrid.MAMBA_FLOPS_PER_STATE_ELEMENT * state),
+            flops=t * (hybrid.mamba_flops_per_state_element(m) * state),
             act_read_bytes=t * ((inner + 2 * gs + m.mamba_num_heads) / sh.tp * ACT_BYTES),  # x, B, C, dt
             act_write_bytes=t * (inner / sh.tp * ACT_BYTES),
             kv_read_bytes=passes * (state * hybrid.STATE_BYTES), kv_write_bytes=passes * (state * hybrid.STATE_BYTES),
