@@ -170,15 +170,20 @@ def cached_positions(new, past, window: float):
     return np.minimum(np.asarray(past, dtype=float) + new, window + new - 1)
 
 
+MLA_LATENT_MAX_NEW = 8  # new tokens per sequence still decoded in the latent space (a verify pass)
+
+
 def _absorbed(model: ModelSpec, new) -> np.ndarray:
     """1 where MLA runs in the latent space (weights absorbed, MQA mode), 0 where it decompresses K
-    and V per head: decode passes (one new token per sequence) absorb; prefill decompresses, except
-    under sparse attention, which DeepSeek-V3.2 runs in MQA mode for prefill and decode alike (its
-    top-k keys are gathered from the latent cache)."""
+    and V per head: decode passes absorb, including the verify pass of speculative decoding (up to
+    MLA_LATENT_MAX_NEW tokens per sequence: FlashMLA takes several query tokens per sequence for
+    multi-token prediction, and serving stacks verify drafts in the latent space); prefill
+    decompresses, except under sparse attention, which DeepSeek-V3.2 runs in MQA mode for prefill
+    and decode alike (its top-k keys are gathered from the latent cache)."""
     new = np.asarray(new, dtype=float)
     if model.is_sparse_attention:
         return np.ones_like(new)
-    return (new == 1).astype(float)
+    return (new <= MLA_LATENT_MAX_NEW).astype(float)
 
 
 def _attention_ops(model: ModelSpec, g: AttentionGroup, sh: Sharding, kv_bytes: float,
