@@ -35,6 +35,8 @@ DEPLOYMENTS = [
     ("deepseek-v3", "H200-SXM-141GB", 2, 8, None),
     ("mixtral-8x7b", "L40S", 2, 2, None),
     ("llama3.1-8b", "H100-SXM5-80GB", 1, 1, "fp8"),
+    ("jamba", "H100-SXM5-80GB", 2, 1, None),  # hybrid: Mamba mixers beside attention, MoE
+    ("qwen3-next", "H200-SXM-141GB", 2, 2, None),  # hybrid: linear attention beside full attention
 ]
 B = np.arange(1.0, 40.0)
 PASSES = {
