@@ -503,14 +503,33 @@ def search_device(w: Workload, hw: Hardware, *, price: float, calibration: Calib
                   max_batch_size: int = MAX_BATCH, runtime: Any = None) -> DeviceSearch:
     """Evaluate every configuration of one device (see the module docstring for the space)."""
     prof = calibration.runtime(runtime)
+    return _evaluate(w, hw, _plan(w, hw, prof, max_batch_size), price=price, calibration=calibration, prof=prof)
+
+
+Layout = tuple[int, int, int, int]  # tp, pp, ep, dp
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """One device's search space: the (tp, pp) layouts tried, and the batch grid of each
+    (tp, pp, ep, dp) configuration that holds at least one sequence."""
+
+    layouts: list[tuple[int, int]]
+    grids: dict[Layout, np.ndarray]
+
+
+def _plan(w: Workload, hw: Hardware, prof: RuntimeProfile, max_batch_size: int) -> _Plan:
     m, context = w.model, prof.kv_tokens(w.input_len, w.output_len)
+    per_replica: dict[tuple[int, int, int], int] = {}
 
     def largest(tp: int, pp: int, ep: int = 1, dp: int = 1) -> int:
         """Largest batch of the whole instance: each attention replica's, up to the batch limit."""
-        per_replica = max_batch(m, hw, context=context, weight_dtype=w.weight_dtype, kv_dtype=w.kv_dtype, tp=tp,
-                                pp=pp, ep=ep, kv_fraction=prof.memory_fraction, rule=prof.memory_rule,
-                                limit=max_batch_size, redundant_experts=w.redundant_experts)
-        return int(min(per_replica, max_batch_size)) * dp
+        if (tp, pp, ep) not in per_replica:
+            per_replica[tp, pp, ep] = int(min(max_batch(
+                m, hw, context=context, weight_dtype=w.weight_dtype, kv_dtype=w.kv_dtype, tp=tp, pp=pp, ep=ep,
+                kv_fraction=prof.memory_fraction, rule=prof.memory_rule, limit=max_batch_size,
+                redundant_experts=w.redundant_experts), max_batch_size))
+        return per_replica[tp, pp, ep] * dp
 
     fixed = w.fixed
     tps = [fixed["tp"]] if "tp" in fixed else tp_choices(m, hw, w.max_gpus)
@@ -520,40 +539,68 @@ def search_device(w: Workload, hw: Hardware, *, price: float, calibration: Calib
         layouts = {(tp, 1): largest(tp, 1) for tp in tps}
         if not any(layouts.values()):  # no single scale-up domain holds it: pipeline over several
             layouts.update({(tp, pp): largest(tp, pp) for tp in tps for pp in pp_choices(m, tp, w.max_gpus)})
-    cols: dict[str, list[np.ndarray]] = {k: [] for k in _COLUMNS}
-    band: dict[str, float] = {}
-    level = 0.0
+    grids = {}
     for tp, pp in layouts:
         for ep, dp in _expert_layouts(w, hw, tp, pp, wide=tp in (min(tps), max(tps))):
             batches = batch_grid(largest(tp, pp, ep, dp))
-            if batches.size == 0:
-                continue
-            r = estimate(m, hw, batch=batches, input_len=w.input_len, output_len=w.output_len, tp=tp, pp=pp,
-                         ep=ep, dp=dp, weight_dtype=w.weight_dtype, kv_dtype=w.kv_dtype, mode="continuous",
-                         calibration=calibration, runtime=prof, moe_imbalance=w.moe_imbalance,
-                         redundant_experts=w.redundant_experts if ep > 1 else 0)
-            keep = np.asarray(r.memory.fits, dtype=bool)
-            n = int(keep.sum())
-            for k, v in (("tp", tp), ("pp", pp), ("ep", ep), ("dp", dp)):
-                cols[k].append(np.full(n, v))
-            cols["batch"].append(r.batch[keep])
-            cols["ttft_s"].append(r.ttft_s[keep])
-            cols["tpot_s"].append(r.tpot_s[keep])
-            cols["throughput_per_gpu_tok_s"].append(r.throughput_per_gpu_tok_s[keep])
-            cols["memory_per_gpu_gb"].append(r.memory.total[keep] / GB)
-            cols["energy_j_per_token"].append(r.energy_j_per_token[keep])
-            for key, name in (("throughput_per_gpu_tok_s", "throughput_per_gpu"), ("ttft_s", "ttft"),
-                              ("tpot_s", "tpot")):
-                lo, hi = r.interval.get(key, (np.full(r.batch.shape, np.nan),) * 2)
-                cols[f"{name}_low"].append(np.asarray(lo)[keep])
-                cols[f"{name}_high"].append(np.asarray(hi)[keep])
-            band = dict(r.error_band)
-            level = float(r.interval.get("level", 0.0))
+            if batches.size:
+                grids[tp, pp, ep, dp] = batches
+    return _Plan(list(layouts), grids)
+
+
+def _shared_grids(plans: Iterable[_Plan]) -> dict[Layout, np.ndarray]:
+    """Per configuration, the union of the devices' batch grids.
+
+    Each device's grid is a log grid cut at its own largest batch; evaluated over the union, every
+    device that shares its GEMM rates shares the configuration's operator lists (built once
+    inside `reuse_passes()`), and each point's values are computed from its own inputs alone, so
+    a device's points are those its own grid gives.
+    """
+    grids: dict[Layout, list[np.ndarray]] = {}
+    for plan in plans:
+        for key, batches in plan.grids.items():
+            grids.setdefault(key, []).append(batches)
+    return {key: np.unique(np.concatenate(gs)) for key, gs in grids.items()}
+
+
+def _evaluate(w: Workload, hw: Hardware, plan: _Plan, *, price: float, calibration: Calibration,
+              prof: RuntimeProfile, shared: Mapping[Layout, np.ndarray] | None = None) -> DeviceSearch:
+    """One device's points: each configuration of its plan evaluated in one continuous-batching
+    estimate, over its own batch grid or over the `shared` grid holding it."""
+    m = w.model
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in _COLUMNS}
+    band: dict[str, float] = {}
+    level = 0.0
+    for (tp, pp, ep, dp), batches in plan.grids.items():
+        grid = shared[tp, pp, ep, dp] if shared else batches
+        r = estimate(m, hw, batch=grid, input_len=w.input_len, output_len=w.output_len, tp=tp, pp=pp,
+                     ep=ep, dp=dp, weight_dtype=w.weight_dtype, kv_dtype=w.kv_dtype, mode="continuous",
+                     calibration=calibration, runtime=prof, moe_imbalance=w.moe_imbalance,
+                     redundant_experts=w.redundant_experts if ep > 1 else 0)
+        own = np.searchsorted(grid, batches)  # this device's grid points within the evaluated one
+        keep = own[np.asarray(r.memory.fits, dtype=bool)[own]]
+        n = keep.size
+        for k, v in (("tp", tp), ("pp", pp), ("ep", ep), ("dp", dp)):
+            cols[k].append(np.full(n, v))
+        cols["batch"].append(r.batch[keep])
+        cols["ttft_s"].append(r.ttft_s[keep])
+        cols["tpot_s"].append(r.tpot_s[keep])
+        cols["throughput_per_gpu_tok_s"].append(r.throughput_per_gpu_tok_s[keep])
+        cols["memory_per_gpu_gb"].append(r.memory.total[keep] / GB)
+        cols["energy_j_per_token"].append(r.energy_j_per_token[keep])
+        for key, name in (("throughput_per_gpu_tok_s", "throughput_per_gpu"), ("ttft_s", "ttft"),
+                          ("tpot_s", "tpot")):
+            lo, hi = r.interval.get(key, (np.full(r.batch.shape, np.nan),) * 2)
+            cols[f"{name}_low"].append(np.asarray(lo)[keep])
+            cols[f"{name}_high"].append(np.asarray(hi)[keep])
+        band = dict(r.error_band)
+        level = float(r.interval.get("level", 0.0))
     points = DevicePoints(hw.id, price, hw.tdp_w, hw.memory_bytes / GB, error_band=band, interval_level=level,
                           **{k: np.concatenate(v) if v else np.zeros(0) for k, v in cols.items()})
     if len(points):
         return DeviceSearch(hw.id, points)
-    return DeviceSearch(hw.id, None, _does_not_fit(w, hw, list(layouts), context, prof))
+    context = prof.kv_tokens(w.input_len, w.output_len)
+    return DeviceSearch(hw.id, None, _does_not_fit(w, hw, plan.layouts, context, prof))
 
 
 def _expert_layouts(w: Workload, hw: Hardware, tp: int, pp: int, wide: bool) -> list[tuple[int, int]]:
@@ -627,17 +674,30 @@ def _search(model: Any, input_len: Any, output_len: Any, devices: Any, *, ttft_s
     w = replace(w, calibrated=cal.source != "plain roofline")
     if not 1 <= max_batch_size <= MAX_BATCH * 64:
         raise InputError(f"max_batch_size must be from 1 to {MAX_BATCH * 64}, got {max_batch_size!r}")
-    # Devices with the same rates share their passes (a lone prompt's prefill is the same pass on each).
+    # Devices with the same rates share their passes (a lone prompt's prefill is the same pass on each),
+    # and over the union of the devices' batch grids, every configuration's passes.
+    prof = cal.runtime(runtime)
+    plans = [_plan_one(w, hw, prof, max_batch_size) for hw in hws]
+    shared = _shared_grids(p for p in plans if isinstance(p, _Plan))
     with reuse_passes():
-        return w, [_search_one(w, hw, price, cal, max_batch_size, runtime) for hw in hws]
+        return w, [_search_one(w, hw, plan, price, cal, prof, shared) for hw, plan in zip(hws, plans, strict=True)]
 
 
-def _search_one(w: Workload, hw: Hardware, price: Mapping[str, float], cal: Calibration, max_batch_size: int,
-                runtime: Any) -> DeviceSearch:
+def _plan_one(w: Workload, hw: Hardware, prof: RuntimeProfile, max_batch_size: int) -> _Plan | str:
     try:
-        return search_device(w, hw, price=price.get(hw.id, hw.price_per_hour_usd), calibration=cal,
-                             max_batch_size=max_batch_size, runtime=runtime)
+        return _plan(w, hw, prof, max_batch_size)
     except InputError as e:  # a device that cannot run this model at all (e.g. no usable precision)
+        return f"cannot run: {e}"
+
+
+def _search_one(w: Workload, hw: Hardware, plan: _Plan | str, price: Mapping[str, float], cal: Calibration,
+                prof: RuntimeProfile, shared: Mapping[Layout, np.ndarray]) -> DeviceSearch:
+    if isinstance(plan, str):
+        return DeviceSearch(hw.id, None, plan)
+    try:
+        return _evaluate(w, hw, plan, price=price.get(hw.id, hw.price_per_hour_usd), calibration=cal, prof=prof,
+                         shared=shared)
+    except InputError as e:
         return DeviceSearch(hw.id, None, f"cannot run: {e}")
 
 

@@ -225,32 +225,66 @@ def small_pass_stacks(ops: list[Operator], hw: Hardware, eff: Efficiency
     every value goes through the same elementwise steps as with `operator_times`. Communication
     is NO_COMM when no operator communicates.
     """
-    shape = np.broadcast_shapes(*_field_shapes(ops))
-    if not ops or math.prod(shape) > STACK_POINTS:
+    fields = pass_fields(ops)
+    if fields is None:
         return None
     # The step time and the energy model time the same pass (the same operator objects, inside
     # `estimate.reuse_passes()`) on the same device: the last few stacks are kept, by identity.
-    key = (tuple(map(id, ops)), id(hw), id(eff))
+    key = (id(fields), id(hw), id(eff))
     hit = _RECENT_STACKS.get(key)
     if hit is not None:  # the same live objects: a kept entry holds its own, so their ids are not reused
         return hit[3]
-    stacks = _stacks(ops, hw, eff, shape)
+    stacks = _stacks(fields, hw, eff)
     if len(_RECENT_STACKS) >= 4:
         del _RECENT_STACKS[next(iter(_RECENT_STACKS))]
-    _RECENT_STACKS[key] = (tuple(ops), hw, eff, stacks)  # the objects are kept, so that their ids stay theirs
+    _RECENT_STACKS[key] = (fields, hw, eff, stacks)  # the objects are kept, so that their ids stay theirs
     return stacks
 
 
 _RECENT_STACKS: dict[tuple, tuple] = {}
 
 
-def _stacks(ops: list[Operator], hw: Hardware, eff: Efficiency, shape: tuple[int, ...]
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    n = len(ops)
+@dataclass(frozen=True, eq=False)
+class PassFields:
+    """A small pass's operator fields stacked by like kernels (kind, precision, GQA group): what
+    its stacks need from the operators, which does not depend on the device."""
+
+    ops: tuple[Operator, ...]
+    shape: tuple[int, ...]
+    like: tuple[tuple[str, str, float, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray], ...]
+    counts: np.ndarray  # (n_ops, 1, ...)
+
+
+def pass_fields(ops: list[Operator]) -> PassFields | None:
+    """The stacked fields of a pass over at most STACK_POINTS grid points (None above).
+
+    `recommend` times the same operator list on every device that shares its GEMM rates (inside
+    `estimate.reuse_passes()`), so the stacks are gathered once per list and kept, by identity,
+    for the most recent lists.
+    """
+    key = tuple(map(id, ops))
+    hit = _RECENT_FIELDS.get(key)
+    if hit is not None:  # a kept entry holds its operators, so their ids are not reused
+        return hit[1]
+    fields = _gather(ops)
+    if len(_RECENT_FIELDS) >= RECENT_FIELDS:
+        del _RECENT_FIELDS[next(iter(_RECENT_FIELDS))]
+    _RECENT_FIELDS[key] = (tuple(ops), fields)
+    return fields
+
+
+RECENT_FIELDS = 512  # operator lists: every pass of one model's search over all devices
+_RECENT_FIELDS: dict[tuple, tuple] = {}
+
+
+def _gather(ops: list[Operator]) -> PassFields | None:
+    shape = np.broadcast_shapes(*_field_shapes(ops))
+    if not ops or math.prod(shape) > STACK_POINTS:
+        return None
     like: dict[tuple, list[int]] = {}
     for i, op in enumerate(ops):
         like.setdefault((op.kind, op.precision, op.kv_group), []).append(i)
-    compute, memory = np.empty((n, *shape)), np.empty((n, *shape))
+    groups = []
     for (kind, precision, kv_group), idx in like.items():
         flops, nbytes, rows = np.empty((len(idx), *shape)), np.empty((len(idx), *shape)), np.empty((len(idx), *shape))
         attention = kind in (ATTN_PREFILL, ATTN_DECODE)
@@ -260,6 +294,20 @@ def _stacks(ops: list[Operator], hw: Hardware, eff: Efficiency, shape: tuple[int
             flops[j], nbytes[j], rows[j] = op.flops, op.bytes, op.gemm_rows
             if attention:
                 kv_read[j] = op.kv_read_bytes
+        for a in (flops, nbytes, rows, kv_read):
+            a.flags.writeable = False
+        groups.append((kind, precision, kv_group, np.array(idx), flops, nbytes, rows, kv_read))
+    counts = np.array([op.count for op in ops], dtype=float).reshape((-1,) + (1,) * len(shape))
+    counts.flags.writeable = False
+    return PassFields(tuple(ops), shape, tuple(groups), counts)
+
+
+def _stacks(fields: PassFields, hw: Hardware, eff: Efficiency
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    ops, shape = fields.ops, fields.shape
+    n = len(ops)
+    compute, memory = np.empty((n, *shape)), np.empty((n, *shape))
+    for kind, precision, kv_group, idx, flops, nbytes, rows, kv_read in fields.like:
         compute[idx], memory[idx] = kernel_seconds(kind, precision, flops, nbytes, rows, kv_read, kv_group, hw, eff)
     comm: np.ndarray = NO_COMM
     if any(op.kind == COMM for op in ops):
@@ -267,10 +315,9 @@ def _stacks(ops: list[Operator], hw: Hardware, eff: Efficiency, shape: tuple[int
         for i, op in enumerate(ops):
             if op.kind == COMM:
                 comm[i] = comm_seconds(op, hw, eff)
-    counts = np.array([op.count for op in ops], dtype=float).reshape((-1,) + (1,) * len(shape))
-    for a in (compute, memory, comm, counts):
+    for a in (compute, memory, comm):
         a.flags.writeable = False  # shared by the callers that ask again
-    return compute, memory, comm, counts
+    return compute, memory, comm, fields.counts
 
 
 def time_ops(ops: list[Operator], hw: Hardware, eff: Efficiency) -> OpTimes:
