@@ -503,7 +503,7 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
              kv_dtype: str | None = None, mode: str | None = None, calibration: str | Calibration | None = "default",
              max_batch_size: int | None = None, fused_attention: bool = True,
              kv_memory_fraction: float | None = None, runtime: str | RuntimeProfile | None = None,
-             moe_imbalance: float | None = None, redundant_experts: int = 0) -> Estimate:
+             moe_imbalance: float | None = None, redundant_experts: int = 0, with_warnings: bool = True) -> Estimate:
     """Predict TTFT, TPOT, end-to-end time, throughput and memory of a workload.
 
     mode: `static` (batch sequences start together: prefill, then output-1 decode steps),
@@ -517,6 +517,7 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
     when it reserves whole sequences, input + half the output with a paged cache).
     Parallelism (make_deployment): gpus = tp x dp x pp; batch is the whole instance's, split
     evenly over the dp attention replicas; ep defaults to tp x dp for a MoE model with dp > 1.
+    with_warnings: False leaves `warnings` empty (for a search that reads none of them).
     """
     requested_mode = None
     if mode is None:
@@ -612,7 +613,7 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
     notes = estimate_warnings(dep, mode=mode, batch=B, input_len=In, output_len=Out, memory=mem,
                               requested_mode=requested_mode,
                               kv_dtype_given=not (kv_dtype is None or (isinstance(kv_dtype, str) and not kv_dtype.strip())),
-                              max_batch_size=max_batch_size if mode == "max" else None)
+                              max_batch_size=max_batch_size if mode == "max" else None) if with_warnings else []
     return Estimate(
         warnings=tuple(notes),
         **values, batch=full(B), memory=mem, input_len=full(In), output_len=full(Out),

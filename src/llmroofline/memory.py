@@ -184,8 +184,15 @@ def max_batch(model: ModelSpec, hw: Hardware, *, context, weight_dtype: Any, kv_
         raise InputError(f"kv_fraction must be a fraction in (0, 1], got {kv_fraction!r}")
     if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
         raise InputError(f"limit must be a whole number >= 1, got {limit!r}")
-    weights, workspace, per_seq = serving_footprint(model, context, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
-                                                    tp=tp, pp=pp, ep=ep, redundant_experts=redundant_experts)
+    footprint = serving_footprint(model, context, weight_dtype=weight_dtype, kv_dtype=kv_dtype, tp=tp, pp=pp, ep=ep,
+                                  redundant_experts=redundant_experts)
+    return batch_in_memory(hw, footprint, kv_fraction=kv_fraction, limit=limit, rule=rule)
+
+
+def batch_in_memory(hw: Hardware, footprint: tuple, *, kv_fraction: float, limit: int, rule: str):
+    """`max_batch` from a `serving_footprint` (weights, workspace, bytes per sequence), which does
+    not depend on the device: a search over many devices computes it once per layout."""
+    weights, workspace, per_seq = footprint
     if rule == "free":  # the KV pool takes a fraction of what weights and workspace leave (TensorRT-LLM)
         free = (usable_memory(hw) - weights - workspace) * kv_fraction
     elif rule == "total":  # weights, workspace and KV pool together take a fraction of it all (vLLM, SGLang)

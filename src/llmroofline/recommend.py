@@ -43,7 +43,7 @@ from .efficiency import Calibration, load_calibration
 from .errors import InputError, require_positive, show
 from .estimate import ABSURD_LENGTH, MAX_BATCH, estimate, resolve_parallelism, reuse_passes
 from .hardware import Hardware, list_hardware, load_hardware
-from .memory import max_batch, serving_footprint, usable_memory
+from .memory import batch_in_memory, serving_footprint, usable_memory
 from .model import ModelSpec, load_model
 from .moe_balance import check_imbalance
 from .precision import WeightPrecision, normalize
@@ -518,17 +518,24 @@ class _Plan:
     grids: dict[Layout, np.ndarray]
 
 
-def _plan(w: Workload, hw: Hardware, prof: RuntimeProfile, max_batch_size: int) -> _Plan:
+def _plan(w: Workload, hw: Hardware, prof: RuntimeProfile, max_batch_size: int,
+          footprints: dict[tuple[int, int, int], tuple] | None = None) -> _Plan:
+    """footprints: `serving_footprint` by (tp, pp, ep), shared by the devices of one search (it does
+    not depend on the device)."""
     m, context = w.model, prof.kv_tokens(w.input_len, w.output_len)
+    footprints = {} if footprints is None else footprints
     per_replica: dict[tuple[int, int, int], int] = {}
 
     def largest(tp: int, pp: int, ep: int = 1, dp: int = 1) -> int:
         """Largest batch of the whole instance: each attention replica's, up to the batch limit."""
         if (tp, pp, ep) not in per_replica:
-            per_replica[tp, pp, ep] = int(min(max_batch(
-                m, hw, context=context, weight_dtype=w.weight_dtype, kv_dtype=w.kv_dtype, tp=tp, pp=pp, ep=ep,
-                kv_fraction=prof.memory_fraction, rule=prof.memory_rule, limit=max_batch_size,
-                redundant_experts=w.redundant_experts), max_batch_size))
+            if (tp, pp, ep) not in footprints:
+                footprints[tp, pp, ep] = serving_footprint(m, context, weight_dtype=w.weight_dtype,
+                                                           kv_dtype=w.kv_dtype, tp=tp, pp=pp, ep=ep,
+                                                           redundant_experts=w.redundant_experts)
+            per_replica[tp, pp, ep] = int(min(batch_in_memory(
+                hw, footprints[tp, pp, ep], kv_fraction=prof.memory_fraction, rule=prof.memory_rule,
+                limit=max_batch_size), max_batch_size))
         return per_replica[tp, pp, ep] * dp
 
     fixed = w.fixed
@@ -576,7 +583,7 @@ def _evaluate(w: Workload, hw: Hardware, plan: _Plan, *, price: float, calibrati
         r = estimate(m, hw, batch=grid, input_len=w.input_len, output_len=w.output_len, tp=tp, pp=pp,
                      ep=ep, dp=dp, weight_dtype=w.weight_dtype, kv_dtype=w.kv_dtype, mode="continuous",
                      calibration=calibration, runtime=prof, moe_imbalance=w.moe_imbalance,
-                     redundant_experts=w.redundant_experts if ep > 1 else 0)
+                     redundant_experts=w.redundant_experts if ep > 1 else 0, with_warnings=False)
         own = np.searchsorted(grid, batches)  # this device's grid points within the evaluated one
         keep = own[np.asarray(r.memory.fits, dtype=bool)[own]]
         n = keep.size
@@ -677,15 +684,17 @@ def _search(model: Any, input_len: Any, output_len: Any, devices: Any, *, ttft_s
     # Devices with the same rates share their passes (a lone prompt's prefill is the same pass on each),
     # and over the union of the devices' batch grids, every configuration's passes.
     prof = cal.runtime(runtime)
-    plans = [_plan_one(w, hw, prof, max_batch_size) for hw in hws]
+    footprints: dict[tuple[int, int, int], tuple] = {}
+    plans = [_plan_one(w, hw, prof, max_batch_size, footprints) for hw in hws]
     shared = _shared_grids(p for p in plans if isinstance(p, _Plan))
     with reuse_passes():
         return w, [_search_one(w, hw, plan, price, cal, prof, shared) for hw, plan in zip(hws, plans, strict=True)]
 
 
-def _plan_one(w: Workload, hw: Hardware, prof: RuntimeProfile, max_batch_size: int) -> _Plan | str:
+def _plan_one(w: Workload, hw: Hardware, prof: RuntimeProfile, max_batch_size: int,
+              footprints: dict[tuple[int, int, int], tuple]) -> _Plan | str:
     try:
-        return _plan(w, hw, prof, max_batch_size)
+        return _plan(w, hw, prof, max_batch_size, footprints)
     except InputError as e:  # a device that cannot run this model at all (e.g. no usable precision)
         return f"cannot run: {e}"
 
