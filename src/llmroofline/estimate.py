@@ -85,16 +85,14 @@ class Deployment:
 
     @cached_property
     def gemm_precisions(self) -> dict[str, str]:
-        """The device rate each module group's GEMMs run at."""
-        w, available = self.weights, self.hardware.precisions
-        return {g: gemm_precision(w.format(g).precision, available) for g in GROUPS}
+        """The device rate each module group's GEMMs run at (shared by the deployments of the
+        same model, weight formats and device: treat as read-only)."""
+        return _gemm_rates(self.model, self.weights, self.hardware)[0]
 
     @property
     def gemm_precision(self) -> str:
         """The rate of the linear group holding the most weights (the whole-model method's peak)."""
-        elements = self.model.weight_elements()
-        main = max((g for g in LINEAR_GROUPS if g in self.weights.groups), key=lambda g: elements[g][0])
-        return self.gemm_precisions[main]
+        return _gemm_rates(self.model, self.weights, self.hardware)[1]
 
     def weight_formats(self) -> dict[str, dict[str, object]]:
         """Per module group: storage format, bytes per weight and the GEMM rate on this device."""
@@ -121,6 +119,27 @@ class Deployment:
         if key not in _PASS_CACHE:
             _PASS_CACHE[key] = self.ops(groups)
         return _PASS_CACHE[key]
+
+
+_RATES: dict[tuple[int, int, int], tuple[object, object, object, tuple[dict[str, str], str]]] = {}
+
+
+def _gemm_rates(model: ModelSpec, weights: WeightPrecision, hw: Hardware) -> tuple[dict[str, str], str]:
+    """Each module group's GEMM rate on `hw`, and the rate of the linear group holding the most
+    weights; kept by identity for the objects a search passes again and again (every estimate of
+    `recommend` builds a new Deployment of the same model and device)."""
+    key = (id(model), id(weights), id(hw))
+    hit = _RATES.get(key)
+    if hit is not None and hit[0] is model and hit[1] is weights and hit[2] is hw:
+        return hit[3]
+    available = hw.precisions
+    rates = {g: gemm_precision(weights.format(g).precision, available) for g in GROUPS}
+    elements = model.weight_elements()
+    main = max((g for g in LINEAR_GROUPS if g in weights.groups), key=lambda g: elements[g][0])
+    if len(_RATES) >= 1024:
+        _RATES.clear()
+    _RATES[key] = (model, weights, hw, (rates, rates[main]))  # the objects are kept, so that their ids stay theirs
+    return rates, rates[main]
 
 
 # Passes keyed by deployment and sizes, kept only inside `reuse_passes()`: fitting evaluates the
