@@ -194,3 +194,67 @@ def test_quick_checks_pass_good_numbers_through_unchanged():
     r = lr.estimate("llama2-7b", "a100", batch=b, input_len=128.0, output_len=16)
     assert r.batch.tolist() == [1.0, 8.0, 64.0]
     assert r.input_len.tolist() == [128, 128, 128]
+
+
+recommend_mod = importlib.import_module("llmroofline.recommend")
+SEARCH_DEVICES = ["A100-SXM4-80GB", "H100-SXM5-80GB", "L40S", "H200-SXM-141GB", "H20"]
+
+
+@pytest.mark.parametrize("max_gpus", [8, 32])
+def test_search_over_shared_grids_gives_each_device_its_own_points(max_gpus):
+    """`recommend` evaluates each (tp, pp, ep, dp) over the union of the devices' batch grids and
+    keeps each device's own points; every point is computed from its own inputs, so each device's
+    columns are those of searching it alone, to the last bit (and in the same order)."""
+    rec = lr.recommend("mixtral-8x7b", 4096, 1024, devices=SEARCH_DEVICES, max_gpus=max_gpus)
+    cal = load_calibration("default")
+    grids = [len(s.points) for s in rec.searches if s.points is not None]
+    assert len(set(grids)) > 1  # the devices' grids differ, so the shared ones hold points some do not
+    for shared in rec.searches:
+        hw = lr.load_hardware(shared.device)
+        alone = recommend_mod.search_device(rec.workload, hw, price=hw.price_per_hour_usd, calibration=cal)
+        assert (shared.points is None) == (alone.points is None) and shared.reason == alone.reason
+        if alone.points is None:
+            continue
+        for column in recommend_mod._COLUMNS:
+            a, b = getattr(shared.points, column), getattr(alone.points, column)
+            assert a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True), (shared.device, column)
+        assert shared.points.interval_level == alone.points.interval_level
+
+
+def test_estimate_without_warnings_gives_the_same_numbers():
+    args = dict(batch=np.array([1.0, 8.0, 300.0]), input_len=4096, output_len=1024, tp=2, ep=2, mode="continuous")
+    full = lr.estimate("mixtral-8x7b", "L40S", **args)
+    quiet = lr.estimate("mixtral-8x7b", "L40S", **args, with_warnings=False)
+    assert full.warnings and quiet.warnings == ()
+    for name in ("ttft_s", "tpot_s", "throughput_per_gpu_tok_s", "energy_j_per_token"):
+        assert np.array_equal(getattr(full, name), getattr(quiet, name)), name
+
+
+def test_gemm_rates_kept_per_model_weights_and_device_equal_fresh_ones():
+    """A deployment's GEMM rates are kept across deployments of the same objects; fp8 weights run
+    at the fp8 rate where the device has one (H100) and at a 16-bit rate where not (A100)."""
+    rates = {}
+    for device in ("H100-SXM5-80GB", "A100-SXM4-80GB"):
+        dep = estimate_mod.make_deployment("llama3.1-8b", device, weight_dtype="fp8")
+        again = estimate_mod.make_deployment("llama3.1-8b", device, weight_dtype="fp8")
+        assert again.gemm_precisions is dep.gemm_precisions  # kept
+        fresh = {g: estimate_mod.gemm_precision(dep.weights.format(g).precision, dep.hardware.precisions)
+                 for g in estimate_mod.GROUPS}
+        assert dep.gemm_precisions == fresh
+        rates[device] = dep.gemm_precision
+    assert rates["H100-SXM5-80GB"] == "fp8" and rates["A100-SXM4-80GB"] in ("fp16", "bf16")
+
+
+def test_pass_fields_kept_per_operator_list():
+    """The stacked fields are gathered once per operator list (kept by identity) and are those of
+    a fresh gathering; a list over more than STACK_POINTS points has none."""
+    dep = estimate_mod.make_deployment("mixtral-8x7b", "L40S", tp=2, ep=2)
+    ops = dep.ops(PASSES["continuous step"])
+    fields = roofline.pass_fields(ops)
+    assert roofline.pass_fields(ops) is fields
+    fresh = roofline._gather(list(ops))
+    assert fresh is not None and fields is not None and len(fresh.like) == len(fields.like)
+    for kept, new in zip(fields.like, fresh.like, strict=True):
+        assert kept[:3] == new[:3] and all(np.array_equal(x, y) for x, y in zip(kept[3:], new[3:], strict=True))
+    big = dep.ops([AttentionGroup(np.arange(1.0, roofline.STACK_POINTS + 2), 1, 4607.0)])
+    assert roofline.pass_fields(big) is None
