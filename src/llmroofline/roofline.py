@@ -11,7 +11,7 @@ of like ones); `time_ops` stacks the times to (n_ops, *grid) for tables and figu
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -253,6 +253,18 @@ class PassFields:
     shape: tuple[int, ...]
     like: tuple[tuple[str, str, float, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray], ...]
     counts: np.ndarray  # (n_ops, 1, ...)
+    # kernel_seconds' memo (tile padding and attention fractions of the stacked rows) per set of
+    # the efficiencies they depend on, which most devices of a search share.
+    memos: dict[tuple[float, ...], dict] = field(default_factory=dict)
+
+    def memo(self, eff: Efficiency) -> dict:
+        key = (eff.gemm_min_rows, eff.gemm_tile_rows, eff.gemv_rows, eff.memory, eff.attn_prefill_compute,
+               eff.attn_decode_memory, eff.attn_decode_compute, eff.gqa_kv_reuse)
+        if key not in self.memos:
+            if len(self.memos) >= 16:
+                self.memos.clear()
+            self.memos[key] = {}
+        return self.memos[key]
 
 
 def pass_fields(ops: list[Operator]) -> PassFields | None:
@@ -307,8 +319,10 @@ def _stacks(fields: PassFields, hw: Hardware, eff: Efficiency
     ops, shape = fields.ops, fields.shape
     n = len(ops)
     compute, memory = np.empty((n, *shape)), np.empty((n, *shape))
+    memo = fields.memo(eff)
     for kind, precision, kv_group, idx, flops, nbytes, rows, kv_read in fields.like:
-        compute[idx], memory[idx] = kernel_seconds(kind, precision, flops, nbytes, rows, kv_read, kv_group, hw, eff)
+        compute[idx], memory[idx] = kernel_seconds(kind, precision, flops, nbytes, rows, kv_read, kv_group, hw, eff,
+                                                   memo)
     comm: np.ndarray = NO_COMM
     if any(op.kind == COMM for op in ops):
         comm = np.zeros((n, *shape))
