@@ -258,3 +258,22 @@ def test_pass_fields_kept_per_operator_list():
         assert kept[:3] == new[:3] and all(np.array_equal(x, y) for x, y in zip(kept[3:], new[3:], strict=True))
     big = dep.ops([AttentionGroup(np.arange(1.0, roofline.STACK_POINTS + 2), 1, 4607.0)])
     assert roofline.pass_fields(big) is None
+
+
+def test_interval_ratios_kept_per_levels_table_equal_fresh_ones():
+    """metric_interval keeps exp(mid + (q - mid) x level) per read-only levels table; a table
+    that can be written to is used afresh each time."""
+    intervals = importlib.import_module("llmroofline.intervals")
+    q = [-0.3, 0.05, 0.4]
+    levels, index = factor_levels({"a": 2.0, "b": 3.0}, {"a": np.array([True, False]), "b": False})
+    v = np.array([10.0, 20.0])
+    low, high = intervals.metric_interval(v, q, (levels, index))
+    # Point 0: factor 2, 10 x exp(0.05 - 0.35 x 2); point 1: factor 1, 20 x exp(0.05 + 0.35).
+    assert np.allclose(low, [10 * np.exp(0.05 - 0.7), 20 * np.exp(-0.3)])
+    assert np.allclose(high, [10 * np.exp(0.05 + 0.7), 20 * np.exp(0.4)])
+    again = intervals.metric_interval(v, q, (levels, index))
+    assert all(np.array_equal(a, b) for a, b in zip((low, high), again, strict=True))
+    table = np.array(levels)  # writable: changed in place, it gives new ratios
+    first = intervals.metric_interval(v, q, (table, index))[0]
+    table *= 2
+    assert not np.array_equal(first, intervals.metric_interval(v, q, (table, index))[0])

@@ -101,8 +101,29 @@ def metric_interval(value, quantiles: list[float], factor) -> tuple[np.ndarray, 
     v = np.asarray(value, dtype=float)
     if isinstance(factor, tuple):
         levels, index = factor
-        return (v * np.exp(mid + (lo - mid) * levels)[index], v * np.exp(mid + (hi - mid) * levels)[index])
+        low, high = _level_ratios(lo, mid, hi, levels)
+        return v * low[index], v * high[index]
     return (v * np.exp(mid + (lo - mid) * factor), v * np.exp(mid + (hi - mid) * factor))
+
+
+_RATIOS: dict[tuple[float, float, float, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+
+def _level_ratios(lo: float, mid: float, hi: float, levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """exp(mid + (quantile - median) x level) on each level, kept per quantiles and levels table
+    (the tables come from `_levels`, which keeps them)."""
+    if levels.flags.writeable:  # not a kept table: it could change in place
+        return np.exp(mid + (lo - mid) * levels), np.exp(mid + (hi - mid) * levels)
+    key = (lo, mid, hi, id(levels))
+    hit = _RATIOS.get(key)
+    if hit is not None and hit[0] is levels:
+        return hit[1], hit[2]
+    low, high = np.exp(mid + (lo - mid) * levels), np.exp(mid + (hi - mid) * levels)
+    low.flags.writeable = high.flags.writeable = False
+    if len(_RATIOS) >= 256:
+        _RATIOS.clear()
+    _RATIOS[key] = (levels, low, high)  # the table is kept, so that its id stays its own
+    return low, high
 
 
 def estimate_interval(spec: dict[str, Any], conditions: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
