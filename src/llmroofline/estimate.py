@@ -617,8 +617,9 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
     bands = {k: cal.error_bands.get(f"{k}:{measured_mode}", v) for k, v in cal.error_bands.items() if ":" not in k}
 
     def full(x):
-        a = np.asarray(x, dtype=float)
-        return a.copy() if a.shape == shape else np.broadcast_to(a, shape).copy()
+        out = np.empty(shape)
+        out[...] = x  # a float copy, broadcast to the grid
+        return out
 
     mem = MemoryUse(weights=full(mem.weights), kv_cache=full(mem.kv_cache), activations=full(mem.activations),
                     capacity=mem.capacity)
