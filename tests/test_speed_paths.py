@@ -277,3 +277,21 @@ def test_interval_ratios_kept_per_levels_table_equal_fresh_ones():
     first = intervals.metric_interval(v, q, (table, index))[0]
     table *= 2
     assert not np.array_equal(first, intervals.metric_interval(v, q, (table, index))[0])
+
+
+def test_kept_pass_fields_stay_within_their_budget(monkeypatch):
+    """Kept operator lists are dropped oldest first beyond RECENT_FIELDS lists or
+    RECENT_FIELD_VALUES operator x point values, and the count of kept values stays exact."""
+    import math
+
+    monkeypatch.setattr(roofline, "_RECENT_FIELDS", {})
+    monkeypatch.setattr(roofline, "_KEPT", [0])
+    monkeypatch.setattr(roofline, "RECENT_FIELD_VALUES", 3000)
+    dep = estimate_mod.make_deployment("llama2-7b", "A100-SXM4-80GB")
+    lists = [dep.ops([AttentionGroup(np.arange(1.0, 101.0) + k, 1, 1000.0)]) for k in range(4)]
+    for ops in lists:
+        assert roofline.pass_fields(ops) is not None
+    kept = [f for _, f in roofline._RECENT_FIELDS.values()]
+    values = [len(f.ops) * math.prod(f.shape) for f in kept]
+    assert roofline._KEPT[0] == sum(values) <= 3000
+    assert kept[-1].ops == tuple(lists[-1]) and len(kept) < len(lists)  # the newest stays, the oldest went

@@ -279,14 +279,23 @@ def pass_fields(ops: list[Operator]) -> PassFields | None:
     if hit is not None:  # a kept entry holds its operators, so their ids are not reused
         return hit[1]
     fields = _gather(ops)
-    if len(_RECENT_FIELDS) >= RECENT_FIELDS:
-        del _RECENT_FIELDS[next(iter(_RECENT_FIELDS))]
+    if fields is None:  # a large pass is not kept: its operators' arrays would stay alive with it
+        return None
+    size = len(ops) * math.prod(fields.shape)
+    while _RECENT_FIELDS and (len(_RECENT_FIELDS) >= RECENT_FIELDS or _KEPT[0] + size > RECENT_FIELD_VALUES):
+        _, oldest = _RECENT_FIELDS.pop(next(iter(_RECENT_FIELDS)))
+        _KEPT[0] -= len(oldest.ops) * math.prod(oldest.shape)
     _RECENT_FIELDS[key] = (tuple(ops), fields)
+    _KEPT[0] += size
     return fields
 
 
-RECENT_FIELDS = 512  # operator lists: every pass of one model's search over all devices
+# Kept: every pass of one model's search over all devices (DeepSeek-V3 on up to 32 GPUs: 254
+# lists, 243,000 operator x point values), at most a few tens of MB of stacks.
+RECENT_FIELDS = 512
+RECENT_FIELD_VALUES = 1_000_000
 _RECENT_FIELDS: dict[tuple, tuple] = {}
+_KEPT = [0]  # operator x point values of the kept fields
 
 
 def _gather(ops: list[Operator]) -> PassFields | None:
