@@ -295,3 +295,11 @@ def test_kept_pass_fields_stay_within_their_budget(monkeypatch):
     values = [len(f.ops) * math.prod(f.shape) for f in kept]
     assert roofline._KEPT[0] == sum(values) <= 3000
     assert kept[-1].ops == tuple(lists[-1]) and len(kept) < len(lists)  # the newest stays, the oldest went
+
+
+def test_power_model_kept_per_device_equals_a_fresh_one():
+    hw = lr.load_hardware("H100-SXM5-80GB")
+    first = energy.power_model(hw)
+    assert energy.power_model(hw) is first  # kept
+    assert first == energy.power_model(hw, energy.power_priors())  # what the given priors build
+    assert energy.power_model(lr.load_hardware("L40S")) != first

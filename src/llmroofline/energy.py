@@ -119,7 +119,22 @@ def power_priors() -> PowerPriors:
 
 def power_model(hw: Hardware, priors: PowerPriors | None = None) -> PowerModel:
     """Watts per activity for a device: the catalog's fractions times its TDP."""
-    shares = (priors or power_priors()).shares(hw)
+    if priors is None:  # the bundled priors: kept per device (a search asks once per configuration)
+        bundled = power_priors()
+        hit = _POWER.get(id(hw))
+        if hit is None or hit[0] is not hw or hit[1] is not bundled:
+            if len(_POWER) >= 256:
+                _POWER.clear()
+            hit = _POWER[id(hw)] = (hw, bundled, _power_model(hw, bundled))  # the device is kept: its id stays its own
+        return hit[2]
+    return _power_model(hw, priors)
+
+
+_POWER: dict[int, tuple[Hardware, PowerPriors, PowerModel]] = {}
+
+
+def _power_model(hw: Hardware, priors: PowerPriors) -> PowerModel:
+    shares = priors.shares(hw)
     watts = {k: shares[k][0] * hw.tdp_w for k in FIELDS}
     return PowerModel(hw.id, hw.tdp_w, watts["idle"], watts["compute"], watts["memory"], watts["comm"],
                       sources={k: shares[k][1] for k in FIELDS})
