@@ -28,13 +28,17 @@ from .precision import (
     normalize,
 )
 from .quantization import checkpoint_precision
+from .vision import VisionSpec, vision_from_config
 
 KNOWN_MODEL_TYPES = {
     "llama", "llama4", "llama4_text", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe",
     "gptj", "falcon", "RefinedWeb", "RefinedWebModel", "gemma", "gemma2", "gemma3", "gemma3_text",
     "deepseek_v2", "deepseek_v3", "kimi_k2", "gpt_oss", "phi3", "phi", "glm4", "glm", "glm4_moe", "yi",
     "olmo2", "starcoder2", "cohere", "exaone", "internlm2", "minimax", "ernie4_5", "ernie4_5_moe",
+    "qwen2_5_vl", "qwen2_5_vl_text",
 }
+# Vision-language wrappers whose language model is a known text architecture: read it as that one.
+_TEXT_TOWER_TYPES = {"qwen2_5_vl": "qwen2", "qwen2_5_vl_text": "qwen2"}
 _GELU_MLP_TYPES = {"gptj", "falcon", "RefinedWeb", "RefinedWebModel", "phi", "starcoder2"}
 _LAYERNORM_TYPES = {"gptj", "falcon", "RefinedWeb", "RefinedWebModel", "phi", "starcoder2"}
 
@@ -90,6 +94,8 @@ class ModelSpec:
     config_source: str = ""
     config_notes: str = ""  # how far the bundled file was checked against the published one
     base_id: str = ""  # the base (pre-trained) repository of an instruct model: same architecture
+    # The vision encoder and projector of a vision-language model (vision.py); None: text only.
+    vision: VisionSpec | None = None
 
     def __post_init__(self) -> None:
         _check_spec(self)
@@ -195,12 +201,14 @@ class ModelSpec:
 
     @property
     def params_total(self) -> int:
-        return self._params(active=False)
+        """All parameters, the vision tower's included."""
+        return self._params(active=False) + (self.vision.params if self.vision else 0)
 
     @property
     def params_active(self) -> int:
-        """Parameters touched per token (top-k routed experts instead of all)."""
-        return self._params(active=True) if self.is_moe else self.params_total
+        """Language-model parameters touched per text token (top-k routed experts instead of all;
+        the vision tower runs once per image, not per token)."""
+        return self._params(active=self.is_moe)
 
     def attention_matrix_params(self) -> int:
         """Elements of one layer's attention weight matrices (attention_params less biases, norms, sinks)."""
@@ -239,6 +247,8 @@ class ModelSpec:
             "router": (Lm * h * E, 0) if moe else (0, 0),
             "embeddings": (self.embedding_params(), 0),
             "norms": (0, L * self.norm_params_per_layer() + h),
+            # The vision tower stays 16 bit (vision.VISION_BYTES), whatever the linear layers use.
+            "vision": self.vision.weight_elements() if self.vision else (0, 0),
         }
 
     def weight_precision(self, weight_dtype: Any = None) -> WeightPrecision:
@@ -276,7 +286,8 @@ class ModelSpec:
 
     def summary(self) -> dict[str, Any]:
         """The fields `models show` prints (SPEC.md) plus derived figures."""
-        d = {k: v for k, v in asdict(self).items() if k not in ("aliases", "checkpoint_precision", "checkpoint_problem")}
+        d = {k: v for k, v in asdict(self).items()
+             if k not in ("aliases", "checkpoint_precision", "checkpoint_problem", "vision")}
         readable = self.checkpoint_precision is not None
         checkpoint = self.weight_precision() if readable else None
         d.update(
@@ -301,6 +312,7 @@ class ModelSpec:
         )
         if not readable:
             d["weight_dtype_error"] = self.checkpoint_problem
+        d["vision"] = self.vision.summary() if self.vision else None
         return d
 
 
@@ -357,6 +369,8 @@ def _check_spec(m: ModelSpec) -> None:
         raise InputError(f"{where}: checkpoint_precision is None, so checkpoint_problem must say why")
     if not isinstance(m.aliases, tuple) or not all(isinstance(a, str) for a in m.aliases):
         raise InputError(f"{where}: aliases must be a tuple of strings, got {show(m.aliases)}")
+    if m.vision is not None and not isinstance(m.vision, VisionSpec):
+        raise InputError(f"{where}: vision must be a VisionSpec or None, got {type(m.vision).__name__}")
 
 
 # ---- config.json parsing ------------------------------------------------------------------
@@ -507,6 +521,7 @@ def model_from_config(cfg: Any, *, model_id: str = "custom", meta: dict[str, Any
                       stacklevel=2)
     if not model_type:
         warnings.warn(f"{where}: no model_type; reading standard fields", stacklevel=2)
+    model_type = _TEXT_TOWER_TYPES.get(model_type, model_type)
 
     hidden = _int(cfg, "hidden_size", "n_embd", "d_model", where=where)
     layers = _int(cfg, "num_hidden_layers", "n_layer", "num_layers", "n_layers", where=where)
@@ -627,6 +642,7 @@ def model_from_config(cfg: Any, *, model_id: str = "custom", meta: dict[str, Any
         config_notes=meta.get("config_notes", ""),
         base_id=meta.get("base_id", ""),
         max_context=max_positions,
+        vision=vision_from_config(top, hidden, where),
         **mla,
     )
 

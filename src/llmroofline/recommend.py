@@ -39,6 +39,7 @@ from .memory import max_batch, serving_footprint, usable_memory
 from .model import ModelSpec, load_model
 from .precision import WeightPrecision, normalize
 from .runtime import RuntimeProfile
+from .vision import check_image_size, check_images
 
 TP_CHOICES = (1, 2, 4, 8)
 EP_CHOICES = (1, 2, 4, 8)
@@ -318,11 +319,20 @@ class Workload:
     weight_dtype: WeightPrecision  # the format of each module group's weights
     kv_dtype: str
     calibrated: bool = True  # False: the plain roofline (an upper bound on speed)
+    images: int = 0  # images per request (vision-language models)
+    image_size: tuple[int, int] | None = None  # (width, height) pixels; None: the default
+
+    @property
+    def image_tokens(self) -> int:
+        """Prompt tokens the images add to each request."""
+        v = self.model.vision
+        return self.images * v.layout(self.image_size).tokens if self.images and v else 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model.id, "input_len": self.input_len, "output_len": self.output_len,
                 "ttft_slo_s": self.ttft_slo, "tpot_slo_s": self.tpot_slo, "max_gpus": self.max_gpus,
-                "weight_dtype": self.weight_dtype.label, "kv_dtype": self.kv_dtype, "mode": "continuous"}
+                "weight_dtype": self.weight_dtype.label, "kv_dtype": self.kv_dtype, "mode": "continuous",
+                **({"images": self.images, "image_tokens": self.image_tokens} if self.images else {})}
 
 
 @dataclass(frozen=True)
@@ -433,8 +443,13 @@ def resolve_prices(prices: Mapping[str, Any] | None, hws: list[Hardware]) -> dic
 
 
 def make_workload(model: Any, input_len: Any, output_len: Any, *, ttft_slo: Any = None, tpot_slo: Any = None,
-                  max_gpus: Any = 8, weight_dtype: Any = None, kv_dtype: str | None = None) -> Workload:
+                  max_gpus: Any = 8, weight_dtype: Any = None, kv_dtype: str | None = None, images: Any = 0,
+                  image_size: Any = None) -> Workload:
     m = load_model(model)
+    n_img = check_images(images)
+    if n_img.ndim or (n_img and m.vision is None):
+        raise InputError(f"images = {images!r}: " + ("one whole number per workload" if n_img.ndim else
+                         f"{m.id} has no vision tower this tool models (a text-only model)"))
     return Workload(
         model=m,
         input_len=_whole("input_len", input_len, ABSURD_LENGTH),
@@ -444,6 +459,8 @@ def make_workload(model: Any, input_len: Any, output_len: Any, *, ttft_slo: Any 
         max_gpus=_whole("max_gpus", max_gpus, MAX_GPUS_LIMIT),
         weight_dtype=m.weight_precision(weight_dtype),
         kv_dtype=normalize(kv_dtype or "fp16", field="kv_dtype"),
+        images=int(n_img),
+        image_size=check_image_size(image_size) if image_size is not None else None,
     )
 
 
@@ -453,7 +470,7 @@ def search_device(w: Workload, hw: Hardware, *, price: float, calibration: Calib
                   max_batch_size: int = MAX_BATCH, runtime: Any = None) -> DeviceSearch:
     """Evaluate every configuration of one device (see the module docstring for the space)."""
     prof = calibration.runtime(runtime)
-    m, context = w.model, prof.kv_tokens(w.input_len, w.output_len)
+    m, context = w.model, prof.kv_tokens(w.input_len + w.image_tokens, w.output_len)
 
     def largest(tp: int, pp: int, ep: int = 1) -> int:
         """Largest batch of the whole instance (every attention replica's batch)."""
@@ -477,7 +494,7 @@ def search_device(w: Workload, hw: Hardware, *, price: float, calibration: Calib
                 continue
             r = estimate(m, hw, batch=batches, input_len=w.input_len, output_len=w.output_len, tp=tp, pp=pp,
                          ep=ep, weight_dtype=w.weight_dtype, kv_dtype=w.kv_dtype, mode="continuous",
-                         calibration=calibration, runtime=prof)
+                         calibration=calibration, runtime=prof, images=w.images, image_size=w.image_size)
             keep = np.asarray(r.memory.fits, dtype=bool)
             n = int(keep.sum())
             for k, v in (("tp", tp), ("pp", pp), ("ep", ep)):
@@ -533,9 +550,10 @@ def _slo_text(c: Choice, w: Workload) -> str:
 
 def _search(model: Any, input_len: Any, output_len: Any, devices: Any, *, ttft_slo: Any, tpot_slo: Any,
             max_gpus: Any, prices: Any, weight_dtype: Any, kv_dtype: str | None, calibration: Any,
-            max_batch_size: int, runtime: Any = None) -> tuple[Workload, list[DeviceSearch]]:
+            max_batch_size: int, runtime: Any = None, images: Any = 0,
+            image_size: Any = None) -> tuple[Workload, list[DeviceSearch]]:
     w = make_workload(model, input_len, output_len, ttft_slo=ttft_slo, tpot_slo=tpot_slo, max_gpus=max_gpus,
-                      weight_dtype=weight_dtype, kv_dtype=kv_dtype)
+                      weight_dtype=weight_dtype, kv_dtype=kv_dtype, images=images, image_size=image_size)
     hws = resolve_devices(devices)
     price = resolve_prices(prices, hws)
     cal = load_calibration(calibration)
@@ -561,17 +579,20 @@ def recommend(model: Any, input_len: Any, output_len: Any, devices: Any = None, 
               tpot_slo: float | None = None, max_gpus: int = 8, prices: Mapping[str, float] | None = None,
               weight_dtype: Any = None, kv_dtype: str | None = None,
               calibration: str | Calibration | None = "default", *, max_batch_size: int = MAX_BATCH,
-              runtime: Any = None) -> Recommendation:
+              runtime: Any = None, images: Any = 0, image_size: Any = None) -> Recommendation:
     """The cheapest configuration per device that fits and meets the SLOs, best first.
 
     devices: names or Hardware objects (None or 'all': the whole catalog); SLOs in seconds;
     prices: USD per GPU-hour by device name, overriding the catalog. Returns a Recommendation
     whose `ranking` holds Choices (seconds, output tokens/s, USD per million output tokens,
-    joules per output token) and whose `excluded` says why the other devices have none.
+    joules per output token) and whose `excluded` says why the other devices have none. images:
+    per request, of image_size pixels (vision-language models: their tokens lengthen the prompt,
+    their encoder pass the prefill).
     """
     w, searches = _search(model, input_len, output_len, devices, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
                           max_gpus=max_gpus, prices=prices, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
-                          calibration=calibration, max_batch_size=max_batch_size, runtime=runtime)
+                          calibration=calibration, max_batch_size=max_batch_size, runtime=runtime, images=images,
+                          image_size=image_size)
     ranking: list[Choice] = []
     excluded: list[Exclusion] = []
     for s in searches:

@@ -90,6 +90,10 @@ WEIGHT_DTYPE_HELP = ("Weight precision of the linear layers: fp32, fp16, bf16, f
                      "nvfp4). Default: as the checkpoint stores them (its quantization_config, else 16 bit).")
 KV_DTYPE_HELP = "KV-cache precision (default fp16)."
 TP_HELP = "Tensor-parallel degree."
+IMAGES_HELP = ("Images per request (vision-language models): each adds its tokens to the prompt and its "
+               "vision-encoder pass to the prefill.")
+IMAGE_SIZE_HELP = ("Image size WIDTHxHEIGHT in pixels (default 1024x1024; Gemma 3 resizes every image to 896x896, "
+                   "Llama 4 tiles it in 336-pixel tiles).")
 FORCE_HELP = "Overwrite existing output files (a symbolic link is never written through)."
 HTML_FILE_HELP = "Also write a self-contained HTML report to FILE (.html; an existing file needs --force)."
 RUNTIME_HELP = ("Serving stack: generic (default: an unspecified modern stack), trtllm, vllm, sglang, lmdeploy, "

@@ -25,6 +25,8 @@ from .common import (
     FORCE_HELP,
     HARDWARE_HELP,
     HTML_FILE_HELP,
+    IMAGE_SIZE_HELP,
+    IMAGES_HELP,
     JSON_HELP,
     KV_DTYPE_HELP,
     MODEL_HELP,
@@ -94,7 +96,11 @@ def _row_args(row: dict[str, Any], calibration: str, max_batch: int | None, runt
     mode = get("mode", "rate" if "rate" in serving or "concurrency" in serving else "static").lower()
     if mode not in ALL_MODES:
         raise InputError(f"column 'mode' must be one of {', '.join(ALL_MODES)}, got {mode!r}")
+    images = integer("images", 0)
     if mode in ("rate", "closed"):
+        if images:
+            raise InputError(f"column 'images': images are modelled in modes static, continuous and max, not in "
+                             f"mode {mode}")
         return _serving_row_args(row, serving, mode, get, integer, calibration, max_batch, runtime)
     if serving:
         raise InputError(f"column {sorted(serving)[0]!r} applies to requests at a rate (mode rate or closed), "
@@ -103,7 +109,8 @@ def _row_args(row: dict[str, Any], calibration: str, max_batch: int | None, runt
     return dict(model=get("model"), hardware=get("hardware"), batch=batch, input_len=integer("input_len"),
                 output_len=integer("output_len"), tp=integer("tp", 1), pp=integer("pp", 1), ep=integer("ep", 1),
                 weight_dtype=row.get("weight_dtype") or None, kv_dtype=get("kv_dtype", "fp16"), mode=mode,
-                calibration=calibration, max_batch_size=max_batch, runtime=get("runtime", runtime))
+                calibration=calibration, max_batch_size=max_batch, runtime=get("runtime", runtime),
+                images=images, image_size=(row.get("image_size") or "").strip() or None)
 
 
 ALL_MODES = ("static", "continuous", "max", "rate", "closed")
@@ -174,7 +181,7 @@ def _estimate_row(row: dict[str, Any], calibration: str, max_batch: int | None, 
     return _serve_row(args) if "serving_mode" in args else _scalar(estimate(**args).to_dict())
 
 
-PER_ROW = ("batch", "input_len", "output_len")  # what varies inside one vectorized call
+PER_ROW = ("batch", "input_len", "output_len", "images")  # what varies inside one vectorized call
 CHUNK_ROWS = 8192  # rows estimated (and written) at a time: memory stays bounded, output streams
 
 
@@ -228,7 +235,9 @@ def _estimate_group(members: list[dict[str, Any]]) -> list[dict[str, Any]]:
     d = r.to_dict()
     dep = make_deployment(first["model"], first["hardware"], tp=first["tp"], pp=first["pp"],
                           weight_dtype=first["weight_dtype"], kv_dtype=first["kv_dtype"])
-    notes = row_warnings(dep, mode=r.mode, batch=r.batch, input_len=r.input_len, output_len=r.output_len,
+    # The context a row holds counts its image tokens.
+    prompt = r.input_len + np.asarray(r.inputs.get("image_tokens", 0), dtype=float)
+    notes = row_warnings(dep, mode=r.mode, batch=r.batch, input_len=prompt, output_len=r.output_len,
                          memory=r.memory, max_batch_size=first["max_batch_size"] if r.mode == "max" else None)
     return [{**_pick(d, k, len(members)), "warnings": notes[k]} for k in range(len(members))]
 
@@ -286,7 +295,7 @@ def read_csv_rows(path: Path) -> list[dict[str, str]]:
 
 # Options that describe one workload: with --from-csv the rows do (see estimate_cmd).
 CSV_CONFLICTS = ("model", "hardware", "tp", "pp", "batch", "input_len", "output_len", "weight_dtype", "kv_dtype",
-                 "mode", "html")
+                 "mode", "html", "images", "image_size")
 
 
 @app.command("estimate")
@@ -328,6 +337,8 @@ def estimate_cmd(
     max_batch: int = typer.Option(None, "--max-batch",
                                   help=f"Upper bound on the batch in max mode (default: the runtime's, {MAX_BATCH} for generic)."),
     runtime: str = typer.Option("generic", "--runtime", help=RUNTIME_HELP),
+    images: int = typer.Option(0, "--images", help=IMAGES_HELP),
+    image_size: str = typer.Option(None, "--image-size", help=IMAGE_SIZE_HELP),
     from_csv: Path = typer.Option(None, "--from-csv", help="CSV of workloads, one estimate per row."),
     json_: bool = typer.Option(False, "--json", help=JSON_HELP),
     html: Path = typer.Option(None, "--html", help=HTML_FILE_HELP),
@@ -360,6 +371,10 @@ def estimate_cmd(
                "prefill_hardware": prefill_hardware, "prefill_tp": prefill_tp, "prefill_count": prefill_count,
                "replicas": replicas}
     given = {k: v for k, v in serving.items() if v is not None}
+    if images and (rate is not None or concurrency is not None
+                   or (mode is not None and mode.strip().lower() in ("rate", "closed"))):
+        raise InputError("--images is modelled in --mode static, continuous and max; requests at a rate or "
+                         "closed-loop clients do not take images yet")
     if rate is not None or concurrency is not None or (mode is not None and mode.strip().lower() == "rate"):
         if mode is not None and mode.strip().lower() != "rate":
             raise InputError(f"--rate and --concurrency set requests arriving at a rate (--mode rate); they cannot be "
@@ -399,7 +414,7 @@ def estimate_cmd(
                          "drop --mode")
     r = estimate(model, hardware, batch=b, input_len=input_len, output_len=output_len, tp=tp, pp=pp,
                  weight_dtype=weight_dtype, kv_dtype=kv_dtype, mode=mode, calibration=calibration,
-                 max_batch_size=max_batch, runtime=runtime)
+                 max_batch_size=max_batch, runtime=runtime, images=images, image_size=image_size)
     d = _scalar(r.to_dict())
     if html is not None:
         from ..report import write_estimate_report
@@ -430,6 +445,8 @@ def estimate_cmd(
            ["TPOT", f"{fmt(d['tpot_s'] * 1e3)} ms{span('tpot_s', 1e3)}"],
            ["end-to-end", f"{fmt(d['e2e_s'])} s{span('e2e_s')}"],
            ["throughput", f"{fmt(d['throughput_tok_s'])} tok/s{span('throughput_tok_s')}"],
+           *([["images", f"{images} per sequence x {d['tokens_per_image']} tokens "
+                         f"({d['image_size'][0]}x{d['image_size'][1]} px)"]] if images else []),
            ["throughput per GPU", f"{fmt(d['throughput_per_gpu_tok_s'])} tok/s"],
            ["memory per GPU", f"{fmt(mem['weights_gb'])} weights + {fmt(mem['kv_cache_gb'])} KV + "
                               f"{fmt(mem['activations_gb'])} act = {fmt(mem['total_gb'])} of {fmt(mem['capacity_gb'])} GB"],

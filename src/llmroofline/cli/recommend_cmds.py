@@ -30,6 +30,8 @@ from ..recommend import (
 from .common import (
     CALIBRATION_HELP,
     FORCE_HELP,
+    IMAGE_SIZE_HELP,
+    IMAGES_HELP,
     JSON_HELP,
     KV_DTYPE_HELP,
     MODEL_HELP,
@@ -184,6 +186,8 @@ def recommend_cmd(
                                                   "and devices_needed."),
     disaggregated: bool = typer.Option(False, "--disaggregated", help="With --rate: also search prefill/decode "
                                                                       "layouts on separate instances."),
+    images: int = typer.Option(0, "--images", help=IMAGES_HELP),
+    image_size: str = typer.Option(None, "--image-size", help=IMAGE_SIZE_HELP),
     json_: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Which device, parallelism and batch serve a workload cheapest per token within the SLOs."""
@@ -196,12 +200,15 @@ def recommend_cmd(
     if disaggregated and rate is None:
         raise InputError("--disaggregated sizes a fleet: add --rate R (requests per second)")
     if rate is not None:
+        if images:
+            raise InputError("--images is not modelled for fleets at a request rate yet; drop --rate to rank "
+                             "devices for the workload with its images")
         _fleet(model, input_len, output_len, rate, devices, ttft_slo, tpot_slo, disaggregated, max_gpus,
                parse_prices(price), weight_dtype, kv_dtype, calibration, runtime, json_, note, html=html, force=force)
         return
     rec = recommend(model, input_len, output_len, devices=devices, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
                     max_gpus=max_gpus, prices=parse_prices(price), weight_dtype=weight_dtype, kv_dtype=kv_dtype,
-                    calibration=calibration, runtime=runtime)
+                    calibration=calibration, runtime=runtime, images=images, image_size=image_size)
     if html is not None:
         path = write_text(html, recommendation_html(rec, note=note), force=force)
         (console_err if json_ else say)(f"wrote {path}")
