@@ -23,7 +23,6 @@ from llmroofline.operators import ATTN_PREFILL, GEMM
 from llmroofline.vision_ops import vision_ops
 
 
-
 def run_cli(*args: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
@@ -297,3 +296,15 @@ def test_cli_images(tmp_path):
     rc, out, _ = run_cli("recommend", "--model", "gemma-3-27b", "--input", "512", "--output", "128", "--devices",
                          "h100", "--images", "1", "--json")
     assert rc == 0 and json.loads(out)["image_tokens"] == 256
+
+
+def test_ops_vision_phase_lists_the_encoder():
+    rc, out, _ = run_cli("ops", "--model", "gemma-3-27b", "--hardware", "h100", "--phase", "vision", "--batch", "2",
+                         "--json")
+    d = json.loads(out)
+    assert rc == 0 and d["images"] == 2 and d["tokens_per_image"] == 256
+    v = lr.load_model("gemma-3-27b").vision
+    total = sum(r["flops"] for r in d["operators"])
+    assert total == pytest.approx(float(sum(op.count * op.flops for op in vision_ops(v, 2))), rel=1e-12)
+    rc, _, err = run_cli("ops", "--model", "llama2-7b", "--hardware", "h100", "--phase", "vision")
+    assert rc == 2 and "no vision tower" in err

@@ -20,6 +20,7 @@ from ..files import check_output, read_csv
 from ..intensity import whole_model
 from ..operators import AttentionGroup
 from ..roofline import device_peak, roofline_time, time_ops
+from ..vision_ops import vision_ops
 from .common import (
     CALIBRATION_HELP,
     FORCE_HELP,
@@ -506,30 +507,45 @@ def _estimate_rows(d: dict[str, Any]) -> None:
     _print_warnings(d)
 
 
+def _ops_table(title: str, rows: list[dict[str, Any]], total: float) -> None:
+    table(title,
+          ["operator", "count", "GFLOPs", "weights MB", "act r/w MB", "KV r/w MB", "FLOP/B", "bound", "time µs", "share"],
+          [[r["name"], r["count"], r["flops"] / 1e9, r["weight_bytes"] / 1e6,
+            (r["act_read_bytes"] + r["act_write_bytes"]) / 1e6, (r["kv_read_bytes"] + r["kv_write_bytes"]) / 1e6,
+            r["intensity"], r["bound"], r["time_s"] * 1e6, f"{r['time_s'] / total:.1%}"] for r in rows])
+
+
 @app.command("ops")
 def ops_cmd(
     model: str = typer.Option(..., "--model", "-m", help=MODEL_HELP),
     hardware: str = typer.Option(..., "--hardware", "-d", help=HARDWARE_HELP),
-    phase: str = typer.Option("decode", "--phase", help="prefill | decode"),
-    batch: int = typer.Option(1, "--batch", "-b", help="Sequences in the pass."),
+    phase: str = typer.Option("decode", "--phase", help="prefill | decode | vision (the vision encoder of a "
+                                                         "vision-language model over --batch images)"),
+    batch: int = typer.Option(1, "--batch", "-b", help="Sequences in the pass (images with --phase vision)."),
     seq: int = typer.Option(1024, "--seq", "-s", help="Prompt length (prefill) or KV length (decode)."),
     tp: int = typer.Option(1, "--tp", help=TP_HELP),
     weight_dtype: str = typer.Option(None, "--weight-dtype", help=WEIGHT_DTYPE_HELP),
     kv_dtype: str = typer.Option("fp16", "--kv-dtype", help=KV_DTYPE_HELP),
     calibration: str = typer.Option("none", "--calibration", help=CALIBRATION_HELP),
     unfused: bool = typer.Option(False, "--unfused-attention", help="Materialize attention scores (no flash kernel)."),
+    image_size: str = typer.Option(None, "--image-size", help=IMAGE_SIZE_HELP + " With --phase vision."),
     json_: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """The LLMRoofline article's method 2: per-operator FLOPs, bytes, intensity, bound and time of one pass."""
-    if phase not in ("prefill", "decode"):
-        raise InputError(f"--phase must be prefill or decode, got {phase!r}")
+    if phase not in ("prefill", "decode", "vision"):
+        raise InputError(f"--phase must be prefill, decode or vision, got {phase!r}")
     for name, v in (("--batch", batch), ("--seq", seq)):
         if v < 1 or v > 1e8:
             raise InputError(f"{name} must be from 1 to 1e8, got {v}")
     dep = make_deployment(model, hardware, tp=tp, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
                           fused_attention=not unfused)
     group = AttentionGroup(batch, 1, seq - 1) if phase == "decode" else AttentionGroup(batch, seq, 0)
-    ops = dep.ops([group])
+    if phase == "vision":
+        if dep.model.vision is None:
+            raise InputError(f"--phase vision: {dep.model.id} has no vision tower this tool models (a text-only model)")
+        ops = vision_ops(dep.model.vision, batch, image_size=image_size, tp=tp)
+    else:
+        ops = dep.ops([group])
     times = time_ops(ops, dep.hardware, load_calibration(calibration).for_device(dep.hardware))
     bound = times.bound()
     rows: list[dict[str, Any]] = []
@@ -547,6 +563,17 @@ def ops_cmd(
             "time_s": float(times.time_s[i]) * op.count,
         })
     total = float(sum(r["time_s"] for r in rows))
+    if phase == "vision":
+        lay = dep.model.vision.layout(image_size)  # type: ignore[union-attr]  # checked above
+        if json_:
+            print_json({"model": dep.model.id, "hardware": dep.hardware.id, "phase": phase, "images": batch,
+                        "image_size": list(lay.pixels), "tokens_per_image": lay.tokens, "tp": tp,
+                        "operators": rows, "total_time_s": total})
+            return
+        _ops_table(f"{dep.model.id} on {dep.hardware.id}, vision encoder, {batch} image(s) of {lay.pixels[0]}x"
+                   f"{lay.pixels[1]} px (times summed over layers)", rows, total)
+        console.print(f"method 2 (operators): {total * 1e3:.3f} ms for the images ({lay.tokens} prompt tokens each)")
+        return
     # The LLMRoofline article's method 1 beside it: the decoder layers as one kernel.
     whole = whole_model(dep.model, group.batch, group.new, group.past, weight_dtype=dep.weight_dtype,
                         kv_dtype=dep.kv_dtype, tp=tp)
@@ -559,11 +586,8 @@ def ops_cmd(
                     "seq": seq, "tp": tp, "weight_dtype": dep.weights.label,
                     "weight_formats": dep.weight_formats(), "operators": rows, "total_time_s": total, "method1": method1})
         return
-    table(f"{dep.model.id} on {dep.hardware.id}, {phase}, batch {batch}, seq {seq} (times summed over layers)",
-          ["operator", "count", "GFLOPs", "weights MB", "act r/w MB", "KV r/w MB", "FLOP/B", "bound", "time µs", "share"],
-          [[r["name"], r["count"], r["flops"] / 1e9, r["weight_bytes"] / 1e6,
-            (r["act_read_bytes"] + r["act_write_bytes"]) / 1e6, (r["kv_read_bytes"] + r["kv_write_bytes"]) / 1e6,
-            r["intensity"], r["bound"], r["time_s"] * 1e6, f"{r['time_s'] / total:.1%}"] for r in rows])
+    _ops_table(f"{dep.model.id} on {dep.hardware.id}, {phase}, batch {batch}, seq {seq} (times summed over layers)",
+               rows, total)
     console.print(f"method 2 (operators): {total * 1e3:.3f} ms per pass")
     console.print(f"method 1 (whole model, plain roofline): {whole_s * 1e3:.3f} ms per pass, intensity "
                   f"{method1['intensity']:.1f} FLOP/byte (no embeddings, lm_head or activations)")
