@@ -279,8 +279,12 @@ def test_cli_images(tmp_path):
     assert json.loads(out)["image_tokens"] == 256
     rc, _, err = run_cli("estimate", "--model", "llama2-7b", "--hardware", "h100", "--images", "1")
     assert rc == 2 and "no vision tower" in err
-    rc, _, err = run_cli("estimate", "--model", "gemma-3-27b", "--hardware", "h100", "--images", "1", "--rate", "2")
+    rc, _, err = run_cli("estimate", "--model", "gemma-3-27b", "--hardware", "h100", "--images", "1", "--mode",
+                         "closed", "--batch", "4")
     assert rc == 2 and "--images" in err
+    rc, out, _ = run_cli("estimate", "--model", "gemma-3-27b", "--hardware", "h100", "--images", "2", "--rate", "2",
+                         "--json")
+    assert rc == 0 and json.loads(out)["image_tokens"] == 512
     show = json.loads(run_cli("models", "show", "qwen2.5-vl-7b", "--json")[1])
     assert show["vision"]["params"] == 676_550_144 and show["vision"]["tokens_per_image"] == 1369
     assert json.loads(run_cli("models", "show", "llama2-7b", "--json")[1])["vision"] is None
@@ -308,3 +312,37 @@ def test_ops_vision_phase_lists_the_encoder():
     assert total == pytest.approx(float(sum(op.count * op.flops for op in vision_ops(v, 2))), rel=1e-12)
     rc, _, err = run_cli("ops", "--model", "llama2-7b", "--hardware", "h100", "--phase", "vision")
     assert rc == 2 and "no vision tower" in err
+
+
+def test_images_widen_the_interval_by_the_stated_factor():
+    # No public measurement covers a vision encoder: the interval's spread (around the median)
+    # grows by the stated factor 1.5 of catalog/calibration/default.yaml (widen.images).
+    r = lr.estimate("gemma-3-27b", "H100-SXM5-80GB", batch=8, input_len=512, output_len=128, images=[0, 1])
+    spread = np.log(r.interval["ttft_s"][1] / r.interval["ttft_s"][0])
+    assert spread[1] == pytest.approx(1.5 * spread[0], rel=1e-9)
+    assert r.to_dict()["interval"]["widened_for"] == [[], ["images"]]
+
+
+def test_serving_at_a_rate_encodes_each_admitted_prompts_images():
+    from dataclasses import replace
+
+    from llmroofline.serving import serve
+    from llmroofline.serving.steady import Stage
+
+    # A step admitting p prompts pays p x the encoder's seconds for one request's images on top of
+    # the same step without images (one lane: no pipeline, no data-parallel attention).
+    dep = make_deployment("qwen2.5-vl-7b", "H100-SXM5-80GB")
+    eff = load_calibration("default").for_device(dep.hardware)
+    plain = Stage(dep, eff)
+    with_images = replace(plain, encoder_s=0.02)
+    args = (np.array([8.0]), 2000.0, np.array([3.0]), 1625.0, 0.0)
+    assert np.allclose(with_images.step(*args) - plain.step(*args), 3 * 0.02, rtol=1e-12, atol=0)
+    # Served: each request's prompt is 256 + 1369 tokens and its images cost the encoder's pass.
+    kw = dict(input_len=256, output_len=256, rate=[1.0, 4.0])
+    s0 = serve("qwen2.5-vl-7b", "H100-SXM5-80GB", **kw)
+    s1 = serve("qwen2.5-vl-7b", "H100-SXM5-80GB", images=1, **kw)
+    assert np.all(s1.ttft_s > s0.ttft_s) and s1.capacity_req_s < s0.capacity_req_s
+    d = s1.to_dict()
+    assert (d["images"], d["image_tokens"], d["input_len"]) == (1, 1369, 256.0)
+    with pytest.raises(InputError, match="no vision tower"):
+        serve("llama2-7b", "H100-SXM5-80GB", images=1, **kw)

@@ -426,7 +426,7 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
     eff = cal.for_device(dep.hardware, prof)
     text_in = _as_lengths("input_len", input_len)
     Out = _as_lengths("output_len", output_len)
-    imgs, per_image = _image_tokens(dep, images, image_size)
+    imgs, per_image = image_tokens(dep, images, image_size)
     In = text_in + imgs * per_image if per_image else text_in  # the prompt the language model prefills
     if kv_memory_fraction is not None:
         if (isinstance(kv_memory_fraction, bool) or not isinstance(kv_memory_fraction, (int, float))
@@ -499,7 +499,7 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
               "throughput_per_gpu_tok_s": full(throughput / dep.gpus)}
     interval = {}
     if cal.calibrated and cal.intervals:
-        interval = estimate_interval(cal.intervals, extrapolation(cal, dep, prof, B, In, Out), values)
+        interval = estimate_interval(cal.intervals, extrapolation(cal, dep, prof, B, In, Out, imgs), values)
     from .assumptions import estimate_warnings
 
     notes = estimate_warnings(dep, mode=mode, batch=B, input_len=In, output_len=Out, memory=mem,
@@ -525,7 +525,7 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
     )
 
 
-def _image_tokens(dep: Deployment, images: Any, image_size: Any) -> tuple[np.ndarray, int]:
+def image_tokens(dep: Deployment, images: Any, image_size: Any) -> tuple[np.ndarray, int]:
     """(images per request, language-model tokens per image); InputError for images on a model
     without a vision tower this tool models."""
     imgs = check_images(images)
@@ -583,8 +583,10 @@ def _by_blocks(fn, shape: tuple[int, ...], *inputs: np.ndarray) -> tuple[np.ndar
     return tuple(np.concatenate(ys) for ys in zip(*blocks, strict=True))
 
 
-def extrapolation(cal: Calibration, dep: Deployment, prof: RuntimeProfile, B, In, Out) -> dict[str, Any]:
-    """Where an estimate lies outside the public measurements (each widens its interval)."""
+def extrapolation(cal: Calibration, dep: Deployment, prof: RuntimeProfile, B, In, Out, images: Any = 0
+                  ) -> dict[str, Any]:
+    """Where an estimate lies outside the public measurements (each widens its interval). In
+    counts the prompt's image tokens; images: per request (no public row measures an encoder)."""
     return {
         "unseen_family": dep.hardware.family not in cal.family_factors,
         "unseen_runtime": prof.id not in cal.runtimes,
@@ -593,6 +595,7 @@ def extrapolation(cal: Calibration, dep: Deployment, prof: RuntimeProfile, B, In
         "long_context": np.asarray(In + Out) > LONG_CONTEXT,
         "moe": dep.model.is_moe,
         "multi_node": dep.gpus > dep.hardware.max_devices,
+        "images": np.asarray(images) > 0,
     }
 
 

@@ -98,11 +98,12 @@ def _row_args(row: dict[str, Any], calibration: str, max_batch: int | None, runt
     if mode not in ALL_MODES:
         raise InputError(f"column 'mode' must be one of {', '.join(ALL_MODES)}, got {mode!r}")
     images = integer("images", 0)
+    image_size = (row.get("image_size") or "").strip() or None
     if mode in ("rate", "closed"):
-        if images:
-            raise InputError(f"column 'images': images are modelled in modes static, continuous and max, not in "
-                             f"mode {mode}")
-        return _serving_row_args(row, serving, mode, get, integer, calibration, max_batch, runtime)
+        if images and mode == "closed":
+            raise InputError("column 'images': closed-loop clients (mode closed) do not take images yet")
+        args = _serving_row_args(row, serving, mode, get, integer, calibration, max_batch, runtime)
+        return {**args, "images": images, "image_size": image_size} if images else args
     if serving:
         raise InputError(f"column {sorted(serving)[0]!r} applies to requests at a rate (mode rate or closed), "
                          f"not to mode {mode}")
@@ -111,7 +112,7 @@ def _row_args(row: dict[str, Any], calibration: str, max_batch: int | None, runt
                 output_len=integer("output_len"), tp=integer("tp", 1), pp=integer("pp", 1), ep=integer("ep", 1),
                 weight_dtype=row.get("weight_dtype") or None, kv_dtype=get("kv_dtype", "fp16"), mode=mode,
                 calibration=calibration, max_batch_size=max_batch, runtime=get("runtime", runtime),
-                images=images, image_size=(row.get("image_size") or "").strip() or None)
+                images=images, image_size=image_size)
 
 
 ALL_MODES = ("static", "continuous", "max", "rate", "closed")
@@ -372,10 +373,10 @@ def estimate_cmd(
                "prefill_hardware": prefill_hardware, "prefill_tp": prefill_tp, "prefill_count": prefill_count,
                "replicas": replicas}
     given = {k: v for k, v in serving.items() if v is not None}
-    if images and (rate is not None or concurrency is not None
-                   or (mode is not None and mode.strip().lower() in ("rate", "closed"))):
-        raise InputError("--images is modelled in --mode static, continuous and max; requests at a rate or "
-                         "closed-loop clients do not take images yet")
+    if images and mode is not None and mode.strip().lower() == "closed":
+        raise InputError("--images: closed-loop clients (--mode closed) do not take images yet; use --mode "
+                         "static, continuous, max or --rate")
+    image_args = {"images": images, "image_size": image_size} if images else {}
     if rate is not None or concurrency is not None or (mode is not None and mode.strip().lower() == "rate"):
         if mode is not None and mode.strip().lower() != "rate":
             raise InputError(f"--rate and --concurrency set requests arriving at a rate (--mode rate); they cannot be "
@@ -387,7 +388,7 @@ def estimate_cmd(
         run_rate(json_, concurrency=concurrency, html=html, force=force, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
                  model=model, hardware=hardware, rate=rate, input_len=input_len, output_len=output_len,
                  tp=tp, pp=pp, weight_dtype=weight_dtype, kv_dtype=kv_dtype, calibration=calibration,
-                 runtime=runtime, max_batch_size=max_batch, **{**given, "prefix_hit": prefix_hit or 0.0})
+                 runtime=runtime, max_batch_size=max_batch, **{**given, "prefix_hit": prefix_hit or 0.0}, **image_args)
         return
     if ttft_slo is not None or tpot_slo is not None:
         raise InputError("--ttft-slo and --tpot-slo apply to requests at a rate (--rate R or --concurrency N)")
