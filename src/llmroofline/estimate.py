@@ -533,7 +533,7 @@ def image_tokens(dep: Deployment, images: Any, image_size: Any) -> tuple[np.ndar
     if v is None:
         if np.any(imgs > 0):
             raise InputError(f"images = {show(images)}: {dep.model.id} has no vision tower this tool models "
-                             f"(a text-only model); use images = 0")
+                             f"(Qwen2.5-VL, Gemma 3 and Llama 4 are modelled); use images = 0")
         return imgs, 0
     return imgs, v.layout(image_size).tokens if np.any(imgs > 0) else 0
 

@@ -26,7 +26,6 @@ are in vision_ops.py.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -273,8 +272,9 @@ def vision_kind(cfg: dict[str, Any]) -> str | None:
 
 def vision_from_config(cfg: dict[str, Any], text_hidden: int, where: str) -> VisionSpec | None:
     """The vision tower of a multimodal config (None without a vision_config). A vision_config of
-    a family this tool does not model gives a warning and None: the text tower loads, and an
-    estimate with images is an error naming the model."""
+    a family this tool does not model gives None too (no warning: a bundled config of such a model
+    must load quietly): the text tower loads, and an estimate with images is an error naming the
+    model and the families this tool models."""
     kind = vision_kind(cfg)
     if kind is None:
         return None
@@ -282,10 +282,7 @@ def vision_from_config(cfg: dict[str, Any], text_hidden: int, where: str) -> Vis
     if not isinstance(vc, dict):
         raise InputError(f"{where}: vision_config must be an object, got {show(vc)}")
     if kind == "unknown":
-        warnings.warn(f"{where}: vision_config of model_type {show(vc.get('model_type'))} is not one this tool "
-                      f"models ({', '.join(KINDS)}); the text tower alone is loaded and images cannot be estimated",
-                      stacklevel=3)
-        return None
+        return None  # the text tower loads alone; an estimate with images says the model has no tower
     d = _whole(vc, where, "hidden_size", "embed_dim")
     heads = _whole(vc, where, "num_heads", "num_attention_heads")
     depth = _whole(vc, where, "depth", "num_hidden_layers")
