@@ -304,6 +304,14 @@ def test_cli_images(tmp_path):
     assert rc == 0 and json.loads(out)["image_tokens"] == 256
 
 
+def test_a_fleet_for_requests_with_images_needs_more_replicas():
+    fleet = ["recommend", "--model", "gemma-3-27b", "--input", "512", "--output", "256", "--rate", "5", "--devices",
+             "h100", "--ttft-slo", "1", "--tpot-slo", "0.05", "--json"]
+    plain, heavy = (json.loads(run_cli(*fleet, *extra)[1]) for extra in ([], ["--images", "1"]))
+    assert heavy["image_tokens"] == 256 and "images" not in plain
+    assert heavy["ranking"][0]["replicas"] > plain["ranking"][0]["replicas"]
+
+
 def test_ops_vision_phase_lists_the_encoder():
     rc, out, _ = run_cli("ops", "--model", "gemma-3-27b", "--hardware", "h100", "--phase", "vision", "--batch", "2",
                          "--json")

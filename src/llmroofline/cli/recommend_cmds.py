@@ -127,14 +127,14 @@ def _print_recommendation(rec: Recommendation) -> None:
 
 def _fleet(model, input_len, output_len, rate, devices, ttft_slo, tpot_slo, disaggregated, max_gpus, prices,
            weight_dtype, kv_dtype, calibration, runtime, json_: bool, note: str, *, html: Path | None = None,
-           png: Path | None = None, force: bool = False) -> None:
+           png: Path | None = None, force: bool = False, images: dict[str, object] | None = None) -> None:
     from ..model import load_model
     from ..serving.fleet import size_fleet
 
     figures = html is not None or png is not None
     out = size_fleet(model, input_len, output_len, rate, devices, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
                      disaggregated=disaggregated, max_gpus=max_gpus, prices=prices, weight_dtype=weight_dtype,
-                     kv_dtype=kv_dtype, calibration=calibration, runtime=runtime, curves=figures)
+                     kv_dtype=kv_dtype, calibration=calibration, runtime=runtime, curves=figures, **(images or {}))
     out["warnings"] = [note] if note else []
     tell = console_err if json_ else say
     if figures:
@@ -200,11 +200,9 @@ def recommend_cmd(
     if disaggregated and rate is None:
         raise InputError("--disaggregated sizes a fleet: add --rate R (requests per second)")
     if rate is not None:
-        if images:
-            raise InputError("--images is not modelled for fleets at a request rate yet; drop --rate to rank "
-                             "devices for the workload with its images")
         _fleet(model, input_len, output_len, rate, devices, ttft_slo, tpot_slo, disaggregated, max_gpus,
-               parse_prices(price), weight_dtype, kv_dtype, calibration, runtime, json_, note, html=html, force=force)
+               parse_prices(price), weight_dtype, kv_dtype, calibration, runtime, json_, note, html=html, force=force,
+               images={"images": images, "image_size": image_size} if images else {})
         return
     rec = recommend(model, input_len, output_len, devices=devices, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
                     max_gpus=max_gpus, prices=parse_prices(price), weight_dtype=weight_dtype, kv_dtype=kv_dtype,
