@@ -510,9 +510,9 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
         notes.append(_image_note(dep, imgs, per_image, image_size))
     image_inputs = {}
     if dep.model.vision is not None:
+        layout = dep.model.vision.layout(image_size)
         image_inputs = {"images": _echo(full(imgs)), "image_tokens": _echo(full(imgs * per_image)),
-                        "tokens_per_image": per_image,
-                        "image_size": list(dep.model.vision.layout(image_size).pixels)}
+                        "tokens_per_image": layout.tokens, "image_size": list(layout.pixels)}
     return Estimate(
         warnings=tuple(notes),
         **values, batch=full(B), memory=mem, input_len=full(text_in), output_len=full(Out),
@@ -551,7 +551,8 @@ def vision_seconds(dep: Deployment, eff: Efficiency, images, image_size: Any = N
 
 def _image_note(dep: Deployment, imgs: np.ndarray, per_image: int, image_size: Any) -> str:
     v = dep.model.vision
-    assert v is not None  # only called with images, which need a vision tower
+    if v is None:  # images need a vision tower (image_tokens refuses them otherwise)
+        return ""
     lay = v.layout(image_size)
     w, h = lay.pixels
     return (f"images: {per_image} prompt tokens per image ({v.kind} encoder at {w}x{h} pixels, "
