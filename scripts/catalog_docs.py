@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import llmroofline as lr
+from llmroofline.model import ACTIVE_PARAMS_CONVENTION
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,18 +43,26 @@ def models_doc() -> str:
              "(`quantization_config`, see the README's Precisions), and their size in GB. Vision: the "
              "vision tower's parameters (part of params) and the prompt tokens of one image at the default "
              "1024x1024 pixels (`--images`).", "",
-             "| id | alias | type | attention | params (B) | published (B) | active (B) | experts (top-k) | "
-             "KV bytes/token fp16 | window | weights | weights GB | vision |",
-             "|" + " --- |" * 13]
+             f"Active parameters: {ACTIVE_PARAMS_CONVENTION} The published active figure stands "
+             "beside ours; `llmroofline models show ID` gives both, the difference, and, where a publisher's "
+             "arithmetic shows which embedding tables it counts, ours counted that way.", "",
+             "Each file also serves the ids in the last column (base, instruct or revised checkpoints of the "
+             "same architecture, with the config fields they change): `llmroofline models show ID` names the "
+             "file that serves an id (`catalog_file`).", "",
+             "| id | alias | type | attention | params (B) | published (B) | active (B) | published active (B) | "
+             "experts (top-k) | KV bytes/token fp16 | window | weights | weights GB | also serves |",
+             "|" + " --- |" * 14]
     for m in lr.list_models():
         moe = f"{m.num_experts} ({m.experts_per_token})" if m.is_moe else ""
         win = f"{m.sliding_window} on {m.num_sliding_layers}/{m.num_layers}" if m.sliding_window else ""
         pub = m.published_params / 1e9 if m.published_params else None
         vision = f"{m.vision.params / 1e9:.2f}B, {m.vision.layout().tokens:,} tokens/image" if m.vision else ""
+        pub_active = m.published_active_params / 1e9 if m.published_active_params else None
+        serves = ", ".join([*([m.base_id] if m.base_id else []), *m.variants])
         lines.append(f"| {m.id} | {(m.aliases or ('',))[0]} | {m.model_type} | {m.attention_kind} | "
-                     f"{m.params_total / 1e9:.2f} | {fmt(pub, 2)} | {m.params_active / 1e9:.2f} | {moe} | "
-                     f"{m.kv_cache_bytes_per_token():,.0f} | {win} | {m.weight_precision().label} | "
-                     f"{m.weight_bytes() / 1e9:,.1f} | {vision} |")
+                     f"{m.params_total / 1e9:.2f} | {fmt(pub, 2)} | {m.params_active / 1e9:.2f} | {fmt(pub_active, 2)} | "
+                     f"{moe} | {m.kv_cache_bytes_per_token():,.0f} | {win} | {m.weight_precision().label} | "
+                     f"{m.weight_bytes() / 1e9:,.1f} | {vision} | {serves} |")
     return "\n".join(lines) + "\n"
 
 

@@ -34,11 +34,19 @@ KNOWN_MODEL_TYPES = {
     "llama", "llama4", "llama4_text", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe",
     "gptj", "falcon", "RefinedWeb", "RefinedWebModel", "gemma", "gemma2", "gemma3", "gemma3_text",
     "deepseek_v2", "deepseek_v3", "kimi_k2", "gpt_oss", "phi3", "phi", "glm4", "glm", "glm4_moe", "yi",
-    "olmo2", "starcoder2", "cohere", "exaone", "internlm2", "minimax", "ernie4_5", "ernie4_5_moe",
+    "olmo2", "starcoder2", "cohere", "exaone", "internlm2", "minimax", "minimax_m2", "ernie4_5", "ernie4_5_moe",
     "qwen2_5_vl", "qwen2_5_vl_text",
 }
 # Vision-language wrappers whose language model is a known text architecture: read it as that one.
 _TEXT_TOWER_TYPES = {"qwen2_5_vl": "qwen2", "qwen2_5_vl_text": "qwen2"}
+EMBEDDING_COUNTS = ("both", "output", "none")
+# What `params_active` counts, the convention OpenAI's gpt-oss model card uses for its active figures.
+ACTIVE_PARAMS_CONVENTION = (
+    "active = weights one token's forward pass reads: every layer's attention, norms, dense MLP or "
+    "top-k routed experts plus shared experts and router, and the output head; the input embedding "
+    "table is a row lookup and is not counted (a tied table counts once, as the output head). This is "
+    "how OpenAI counts gpt-oss (5.13B active for gpt-oss-120b); publishers that count both embedding "
+    "tables (Qwen, Mistral, Meta's Llama 4) give figures higher by vocab x hidden, GLM's leave out both.")
 _GELU_MLP_TYPES = {"gptj", "falcon", "RefinedWeb", "RefinedWebModel", "phi", "starcoder2"}
 _LAYERNORM_TYPES = {"gptj", "falcon", "RefinedWeb", "RefinedWebModel", "phi", "starcoder2"}
 
@@ -90,10 +98,18 @@ class ModelSpec:
     aliases: tuple[str, ...] = ()
     published_params: float | None = None
     published_active_params: float | None = None
+    # Which embedding tables the publisher's active figure counts, where its arithmetic shows it:
+    # "both", "output" (our convention) or "none"; "" when not known.
+    published_active_embeddings: str = ""
     params_source: str = ""
     config_source: str = ""
     config_notes: str = ""  # how far the bundled file was checked against the published one
     base_id: str = ""  # the base (pre-trained) repository of an instruct model: same architecture
+    # Other Hub repositories this entry's config serves (base/instruct/revised checkpoints of the
+    # same architecture), and, for a spec built from a catalog file, the entry and file it came from.
+    variants: tuple[str, ...] = ()
+    catalog_entry: str = ""
+    catalog_file: str = ""
     # The vision encoder and projector of a vision-language model (vision.py); None: text only.
     vision: VisionSpec | None = None
 
@@ -206,9 +222,19 @@ class ModelSpec:
 
     @property
     def params_active(self) -> int:
-        """Language-model parameters touched per text token (top-k routed experts instead of all;
-        the vision tower runs once per image, not per token)."""
-        return self._params(active=self.is_moe)
+        """Parameters a token's forward pass reads (ACTIVE_PARAMS_CONVENTION): top-k routed experts
+        instead of all, and without the input embedding table when it is not tied to the output head.
+        A vision tower is left out too: it runs once per image, not per text token."""
+        lookup = 0 if self.tie_word_embeddings else self.vocab_size * self.hidden_size
+        return self._params(active=self.is_moe) - lookup
+
+    def params_active_counting(self, embeddings: str) -> int:
+        """params_active counted with `embeddings` tables ("both", "output" or "none"), as some
+        publishers count their active figures (untied tables only; a tied one always counts once)."""
+        if embeddings not in EMBEDDING_COUNTS:
+            raise InputError(f"embeddings must be one of {', '.join(EMBEDDING_COUNTS)}, got {show(embeddings)}")
+        table = 0 if self.tie_word_embeddings else self.vocab_size * self.hidden_size
+        return self.params_active + {"both": table, "output": 0, "none": -table}[embeddings]
 
     def attention_matrix_params(self) -> int:
         """Elements of one layer's attention weight matrices (attention_params less biases, norms, sinks)."""
@@ -287,7 +313,7 @@ class ModelSpec:
     def summary(self) -> dict[str, Any]:
         """The fields `models show` prints (SPEC.md) plus derived figures."""
         d = {k: v for k, v in asdict(self).items()
-             if k not in ("aliases", "checkpoint_precision", "checkpoint_problem", "vision")}
+             if k not in ("aliases", "variants", "checkpoint_precision", "checkpoint_problem", "vision")}
         readable = self.checkpoint_precision is not None
         checkpoint = self.weight_precision() if readable else None
         d.update(
@@ -304,6 +330,14 @@ class ModelSpec:
             attention=self.attention_kind,
             params_total=self.params_total,
             params_active=self.params_active,
+            params_active_convention=ACTIVE_PARAMS_CONVENTION,
+            # Ours over the publisher's figure, minus one (None without a published figure).
+            params_total_vs_published=_relative(self.params_total, self.published_params),
+            params_active_vs_published=_relative(self.params_active, self.published_active_params),
+            # Ours recounted with the embedding tables the publisher counts, when that is known.
+            params_active_counted_as_published=(self.params_active_counting(self.published_active_embeddings)
+                                                if self.published_active_embeddings else None),
+            variants=list(self.variants),
             kv_cache_bytes_per_token=int(self.kv_cache_bytes_per_token("fp16")),
             weight_dtype=checkpoint.label if checkpoint else None,  # as the checkpoint stores the weights
             weight_formats=checkpoint.to_dict() if checkpoint else {},
@@ -316,13 +350,19 @@ class ModelSpec:
         return d
 
 
+def _relative(ours: int, published: float | None) -> float | None:
+    return None if not published else ours / published - 1.0
+
+
 # ---- validation ----------------------------------------------------------------------------
 
 MAX_SIZE = 10**8  # no real model has a width, count or vocabulary near this: larger is a typo
 MAX_LENGTH = 10**9  # windows and context lengths, in tokens
 _AT_LEAST_ONE = {"num_layers", "hidden_size", "num_heads", "num_kv_heads", "head_dim", "vocab_size"}
-_META_KEYS = {"id", "aliases", "published_params", "published_active_params", "params_source", "config_source",
-              "config_notes", "base_id", "config"}
+_META_KEYS = {"id", "aliases", "published_params", "published_active_params", "published_active_embeddings",
+              "params_source", "config_source",
+              "config_notes", "base_id", "variants", "config"}
+_VARIANT_KEYS = {"id", "note", "config"}
 
 
 def _check_spec(m: ModelSpec) -> None:
@@ -367,8 +407,13 @@ def _check_spec(m: ModelSpec) -> None:
         check_weight_precision(m.checkpoint_precision, f"{where}: checkpoint_precision")
     elif not isinstance(m.checkpoint_problem, str) or not m.checkpoint_problem:
         raise InputError(f"{where}: checkpoint_precision is None, so checkpoint_problem must say why")
-    if not isinstance(m.aliases, tuple) or not all(isinstance(a, str) for a in m.aliases):
-        raise InputError(f"{where}: aliases must be a tuple of strings, got {show(m.aliases)}")
+    if m.published_active_embeddings not in ("", *EMBEDDING_COUNTS):
+        raise InputError(f"{where}: published_active_embeddings must be one of {', '.join(EMBEDDING_COUNTS)}, "
+                         f"got {show(m.published_active_embeddings)}")
+    for name in ("aliases", "variants"):
+        v = getattr(m, name)
+        if not isinstance(v, tuple) or not all(isinstance(a, str) for a in v):
+            raise InputError(f"{where}: {name} must be a tuple of strings, got {show(v)}")
     if m.vision is not None and not isinstance(m.vision, VisionSpec):
         raise InputError(f"{where}: vision must be a VisionSpec or None, got {type(m.vision).__name__}")
 
@@ -490,6 +535,27 @@ def _check_meta(meta: dict[str, Any], where: str) -> None:
     for key in ("params_source", "config_source", "config_notes", "base_id"):
         if not isinstance(meta.get(key, ""), str):
             raise InputError(f"{where}: {key} must be a string, got {show(meta[key])}")
+    counts = meta.get("published_active_embeddings", "")
+    if counts not in ("", *EMBEDDING_COUNTS):
+        raise InputError(f"{where}: published_active_embeddings must be one of {', '.join(EMBEDDING_COUNTS)}, "
+                         f"got {show(counts)}")
+    variants = meta.get("variants", [])
+    if not isinstance(variants, list):
+        raise InputError(f"{where}: variants must be a list of objects, got {show(variants)}")
+    for i, v in enumerate(variants):
+        w = f"{where}: variants[{i}]"
+        if not isinstance(v, dict):
+            raise InputError(f"{w} must be an object with id and note, got {show(v)}")
+        extra = set(v) - _VARIANT_KEYS
+        if extra:
+            raise InputError(f"{w}: unknown field(s) {', '.join(sorted(map(str, extra)))}")
+        for key in ("id", "note"):
+            if not isinstance(v.get(key), str) or not v[key].strip():
+                raise InputError(f"{w}.{key} must be a non-empty string, got {show(v.get(key))}")
+        if v["id"].count("/") != 1:
+            raise InputError(f"{w}.id must be a Hub id owner/name, got {show(v['id'])}")
+        if not isinstance(v.get("config", {}), dict):
+            raise InputError(f"{w}.config must be an object of the config fields that differ, got {show(v['config'])}")
 
 
 def model_from_config(cfg: Any, *, model_id: str = "custom", meta: dict[str, Any] | None = None) -> ModelSpec:
@@ -599,7 +665,7 @@ def model_from_config(cfg: Any, *, model_id: str = "custom", meta: dict[str, Any
     # needed, so that an explicit weight precision still works.
     try:
         stored: WeightPrecision | None = checkpoint_precision(quant_cfg, hidden_size=hidden, num_layers=layers,
-                                                              where=where)
+                                                              where=where, model_type=model_type)
         problem = ""
     except InputError as e:
         stored, problem = None, str(e)
@@ -622,7 +688,8 @@ def model_from_config(cfg: Any, *, model_id: str = "custom", meta: dict[str, Any
         qkv_bias=(_flag(cfg, "attention_bias", where) or _flag(cfg, "qkv_bias", where)
                   or _flag(cfg, "add_qkv_bias", where) or model_type in ("qwen2", "qwen2_moe")),
         mlp_bias=_flag(cfg, "mlp_bias", where) or model_type == "gptj",
-        qk_norm=model_type in ("qwen3", "qwen3_moe", "gemma3", "gemma3_text", "olmo2"),
+        qk_norm=(model_type in ("qwen3", "qwen3_moe", "gemma3", "gemma3_text", "olmo2")
+                 or (model_type == "glm4_moe" and _flag(cfg, "use_qk_norm", where))),  # GLM-4.5/4.6: per config
         sliding_window=window,
         num_sliding_layers=n_sliding,
         num_experts=experts,
@@ -637,10 +704,14 @@ def model_from_config(cfg: Any, *, model_id: str = "custom", meta: dict[str, Any
         aliases=tuple(a.lower() for a in meta.get("aliases", [])),
         published_params=meta.get("published_params"),
         published_active_params=meta.get("published_active_params"),
+        published_active_embeddings=meta.get("published_active_embeddings", ""),
         params_source=meta.get("params_source", ""),
         config_source=meta.get("config_source", ""),
         config_notes=meta.get("config_notes", ""),
         base_id=meta.get("base_id", ""),
+        variants=tuple(v["id"] for v in meta.get("variants", [])),
+        catalog_entry="",  # set by the catalog loader
+        catalog_file="",
         max_context=max_positions,
         vision=vision_from_config(top, hidden, where),
         **mla,
@@ -670,24 +741,84 @@ def load_config_file(path: str | Path) -> ModelSpec:
 
 
 @functools.lru_cache(maxsize=1)
-def model_catalog() -> dict[str, ModelSpec]:
-    """Bundled models by Hugging Face id."""
-    out: dict[str, ModelSpec] = {}
+def _catalog_entries() -> dict[str, tuple[Path, dict[str, Any]]]:
+    """Bundled catalog files by model id: (path, the file's JSON object)."""
+    out: dict[str, tuple[Path, dict[str, Any]]] = {}
     for path in catalog_files("models", (".json",)):
         entry = read_json(path, "catalog entry")
         if not isinstance(entry, dict) or "config" not in entry or "id" not in entry:
             raise InputError(f"{path}: catalog entry needs 'id' and 'config'")
-        spec = model_from_config(entry["config"], model_id=entry["id"], meta=entry)
-        if spec.id in out:
-            raise InputError(f"{path}: model id {spec.id!r} is already in the catalog")
-        out[spec.id] = spec
+        if entry["id"] in out:
+            raise InputError(f"{path}: model id {entry['id']!r} is already in the catalog")
+        out[entry["id"]] = (path, entry)
     return out
 
 
+@functools.lru_cache(maxsize=1)
+def model_catalog() -> dict[str, ModelSpec]:
+    """Bundled models by Hugging Face id."""
+    out: dict[str, ModelSpec] = {}
+    for ident, (path, entry) in _catalog_entries().items():
+        spec = model_from_config(entry["config"], model_id=ident, meta=entry)
+        out[ident] = dataclasses.replace(spec, catalog_entry=ident, catalog_file=_relative_path(path))
+    return out
+
+
+def _relative_path(path: Path) -> str:
+    """A catalog file as `catalog/models/NAME.json` (where it sits in the package)."""
+    return f"catalog/{path.parent.name}/{path.name}"
+
+
+def _variant_names(spec: ModelSpec) -> list[str]:
+    """Ids an entry serves besides its own: its base model (base_id) and its variants."""
+    return [*([spec.base_id] if spec.base_id else []), *spec.variants]
+
+
+def known_model_names() -> list[str]:
+    """Every Hub id the catalog serves: entries, their base models and their variants."""
+    return [n for s in model_catalog().values() for n in (s.id, *_variant_names(s))]
+
+
 def _lookup_table() -> dict[str, str]:
-    return name_table("model", [(s.id, (*s.aliases, *([s.base_id] if s.base_id else [])),
-                                 [s.id.split("/")[-1], *([s.base_id.split("/")[-1]] if s.base_id else [])])
+    """Lower-cased names -> the catalog entry serving them."""
+    return name_table("model", [(s.id, (*s.aliases, *_variant_names(s)),
+                                 [n.split("/")[-1] for n in (s.id, *_variant_names(s))])
                                 for s in model_catalog().values()])
+
+
+@functools.lru_cache(maxsize=256)
+def _variant_spec(entry_id: str, variant_id: str) -> ModelSpec:
+    """Another repository served by a catalog entry: the entry's config (with the fields the
+    variant changes), named as that repository, saying which file serves it."""
+    spec = model_catalog()[entry_id]
+    path, entry = _catalog_entries()[entry_id]
+    if variant_id == spec.base_id:
+        note = (f"architecture of {spec.id} (the instruct model tuned from {spec.base_id}: same config "
+                f"fields), served by {spec.catalog_file}")
+        return dataclasses.replace(spec, id=variant_id, aliases=(), variants=(), config_notes=note)
+    variant = next(v for v in entry.get("variants", []) if v["id"] == variant_id)
+    changed = variant.get("config", {})
+    config = {**entry["config"], **changed}
+    meta = {k: v for k, v in entry.items() if k not in ("id", "aliases", "variants")}
+    built = model_from_config(config, model_id=variant_id, meta=meta)
+    differs = f"; config fields changed: {', '.join(sorted(changed))}" if changed else ""
+    note = f"{variant['note']} Served by {spec.catalog_file}, the config of {spec.id}{differs}."
+    return dataclasses.replace(built, catalog_entry=entry_id, catalog_file=spec.catalog_file, config_notes=note)
+
+
+def _bundled(key: str) -> ModelSpec | None:
+    """The bundled model a name resolves to (id, alias, base or variant id, or its part after the
+    slash), named as asked for base and variant ids; None if the catalog has no such name."""
+    entry_id = _lookup_table().get(key.lower())
+    if entry_id is None:
+        return None
+    spec = model_catalog()[entry_id]
+    if key.lower() == spec.id.lower():
+        return spec
+    for name in _variant_names(spec):
+        if key.lower() in (name.lower(), name.split("/")[-1].lower()):
+            return _variant_spec(entry_id, name)
+    return spec
 
 
 def _fetch_from_hub(repo_id: str) -> ModelSpec:
@@ -695,14 +826,14 @@ def _fetch_from_hub(repo_id: str) -> ModelSpec:
     try:
         from huggingface_hub import hf_hub_download
     except ImportError:
-        raise unknown_name("model", repo_id, model_catalog()) from None
+        raise unknown_name("model", repo_id, known_model_names()) from None
     hub_log = logging.getLogger("huggingface_hub")
     level = hub_log.level
     hub_log.setLevel(logging.ERROR)  # its retry messages would break the one-line error contract
     try:
         path = hf_hub_download(repo_id, "config.json")
     except Exception as e:  # offline, gated or missing repo: say so, with the catalog suggestion
-        base = unknown_name("model", repo_id, model_catalog())
+        base = unknown_name("model", repo_id, known_model_names())
         raise InputError(f"{base} (Hub lookup failed: {type(e).__name__})") from None
     finally:
         hub_log.setLevel(level)
@@ -711,35 +842,30 @@ def _fetch_from_hub(repo_id: str) -> ModelSpec:
 
 
 def load_model(name: str | ModelSpec) -> ModelSpec:
-    """A model by Hub id or alias from the bundled catalog, a path to a config.json (or its
-    folder), or, for an `owner/name` id not bundled, its config.json fetched from the Hub."""
+    """A model by Hub id or alias from the bundled catalog (a base or variant id an entry serves
+    included), a path to a config.json (or its folder), or, for an `owner/name` id not bundled,
+    its config.json fetched from the Hub."""
     if isinstance(name, ModelSpec):
         return name
     key = str(name).strip()
-    table = _lookup_table()
-    if key.lower() in table:
-        spec = model_catalog()[table[key.lower()]]
-        if spec.base_id and key.lower() in (spec.base_id.lower(), spec.base_id.split("/")[-1].lower()):
-            # The base model of a bundled instruct model: the same architecture, named as asked.
-            return dataclasses.replace(spec, id=spec.base_id, aliases=(),
-                                       config_notes=f"architecture of {spec.id} (the instruct model tuned from "
-                                                    f"{spec.base_id}: same config fields)")
-        return model_catalog()[table[key.lower()]]
+    spec = _bundled(key)
+    if spec is not None:
+        return spec
     if looks_like_path(key):
         return load_config_file(key)
     if key.count("/") == 1 and all(key.split("/")):
         return _fetch_from_hub(key)
-    raise unknown_name("model", key, model_catalog())
+    raise unknown_name("model", key, known_model_names())
 
 
 def catalog_model(name: str) -> ModelSpec:
     """A bundled model by Hub id or alias only: never a file and never the Hub (the web app
     resolves what a request names with this, so a request cannot make the server read a file)."""
     key = str(name).strip() if isinstance(name, str) else ""
-    table = _lookup_table()
-    if key.lower() in table:
-        return model_catalog()[table[key.lower()]]
-    raise unknown_name("model", key or show(name), model_catalog())
+    spec = _bundled(key) if key else None
+    if spec is not None:
+        return spec
+    raise unknown_name("model", key or show(name), known_model_names())
 
 
 def list_models() -> list[ModelSpec]:

@@ -55,14 +55,23 @@ _GROUP_MODULES: dict[str, tuple[str, ...]] = {
                        "feed_forward.shared_expert.gate_proj", "feed_forward.shared_expert.down_proj"),
     "router": ("mlp.gate", "mlp.router", "block_sparse_moe.gate", "feed_forward.router"),
 }
+# Families that spell a group one way only: a pattern must then be matched against that spelling
+# (MiniMax-M2 leaves "gate", its router, in 16 bit; the generic spellings would also catch the
+# experts' gate_proj, which MiniMax calls w1: transformers modeling_minimax_m2 / modeling_mixtral).
+_BLOCK_SPARSE_MOE = {"experts": ("block_sparse_moe.experts.{j}.w1", "block_sparse_moe.experts.{j}.w2",
+                                 "block_sparse_moe.experts.{j}.w3"),
+                     "router": ("block_sparse_moe.gate",)}
+_GROUP_MODULES_BY_TYPE: dict[str, dict[str, tuple[str, ...]]] = {
+    "mixtral": _BLOCK_SPARSE_MOE, "minimax": _BLOCK_SPARSE_MOE, "minimax_m2": _BLOCK_SPARSE_MOE}
 _EMBEDDINGS = ("model.embed_tokens", "lm_head", "model.language_model.embed_tokens", "language_model.lm_head")
 
 
-def _module_names(group: str, layers: list[int]) -> list[str]:
+def _module_names(group: str, layers: list[int], model_type: str = "") -> list[str]:
     if group == "embeddings":
         return list(_EMBEDDINGS)
+    spellings = _GROUP_MODULES_BY_TYPE.get(model_type, {}).get(group, _GROUP_MODULES[group])
     return [prefix.format(i=i) + m.format(j=0) for i in layers for prefix in _LAYER_PREFIXES
-            for m in _GROUP_MODULES[group]]
+            for m in spellings]
 
 
 def _regex(pattern: str) -> tuple[bool, str] | None:
@@ -90,7 +99,7 @@ FIRST_LAYERS = 4  # layer-specific patterns are tried on the first layers and on
 MAX_NAMED_LAYERS = 128
 
 
-def groups_matching(patterns: list[str], num_layers: int) -> set[str]:
+def groups_matching(patterns: list[str], num_layers: int, model_type: str = "") -> set[str]:
     """The module groups a list of patterns touches (in any layer)."""
     parts = [r for r in map(_regex, patterns) if r is not None]
     if not parts:
@@ -104,7 +113,7 @@ def groups_matching(patterns: list[str], num_layers: int) -> set[str]:
     else:
         layers = [0]
     return {group for group in GROUPS
-            if any(anchored.match(n) or anywhere.search(n) for n in _module_names(group, layers))}
+            if any(anchored.match(n) or anywhere.search(n) for n in _module_names(group, layers, model_type))}
 
 
 # ---- field checks ---------------------------------------------------------------------------
@@ -293,7 +302,7 @@ def sixteen_bit(cfg: dict[str, Any], where: str) -> str:
 
 
 def checkpoint_precision(cfg: dict[str, Any], *, hidden_size: int, num_layers: int,
-                         where: str = "config") -> WeightPrecision:
+                         where: str = "config", model_type: str = "") -> WeightPrecision:
     """How the checkpoint a config describes stores each module group's weights."""
     small = sixteen_bit(cfg, where)
     qc = cfg.get("quantization_config")
@@ -325,7 +334,7 @@ def checkpoint_precision(cfg: dict[str, Any], *, hidden_size: int, num_layers: i
         formats, skipped = _compressed_tensors(qc, where_qc, hidden_size, num_layers)
     else:
         formats, skipped = _modelopt(qc, where_qc)
-    kept = groups_matching(skipped, num_layers)
+    kept = groups_matching(skipped, num_layers, model_type)
     # Router and embeddings stay 16 bit: the methods above quantize the linear layers only.
     chosen = {g: f for g, f in formats.items() if g in LINEAR_GROUPS and g not in kept}
     return base.with_formats(chosen)

@@ -25,7 +25,9 @@ def models_list(json_: bool = typer.Option(False, "--json", help=JSON_HELP)) -> 
     """List the bundled models."""
     models = list_models()
     if json_:
-        print_json([{"id": m.id, "aliases": list(m.aliases), "model_type": m.model_type,
+        print_json([{"id": m.id, "aliases": list(m.aliases),
+                     "serves": [*([m.base_id] if m.base_id else []), *m.variants],  # other Hub ids, same file
+                     "model_type": m.model_type,
                      "params_total": m.params_total, "params_active": m.params_active,
                      "attention": m.attention_kind, "experts": m.num_experts} for m in models])
         return
@@ -43,12 +45,14 @@ def models_show(model: str = typer.Argument(..., help=MODEL_HELP),
     if json_:
         print_json(s)
         return
-    def text(v: Any) -> Any:
+    def text(v: Any, key: str = "") -> Any:
+        if key.endswith("_vs_published") and isinstance(v, float):
+            return f"{v:+.1%}"  # ours against the publisher's figure
         if isinstance(v, dict):
             return ", ".join(f"{p}: {x:.2f}" if isinstance(x, float) else f"{p}: {text(x)}" for p, x in v.items())
         return ", ".join(map(str, v)) if isinstance(v, list) else v
 
-    rows = [[k, text(v)]
+    rows = [[k, text(v, k)]
             for k, v in s.items() if v not in (None, "", 0, False, []) or k in ("experts", "kv_heads")]
     table(m.id, ["field", "value"], rows)
 
