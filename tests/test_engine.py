@@ -214,9 +214,10 @@ def test_unknown_names_suggest():
 
 def test_expert_parallel_with_data_parallel_attention(round_hw):
     # Mixtral on 2 devices with tp=1, ep=2: attention runs data-parallel (each device its own
-    # sequences), the 8 experts spread 4 per device, tokens reach them by all-to-all.
+    # sequences), the 8 experts spread 4 per device, tokens reach them by all-to-all. Routing taken
+    # as balanced (moe_imbalance 1): the busiest device computes the mean share.
     m = lr.load_model("mistralai/Mixtral-8x7B-v0.1")
-    dep = lr.make_deployment(m, round_hw, tp=1, ep=2)
+    dep = lr.make_deployment(m, round_hw, tp=1, ep=2, moe_imbalance=1.0)
     assert dep.dp == 2 and dep.gpus == 2
     ops = {op.name: op for op in dep.ops([AttentionGroup(16, 1, 99)])}  # 16 sequences on this device
     assert "mlp/all_reduce" not in ops and "attn/all_reduce" not in ops
@@ -235,7 +236,7 @@ def test_expert_parallel_with_data_parallel_attention(round_hw):
     assert weights_per_device(m, "fp16", tp=1, ep=2) == pytest.approx(weights_per_device(m, "fp16") - experts / 2)
     # The instance serves twice the sequences of one device; its batch is split between the replicas.
     r = lr.estimate(m, round_hw, batch=32, input_len=128, output_len=64, tp=1, ep=2, mode="continuous",
-                    calibration="none")
+                    calibration="none", moe_imbalance=1.0)
     assert r.gpus == 2
     # KV per device: 16 sequences x (128 + 64 / 2) tokens (a paged cache holds input + half the output
     # on average) x 131,072 bytes per token (32 layers x 2 x 8 x 128 x 2)

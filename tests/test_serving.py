@@ -256,9 +256,17 @@ def test_kv_transfer_by_hand():
 
     r = serve(M8, "H20", 1.0, 4096, 128, prefill_hardware="H800-SXM5-80GB", prefill_tp=2)
     kv_bytes = 4096 * load_model(M8).kv_cache_bytes_per_token("fp16")
-    # different devices: NICs between nodes, 400 Gb/s per GPU over the fewer GPUs (1 decode GPU)
+    # different devices: NICs between nodes, the catalog's 400 Gb/s per GPU (H20: RoCE, H800:
+    # InfiniBand NDR) = 50 GB/s over the fewer GPUs (1 decode GPU)
     assert r.details["kv_transfer_s"] == pytest.approx(kv_bytes / 50e9)
-    assert any("400 Gb/s" in w for w in r.warnings)
+    assert "400 Gb/s" in r.details["kv_link"] and not any("assumed" in w and "NIC" in w for w in r.warnings)
+    # A100 SXM's NIC is 200 Gb/s HDR (DGX A100): the slower side sets the rate, 25 GB/s
+    a100 = serve(M8, "H20", 1.0, 4096, 128, prefill_hardware="A100-SXM4-80GB", prefill_tp=2)
+    assert a100.details["kv_transfer_s"] == pytest.approx(kv_bytes / 25e9)
+    # RTX 4090 states no network: the default 100 Gb/s = 12.5 GB/s, named in the warnings
+    rtx = serve(M8, "H20", 1.0, 4096, 128, prefill_hardware="RTX-4090", prefill_tp=1)
+    assert rtx.details["kv_transfer_s"] == pytest.approx(kv_bytes / 12.5e9)
+    assert any("assumed 100 Gb/s" in w and "RTX-4090" in w for w in rtx.warnings)
     same = serve(M8, H100, 1.0, 4096, 128, prefill_hardware=H100)
     assert "NVLink" in same.details["kv_link"]
     assert same.details["kv_transfer_s"] < r.details["kv_transfer_s"]

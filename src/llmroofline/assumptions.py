@@ -1,20 +1,24 @@
 """What an estimate assumed on the user's behalf, and where it leaves the ground it stands on.
 
 `estimate_warnings` returns one-line strings (SPEC: the `warnings` list of every estimate's
-JSON): a context longer than the model was trained for, tensor parallelism wider than one
-scale-up domain, workloads that do not fit in memory, a precision the device lacks, and how
-the serving mode turns a batch into TTFT and TPOT. `row_warnings` gives the same lines for each
+JSON): a context longer than the model was trained for, tensor, expert or pipeline parallelism
+wider than one scale-up domain (naming the network it crosses), workloads that do not fit in
+memory, a precision the device lacks, and how the serving mode turns a batch into TTFT and TPOT. `row_warnings` gives the same lines for each
 element of a vectorized estimate (one CSV row each). The shells only show the lists.
 """
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .moe_balance import FINE_GRAINED_EXPERTS
+
 if TYPE_CHECKING:
     from .estimate import Deployment
+    from .hardware import Hardware
     from .memory import MemoryUse
 
 
@@ -46,14 +50,53 @@ def _continuous_note(per_step: float, mode: str) -> str:
             f"longer of one step and the prompt's own prefill{wait}; queueing is not included (--mode rate models it)")
 
 
+def _network(hw: Hardware) -> str:
+    """The link between scale-up domains, as a warning names it."""
+    if hw.scale_out_default:
+        return (f"the network between domains, assumed {hw.scale_out_bandwidth * 8 / 1e9:g} Gb/s Ethernet per "
+                f"device ({hw.id} states no scale-out network)")
+    return f"{hw.scale_out_kind} at {hw.scale_out_bandwidth * 8 / 1e9:g} Gb/s per device"
+
+
+def _domain_notes(dep: Deployment) -> list[str]:
+    """Where tensor, expert or pipeline parallelism leaves one scale-up domain, and the link it takes."""
+    hw = dep.hardware
+    d, ic = hw.max_devices, hw.interconnect_kind
+    out = []
+    if dep.tp > d:
+        k = math.ceil(dep.tp / d)
+        out.append(f"tp = {dep.tp} spans {k} scale-up domains of {hw.id} ({d} devices on {ic} each): each all-reduce "
+                   f"reduces and gathers on {ic} and crosses domains on {_network(hw)}")
+    if dep.ep > d and dep.ep > dep.tp:
+        k = math.ceil(dep.ep / d)
+        m = dep.ep / k
+        out.append(f"the expert all-to-all over ep = {dep.ep} devices spans {k} scale-up domains of {hw.id}: "
+                   f"{(dep.ep - m) / dep.ep:.3g} of its bytes cross {_network(hw)}")
+    across = dep.pipeline_boundaries_across
+    if across:
+        out.append(f"pp = {dep.pp} stages of {dep.tp * dep.dp} devices span {math.ceil(dep.gpus / d)} scale-up domains "
+                   f"of {hw.id}: {across} of {dep.pp - 1} stage hand-overs cross {_network(hw)}")
+    return out
+
+
 def _fixed_notes(dep: Deployment, *, kv_dtype_given: bool, requested_mode: str | None) -> list[str]:
     """The lines that depend on the deployment only, not on the workload."""
     out: list[str] = []
     hw = dep.hardware
-    if dep.tp > hw.max_devices:
-        out.append(f"tp = {dep.tp} crosses the scale-up domain of {hw.id} ({hw.max_devices} devices on "
-                   f"{hw.interconnect_kind}); the all-reduces are costed at {hw.interconnect_kind} speed, but a "
-                   "real deployment would cross the slower scale-out network")
+    out += _domain_notes(dep)
+    if dep.dp > 1 and dep.sharding.dp == 1:
+        out.append(f"dp = {dep.dp}: {dep.dp} independent replicas of {dep.tp * dep.pp} device(s) each sharing the batch "
+                   "(no expert parallelism across them): throughput scales with dp, latency does not")
+    if dep.model.is_moe and dep.ep > 1 and dep.model.num_experts < FINE_GRAINED_EXPERTS and dep.moe_imbalance == 1.0:
+        out.append(f"expert parallelism over {dep.ep} devices: routing assumed balanced (no published per-device "
+                   f"routing statistics for models with fewer than {FINE_GRAINED_EXPERTS} routed experts; "
+                   "--moe-imbalance sets the factor measured on your traffic)")
+    elif dep.model.is_moe and dep.ep > 1:
+        out.append(f"expert parallelism over {dep.ep} devices: the busiest device computes {dep.moe_imbalance:.3g}x the "
+                   f"mean routed-expert rows"
+                   + (f" ({dep.redundant_experts} redundant experts included)" if dep.redundant_experts else "")
+                   + " (--moe-imbalance sets the factor measured on your traffic; the default follows published DeepSeek-R1 "
+                   "routing statistics)")
     slower: dict[tuple[str, str], list[str]] = {}
     for group, rate in dep.gemm_precisions.items():
         stored = dep.weights.format(group).precision

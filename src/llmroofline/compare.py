@@ -18,6 +18,8 @@ from .estimate import (
     Deployment,
     estimate,
     make_deployment,
+    p2p_time,
+    parallelism_fields,
     pass_time,
     sum_max_affine,
     vision_seconds,
@@ -87,6 +89,7 @@ class Comparison:
     fits_a: np.ndarray
     fits_b: np.ndarray
     labels: dict[str, str] = field(default_factory=dict)
+    layouts: dict[str, dict[str, Any]] = field(default_factory=dict)  # per side: tp, pp, ep, dp (JSON echo)
     images: int = 0  # images per sequence (vision-language models)
     image_tokens: int = 0  # prompt tokens they add per sequence
 
@@ -102,6 +105,7 @@ class Comparison:
         return {
             "model": self.model, "a": self.a, "b": self.b, "method": self.method, "metric": self.metric,
             "unit": self.unit, "labels": dict(self.labels),
+            **{f"layout_{k}": dict(v) for k, v in self.layouts.items()},
             "batch": self.batch.tolist(), "seq": self.seq.tolist(),
             "ratio": self.ratio.tolist(), "perf_a": self.perf_a.tolist(), "perf_b": self.perf_b.tolist(),
             "fits_a": self.fits_a.tolist(), "fits_b": self.fits_b.tolist(),
@@ -144,49 +148,58 @@ def performance(dep: Deployment, batch, seq, *, method: str, metric: str, output
     b, s = np.asarray(batch, dtype=float), np.asarray(seq, dtype=float)
     img_tokens = images * dep.model.vision.layout(image_size).tokens if images and dep.model.vision else 0
     prompt = s + img_tokens
+    # The batch is the whole instance's: each attention replica and pipeline micro-batch runs its share.
+    micro = b / (dep.dp * dep.pp)
     if metric == "decode":
         if method == "whole":
             t, _ = _whole_time(dep, b, 1, s - 1)
         else:
             eff = load_calibration(calibration).for_device(dep.hardware, runtime)
-            t = pass_time(dep, eff, [AttentionGroup(b, 1, prompt - 1)])
+            t = pass_time(dep, eff, [AttentionGroup(micro, 1, prompt - 1)]) + p2p_time(dep, eff, micro)
         return b / t
     if metric == "ttft":
         if method == "whole":
             t, _ = _whole_time(dep, b, s, 0)
         else:
             eff = load_calibration(calibration).for_device(dep.hardware, runtime)
-            t = pass_time(dep, eff, [AttentionGroup(b, prompt, 0)])
-            if img_tokens:
-                t = t + vision_seconds(dep, eff, b * images, image_size)
+            t = pass_time(dep, eff, [AttentionGroup(micro, prompt, 0)]) + p2p_time(dep, eff, micro * prompt)
+            if img_tokens:  # each attention replica encodes its sequences' images first
+                t = t + vision_seconds(dep, eff, b / dep.dp * images, image_size)
         return b * prompt / t
     # e2e: a static batch with prompt s and output_len tokens
     if method == "whole":
         prefill, _ = _whole_time(dep, b, s, 0)
         total = prefill + _whole_decode_sum(dep, b, s + 1, s + output_len - 1)
         return b * output_len / total
-    r = estimate(dep.model, dep.hardware, batch=b, input_len=s, output_len=output_len, tp=dep.tp,
-                 weight_dtype=dep.weight_dtype, kv_dtype=dep.kv_dtype, mode="static", calibration=calibration,
-                 runtime=runtime, images=images, image_size=image_size)
+    r = estimate(dep.model, dep.hardware, batch=b, input_len=s, output_len=output_len, tp=dep.tp, pp=dep.pp,
+                 ep=dep.ep, dp=dep.dp, weight_dtype=dep.weight_dtype, kv_dtype=dep.kv_dtype, mode="static",
+                 calibration=calibration, runtime=runtime, redundant_experts=dep.redundant_experts,
+                 moe_imbalance=dep.moe_imbalance, images=images,
+                 image_size=image_size)
     return r.throughput_tok_s
 
 
 def _fits(dep: Deployment, batch, seq, metric: str, output_len: int) -> np.ndarray:
     context = seq + (output_len if metric == "e2e" else 0)
-    mem = memory_use(dep.model, dep.hardware, batch=batch, context=context, prefill_tokens=seq,
-                     weight_dtype=dep.weight_dtype, kv_dtype=dep.kv_dtype, tp=dep.tp)
+    replica = np.asarray(batch, dtype=float) / dep.dp  # sequences each attention replica holds
+    mem = memory_use(dep.model, dep.hardware, batch=replica, context=context, prefill_tokens=seq,
+                     weight_dtype=dep.weight_dtype, kv_dtype=dep.kv_dtype, tp=dep.tp, pp=dep.pp, ep=dep.ep,
+                     redundant_experts=dep.redundant_experts)
     return np.broadcast_to(mem.fits, np.broadcast_shapes(np.shape(batch), np.shape(seq))).copy()
 
 
 def compare(model, a, b, *, batch: Any = "1:1024", seq: Any = "128:131072", method: str = "whole",
             metric: str = "decode", tp_a: int = 1, tp_b: int = 1, weight_dtype_a: Any = None,
             weight_dtype_b: Any = None, kv_dtype_a: str | None = None, kv_dtype_b: str | None = None,
-            output_len: int = 128, calibration: str = "none", runtime: str | None = None, images: int = 0,
-            image_size: Any = None) -> Comparison:
-    """The A-over-B mesh. `batch` and `seq` are ranges `LO:HI`, lists or arrays.
-
-    images (vision-language models, method ops): each sequence's prompt is `seq` text tokens plus
-    its images' tokens, and its prefill encodes the images first."""
+            output_len: int = 128, calibration: str = "none", runtime: str | None = None, pp: int = 1,
+            ep: int | None = None, dp: int | None = None, moe_imbalance: float | None = None,
+            redundant_experts: int = 0, images: int = 0, image_size: Any = None) -> Comparison:
+    """The A-over-B mesh. `batch` and `seq` are ranges `LO:HI`, lists or arrays; the batch is the
+    whole instance's (split over dp attention replicas). pp, ep, dp, moe_imbalance and
+    redundant_experts apply to both devices (make_deployment) and need method ops: method 1 (whole)
+    is the article's whole-model roofline with tensor parallelism only. images (vision-language
+    models, method ops): each sequence's prompt is `seq` text tokens plus its images' tokens, and
+    its prefill encodes the images first."""
     if method not in METHODS:
         raise InputError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     if metric not in METRICS:
@@ -195,8 +208,13 @@ def compare(model, a, b, *, batch: Any = "1:1024", seq: Any = "128:131072", meth
             or not 1 <= output_len <= 1e7 or output_len != int(output_len)):  # range first: 10**400 has no float
         raise InputError(f"output_len must be a whole number from 1 to 1e7, got {output_len!r}")
     output_len = int(output_len)
-    dep_a = make_deployment(model, a, tp=tp_a, weight_dtype=weight_dtype_a, kv_dtype=kv_dtype_a)
-    dep_b = make_deployment(model, b, tp=tp_b, weight_dtype=weight_dtype_b, kv_dtype=kv_dtype_b)
+    layout: dict[str, Any] = dict(pp=pp, ep=ep, dp=dp, moe_imbalance=moe_imbalance,
+                                  redundant_experts=redundant_experts)
+    dep_a = make_deployment(model, a, tp=tp_a, weight_dtype=weight_dtype_a, kv_dtype=kv_dtype_a, **layout)
+    dep_b = make_deployment(model, b, tp=tp_b, weight_dtype=weight_dtype_b, kv_dtype=kv_dtype_b, **layout)
+    if method == "whole" and any(d.pp > 1 or d.ep > 1 or d.dp > 1 for d in (dep_a, dep_b)):
+        raise InputError("method whole (the whole-model roofline) models tensor parallelism only; pp, ep and dp need "
+                         "method ops")
     bs = parse_axis(batch, "batch", upper=1e7)
     ss = parse_axis(seq, "seq")
     n_img = int(check_images(images)) if np.ndim(images) == 0 else -1
@@ -214,7 +232,7 @@ def compare(model, a, b, *, batch: Any = "1:1024", seq: Any = "128:131072", meth
     perf_b = np.broadcast_to(performance(dep_b, B, S, **kw), (bs.size, ss.size))
 
     def label(dep: Deployment) -> str:
-        tp = f"{dep.tp}×" if dep.tp > 1 else ""
+        tp = f"{dep.gpus}×" if dep.gpus > 1 else ""
         return f"{tp}{dep.hardware.id} {dep.weight_dtype}"
 
     return Comparison(
@@ -223,4 +241,5 @@ def compare(model, a, b, *, batch: Any = "1:1024", seq: Any = "128:131072", meth
         fits_a=_fits(dep_a, B, S + img_tokens, metric, output_len),
         fits_b=_fits(dep_b, B, S + img_tokens, metric, output_len),
         labels={"a": label(dep_a), "b": label(dep_b)}, images=n_img, image_tokens=img_tokens,
+        layouts={"a": parallelism_fields(dep_a), "b": parallelism_fields(dep_b)},
     )

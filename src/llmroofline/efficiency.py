@@ -49,6 +49,7 @@ class Efficiency:
     overlap_loss: float = 0.0  # share of the shorter of compute/memory time a kernel fails to hide
     comm_bandwidth: float = 1.0  # fraction of link bandwidth an all-reduce reaches
     comm_latency_s: float = 0.0  # fixed cost of one all-reduce
+    nic_bandwidth: float = 1.0  # fraction of NIC bandwidth a collective reaches across scale-up domains
     layer_overhead_s: float = 0.0  # kernel launches and glue per layer per forward pass
     moe_layer_overhead_s: float = 0.0  # routing, token permutation and alignment per MoE layer per pass
     step_overhead_s: float = 0.0  # scheduling, sampling and host work per forward pass
@@ -62,7 +63,7 @@ class Efficiency:
 
 
 FRACTIONS = ("gemm_compute", "memory", "attn_prefill_compute", "attn_decode_memory", "attn_decode_compute",
-             "comm_bandwidth", "fp8_gemm_factor", "fp4_gemm_factor", "fp8_memory_factor", "fp4_memory_factor")
+             "comm_bandwidth", "nic_bandwidth", "fp8_gemm_factor", "fp4_gemm_factor", "fp8_memory_factor", "fp4_memory_factor")
 ROWS = ("gemm_min_rows", "gemm_tile_rows")  # tile sizes in tokens: >= 1
 UNIT_INTERVAL = ("gqa_kv_reuse", "overlap_loss")
 
@@ -128,8 +129,11 @@ class Calibration:
         gemm = pri.gemm_compute(hw) * self.realization.get("gemm_compute", 1.0) * family_gemm
         mem = pri.memory(hw) * self.realization.get("memory", 1.0) * factors.get("memory", 1.0)
         comm = pri.comm_bandwidth(hw) * self.realization.get("comm_bandwidth", 1.0)
+        # NICs reach their published share times the same realization as the scale-up link.
+        nic = pri.nic_bandwidth(hw) * self.realization.get("comm_bandwidth", 1.0)
         prof = self.runtime(runtime)
         return replace(self.default, gemm_compute=min(gemm, 1.0), memory=min(mem, 1.0), comm_bandwidth=min(comm, 1.0),
+                       nic_bandwidth=min(nic, 1.0),
                        **pri.tiles(hw),
                        gqa_kv_reuse=prof.gqa_kv_reuse, layer_overhead_s=prof.layer_overhead_s,
                        step_overhead_s=prof.step_overhead_s, comm_latency_s=prof.comm_latency_s)

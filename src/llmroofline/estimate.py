@@ -18,12 +18,15 @@ from typing import Any
 
 import numpy as np
 
+from . import collectives
+from .collectives import boundaries_across, links
 from .efficiency import Calibration, Efficiency, load_calibration
 from .errors import InputError, show
 from .hardware import Hardware, load_hardware
 from .intervals import LONG_CONTEXT, estimate_interval
 from .memory import MemoryUse, max_batch, memory_use
 from .model import ModelSpec, load_model
+from .moe_balance import check_imbalance, hottest_device_factor
 from .operators import ACT_BYTES, ZERO, AttentionGroup, Operator, Sharding, forward_ops
 from .precision import GROUPS, LINEAR_GROUPS, WeightPrecision, gemm_precision, normalize
 from .roofline import OpTimes, operator_times, pass_overhead_s, pass_seconds, step_seconds, time_ops
@@ -52,15 +55,28 @@ class Deployment:
     weight_dtype: WeightPrecision | str | None = None  # None: as the checkpoint stores the weights
     kv_dtype: str = "fp16"
     fused_attention: bool = True
+    attention_dp: int = 0  # attention replicas per pipeline stage; 0: ep / tp when ep > tp, else 1
+    moe_imbalance: float = 1.0  # the busiest expert-parallel device's routed rows over the mean
+    redundant_experts: int = 0  # extra expert copies spread over the ep devices (EPLB)
 
     @property
     def dp(self) -> int:
-        """Attention replicas (data-parallel attention when ep > tp)."""
-        return Sharding(self.tp, self.ep).dp
+        """Attention replicas: data-parallel attention (each replica of tp devices its own
+        sequences), or plain replicas of a dense model."""
+        return self.attention_dp or Sharding(self.tp, self.ep).dp
+
+    @property
+    def sharding(self) -> Sharding:
+        return Sharding(self.tp, self.ep, self.moe_imbalance, self.redundant_experts)
 
     @property
     def gpus(self) -> int:
         return self.tp * self.dp * self.pp
+
+    @property
+    def pipeline_boundaries_across(self) -> int:
+        """Pipeline stage boundaries that cross a scale-up domain (stages of tp x dp devices)."""
+        return boundaries_across(self.pp, self.tp * self.dp, self.hardware.max_devices)
 
     @cached_property
     def weights(self) -> WeightPrecision:
@@ -87,7 +103,7 @@ class Deployment:
 
     def ops(self, groups: list[AttentionGroup]) -> list[Operator]:
         return forward_ops(self.model, groups=groups, weight_dtype=self.weights, kv_dtype=self.kv_dtype,
-                           gemm_precision=self.gemm_precisions, sharding=Sharding(self.tp, self.ep),
+                           gemm_precision=self.gemm_precisions, sharding=self.sharding,
                            fused_attention=self.fused_attention)
 
     def pass_ops(self, groups: list[AttentionGroup]) -> list[Operator]:
@@ -95,7 +111,7 @@ class Deployment:
         if _PASS_CACHE is None:
             return self.ops(groups)
         # The device enters the operators only through the rate each group's GEMMs run at.
-        key = (self.model.id, tuple(sorted(self.gemm_precisions.items())), self.tp, self.ep,
+        key = (self.model.id, tuple(sorted(self.gemm_precisions.items())), self.sharding,
                repr(self.weights), self.kv_dtype, self.fused_attention,
                tuple((g.label, *(_array_key(x) for x in (g.batch, g.new, g.past))) for g in groups))
         if key not in _PASS_CACHE:
@@ -124,23 +140,77 @@ def reuse_passes():
         _PASS_CACHE = previous
 
 
-def make_deployment(model, hardware, *, tp: int = 1, pp: int = 1, ep: int = 1, weight_dtype: Any = None,
-                    kv_dtype: str | None = None, fused_attention: bool = True) -> Deployment:
+MAX_DEVICES = 4096  # tp x dp x pp of one instance: far beyond any deployment (DeepSeek decodes on 320)
+
+
+def _degree(name: str, v, upper: int = 1024) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 1 <= v <= upper:
+        raise InputError(f"{name} must be a whole number from 1 to {upper}, got {show(v)}")
+    return int(v)
+
+
+def resolve_parallelism(m: ModelSpec, tp: int, pp: int, ep: int | None, dp: int | None,
+                        redundant_experts: int = 0) -> tuple[int, int]:
+    """(ep, dp) of a layout, with the defaults filled in, or an InputError naming the constraint.
+
+    gpus = tp x dp x pp. dp attention replicas per pipeline stage, each of tp devices with its
+    own sequences. ep: devices the routed experts spread over; by default tp x dp for a MoE model
+    with dp > 1 (DeepSeek style: the experts over every device of a stage), else 1. Without dp,
+    ep > tp implies dp = ep / tp (the layout expert parallelism meant before dp existed).
+    """
+    tp, pp = _degree("tp", tp), _degree("pp", pp)
+    ep = None if ep is None else _degree("ep", ep)
+    dp = None if dp is None else _degree("dp", dp)
+    if isinstance(redundant_experts, bool) or not isinstance(redundant_experts, (int, np.integer)) \
+            or not 0 <= redundant_experts <= 4096:
+        raise InputError(f"redundant_experts must be a whole number from 0 to 4096, got {show(redundant_experts)}")
+    if ep is None:
+        ep = tp * dp if dp is not None and dp > 1 and m.is_moe else 1
+    if dp is None:
+        dp = ep // tp if ep > tp else 1
+    if tp * dp * pp > MAX_DEVICES:
+        raise InputError(f"tp x dp x pp = {tp} x {dp} x {pp} = {tp * dp * pp} devices; at most {MAX_DEVICES}")
+    if ep > 1 or redundant_experts:
+        if not m.is_moe:
+            what = f"ep = {ep}" if ep > 1 else f"redundant_experts = {redundant_experts}"
+            raise InputError(f"{what} needs a mixture-of-experts model; {m.id} is dense")
+        if tp % ep and ep % tp:
+            raise InputError(f"ep = {ep} must divide tp = {tp} (experts inside the tensor-parallel group) or be a "
+                             f"multiple of it (data-parallel attention)")
+        if (tp * dp) % ep:
+            raise InputError(f"ep = {ep} must divide tp x dp = {tp} x {dp} = {tp * dp} (the experts spread over the "
+                             f"devices of one pipeline stage)")
+        if redundant_experts and ep == 1:
+            raise InputError(f"redundant_experts = {redundant_experts} needs expert parallelism (ep > 1): with ep = 1 "
+                             "every device holds every expert")
+        slots = m.num_experts + redundant_experts
+        if slots % ep:
+            raise InputError(f"ep = {ep} must divide the {m.num_experts} routed experts"
+                             + (f" + {redundant_experts} redundant = {slots}" if redundant_experts else "")
+                             + " (each device holds the same number of experts)")
+    return ep, dp
+
+
+def make_deployment(model, hardware, *, tp: int = 1, pp: int = 1, ep: int | None = None, dp: int | None = None,
+                    weight_dtype: Any = None, kv_dtype: str | None = None, fused_attention: bool = True,
+                    moe_imbalance: float | None = None, redundant_experts: int = 0) -> Deployment:
     """Validate names and parallelism and build a Deployment.
 
     weight_dtype: None (or "checkpoint") keeps the checkpoint's precision per module group; a
-    precision name puts the linear layers in it; a WeightPrecision gives every group's format."""
-    for name, v in (("tp", tp), ("pp", pp), ("ep", ep)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 1 <= v <= 1024:
-            raise InputError(f"{name} must be a whole number from 1 to 1024, got {show(v)}")
-    tp, pp, ep = int(tp), int(pp), int(ep)
+    precision name puts the linear layers in it; a WeightPrecision gives every group's format.
+    tp, pp, ep, dp: see resolve_parallelism. moe_imbalance: the busiest expert-parallel device's
+    routed rows over the mean, as measured on the deployment (used as given, at most ep); None: the
+    published rule of moe_balance.py, which redundant_experts shrink. Redundant experts take memory."""
     for name, v in (("model", model), ("hardware", hardware)):
         if not isinstance(v, (str, Path, ModelSpec if name == "model" else Hardware)):
             raise InputError(f"{name} must be a name, a path or a {'ModelSpec' if name == 'model' else 'Hardware'}, "
                              f"got {type(v).__name__}")
     if not isinstance(fused_attention, (bool, np.bool_)):
         raise InputError(f"fused_attention must be true or false, got {show(fused_attention)}")
+    skew = check_imbalance(moe_imbalance)
     m = load_model(model)
+    ep, dp = resolve_parallelism(m, tp, pp, ep, dp, redundant_experts)
+    tp, pp = int(tp), int(pp)
     hw = load_hardware(hardware)
     wd = m.weight_precision(weight_dtype)
     kd = normalize("fp16" if kv_dtype is None or (isinstance(kv_dtype, str) and not kv_dtype.strip()) else kv_dtype,
@@ -149,14 +219,11 @@ def make_deployment(model, hardware, *, tp: int = 1, pp: int = 1, ep: int = 1, w
         raise InputError(f"tp = {tp} does not divide the {m.num_heads} attention heads of {m.id}")
     if pp > m.num_layers:
         raise InputError(f"pp = {pp} exceeds the {m.num_layers} layers of {m.id}")
-    if ep > 1:
-        if not m.is_moe:
-            raise InputError(f"ep = {ep} needs a mixture-of-experts model; {m.id} is dense")
-        if (tp % ep and ep % tp) or m.num_experts % ep:
-            raise InputError(f"ep = {ep} must divide the {m.num_experts} experts and divide tp ({tp}) or be a "
-                             f"multiple of it (data-parallel attention)")
+    hot = 1.0
+    if m.is_moe and ep > 1:  # as given (measured on the deployment), else the published rule
+        hot = min(skew, float(ep)) if skew is not None else hottest_device_factor(m.num_experts, ep, int(redundant_experts))
     # fp8/fp4 weights on a device without that rate run at a lower one (precision.gemm_precision).
-    return Deployment(m, hw, tp, pp, ep, wd, kd, bool(fused_attention))
+    return Deployment(m, hw, tp, pp, ep, wd, kd, bool(fused_attention), dp, hot, int(redundant_experts))
 
 
 # ---- exact sums over decode steps --------------------------------------------------------
@@ -283,12 +350,15 @@ def pass_time(dep: Deployment, eff: Efficiency, groups: list[AttentionGroup]) ->
 
 
 def p2p_time(dep: Deployment, eff: Efficiency, tokens) -> np.ndarray:
-    """Pipeline stages hand hidden states on: (pp-1) point-to-point sends per pass."""
+    """Pipeline stages hand hidden states on: (pp-1) point-to-point sends per pass, on the
+    scale-up link between stages in one domain and over the NICs where a boundary crosses one."""
     if dep.pp == 1:
         return np.zeros_like(np.asarray(tokens, dtype=float))
     nbytes = np.asarray(tokens, dtype=float) * dep.model.hidden_size * ACT_BYTES
-    per_hop = nbytes / (dep.hardware.interconnect_bandwidth * eff.comm_bandwidth) + eff.comm_latency_s
-    return (dep.pp - 1) * per_hop
+    lk = links(dep.hardware, eff)
+    across = dep.pipeline_boundaries_across
+    inside = (dep.pp - 1 - across) * collectives.p2p_time(nbytes, lk, across=False)
+    return inside + across * collectives.p2p_time(nbytes, lk, across=True) if across else inside
 
 
 # ---- results -------------------------------------------------------------------------------
@@ -384,16 +454,17 @@ def _as_lengths(name: str, value, minimum: int = 1) -> np.ndarray:
 
 
 def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: Any = 128, *, tp: int = 1,
-             pp: int = 1, ep: int = 1, weight_dtype: Any = None, kv_dtype: str | None = None,
-             mode: str | None = None, calibration: str | Calibration | None = "default",
+             pp: int = 1, ep: int | None = None, dp: int | None = None, weight_dtype: Any = None,
+             kv_dtype: str | None = None, mode: str | None = None, calibration: str | Calibration | None = "default",
              max_batch_size: int | None = None, fused_attention: bool = True,
              kv_memory_fraction: float | None = None, runtime: str | RuntimeProfile | None = None,
-             images: Any = 0, image_size: Any = None) -> Estimate:
+             moe_imbalance: float | None = None, redundant_experts: int = 0, images: Any = 0,
+             image_size: Any = None) -> Estimate:
     """Predict TTFT, TPOT, end-to-end time, throughput and memory of a workload.
 
     mode: `static` (batch sequences start together: prefill, then output-1 decode steps),
     `continuous` (batch requests kept in flight), `max` (continuous at the largest batch that
-    fits, up to max_batch_size, by default the runtime's); None means static. batch may be "max"
+    fits, up to max_batch_size per attention replica, by default the runtime's); None means static. batch may be "max"
     (implies mode max; a static or continuous mode asked for with it is named in the warnings).
     weight_dtype: None (the default) uses the precision the checkpoint stores each module group in
     (quantization_config); a precision name ("fp16", "fp8", "int4", "mxfp4", ...) puts the linear
@@ -404,6 +475,8 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
     of image_size (width, height) pixels or "WxH" (default: vision.DEFAULT_IMAGE_SIZE). Each image
     adds its tokens to the prompt (prefill and KV cache) and its vision-encoder pass to the prefill:
     TTFT includes both. input_len stays the text prompt.
+    Parallelism (make_deployment): gpus = tp x dp x pp; batch is the whole instance's, split
+    evenly over the dp attention replicas; ep defaults to tp x dp for a MoE model with dp > 1.
     """
     requested_mode = None
     if mode is None:
@@ -419,8 +492,10 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
         mode = "max"
     if mode not in MODES:
         raise InputError(f"mode must be one of {', '.join(MODES)}, got {show(mode)}")
-    dep = make_deployment(model, hardware, tp=tp, pp=pp, ep=ep, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
-                          fused_attention=fused_attention)
+    dep = make_deployment(model, hardware, tp=tp, pp=pp, ep=ep, dp=dp, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
+                          fused_attention=fused_attention, moe_imbalance=moe_imbalance,
+                          redundant_experts=redundant_experts)
+    tp, pp, ep = dep.tp, dep.pp, dep.ep
     cal = load_calibration(calibration)
     prof = cal.runtime(runtime)
     eff = cal.for_device(dep.hardware, prof)
@@ -446,9 +521,9 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
             raise InputError(f"max_batch_size must be a whole number from 1 to {ABSURD_BATCH:g}, got {show(max_batch_size)}")
         B = max_batch(dep.model, dep.hardware, context=held, weight_dtype=dep.weight_dtype,
                       kv_dtype=dep.kv_dtype, tp=tp, pp=pp, ep=ep, kv_fraction=kv_memory_fraction, rule=prof.memory_rule,
-                      limit=max_batch_size)
-        # Each attention replica holds its own batch; the bound is on the whole instance.
-        B = np.maximum(np.minimum(B * dep.dp, max_batch_size), 1.0)  # 1 where nothing fits: memory.fits says so
+                      limit=max_batch_size, redundant_experts=dep.redundant_experts)
+        # Each attention replica holds its own batch up to the runtime's limit (each runs its own scheduler).
+        B = np.maximum(np.minimum(B, max_batch_size) * dep.dp, 1.0)  # 1 where nothing fits: memory.fits says so
     else:
         B = _as_lengths("batch", batch)
     try:
@@ -484,7 +559,7 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
         prefill_tokens = B + B * In / Out  # one step: the decode tokens plus the prefill chunk
     mem = memory_use(dep.model, dep.hardware, batch=B / dep.dp, context=In + Out if mode == "static" else held,
                      prefill_tokens=prefill_tokens / dep.dp, weight_dtype=dep.weight_dtype, kv_dtype=dep.kv_dtype,
-                     tp=tp, pp=pp, ep=ep)
+                     tp=tp, pp=pp, ep=ep, redundant_experts=dep.redundant_experts)
     # The band of the rows most like this one: same metric and serving mode (continuous batching
     # is measured as max-throughput runs), else the metric's overall band.
     measured_mode = "static" if mode == "static" else "max"
@@ -517,7 +592,7 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
         warnings=tuple(notes),
         **values, batch=full(B), memory=mem, input_len=full(text_in), output_len=full(Out),
         mode=mode, gpus=dep.gpus, calibrated=cal.calibrated, error_band=bands,
-        inputs={"model": dep.model.id, "hardware": dep.hardware.id, "tp": tp, "pp": pp, "ep": ep,
+        inputs={"model": dep.model.id, "hardware": dep.hardware.id, **parallelism_fields(dep),
                 "weight_dtype": dep.weights.label, "weight_source": dep.weights.source,
                 "weight_formats": dep.weight_formats(), "kv_dtype": dep.kv_dtype,
                 "gemm_precision": dep.gemm_precision, "runtime": prof.id, **image_inputs},
@@ -563,6 +638,23 @@ def _image_note(dep: Deployment, imgs: np.ndarray, per_image: int, image_size: A
 def _echo(a: np.ndarray):
     """Whole numbers for JSON: an int, or nested lists of ints."""
     return int(a) if a.ndim == 0 else a.astype(int).tolist()
+
+
+def parallelism_fields(dep: Deployment) -> dict[str, Any]:
+    """The layout as echoed in JSON: tp, pp, ep, dp, and for a MoE model the load imbalance used
+    and the redundant experts (passed back to make_deployment, they give the same deployment)."""
+    out: dict[str, Any] = {"tp": dep.tp, "pp": dep.pp, "ep": dep.ep, "dp": dep.dp}
+    if dep.model.is_moe:
+        out.update(moe_imbalance=dep.moe_imbalance, redundant_experts=dep.redundant_experts)
+    return out
+
+
+def layout_of(inputs: dict[str, Any]) -> dict[str, Any]:
+    """make_deployment's parallelism arguments from an estimate's echoed inputs."""
+    out: dict[str, Any] = {k: int(inputs.get(k, 1)) for k in ("tp", "pp", "ep", "dp")}
+    if "moe_imbalance" in inputs:
+        out.update(moe_imbalance=float(inputs["moe_imbalance"]), redundant_experts=int(inputs["redundant_experts"]))
+    return out
 
 
 def _by_blocks(fn, shape: tuple[int, ...], *inputs: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -636,10 +728,13 @@ def _continuous(dep: Deployment, eff: Efficiency, B, In, Out, step_extra=0.0, al
 
 
 def decode_step(model, hardware, batch, kv_len, *, tp: int = 1, weight_dtype: Any = None, kv_dtype: str | None = None,
-                calibration: str | Calibration | None = "none", ep: int = 1,
-                runtime: str | RuntimeProfile | None = None) -> OpTimes:
-    """Per-operator times of one decode step (batch sequences attending kv_len positions)."""
-    dep = make_deployment(model, hardware, tp=tp, ep=ep, weight_dtype=weight_dtype, kv_dtype=kv_dtype)
+                calibration: str | Calibration | None = "none", ep: int | None = None,
+                runtime: str | RuntimeProfile | None = None, dp: int | None = None,
+                moe_imbalance: float | None = None, redundant_experts: int = 0) -> OpTimes:
+    """Per-operator times of one decode step (batch sequences of one attention replica attending
+    kv_len positions)."""
+    dep = make_deployment(model, hardware, tp=tp, ep=ep, dp=dp, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
+                          moe_imbalance=moe_imbalance, redundant_experts=redundant_experts)
     eff = load_calibration(calibration).for_device(dep.hardware, runtime)
     b = _as_lengths("batch", batch)
     kv = _as_lengths("kv_len", kv_len)

@@ -1,7 +1,9 @@
 """Accelerator specifications: one validated YAML file per device, loaded into a frozen object.
 
-Units are in the file's field names (GB, GB/s, TFLOPS, MB, W); values are converted to SI
-(bytes, bytes/s, FLOP/s) once, here. Giga and tera are decimal (1e9, 1e12).
+Units are in the file's field names (GB, GB/s, TFLOPS, MB, W; Gb/s for NICs, as they are
+quoted); values are converted to SI (bytes, bytes/s, FLOP/s) once, here. Giga and tera are
+decimal (1e9, 1e12). A device states its scale-up domain (`interconnect`) and, optionally, the
+network beyond it per device (`scale_out`; docs/parallelism.md).
 """
 
 from __future__ import annotations
@@ -25,11 +27,17 @@ _REQUIRED = {
     "memory_bandwidth_gbps", "peak_tflops", "onchip_buffer_mb", "interconnect", "tdp_w",
     "price_per_hour_usd", "confidence", "notes", "source", "sources",
 }
-_OPTIONAL: set[str] = set()
+_OPTIONAL = {"scale_out"}
 # libyaml's parser with the same safe constructor when PyYAML was built with it (about 10x faster).
 _INTERCONNECT_KEYS = {"kind", "bandwidth_gbps", "max_devices"}
+_SCALE_OUT_KEYS = {"kind", "bandwidth_gbit_s", "latency_us", "source", "default"}  # default: as to_dict writes it
+# Beyond the scale-up domain, where a device's file states no network (no `scale_out` block, or
+# `kind: none`): one 100 Gb/s Ethernet (RoCE) port per device, the common server NIC, and 10 us
+# per message (a kernel-bypass RDMA hop is 3-5 us; Ethernet switches and host stacks add more).
+SCALE_OUT_DEFAULT_GBIT_S = 100.0
+SCALE_OUT_DEFAULT_LATENCY_US = 10.0
 _CONFIDENCE = {"high", "medium", "low"}
-_UNITS = {"_gbps": " GB/s", "_gb": " GB", "_mb": " MB", "_w": " W", "_usd": " USD/h", "tflops": " TFLOPS"}
+_UNITS = {"_gbit_s": " Gb/s", "_gbps": " GB/s", "_gb": " GB", "_mb": " MB", "_w": " W", "_usd": " USD/h", "tflops": " TFLOPS"}
 
 
 @dataclass(frozen=True)
@@ -56,11 +64,19 @@ class Hardware:
     notes: str = ""
     source: str = ""
     sources: dict[str, str] = field(default_factory=dict)
+    # The network beyond the scale-up domain (NICs), per device: kind, bytes/s per direction,
+    # seconds per message; `scale_out_default` when the file states none and the defaults apply.
+    scale_out_kind: str = "none"
+    scale_out_bandwidth: float = SCALE_OUT_DEFAULT_GBIT_S * 1e9 / 8
+    scale_out_latency_s: float = SCALE_OUT_DEFAULT_LATENCY_US * 1e-6
+    scale_out_source: str = ""
+    scale_out_default: bool = True
 
     def __post_init__(self) -> None:
         # The roofline divides by these: each must be a positive, finite number of SI units.
         positive = {"memory_bytes": self.memory_bytes, "memory_bandwidth": self.memory_bandwidth,
                     "interconnect_bandwidth": self.interconnect_bandwidth,
+                    "scale_out_bandwidth": self.scale_out_bandwidth,
                     **{f"peak_flops[{p!r}]": v for p, v in (self.peak_flops or {}).items()}}
         if not isinstance(self.peak_flops, dict) or not self.peak_flops:
             raise InputError(f"device {self.id}: peak_flops must map precisions to FLOP/s")
@@ -69,6 +85,15 @@ class Hardware:
                 raise InputError(f"device {self.id}: {name} must be a positive number, got {v!r}")
         if isinstance(self.max_devices, bool) or not isinstance(self.max_devices, int) or self.max_devices < 1:
             raise InputError(f"device {self.id}: max_devices must be a whole number >= 1, got {self.max_devices!r}")
+        lat = self.scale_out_latency_s
+        if isinstance(lat, bool) or not isinstance(lat, (int, float)) or not math.isfinite(lat) or lat < 0:
+            raise InputError(f"device {self.id}: scale_out_latency_s must be a non-negative number, got {lat!r}")
+
+    @property
+    def nic_shares_link(self) -> bool:
+        """True where the NIC hangs off the same PCIe link the devices talk over inside the domain
+        (PCIe cards): traffic to peers inside and outside the domain then shares one link."""
+        return self.interconnect_kind.lower().startswith("pcie")
 
     @property
     def precisions(self) -> set[str]:
@@ -106,6 +131,13 @@ class Hardware:
                 "kind": self.interconnect_kind,
                 "bandwidth_gbps": 2 * self.interconnect_bandwidth / GB,
                 "max_devices": self.max_devices,
+            },
+            "scale_out": {
+                "kind": self.scale_out_kind,
+                "bandwidth_gbit_s": self.scale_out_bandwidth * 8 / 1e9,
+                "latency_us": self.scale_out_latency_s * 1e6,
+                "default": self.scale_out_default,
+                "source": self.scale_out_source,
             },
             "tdp_w": self.tdp_w,
             "price_per_hour_usd": self.price_per_hour_usd,
@@ -187,6 +219,7 @@ def hardware_from_dict(data: Any, where: str = "hardware spec") -> Hardware:
     aliases = data["aliases"] or []
     if not isinstance(aliases, list) or not all(isinstance(a, str) and a.strip() for a in aliases):
         raise InputError(f"{where}: aliases must be a list of non-empty strings, got {aliases!r}")
+    scale_out = _scale_out(where, data.get("scale_out"))
     sources = data["sources"] or {}
     if not isinstance(sources, dict) or not all(isinstance(v, (str, int, float)) for v in sources.values()):
         raise InputError(f"{where}: sources must map figures to their sources (text), got {sources!r}")
@@ -213,7 +246,51 @@ def hardware_from_dict(data: Any, where: str = "hardware spec") -> Hardware:
         notes=_text(where, "notes", data["notes"], required=False),
         source=_text(where, "source", data["source"]),
         sources={str(k): str(v) for k, v in sources.items()},
+        **scale_out,
     )
+
+
+def _scale_out(where: str, block: Any) -> dict[str, Any]:
+    """The `scale_out` block as Hardware fields: the network beyond the scale-up domain, per device.
+
+    `kind: none` (or no block at all) states no network: the defaults apply (100 Gb/s, 10 us)
+    and an estimate that crosses the domain says so. Otherwise the NIC bandwidth in Gb/s per
+    direction per device, the latency of one message in microseconds, and where they come from.
+    """
+    default = {"scale_out_kind": "none", "scale_out_bandwidth": SCALE_OUT_DEFAULT_GBIT_S * 1e9 / 8,
+               "scale_out_latency_s": SCALE_OUT_DEFAULT_LATENCY_US * 1e-6, "scale_out_default": True}
+    if block is None:
+        return {**default, "scale_out_source": "no scale_out block: default"}
+    if not isinstance(block, dict):
+        raise InputError(f"{where}: scale_out must be a mapping of {', '.join(sorted(_SCALE_OUT_KEYS))}, "
+                         f"got {block!r}")
+    keys = set(map(str, block))
+    if not {"kind", "source"} <= keys or keys - _SCALE_OUT_KEYS:
+        raise InputError(f"{where}: scale_out takes kind and source (required), bandwidth_gbit_s and latency_us; "
+                         f"got {', '.join(sorted(keys)) or 'nothing'}")
+    kind = _text(where, "scale_out.kind", block["kind"])
+    source = _text(where, "scale_out.source", block["source"])
+    none = kind.lower() == "none"
+    if "default" in keys and block["default"] is not none:
+        raise InputError(f"{where}: scale_out.default is true exactly when kind is none, got {block['default']!r}")
+    if none:
+        # The defaults apply; `hardware show --json` writes them out, and reading that back is fine.
+        stated = {"bandwidth_gbit_s": SCALE_OUT_DEFAULT_GBIT_S, "latency_us": SCALE_OUT_DEFAULT_LATENCY_US}
+        if any(not isinstance(block[k], (int, float)) or isinstance(block[k], bool)
+               or not math.isclose(block[k], v, rel_tol=1e-9) for k, v in stated.items() if k in keys):
+            raise InputError(f"{where}: scale_out.kind none states no network and takes the defaults "
+                             f"({SCALE_OUT_DEFAULT_GBIT_S:g} Gb/s, {SCALE_OUT_DEFAULT_LATENCY_US:g} us): drop "
+                             "bandwidth_gbit_s and latency_us, or name the network's kind")
+        return {**default, "scale_out_source": source}
+    missing = {"bandwidth_gbit_s", "latency_us"} - keys
+    if missing:
+        raise InputError(f"{where}: scale_out of kind {kind} needs {', '.join(sorted(missing))}")
+    gbit = _number(where, "scale_out.bandwidth_gbit_s", block["bandwidth_gbit_s"], upper=1e5, lower=1)
+    lat = block["latency_us"]
+    if isinstance(lat, bool) or not isinstance(lat, (int, float)) or not math.isfinite(lat) or not 0 <= lat <= 1e4:
+        raise InputError(f"{where}: scale_out.latency_us must be a number of microseconds from 0 to 10000, got {lat!r}")
+    return {"scale_out_kind": kind, "scale_out_bandwidth": gbit * 1e9 / 8, "scale_out_latency_s": float(lat) * 1e-6,
+            "scale_out_source": source, "scale_out_default": False}
 
 
 def read_yaml(path: Path, what: str) -> Any:

@@ -61,7 +61,8 @@ class MemoryUse:
         }
 
 
-def weights_per_device(model: ModelSpec, weight_dtype: Any = None, tp: int = 1, pp: int = 1, ep: int = 1) -> float:
+def weights_per_device(model: ModelSpec, weight_dtype: Any = None, tp: int = 1, pp: int = 1, ep: int = 1,
+                       redundant_experts: int = 0) -> float:
     """Weight bytes held by the busiest device.
 
     weight_dtype: None (as the checkpoint stores them), a precision name for the linear layers,
@@ -69,8 +70,9 @@ def weights_per_device(model: ModelSpec, weight_dtype: Any = None, tp: int = 1, 
     Layers split over pp stages (ceil) and their matrices over tp; KV projections are
     replicated when tp exceeds the KV heads; MLA's down-projections are replicated; the
     embedding and lm_head (vocab-parallel) sit on the first and last stage. Routed experts are
-    spread over max(tp, ep) devices (ep > tp: attention is data-parallel, experts are not). A
-    vision tower counts whole (over tp) on the busiest device.
+    spread over max(tp, ep) devices (ep > tp: attention is data-parallel, experts are not), with
+    `redundant_experts` extra copies (EPLB) on top of the model's routed experts. A vision tower
+    counts whole (over tp) on the busiest device.
     """
     m = model
     wp = m.weight_precision(weight_dtype)
@@ -80,7 +82,8 @@ def weights_per_device(model: ModelSpec, weight_dtype: Any = None, tp: int = 1, 
     vision = by_group["vision"]  # a vision tower: sharded over tp, held by the first stage
     layers = sum(by_group.values()) - emb - vision
     experts = by_group["experts"]
-    per_layer = ((layers - experts) / tp + experts / max(tp, ep)) / m.num_layers
+    copies = (m.num_experts + redundant_experts) / m.num_experts if m.is_moe else 1.0
+    per_layer = ((layers - experts) / tp + experts * copies / max(tp, ep)) / m.num_layers
     if m.is_mla:
         replicated = m.hidden_size * (m.kv_lora_rank + m.qk_rope_head_dim + m.q_lora_rank) * wa
         per_layer += replicated * (1 - 1 / tp)
@@ -138,7 +141,7 @@ def _non_negative(name: str, value) -> np.ndarray:
 
 
 def memory_use(model: ModelSpec, hw: Hardware, *, batch, context, prefill_tokens, weight_dtype: Any,
-               kv_dtype: str, tp: int = 1, pp: int = 1, ep: int = 1) -> MemoryUse:
+               kv_dtype: str, tp: int = 1, pp: int = 1, ep: int = 1, redundant_experts: int = 0) -> MemoryUse:
     """Memory of one device holding `batch` sequences of `context` tokens each, prefilling
     `prefill_tokens` at once."""
     _check_parallel(model, tp, pp)
@@ -147,7 +150,7 @@ def memory_use(model: ModelSpec, hw: Hardware, *, batch, context, prefill_tokens
     prefill_tokens = _non_negative("prefill_tokens", prefill_tokens)
     chunk = np.minimum(np.asarray(prefill_tokens, dtype=float), PREFILL_CHUNK_TOKENS)
     return MemoryUse(
-        weights=np.asarray(weights_per_device(model, weight_dtype, tp, pp, ep)) + 0 * batch,
+        weights=np.asarray(weights_per_device(model, weight_dtype, tp, pp, ep, redundant_experts)) + 0 * batch,
         kv_cache=batch * kv_bytes_per_sequence(model, context, kv_dtype, tp, pp),
         activations=activation_bytes(model, np.maximum(chunk, batch), batch, tp),
         capacity=usable_memory(hw),
@@ -156,7 +159,7 @@ def memory_use(model: ModelSpec, hw: Hardware, *, batch, context, prefill_tokens
 
 def max_batch(model: ModelSpec, hw: Hardware, *, context, weight_dtype: Any, kv_dtype: str,
               tp: int = 1, pp: int = 1, ep: int = 1, kv_fraction: float = 0.9, limit: int = 2048,
-              rule: str = "free"):
+              rule: str = "free", redundant_experts: int = 0):
     """Largest batch per device (per attention replica) whose KV cache (`context` tokens per
     sequence) fits, as a runtime sizes it: a fraction of the memory left after weights and a full
     prefill chunk's workspace. 0 if none."""
@@ -167,7 +170,7 @@ def max_batch(model: ModelSpec, hw: Hardware, *, context, weight_dtype: Any, kv_
     if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
         raise InputError(f"limit must be a whole number >= 1, got {limit!r}")
     weights, workspace, per_seq = serving_footprint(model, context, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
-                                                    tp=tp, pp=pp, ep=ep)
+                                                    tp=tp, pp=pp, ep=ep, redundant_experts=redundant_experts)
     if rule == "free":  # the KV pool takes a fraction of what weights and workspace leave (TensorRT-LLM)
         free = (usable_memory(hw) - weights - workspace) * kv_fraction
     elif rule == "total":  # weights, workspace and KV pool together take a fraction of it all (vLLM, SGLang)
@@ -179,10 +182,10 @@ def max_batch(model: ModelSpec, hw: Hardware, *, context, weight_dtype: Any, kv_
 
 
 def serving_footprint(model: ModelSpec, context, *, weight_dtype: Any, kv_dtype: str, tp: int = 1, pp: int = 1,
-                      ep: int = 1):
+                      ep: int = 1, redundant_experts: int = 0):
     """How a runtime sizes memory per device: (weights, workspace of a full prefill chunk, bytes
     per sequence of `context` tokens: its KV cache and logits), in bytes."""
-    weights = weights_per_device(model, weight_dtype, tp, pp, ep)
+    weights = weights_per_device(model, weight_dtype, tp, pp, ep, redundant_experts)
     workspace = activation_bytes(model, PREFILL_CHUNK_TOKENS, 0, tp)
     per_seq = kv_bytes_per_sequence(model, context, kv_dtype, tp, pp) + activation_bytes(model, 0, 1, tp)
     return weights, workspace, per_seq

@@ -20,6 +20,7 @@ import numpy as np
 
 from .errors import InputError, show
 from .model import ModelSpec, expected_experts_touched
+from .moe_balance import check_imbalance
 from .precision import GROUPS, LINEAR_GROUPS, RATES, WeightPrecision, bytes_per_element, normalize
 from .precision import gemm_precision as rate_for
 
@@ -86,11 +87,15 @@ class AttentionGroup:
 class Sharding:
     tp: int = 1  # tensor parallel: heads, MLP width, vocab split over tp devices
     ep: int = 1  # expert parallel: routed experts spread over ep devices
+    # The busiest expert-parallel device's routed rows over the mean (moe_balance.py); 1: balanced.
+    moe_imbalance: float = 1.0
+    redundant_experts: int = 0  # extra expert copies (EPLB), spread over the ep devices
 
     @property
     def dp(self) -> int:
-        """Attention replicas: ep > tp runs attention data-parallel over ep / tp groups of tp devices
-        (each with its own sequences) while the experts spread over all ep devices."""
+        """Attention replicas that share one set of experts: ep > tp runs attention data-parallel
+        over ep / tp groups of tp devices (each with its own sequences) while the experts spread
+        over all ep devices. (A deployment may hold several such expert groups: Deployment.dp.)"""
         return self.ep // self.tp if self.ep > self.tp else 1
 
 
@@ -242,6 +247,10 @@ def _check_pass(model: ModelSpec, groups: list[AttentionGroup], sh: Sharding) ->
         v = getattr(sh, name)
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
             raise InputError(f"sharding {name} must be a whole number >= 1, got {show(v)}")
+    v = sh.redundant_experts
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+        raise InputError(f"sharding redundant_experts must be a whole number >= 0, got {show(v)}")
+    check_imbalance(sh.moe_imbalance)
 
 
 def gemm_precisions(weights: WeightPrecision, gemm_precision: Any = None) -> dict[str, str]:
@@ -371,16 +380,21 @@ def _mlp_ops(m: ModelSpec, prefix: str, tokens, width: float, wb: float, gp: str
 def _moe_ops(m: ModelSpec, tokens, sh: Sharding, weights: WeightPrecision, rates: dict[str, str]) -> list[Operator]:
     """Router, routed experts (only the experts the batch touches are read), shared experts.
 
-    Routed experts are sharded by width over tp/ep and spread over ep devices; each device
-    computes its share of the tokens × top-k expert rows.
+    Routed experts are sharded by width over tp/ep and spread over ep devices; the busiest
+    device computes its share of the tokens × top-k expert rows times the load imbalance
+    (`Sharding.moe_imbalance`, 1 when ep = 1) and holds (E + redundant) / ep expert slots.
     """
     h, E, k, n = m.hidden_size, m.num_experts, m.experts_per_token, m.num_moe_layers
     width_shards = max(sh.tp // sh.ep, 1)
     width = m.moe_intermediate_size / width_shards
     t = np.asarray(tokens, dtype=float)
+    hot = sh.moe_imbalance if sh.ep > 1 else 1.0
     arriving = t * sh.dp  # with data-parallel attention every replica's tokens reach the experts
-    routed = arriving * k / sh.ep  # expert rows computed per device
-    touched = expected_experts_touched(E, k, arriving) / sh.ep  # distinct experts read per device
+    routed = arriving * k / sh.ep * hot  # expert rows computed by the busiest device
+    # Distinct experts it reads: each of its slots is touched with the probability a slot sees at
+    # its token count, 1 - (1 - k/E)^(tokens), with the hot device's share of the tokens.
+    slots = (E + sh.redundant_experts) / sh.ep
+    touched = expected_experts_touched(E, k, arriving * hot) / E * slots
     rows_per_expert = routed / np.maximum(touched, 1e-12)
     wb, gp = weights.bytes("experts"), rates["experts"]
     ops = [_linear("moe/router", t, h, E, weights.bytes("router"), rates["router"], n)]
@@ -395,8 +409,9 @@ def _moe_ops(m: ModelSpec, tokens, sh: Sharding, weights: WeightPrecision, rates
                         rates["shared_experts"], n)
     if sh.dp > 1:
         # Dispatch each local token's hidden state to its k experts and combine the results back:
-        # two all-to-alls of tokens x k x hidden over the ep devices.
-        op = _all_reduce("moe/all_to_all", t * 2 * k, h, sh.ep, n)
+        # two all-to-alls of tokens x k x hidden over the ep devices; the busiest device receives
+        # and returns the imbalance times the mean, and the collective waits for it.
+        op = _all_reduce("moe/all_to_all", t * 2 * k * hot, h, sh.ep, n)
         ops.append(Operator(**{**op.__dict__, "comm_pattern": "all_to_all"}))
     return ops
 

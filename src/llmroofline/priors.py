@@ -17,6 +17,8 @@ from .hardware import Hardware, read_yaml
 
 PRIORS_FILE = CATALOG_ROOT / "priors" / "kernels.yaml"
 _TILE_FIELDS = ("gemm_min_rows", "gemm_tile_rows", "gemv_rows")
+# A priors file written before NICs were priced: one share for every network.
+NIC_FALLBACK = {"default": {"value": 0.80, "source": "assumed: no nic_by_kind section in the priors file"}}
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class KernelPriors:
     memory_by_type: dict[str, Figure]  # by memory type (upper case), "default"
     memory_by_family: dict[str, Figure]
     comm_by_link: dict[str, Figure]  # by interconnect kind, "default"
+    nic_by_kind: dict[str, Figure]  # by the first word of the scale-out kind (InfiniBand, RoCE, ...), "default"
     shared: dict[str, Bounded]
     fixed_costs: dict[str, Figure]  # seconds
     tile: dict[str, dict[str, float]]  # by family, "default"
@@ -51,6 +54,12 @@ class KernelPriors:
 
     def comm_bandwidth(self, hw: Hardware) -> float:
         return self.comm_by_link.get(hw.interconnect_kind, self.comm_by_link["default"]).value
+
+    def nic_bandwidth(self, hw: Hardware) -> float:
+        """Share of NIC bandwidth a collective reaches across domains, by network family (the
+        kind's first word: "InfiniBand NDR" is InfiniBand)."""
+        family = (hw.scale_out_kind.split() or ["default"])[0]
+        return self.nic_by_kind.get(family, self.nic_by_kind["default"]).value
 
     def memory(self, hw: Hardware) -> float:
         if hw.family in self.memory_by_family:
@@ -94,8 +103,8 @@ def _seconds(data: Any, where: str) -> dict[str, Figure]:
 def priors_from_dict(data: Any, where: str) -> KernelPriors:
     sections = {"gemm_compute", "gemm_by_device", "memory", "memory_by_family", "comm_by_link", "shared", "tiles",
                 "fixed_costs"}
-    if not isinstance(data, dict) or set(data) != sections:
-        raise InputError(f"{where}: expected the sections {', '.join(sorted(sections))}")
+    if not isinstance(data, dict) or not sections <= set(data) <= sections | {"nic_by_kind"}:
+        raise InputError(f"{where}: expected the sections {', '.join(sorted(sections))} (and optionally nic_by_kind)")
     shared = {}
     for k, v in (data["shared"] or {}).items():
         if not isinstance(v, dict) or set(v) != {"value", "low", "high", "source"}:
@@ -122,6 +131,7 @@ def priors_from_dict(data: Any, where: str) -> KernelPriors:
         gemm=_figures(data["gemm_compute"], f"{where}: gemm_compute"),
         gemm_by_device=_figures(data["gemm_by_device"] or {}, f"{where}: gemm_by_device", need_default=False),
         comm_by_link=_figures(data["comm_by_link"], f"{where}: comm_by_link"),
+        nic_by_kind=_figures(data.get("nic_by_kind", NIC_FALLBACK), f"{where}: nic_by_kind"),
         shared=shared,
         fixed_costs=_seconds(data["fixed_costs"], f"{where}: fixed_costs"),
         memory_by_type={k.upper(): v for k, v in _figures(data["memory"], f"{where}: memory").items()} | {

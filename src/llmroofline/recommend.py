@@ -11,9 +11,16 @@ The search, per device, is exhaustive over this space:
   within the tp group (ep divides tp, combined by the tp all-reduce), or over ep devices with
   data-parallel attention (ep a multiple of tp, in one scale-up domain; all-to-all dispatch and
   combine);
+- wide expert parallelism (mixture of experts, when `max_gpus` exceeds 8): ep in 16, 32, 64,
+  ... up to `max_gpus`, dividing the routed (+ redundant) experts, with data-parallel attention
+  dp = ep / tp at the smallest and the largest tp, one pipeline stage (DeepSeek style: all-to-all
+  across nodes or a rack-scale domain, the busiest device's load imbalance included);
+- fixed degrees: `tp`, `pp`, `ep` or `dp` given keep the search to layouts with that value
+  (with `dp` given, a MoE model spreads its experts over tp x dp devices unless `ep` is given;
+  a dense model runs dp plain replicas);
 - batch: a log grid (four points per doubling) from 1 to the largest batch that fits as a
-  runtime sizes it (`memory.max_batch`), all evaluated in one continuous-batching `estimate` call
-  per (tp, pp, ep).
+  runtime sizes it (`memory.max_batch`, each attention replica up to the batch limit), all
+  evaluated in one continuous-batching `estimate` call per (tp, pp, ep, dp).
 
 A configuration is feasible when it fits in memory and meets the SLOs (TTFT <= ttft_slo,
 TPOT <= tpot_slo). The best per device has the lowest cost per million output tokens,
@@ -33,16 +40,18 @@ import numpy as np
 
 from .efficiency import Calibration, load_calibration
 from .errors import InputError, require_positive, show
-from .estimate import ABSURD_LENGTH, MAX_BATCH, estimate, reuse_passes
+from .estimate import ABSURD_LENGTH, MAX_BATCH, estimate, resolve_parallelism, reuse_passes
 from .hardware import Hardware, list_hardware, load_hardware
 from .memory import max_batch, serving_footprint, usable_memory
 from .model import ModelSpec, load_model
+from .moe_balance import check_imbalance
 from .precision import WeightPrecision, normalize
 from .runtime import RuntimeProfile
 from .vision import check_image_size, check_images
 
 TP_CHOICES = (1, 2, 4, 8)
 EP_CHOICES = (1, 2, 4, 8)
+WIDE_EP_CHOICES = (16, 32, 64, 128, 256)  # beyond one scale-up domain, with data-parallel attention
 GRID_STEPS_PER_DOUBLING = 4
 KV_FRACTION = 0.9  # share of the memory left after weights and workspace a runtime gives the KV cache
 MAX_GPUS_LIMIT = 1024
@@ -112,6 +121,16 @@ def ep_choices(model: ModelSpec, tp: int, hw: Hardware | None = None, max_gpus: 
     return [e for e in EP_CHOICES if model.num_experts % e == 0 and (tp % e == 0 or (e % tp == 0 and e <= domain))]
 
 
+def wide_ep_choices(model: ModelSpec, tp: int, max_gpus: int, redundant_experts: int = 0) -> list[int]:
+    """Expert-parallel degrees beyond 8 (data-parallel attention over ep / tp replicas, across
+    nodes or inside a rack-scale domain): within max_gpus, multiples of tp dividing the routed
+    (+ redundant) experts."""
+    if not model.is_moe:
+        return []
+    slots = model.num_experts + redundant_experts
+    return [e for e in WIDE_EP_CHOICES if e <= max_gpus and e % tp == 0 and slots % e == 0]
+
+
 def memory_needed(model: ModelSpec, hw: Hardware, context: float, *, weight_dtype: Any, kv_dtype: str,
                   tp: int, pp: int, rule: str = "free", fraction: float = KV_FRACTION) -> dict[str, float]:
     """Bytes per device a runtime needs to serve one sequence of `context` tokens.
@@ -155,6 +174,7 @@ class Choice:
     memory_capacity_gb: float
     error_band: dict[str, float] = field(default_factory=dict)  # deprecated: see interval
     interval: dict[str, Any] = field(default_factory=dict)  # {"level", metric: [low, high]} when calibrated
+    dp: int = 1  # attention replicas (gpus = tp x dp x pp)
 
     @property
     def throughput_tok_s(self) -> float:
@@ -162,8 +182,9 @@ class Choice:
         return self.throughput_per_gpu_tok_s * self.gpus
 
     def layout(self) -> str:
-        """'8 GPUs (tp 8, pp 1, ep 1)'."""
-        return f"{self.gpus} GPU{'s' if self.gpus > 1 else ''} (tp {self.tp}, pp {self.pp}, ep {self.ep})"
+        """'8 GPUs (tp 8, pp 1, ep 1)', with ', dp N' when attention runs in N replicas."""
+        dp = f", dp {self.dp}" if self.dp > 1 else ""
+        return f"{self.gpus} GPU{'s' if self.gpus > 1 else ''} (tp {self.tp}, pp {self.pp}, ep {self.ep}{dp})"
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -189,6 +210,7 @@ class DevicePoints:
     tp: np.ndarray
     pp: np.ndarray
     ep: np.ndarray
+    dp: np.ndarray
     batch: np.ndarray
     ttft_s: np.ndarray
     tpot_s: np.ndarray
@@ -209,7 +231,7 @@ class DevicePoints:
 
     @property
     def gpus(self) -> np.ndarray:
-        return np.maximum(self.tp, self.ep) * self.pp  # ep > tp adds data-parallel attention replicas
+        return self.tp * self.dp * self.pp  # dp: data-parallel attention replicas
 
     @property
     def throughput_tok_s(self) -> np.ndarray:
@@ -272,7 +294,7 @@ class DevicePoints:
             cost_per_million_tokens=float(self.cost_per_million_tokens[i]),
             energy_j_per_token=float(self.energy_j_per_token[i]),
             memory_per_gpu_gb=float(self.memory_per_gpu_gb[i]), memory_capacity_gb=self.capacity_gb,
-            error_band=dict(self.error_band), interval=self._interval(i),
+            error_band=dict(self.error_band), interval=self._interval(i), dp=int(self.dp[i]),
         )
 
     def _interval(self, i: int) -> dict[str, Any]:
@@ -284,7 +306,7 @@ class DevicePoints:
                 "tpot_s": [float(self.tpot_low[i]), float(self.tpot_high[i])]}
 
 
-_COLUMNS = ("tp", "pp", "ep", "batch", "ttft_s", "tpot_s", "throughput_per_gpu_tok_s", "memory_per_gpu_gb",
+_COLUMNS = ("tp", "pp", "ep", "dp", "batch", "ttft_s", "tpot_s", "throughput_per_gpu_tok_s", "memory_per_gpu_gb",
             "throughput_per_gpu_low", "throughput_per_gpu_high", "ttft_low", "ttft_high", "tpot_low", "tpot_high")
 
 
@@ -319,6 +341,9 @@ class Workload:
     weight_dtype: WeightPrecision  # the format of each module group's weights
     kv_dtype: str
     calibrated: bool = True  # False: the plain roofline (an upper bound on speed)
+    fixed: dict[str, int] = field(default_factory=dict)  # degrees the search keeps: tp, pp, ep, dp
+    moe_imbalance: float | None = None  # None: the published default (moe_balance.py)
+    redundant_experts: int = 0
     images: int = 0  # images per request (vision-language models)
     image_size: tuple[int, int] | None = None  # (width, height) pixels; None: the default
 
@@ -329,10 +354,16 @@ class Workload:
         return self.images * v.layout(self.image_size).tokens if self.images and v else 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model.id, "input_len": self.input_len, "output_len": self.output_len,
-                "ttft_slo_s": self.ttft_slo, "tpot_slo_s": self.tpot_slo, "max_gpus": self.max_gpus,
-                "weight_dtype": self.weight_dtype.label, "kv_dtype": self.kv_dtype, "mode": "continuous",
-                **({"images": self.images, "image_tokens": self.image_tokens} if self.images else {})}
+        d = {"model": self.model.id, "input_len": self.input_len, "output_len": self.output_len,
+             "ttft_slo_s": self.ttft_slo, "tpot_slo_s": self.tpot_slo, "max_gpus": self.max_gpus,
+             "weight_dtype": self.weight_dtype.label, "kv_dtype": self.kv_dtype, "mode": "continuous"}
+        if self.fixed:
+            d["fixed"] = dict(self.fixed)
+        if self.model.is_moe:
+            d.update(moe_imbalance=self.moe_imbalance, redundant_experts=self.redundant_experts)
+        if self.images:
+            d.update(images=self.images, image_tokens=self.image_tokens)
+        return d
 
 
 @dataclass(frozen=True)
@@ -443,22 +474,36 @@ def resolve_prices(prices: Mapping[str, Any] | None, hws: list[Hardware]) -> dic
 
 
 def make_workload(model: Any, input_len: Any, output_len: Any, *, ttft_slo: Any = None, tpot_slo: Any = None,
-                  max_gpus: Any = 8, weight_dtype: Any = None, kv_dtype: str | None = None, images: Any = 0,
-                  image_size: Any = None) -> Workload:
+                  max_gpus: Any = 8, weight_dtype: Any = None, kv_dtype: str | None = None, tp: Any = None,
+                  pp: Any = None, ep: Any = None, dp: Any = None, moe_imbalance: Any = None,
+                  redundant_experts: Any = 0, images: Any = 0, image_size: Any = None) -> Workload:
     m = load_model(model)
     n_img = check_images(images)
     if n_img.ndim or (n_img and m.vision is None):
         raise InputError(f"images = {images!r}: " + ("one whole number per workload" if n_img.ndim else
                          f"{m.id} has no vision tower this tool models (a text-only model)"))
+    fixed = {k: _whole(k, v, MAX_GPUS_LIMIT) for k, v in (("tp", tp), ("pp", pp), ("ep", ep), ("dp", dp))
+             if v is not None}
+    if "tp" in fixed and m.num_heads % fixed["tp"]:
+        raise InputError(f"tp = {fixed['tp']} does not divide the {m.num_heads} attention heads of {m.id}")
+    # A fixed layout must be possible for the model at all (devices aside), else say why now.
+    resolve_parallelism(m, fixed.get("tp", 1), fixed.get("pp", 1), fixed.get("ep"),
+                        fixed.get("dp"), redundant_experts)
+    need = fixed.get("tp", 1) * fixed.get("pp", 1) * max(fixed.get("dp", 1), fixed.get("ep", 1) // fixed.get("tp", 1))
+    max_gpus = _whole("max_gpus", max_gpus, MAX_GPUS_LIMIT)
+    if need > max_gpus:
+        raise InputError(f"the fixed layout ({', '.join(f'{k} {v}' for k, v in fixed.items())}) needs {need} GPUs; "
+                         f"max_gpus is {max_gpus} (raise --max-gpus)")
     return Workload(
         model=m,
         input_len=_whole("input_len", input_len, ABSURD_LENGTH),
         output_len=_whole("output_len", output_len, ABSURD_LENGTH),
         ttft_slo=_slo("ttft_slo", ttft_slo),
         tpot_slo=_slo("tpot_slo", tpot_slo),
-        max_gpus=_whole("max_gpus", max_gpus, MAX_GPUS_LIMIT),
+        max_gpus=max_gpus,
         weight_dtype=m.weight_precision(weight_dtype),
         kv_dtype=normalize(kv_dtype or "fp16", field="kv_dtype"),
+        fixed=fixed, moe_imbalance=check_imbalance(moe_imbalance), redundant_experts=int(redundant_experts),
         images=int(n_img),
         image_size=check_image_size(image_size) if image_size is not None else None,
     )
@@ -472,32 +517,37 @@ def search_device(w: Workload, hw: Hardware, *, price: float, calibration: Calib
     prof = calibration.runtime(runtime)
     m, context = w.model, prof.kv_tokens(w.input_len + w.image_tokens, w.output_len)
 
-    def largest(tp: int, pp: int, ep: int = 1) -> int:
-        """Largest batch of the whole instance (every attention replica's batch)."""
-        replicas = ep // tp if ep > tp else 1
+    def largest(tp: int, pp: int, ep: int = 1, dp: int = 1) -> int:
+        """Largest batch of the whole instance: each attention replica's, up to the batch limit."""
         per_replica = max_batch(m, hw, context=context, weight_dtype=w.weight_dtype, kv_dtype=w.kv_dtype, tp=tp,
                                 pp=pp, ep=ep, kv_fraction=prof.memory_fraction, rule=prof.memory_rule,
-                                limit=max_batch_size)
-        return int(min(per_replica * replicas, max_batch_size))
+                                limit=max_batch_size, redundant_experts=w.redundant_experts)
+        return int(min(per_replica, max_batch_size)) * dp
 
-    tps = tp_choices(m, hw, w.max_gpus)
-    layouts = {(tp, 1): largest(tp, 1) for tp in tps}
-    if not any(layouts.values()):  # no single scale-up domain holds it: pipeline over several
-        layouts.update({(tp, pp): largest(tp, pp) for tp in tps for pp in pp_choices(m, tp, w.max_gpus)})
+    fixed = w.fixed
+    tps = [fixed["tp"]] if "tp" in fixed else tp_choices(m, hw, w.max_gpus)
+    if "pp" in fixed:
+        layouts = {(tp, fixed["pp"]): 1 for tp in tps}
+    else:
+        layouts = {(tp, 1): largest(tp, 1) for tp in tps}
+        if not any(layouts.values()):  # no single scale-up domain holds it: pipeline over several
+            layouts.update({(tp, pp): largest(tp, pp) for tp in tps for pp in pp_choices(m, tp, w.max_gpus)})
     cols: dict[str, list[np.ndarray]] = {k: [] for k in _COLUMNS}
     band: dict[str, float] = {}
     level = 0.0
-    for (tp, pp), size in layouts.items():
-        for ep in ep_choices(m, tp, hw, w.max_gpus // pp):
-            batches = batch_grid(size if ep <= tp else largest(tp, pp, ep))
+    for tp, pp in layouts:
+        for ep, dp in _expert_layouts(w, hw, tp, pp, wide=tp in (min(tps), max(tps))):
+            batches = batch_grid(largest(tp, pp, ep, dp))
             if batches.size == 0:
                 continue
             r = estimate(m, hw, batch=batches, input_len=w.input_len, output_len=w.output_len, tp=tp, pp=pp,
-                         ep=ep, weight_dtype=w.weight_dtype, kv_dtype=w.kv_dtype, mode="continuous",
-                         calibration=calibration, runtime=prof, images=w.images, image_size=w.image_size)
+                         ep=ep, dp=dp, weight_dtype=w.weight_dtype, kv_dtype=w.kv_dtype, mode="continuous",
+                         calibration=calibration, runtime=prof, moe_imbalance=w.moe_imbalance,
+                         redundant_experts=w.redundant_experts if ep > 1 else 0,
+                         images=w.images, image_size=w.image_size)
             keep = np.asarray(r.memory.fits, dtype=bool)
             n = int(keep.sum())
-            for k, v in (("tp", tp), ("pp", pp), ("ep", ep)):
+            for k, v in (("tp", tp), ("pp", pp), ("ep", ep), ("dp", dp)):
                 cols[k].append(np.full(n, v))
             cols["batch"].append(r.batch[keep])
             cols["ttft_s"].append(r.ttft_s[keep])
@@ -518,6 +568,32 @@ def search_device(w: Workload, hw: Hardware, *, price: float, calibration: Calib
     return DeviceSearch(hw.id, None, _does_not_fit(w, hw, list(layouts), context, prof))
 
 
+def _expert_layouts(w: Workload, hw: Hardware, tp: int, pp: int, wide: bool) -> list[tuple[int, int]]:
+    """(ep, dp) pairs searched at this (tp, pp): the fixed ones, else expert parallelism inside one
+    scale-up domain and, at one stage and when `wide`, beyond it. Impossible layouts and layouts
+    over max_gpus are left out."""
+    m, fixed = w.model, w.fixed
+    if "dp" in fixed:
+        pairs = [(fixed.get("ep", tp * fixed["dp"] if m.is_moe else 1), fixed["dp"])]
+    elif "ep" in fixed:
+        pairs = [(fixed["ep"], fixed["ep"] // tp if fixed["ep"] > tp else 1)]
+    else:
+        eps = ep_choices(m, tp, hw, w.max_gpus // pp)
+        if pp == 1 and wide:
+            eps = eps + wide_ep_choices(m, tp, w.max_gpus, w.redundant_experts)
+        pairs = [(ep, ep // tp if ep > tp else 1) for ep in eps]
+    out = []
+    for ep, dp in pairs:
+        if tp * dp * pp > w.max_gpus:
+            continue
+        try:
+            resolve_parallelism(m, tp, pp, ep, dp, w.redundant_experts if ep > 1 else 0)
+        except InputError:
+            continue
+        out.append((ep, dp))
+    return out
+
+
 def _does_not_fit(w: Workload, hw: Hardware, layouts: list[tuple[int, int]], context: float,
                   prof: RuntimeProfile) -> str:
     """The reason a device holds no configuration, citing the layout that needs least memory."""
@@ -529,6 +605,8 @@ def _does_not_fit(w: Workload, hw: Hardware, layouts: list[tuple[int, int]], con
     need, tp, pp = min(needs, key=lambda x: (x[0]["total"], x[1] * x[2]))
     gpus = tp * pp
     limits = f"at most {w.max_gpus} GPUs, {hw.max_devices} per scale-up domain"
+    if w.model.is_moe and w.max_gpus <= max(EP_CHOICES):
+        limits += "; raise --max-gpus (e.g. 32) to search wide expert parallelism"
     return (f"does not fit: one sequence holding {context:,.0f} tokens of KV cache needs {need['total'] / GB:.1f} GB per GPU even on "
             f"{gpus} GPU{'s' if gpus > 1 else ''} (tp {tp}, pp {pp}: {need['weights'] / GB:.1f} GB weights + "
             f"{need['sequence'] / GB:.1f} GB KV cache + {need['workspace'] / GB:.1f} GB workspace), "
@@ -550,10 +628,11 @@ def _slo_text(c: Choice, w: Workload) -> str:
 
 def _search(model: Any, input_len: Any, output_len: Any, devices: Any, *, ttft_slo: Any, tpot_slo: Any,
             max_gpus: Any, prices: Any, weight_dtype: Any, kv_dtype: str | None, calibration: Any,
-            max_batch_size: int, runtime: Any = None, images: Any = 0,
-            image_size: Any = None) -> tuple[Workload, list[DeviceSearch]]:
+            max_batch_size: int, runtime: Any = None, layout: Mapping[str, Any] | None = None,
+            images: Any = 0, image_size: Any = None) -> tuple[Workload, list[DeviceSearch]]:
     w = make_workload(model, input_len, output_len, ttft_slo=ttft_slo, tpot_slo=tpot_slo, max_gpus=max_gpus,
-                      weight_dtype=weight_dtype, kv_dtype=kv_dtype, images=images, image_size=image_size)
+                      weight_dtype=weight_dtype, kv_dtype=kv_dtype, images=images, image_size=image_size,
+                      **(layout or {}))
     hws = resolve_devices(devices)
     price = resolve_prices(prices, hws)
     cal = load_calibration(calibration)
@@ -579,20 +658,25 @@ def recommend(model: Any, input_len: Any, output_len: Any, devices: Any = None, 
               tpot_slo: float | None = None, max_gpus: int = 8, prices: Mapping[str, float] | None = None,
               weight_dtype: Any = None, kv_dtype: str | None = None,
               calibration: str | Calibration | None = "default", *, max_batch_size: int = MAX_BATCH,
-              runtime: Any = None, images: Any = 0, image_size: Any = None) -> Recommendation:
+              runtime: Any = None, tp: int | None = None, pp: int | None = None, ep: int | None = None,
+              dp: int | None = None, moe_imbalance: float | None = None,
+              redundant_experts: int = 0, images: Any = 0,
+              image_size: Any = None) -> Recommendation:
     """The cheapest configuration per device that fits and meets the SLOs, best first.
 
     devices: names or Hardware objects (None or 'all': the whole catalog); SLOs in seconds;
     prices: USD per GPU-hour by device name, overriding the catalog. Returns a Recommendation
     whose `ranking` holds Choices (seconds, output tokens/s, USD per million output tokens,
-    joules per output token) and whose `excluded` says why the other devices have none. images:
-    per request, of image_size pixels (vision-language models: their tokens lengthen the prompt,
-    their encoder pass the prefill).
+    joules per output token) and whose `excluded` says why the other devices have none.
+    tp, pp, ep, dp: fix that degree (the search covers the others; see the module docstring);
+    moe_imbalance, redundant_experts: as in estimate. images: per request, of image_size pixels
+    (vision-language models: their tokens lengthen the prompt, their encoder pass the prefill).
     """
+    layout = dict(tp=tp, pp=pp, ep=ep, dp=dp, moe_imbalance=moe_imbalance, redundant_experts=redundant_experts)
     w, searches = _search(model, input_len, output_len, devices, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
                           max_gpus=max_gpus, prices=prices, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
-                          calibration=calibration, max_batch_size=max_batch_size, runtime=runtime, images=images,
-                          image_size=image_size)
+                          calibration=calibration, max_batch_size=max_batch_size, runtime=runtime, layout=layout,
+                          images=images, image_size=image_size)
     ranking: list[Choice] = []
     excluded: list[Exclusion] = []
     for s in searches:
@@ -687,10 +771,12 @@ def pareto(model: Any, input_len: Any, output_len: Any, devices: Any = None, *, 
            tpot_slo: float | None = None, max_gpus: int = 8, prices: Mapping[str, float] | None = None,
            weight_dtype: Any = None, kv_dtype: str | None = None,
            calibration: str | Calibration | None = "default", max_batch_size: int = MAX_BATCH,
-           runtime: Any = None) -> Pareto:
+           runtime: Any = None, tp: int | None = None, pp: int | None = None, ep: int | None = None,
+           dp: int | None = None, moe_imbalance: float | None = None, redundant_experts: int = 0) -> Pareto:
     """Throughput per GPU against tokens/s per user over batch and parallelism, per device, with
     the frontier per device and across devices. Points that miss a given SLO are left out."""
+    layout = dict(tp=tp, pp=pp, ep=ep, dp=dp, moe_imbalance=moe_imbalance, redundant_experts=redundant_experts)
     w, searches = _search(model, input_len, output_len, devices, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
                           max_gpus=max_gpus, prices=prices, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
-                          calibration=calibration, max_batch_size=max_batch_size, runtime=runtime)
+                          calibration=calibration, max_batch_size=max_batch_size, runtime=runtime, layout=layout)
     return _pareto_from(w, searches)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .efficiency import load_calibration
-from .estimate import Estimate, estimate, make_deployment
+from .estimate import Estimate, estimate, layout_of, make_deployment
 from .files import check_output, write_text
 from .formatting import cell_text
 from .operators import AttentionGroup
@@ -131,10 +131,10 @@ def operator_breakdown(model: Any, hardware: Any, result: Estimate, calibration:
     input + output/2), summed over layers, per tensor-parallel device, with the estimate's
     efficiencies. One dict per operator and phase; times in seconds."""
     inp = result.inputs
-    dep = make_deployment(model, hardware, tp=int(inp.get("tp", 1)), ep=int(inp.get("ep", 1)),
-                          weight_dtype=result.weights, kv_dtype=str(inp.get("kv_dtype", "fp16")))
+    dep = make_deployment(model, hardware, **layout_of(inp), weight_dtype=result.weights,
+                          kv_dtype=str(inp.get("kv_dtype", "fp16")))
     eff = load_calibration(calibration).for_device(dep.hardware, inp.get("runtime"))
-    b, i, o = _first(result.batch), _first(result.input_len), _first(result.output_len)
+    b, i, o = _first(result.batch) / dep.dp, _first(result.input_len), _first(result.output_len)  # one replica's
     rows: list[dict[str, Any]] = []
     for phase, group in (("prefill", AttentionGroup(b, i, 0)), ("decode", AttentionGroup(b, 1, i + o / 2 - 1))):
         ops = dep.ops([group])
@@ -262,8 +262,7 @@ def batch_sweep_figure(model: Any, hardware: Any, result: Estimate, calibration:
     batches = np.unique(np.round(np.geomspace(1, max(b0 * 4, 2048.0), points)))
     mode = result.mode if result.mode != "max" else "continuous"
     r = estimate(model, hardware, batch=batches, input_len=_first(result.input_len),
-                 output_len=_first(result.output_len), tp=int(inp.get("tp", 1)), pp=int(inp.get("pp", 1)),
-                 ep=int(inp.get("ep", 1)), weight_dtype=result.weights,
+                 output_len=_first(result.output_len), **layout_of(inp), weight_dtype=result.weights,
                  kv_dtype=str(inp.get("kv_dtype", "fp16")), mode=mode, calibration=calibration,
                  runtime=inp.get("runtime"))
     thr = np.ravel(r.throughput_per_gpu_tok_s)

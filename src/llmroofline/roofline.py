@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .collectives import collective_time, links
 from .efficiency import Efficiency
 from .hardware import Hardware
 from .operators import ATTN_DECODE, ATTN_PREFILL, COMM, GEMM, Operator
@@ -98,12 +99,9 @@ def operator_times(op: Operator, hw: Hardware, eff: Efficiency,
     keeps the tile padding of GEMM rows shared by the operators of one pass (the same array).
     """
     if op.kind == COMM:
-        # Ring all-reduce: each device sends and receives 2(n-1)/n of the message; all-to-all:
-        # (n-1)/n of what it holds leaves the device.
-        share = 2.0 if op.comm_pattern == "all_reduce" else 1.0
-        ring = share * (op.comm_devices - 1.0) / max(float(op.comm_devices), 1.0)
-        comm_s = ring * np.asarray(op.comm_bytes, dtype=float) / (hw.interconnect_bandwidth * eff.comm_bandwidth)
-        comm_s = comm_s + eff.comm_latency_s
+        # Inside one scale-up domain the flat ring (all-reduce: 2(n-1)/n of the message per
+        # device); beyond it, the part that crosses domains rides the NICs (collectives.py).
+        comm_s = collective_time(op.comm_pattern, op.comm_bytes, op.comm_devices, links(hw, eff))
     else:
         comm_s = NO_COMM
     peak = device_peak(hw, op.precision)

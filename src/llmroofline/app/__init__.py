@@ -27,6 +27,7 @@ from .inputs import (
     model_options,
     parse_int,
     parse_optional_float,
+    parse_optional_int,
     parse_upload,
     resolve_calibration,
     resolve_device,
@@ -46,7 +47,7 @@ __all__ = [
     "RECOMMEND_HEADERS", "ROOFLINE_COLUMNS", "UPLOADED", "View", "_guard", "_hardware_specs", "allowed_hosts",
     "batch_field_disabled",
     "compare_view", "create_app", "custom_device_spec", "device_options", "estimate_report_html", "estimate_view",
-    "format_value", "guard", "host_allowed", "host_name", "model_options", "parse_int", "parse_optional_float",
+    "format_value", "guard", "host_allowed", "host_name", "model_options", "parse_int", "parse_optional_float", "parse_optional_int",
     "parse_upload", "placeholder_figure", "recommend_view", "resolve_calibration", "resolve_device",
     "resolve_model", "roofline_view", "serve", "SERVING_COLUMNS", "serving_view",
 ]

@@ -12,6 +12,7 @@ from ..report import BREAKDOWN_COLUMNS, breakdown_rows, estimate_sections, html_
 from .inputs import (
     RUNTIMES,
     parse_int,
+    parse_optional_int,
     resolve_calibration,
     resolve_device,
     resolve_model,
@@ -37,11 +38,11 @@ from .layout import (
 def estimate_view(model: ModelSpec, device: Hardware, *, batch: int | str = 1, input_len: int = 512,
                   output_len: int = 128, tp: int = 1, pp: int = 1, weight_dtype: Any = None,
                   kv_dtype: str = "fp16", mode: str = "static", calibration: str = "default",
-                  runtime: str = "generic") -> View:
+                  runtime: str = "generic", ep: int | None = None, dp: int | None = None) -> View:
     """One workload: headline numbers with prediction intervals, memory bar, per-operator breakdown,
     batch sweep."""
-    r = estimate(model, device, batch=batch, input_len=input_len, output_len=output_len, tp=tp, pp=pp,
-                 weight_dtype=weight_dtype, kv_dtype=kv_dtype, mode=mode, calibration=calibration, runtime=runtime)
+    r = estimate(model, device, batch=batch, input_len=input_len, output_len=output_len, tp=tp, pp=pp, ep=ep,
+                 dp=dp, weight_dtype=weight_dtype, kv_dtype=kv_dtype, mode=mode, calibration=calibration, runtime=runtime)
     s = estimate_sections(model, device, r, calibration)
     rows = breakdown_rows(s.breakdown)
     return View(figures=s.figures, summary=s.summary, columns=BREAKDOWN_COLUMNS, rows=rows,
@@ -75,6 +76,8 @@ def tab(c: Choices) -> Any:
             *field_("Device", dd("est-device", devices, dev[0]), "device"),
             html.Div([html.Div(field_("tp", text("est-tp", 1, "tp"))),
                       html.Div(field_("pp", text("est-pp", 1, "pp")))], className="row2"),
+            html.Div([html.Div(field_("ep", text("est-ep", "", "ep"))),
+                      html.Div(field_("dp", text("est-dp", "", "dp")))], className="row2"),
             *field_("Batch", text("est-batch", 8, "batch"), "batch"),
             html.Div(id="est-batch-note", className="hint"),
             html.Div([html.Div(field_("Input tokens", text("est-input", 2048, "input"))),
@@ -107,15 +110,17 @@ def register(app: Any, empty_fig: Any) -> None:
     est_inputs = [Input("est-device", "value"), Input("est-tp", "value"), Input("est-pp", "value"),
                   Input("est-batch", "value"), Input("est-input", "value"), Input("est-output", "value"),
                   Input("est-weight", "value"), Input("est-kv", "value"), Input("est-mode", "value"),
-                  Input("est-cal", "value"), Input("est-runtime", "value")]
+                  Input("est-cal", "value"), Input("est-runtime", "value"), Input("est-ep", "value"),
+                  Input("est-dp", "value")]
 
-    def _est_args(device, tp, pp, batch, inp, outp, wd, kd, mode, cal, runtime) -> dict[str, Any]:
+    def _est_args(device, tp, pp, batch, inp, outp, wd, kd, mode, cal, runtime, ep, dp) -> dict[str, Any]:
         if batch_field_disabled(mode):
             batch = "max"  # the field is greyed out: max mode chooses the batch
         return dict(batch=parse_int(batch, "batch", allow_max=True), input_len=parse_int(inp, "input tokens"),
                     output_len=parse_int(outp, "output tokens"), tp=int(parse_int(tp, "tp")),
                     pp=int(parse_int(pp, "pp")), weight_dtype=wd, kv_dtype=kd, mode=mode,
-                    calibration=resolve_calibration(cal), runtime=resolve_runtime(runtime))
+                    calibration=resolve_calibration(cal), runtime=resolve_runtime(runtime),
+                    ep=parse_optional_int(ep, "ep"), dp=parse_optional_int(dp, "dp"))
 
     @app.callback(Output("est-batch", "disabled"), Output("est-batch-note", "children"), Input("est-mode", "value"))
     def on_estimate_mode(mode):

@@ -35,6 +35,10 @@ HELP = {
     "kv_dtype": "KV-cache precision.",
     "tp": "Tensor-parallel degree: GPUs that split every layer.",
     "pp": "Pipeline-parallel degree: GPUs that split the layers.",
+    "ep": ("Expert-parallel degree (MoE): GPUs the routed experts spread over. Empty: tp x dp when dp > 1, else 1; "
+           "it divides tp x dp and the experts."),
+    "dp": ("Data-parallel attention replicas of tp GPUs, each with its own sequences (GPUs = tp x dp x pp); a dense "
+           "model runs plain replicas. Empty: ep / tp when ep > tp, else 1."),
     "batch": "Batch size (sequences), or 'max' for the largest batch that fits.",
     "input": "Prompt tokens per sequence.",
     "output": "Output tokens per sequence.",
@@ -240,6 +244,13 @@ def parse_int(value: Any, name: str, *, allow_max: bool = False) -> int | str:
     if not math.isfinite(f) or f != round(f):
         raise InputError(f"{name} must be a whole number, got {value!r}")
     return int(f)
+
+
+def parse_optional_int(value: Any, name: str) -> int | None:
+    """A form value to a whole number, or None when the field is empty (the API's default)."""
+    if value is None or not str(value).strip():
+        return None
+    return int(parse_int(value, name))
 
 
 def parse_optional_float(value: Any, name: str) -> float | None:

@@ -30,9 +30,9 @@ from .layout import (
     text,
 )
 
-RECOMMEND_COLUMNS = ["device", "gpus", "tp", "pp", "ep", "batch", "ttft_s", "tpot_s", "throughput_per_gpu_tok_s",
+RECOMMEND_COLUMNS = ["device", "gpus", "tp", "pp", "ep", "dp", "batch", "ttft_s", "tpot_s", "throughput_per_gpu_tok_s",
                      "tokens_per_s_per_user", "price_per_gpu_hour", "cost_per_million_tokens", "energy_j_per_token"]
-RECOMMEND_HEADERS = ["device", "GPUs", "tp", "pp", "ep", "batch", "TTFT s", "TPOT ms", "tok/s per GPU",
+RECOMMEND_HEADERS = ["device", "GPUs", "tp", "pp", "ep", "dp", "batch", "TTFT s", "TPOT ms", "tok/s per GPU",
                      "tok/s per user", "$ per GPU-hour", "$ per M tokens", "J per token"]
 
 
@@ -48,7 +48,8 @@ def recommend_view(model: ModelSpec, *, input_len: int = 1024, output_len: int =
     rec = recommend(model, input_len, output_len, devices=devices or None, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
                     runtime=runtime)
     rows = [[c.to_dict().get(k) for k in RECOMMEND_COLUMNS] for c in rec.ranking]
-    shown = [[*r[:7], c.tpot_s * 1e3, *r[8:]] for r, c in zip(rows, rec.ranking, strict=True)]  # TPOT in ms
+    tpot = RECOMMEND_COLUMNS.index("tpot_s")
+    shown = [[*r[:tpot], c.tpot_s * 1e3, *r[tpot + 1:]] for r, c in zip(rows, rec.ranking, strict=True)]  # TPOT in ms
     fig = fit_figure(pareto_figure(rec.pareto()), 520)
     fig.update_layout(legend=dict(font=dict(size=10), x=1.01, y=1, xanchor="left"))
     n_ex = len(rec.excluded)

@@ -65,12 +65,15 @@ def hardware_list(json_: bool = typer.Option(False, "--json", help=JSON_HELP)) -
         print_json([hw.to_dict() for hw in devices])
         return
     table(f"{len(devices)} bundled devices", ["id", "memory GB", "bandwidth GB/s", "fp16 TFLOPS", "fp8 TFLOPS",
-                                                "ridge fp16 FLOP/B", "interconnect", "confidence"],
+                                                "ridge fp16 FLOP/B", "interconnect", "domain", "scale-out Gb/s",
+                                                "confidence"],
           [[hw.id, hw.memory_bytes / 1e9, hw.memory_bandwidth / 1e9,
             hw.peak_flops.get("fp16", hw.peak_flops.get("bf16", float("nan"))) / 1e12,
             hw.peak_flops.get("fp8", float("nan")) / 1e12,
             hw.peak_flops.get("fp16", hw.peak_flops.get("bf16", float("nan"))) / hw.memory_bandwidth,
-            hw.interconnect_kind, hw.confidence] for hw in devices])
+            hw.interconnect_kind, hw.max_devices,
+            ("default " if hw.scale_out_default else "") + f"{hw.scale_out_bandwidth * 8 / 1e9:g}",
+            hw.confidence] for hw in devices])
 
 
 @hardware_app.command("show")

@@ -94,6 +94,19 @@ IMAGES_HELP = ("Images per request (vision-language models): each adds its token
                "vision-encoder pass to the prefill.")
 IMAGE_SIZE_HELP = ("Image size WIDTHxHEIGHT in pixels (default 1024x1024; Gemma 3 resizes every image to 896x896, "
                    "Llama 4 tiles it in 336-pixel tiles).")
+PP_HELP = "Pipeline-parallel degree (stages)."
+EP_HELP = ("Expert-parallel degree: devices the routed experts spread over (MoE models). Default: tp x dp when "
+           "--dp > 1, else 1; it must divide tp x dp and the routed (+ redundant) experts, and divide tp or be a "
+           "multiple of it.")
+DP_HELP = ("Data-parallel attention replicas of tp devices each, every replica with its own sequences; GPUs = "
+           "tp x dp x pp. A MoE model spreads its experts over them (ep); a dense model runs plain replicas "
+           "(throughput scales, latency does not). Default: ep / tp when ep > tp, else 1.")
+MOE_IMBALANCE_HELP = ("MoE load imbalance: the busiest expert-parallel device's routed rows over the mean, before "
+                      "redundant experts. Default: from published DeepSeek-R1 routing statistics (2.56 at ep 32 of "
+                      "256 experts), growing with ep / experts, for models with at least 64 routed experts; balanced (1) "
+                      "below that.")
+REDUNDANT_HELP = ("Redundant expert copies (EPLB) spread over the ep devices: each device holds (experts + N) / ep, "
+                  "and the load imbalance shrinks.")
 FORCE_HELP = "Overwrite existing output files (a symbolic link is never written through)."
 HTML_FILE_HELP = "Also write a self-contained HTML report to FILE (.html; an existing file needs --force)."
 RUNTIME_HELP = ("Serving stack: generic (default: an unspecified modern stack), trtllm, vllm, sglang, lmdeploy, "

@@ -15,7 +15,7 @@ from rich.markup import escape
 from ..assumptions import row_warnings
 from ..efficiency import load_calibration
 from ..errors import InputError, clean_name
-from ..estimate import MAX_BATCH, estimate, make_deployment
+from ..estimate import MAX_BATCH, estimate, make_deployment, parallelism_fields
 from ..files import check_output, read_csv
 from ..intensity import whole_model
 from ..operators import AttentionGroup
@@ -23,6 +23,8 @@ from ..roofline import device_peak, roofline_time, time_ops
 from ..vision_ops import vision_ops
 from .common import (
     CALIBRATION_HELP,
+    DP_HELP,
+    EP_HELP,
     FORCE_HELP,
     HARDWARE_HELP,
     HTML_FILE_HELP,
@@ -31,6 +33,9 @@ from .common import (
     JSON_HELP,
     KV_DTYPE_HELP,
     MODEL_HELP,
+    MOE_IMBALANCE_HELP,
+    PP_HELP,
+    REDUNDANT_HELP,
     RUNTIME_HELP,
     TP_HELP,
     WEIGHT_DTYPE_HELP,
@@ -93,6 +98,24 @@ def _row_args(row: dict[str, Any], calibration: str, max_batch: int | None, runt
             raise InputError(f"column {key!r}: {v!r} is not a whole number")
         return int(f)
 
+    def optional_integer(key: str) -> int | None:
+        return None if row.get(key) is None or not str(row[key]).strip() else integer(key)
+
+    def optional_number(key: str) -> float | None:
+        v = row.get(key)
+        if v is None or not str(v).strip():
+            return None
+        try:
+            f = float(str(v).strip())
+        except ValueError:
+            raise InputError(f"column {key!r}: {str(v).strip()!r} is not a number") from None
+        if not math.isfinite(f):
+            raise InputError(f"column {key!r}: {str(v).strip()!r} is not a finite number")
+        return f
+
+    # The layout: tp, pp, ep, dp, moe_imbalance, redundant_experts (empty cells take the defaults).
+    layout = dict(tp=integer("tp", 1), pp=integer("pp", 1), ep=optional_integer("ep"), dp=optional_integer("dp"),
+                  moe_imbalance=optional_number("moe_imbalance"), redundant_experts=integer("redundant_experts", 0))
     serving = {c: str(row[c]).strip() for c in SERVING_COLUMNS if row.get(c) is not None and str(row[c]).strip()}
     mode = get("mode", "rate" if "rate" in serving or "concurrency" in serving else "static").lower()
     if mode not in ALL_MODES:
@@ -102,15 +125,14 @@ def _row_args(row: dict[str, Any], calibration: str, max_batch: int | None, runt
     if mode in ("rate", "closed"):
         if images and mode == "closed":
             raise InputError("column 'images': closed-loop clients (mode closed) do not take images yet")
-        args = _serving_row_args(row, serving, mode, get, integer, calibration, max_batch, runtime)
+        args = _serving_row_args(row, serving, mode, get, integer, calibration, max_batch, runtime, layout)
         return {**args, "images": images, "image_size": image_size} if images else args
     if serving:
         raise InputError(f"column {sorted(serving)[0]!r} applies to requests at a rate (mode rate or closed), "
                          f"not to mode {mode}")
     batch: Any = "max" if mode == "max" else integer("batch")
     return dict(model=get("model"), hardware=get("hardware"), batch=batch, input_len=integer("input_len"),
-                output_len=integer("output_len"), tp=integer("tp", 1), pp=integer("pp", 1), ep=integer("ep", 1),
-                weight_dtype=row.get("weight_dtype") or None, kv_dtype=get("kv_dtype", "fp16"), mode=mode,
+                output_len=integer("output_len"), **layout, weight_dtype=row.get("weight_dtype") or None, kv_dtype=get("kv_dtype", "fp16"), mode=mode,
                 calibration=calibration, max_batch_size=max_batch, runtime=get("runtime", runtime),
                 images=images, image_size=image_size)
 
@@ -121,7 +143,7 @@ SERVING_COLUMNS = ("rate", "concurrency", "input_dist", "output_dist", "chunk", 
 
 
 def _serving_row_args(row: dict[str, Any], serving: dict[str, str], mode: str, get, integer, calibration: str,
-                      max_batch: int | None, runtime: str) -> dict[str, Any]:
+                      max_batch: int | None, runtime: str, layout: dict[str, Any]) -> dict[str, Any]:
     """The `serve` (mode rate) or `serve_closed` (mode closed, batch = clients) arguments of a row."""
     def number(key: str) -> float:
         try:
@@ -133,8 +155,8 @@ def _serving_row_args(row: dict[str, Any], serving: dict[str, str], mode: str, g
         return v
 
     args: dict[str, Any] = dict(model=get("model"), hardware=get("hardware"), input_len=integer("input_len"),
-                                output_len=integer("output_len"), tp=integer("tp", 1), pp=integer("pp", 1),
-                                ep=integer("ep", 1), weight_dtype=row.get("weight_dtype") or None,
+                                output_len=integer("output_len"), **layout,
+                                weight_dtype=row.get("weight_dtype") or None,
                                 kv_dtype=get("kv_dtype", "fp16"), calibration=calibration,
                                 max_batch_size=max_batch, runtime=get("runtime", runtime))
     for key in ("chunk", "prefill_tp", "prefill_count", "replicas"):
@@ -184,6 +206,7 @@ def _estimate_row(row: dict[str, Any], calibration: str, max_batch: int | None, 
 
 
 PER_ROW = ("batch", "input_len", "output_len", "images")  # what varies inside one vectorized call
+LAYOUT = ("tp", "pp", "ep", "dp", "moe_imbalance", "redundant_experts")
 CHUNK_ROWS = 8192  # rows estimated (and written) at a time: memory stays bounded, output streams
 
 
@@ -235,8 +258,8 @@ def _estimate_group(members: list[dict[str, Any]]) -> list[dict[str, Any]]:
     except InputError:  # some row is bad: find it by estimating each on its own
         return [_one(a) for a in members]
     d = r.to_dict()
-    dep = make_deployment(first["model"], first["hardware"], tp=first["tp"], pp=first["pp"],
-                          weight_dtype=first["weight_dtype"], kv_dtype=first["kv_dtype"])
+    dep = make_deployment(first["model"], first["hardware"], weight_dtype=first["weight_dtype"],
+                          kv_dtype=first["kv_dtype"], **{k: first[k] for k in LAYOUT})
     # The context a row holds counts its image tokens.
     prompt = r.input_len + np.asarray(r.inputs.get("image_tokens", 0), dtype=float)
     notes = row_warnings(dep, mode=r.mode, batch=r.batch, input_len=prompt, output_len=r.output_len,
@@ -296,7 +319,7 @@ def read_csv_rows(path: Path) -> list[dict[str, str]]:
 
 
 # Options that describe one workload: with --from-csv the rows do (see estimate_cmd).
-CSV_CONFLICTS = ("model", "hardware", "tp", "pp", "batch", "input_len", "output_len", "weight_dtype", "kv_dtype",
+CSV_CONFLICTS = ("model", "hardware", *LAYOUT, "batch", "input_len", "output_len", "weight_dtype", "kv_dtype",
                  "mode", "html", "images", "image_size")
 
 
@@ -306,8 +329,13 @@ def estimate_cmd(
     model: str = typer.Option(None, "--model", "-m", help=MODEL_HELP),
     hardware: str = typer.Option(None, "--hardware", "-d", help=HARDWARE_HELP),
     tp: int = typer.Option(1, "--tp", help=TP_HELP),
-    pp: int = typer.Option(1, "--pp", help="Pipeline-parallel degree."),
-    batch: str = typer.Option("1", "--batch", "-b", help="Batch size (sequences), or 'max'."),
+    pp: int = typer.Option(1, "--pp", help=PP_HELP),
+    ep: int = typer.Option(None, "--ep", help=EP_HELP, show_default=False),
+    dp: int = typer.Option(None, "--dp", help=DP_HELP, show_default=False),
+    moe_imbalance: float = typer.Option(None, "--moe-imbalance", help=MOE_IMBALANCE_HELP, show_default=False),
+    redundant_experts: int = typer.Option(0, "--redundant-experts", help=REDUNDANT_HELP),
+    batch: str = typer.Option("1", "--batch", "-b", help="Batch size (sequences of the whole instance, split over "
+                                                         "the dp replicas), or 'max'."),
     input_len: int = typer.Option(512, "--input", "-i", help="Prompt tokens per sequence."),
     output_len: int = typer.Option(128, "--output", "-o", help="Output tokens per sequence."),
     weight_dtype: str = typer.Option(None, "--weight-dtype", help=WEIGHT_DTYPE_HELP),
@@ -387,8 +415,9 @@ def estimate_cmd(
             raise InputError("give --rate or --concurrency, not both (the rate follows from the concurrency)")
         run_rate(json_, concurrency=concurrency, html=html, force=force, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
                  model=model, hardware=hardware, rate=rate, input_len=input_len, output_len=output_len,
-                 tp=tp, pp=pp, weight_dtype=weight_dtype, kv_dtype=kv_dtype, calibration=calibration,
-                 runtime=runtime, max_batch_size=max_batch, **{**given, "prefix_hit": prefix_hit or 0.0}, **image_args)
+                 tp=tp, pp=pp, ep=ep, dp=dp, moe_imbalance=moe_imbalance, redundant_experts=redundant_experts,
+                 weight_dtype=weight_dtype, kv_dtype=kv_dtype, calibration=calibration, runtime=runtime,
+                 max_batch_size=max_batch, **{**given, "prefix_hit": prefix_hit or 0.0}, **image_args)
         return
     if ttft_slo is not None or tpot_slo is not None:
         raise InputError("--ttft-slo and --tpot-slo apply to requests at a rate (--rate R or --concurrency N)")
@@ -402,8 +431,9 @@ def estimate_cmd(
             raise InputError("--mode closed takes --batch N, the number of clients (or a list 8,64), not 'max'")
         if html is not None:
             raise InputError("--html is not available with --mode closed: use --json")
-        run_rate(json_, clients=clients, ttft_slo=ttft_slo, tpot_slo=tpot_slo, model=model, hardware=hardware, input_len=input_len,
-                 output_len=output_len, tp=tp, pp=pp, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
+        run_rate(json_, clients=clients, ttft_slo=ttft_slo, tpot_slo=tpot_slo, model=model, hardware=hardware,
+                 input_len=input_len, output_len=output_len, tp=tp, pp=pp, ep=ep, dp=dp, moe_imbalance=moe_imbalance,
+                 redundant_experts=redundant_experts, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
                  calibration=calibration, runtime=runtime, max_batch_size=max_batch, chunk=chunk,
                  prefix_hit=prefix_hit or 0.0)
         return
@@ -414,9 +444,10 @@ def estimate_cmd(
         raise InputError(f"--batch max picks the largest batch that fits under continuous batching (--mode max); "
                          f"it cannot be combined with --mode {mode.strip().lower()}: give a number of sequences or "
                          "drop --mode")
-    r = estimate(model, hardware, batch=b, input_len=input_len, output_len=output_len, tp=tp, pp=pp,
-                 weight_dtype=weight_dtype, kv_dtype=kv_dtype, mode=mode, calibration=calibration,
-                 max_batch_size=max_batch, runtime=runtime, images=images, image_size=image_size)
+    r = estimate(model, hardware, batch=b, input_len=input_len, output_len=output_len, tp=tp, pp=pp, ep=ep, dp=dp,
+                 moe_imbalance=moe_imbalance, redundant_experts=redundant_experts, weight_dtype=weight_dtype,
+                 kv_dtype=kv_dtype, mode=mode, calibration=calibration, max_batch_size=max_batch, runtime=runtime,
+                 images=images, image_size=image_size)
     d = _scalar(r.to_dict())
     if html is not None:
         from ..report import write_estimate_report
@@ -439,7 +470,7 @@ def estimate_cmd(
         lo, hi = (v * scale for v in interval[key])
         return f"   ({interval['level']:.0%} interval {fmt(lo)} to {fmt(hi)})"
 
-    table(f"{d['model']} on {d['gpus']}× {d['hardware']} ({d['mode']}, {d['weight_dtype']} weights, "
+    table(f"{d['model']} on {d['gpus']}× {d['hardware']}{_layout_words(d)} ({d['mode']}, {d['weight_dtype']} weights, "
           f"{d['kv_dtype']} KV, {d['runtime']}, {'calibrated' if d['calibrated'] else 'plain roofline'})",
           ["quantity", "value"],
           [["batch", d["batch"]], ["input / output tokens", f"{input_len} / {output_len}"],
@@ -458,6 +489,13 @@ def estimate_cmd(
     if interval.get("widened_for"):
         console.print(f"interval widened: beyond the measured data ({', '.join(interval['widened_for'])})")
     _print_warnings(d)
+
+
+def _layout_words(d: dict[str, Any]) -> str:
+    """' (tp 1, dp 32, ep 32)' when the layout is more than tensor parallelism, else ''."""
+    if d.get("pp", 1) == 1 and d.get("ep", 1) == 1 and d.get("dp", 1) == 1:
+        return ""
+    return " (" + ", ".join(f"{k} {d[k]}" for k in ("tp", "pp", "dp", "ep") if k in d) + ")"
 
 
 CSV_COLUMNS = ["model", "hardware", "mode", "batch", "in", "out", "TTFT s", "TPOT ms", "tok/s", "fits", "error"]
@@ -525,6 +563,11 @@ def ops_cmd(
     batch: int = typer.Option(1, "--batch", "-b", help="Sequences in the pass (images with --phase vision)."),
     seq: int = typer.Option(1024, "--seq", "-s", help="Prompt length (prefill) or KV length (decode)."),
     tp: int = typer.Option(1, "--tp", help=TP_HELP),
+    ep: int = typer.Option(None, "--ep", help=EP_HELP, show_default=False),
+    dp: int = typer.Option(None, "--dp", help=DP_HELP + " --batch is then one replica's sequences.",
+                           show_default=False),
+    moe_imbalance: float = typer.Option(None, "--moe-imbalance", help=MOE_IMBALANCE_HELP, show_default=False),
+    redundant_experts: int = typer.Option(0, "--redundant-experts", help=REDUNDANT_HELP),
     weight_dtype: str = typer.Option(None, "--weight-dtype", help=WEIGHT_DTYPE_HELP),
     kv_dtype: str = typer.Option("fp16", "--kv-dtype", help=KV_DTYPE_HELP),
     calibration: str = typer.Option("none", "--calibration", help=CALIBRATION_HELP),
@@ -538,8 +581,9 @@ def ops_cmd(
     for name, v in (("--batch", batch), ("--seq", seq)):
         if v < 1 or v > 1e8:
             raise InputError(f"{name} must be from 1 to 1e8, got {v}")
-    dep = make_deployment(model, hardware, tp=tp, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
-                          fused_attention=not unfused)
+    dep = make_deployment(model, hardware, tp=tp, ep=ep, dp=dp, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
+                          fused_attention=not unfused, moe_imbalance=moe_imbalance,
+                          redundant_experts=redundant_experts)
     group = AttentionGroup(batch, 1, seq - 1) if phase == "decode" else AttentionGroup(batch, seq, 0)
     if phase == "vision":
         if dep.model.vision is None:
@@ -584,7 +628,7 @@ def ops_cmd(
                "time_s": whole_s}
     if json_:
         print_json({"model": dep.model.id, "hardware": dep.hardware.id, "phase": phase, "batch": batch,
-                    "seq": seq, "tp": tp, "weight_dtype": dep.weights.label,
+                    "seq": seq, **parallelism_fields(dep), "weight_dtype": dep.weights.label,
                     "weight_formats": dep.weight_formats(), "operators": rows, "total_time_s": total, "method1": method1})
         return
     _ops_table(f"{dep.model.id} on {dep.hardware.id}, {phase}, batch {batch}, seq {seq} (times summed over layers)",

@@ -25,12 +25,17 @@ from ..plots import (
 )
 from .common import (
     CALIBRATION_HELP,
+    DP_HELP,
+    EP_HELP,
     FORCE_HELP,
     IMAGE_SIZE_HELP,
     IMAGES_HELP,
     JSON_HELP,
     KV_DTYPE_HELP,
     MODEL_HELP,
+    MOE_IMBALANCE_HELP,
+    PP_HELP,
+    REDUNDANT_HELP,
     RUNTIME_HELP,
     WEIGHT_DTYPE_HELP,
     app,
@@ -207,8 +212,18 @@ def compare_cmd(
     metric: str = typer.Option("decode", "--metric", help=METRIC_HELP),
     batch: str = typer.Option("1:1024", "--batch", help="Batch axis: LO:HI (log-spaced), LO:HI:N, or a list 1,8,64."),
     seq: str = typer.Option("128:131072", "--seq", help="Sequence-length axis: LO:HI, LO:HI:N, or a list."),
-    tp_a: int = typer.Option(1, "--tp-a", help="Tensor-parallel degree on A."),
-    tp_b: int = typer.Option(1, "--tp-b", help="Tensor-parallel degree on B."),
+    tp: int = typer.Option(None, "--tp", help="Tensor-parallel degree on both devices (--tp-a/--tp-b set one).",
+                           show_default=False),
+    tp_a: int = typer.Option(None, "--tp-a", help="Tensor-parallel degree on A (default --tp, else 1).",
+                             show_default=False),
+    tp_b: int = typer.Option(None, "--tp-b", help="Tensor-parallel degree on B (default --tp, else 1).",
+                             show_default=False),
+    pp: int = typer.Option(1, "--pp", help=PP_HELP + " Both devices; --method ops."),
+    ep: int = typer.Option(None, "--ep", help=EP_HELP + " Both devices; --method ops.", show_default=False),
+    dp: int = typer.Option(None, "--dp", help=DP_HELP + " Both devices; the batch axis is the whole instance's; "
+                                                       "--method ops.", show_default=False),
+    moe_imbalance: float = typer.Option(None, "--moe-imbalance", help=MOE_IMBALANCE_HELP, show_default=False),
+    redundant_experts: int = typer.Option(0, "--redundant-experts", help=REDUNDANT_HELP),
     weight_dtype_a: str = typer.Option(None, "--weight-dtype-a", help="Weights on A. " + WEIGHT_DTYPE_HELP),
     weight_dtype_b: str = typer.Option(None, "--weight-dtype-b", help="Weights on B."),
     kv_dtype_a: str = typer.Option("fp16", "--kv-dtype-a", help="KV cache on A. " + KV_DTYPE_HELP),
@@ -242,7 +257,11 @@ def compare_cmd(
         raise InputError(f"the grid has {bs.size} × {ss.size} = {bs.size * ss.size:,} cells; at most {MAX_CELLS:,} "
                          "(use fewer points: LO:HI:N)")
     methods = ["ops", "whole"] if method == "both" else [method]
-    meshes = [compare(model, a, b, batch=bs, seq=ss, method=m, metric=metric, tp_a=tp_a, tp_b=tp_b,
+    tp_a = tp_a if tp_a is not None else (tp if tp is not None else 1)
+    tp_b = tp_b if tp_b is not None else (tp if tp is not None else 1)
+    layout: dict[str, Any] = dict(pp=pp, ep=ep, dp=dp, moe_imbalance=moe_imbalance,
+                                  redundant_experts=redundant_experts)
+    meshes = [compare(model, a, b, batch=bs, seq=ss, method=m, metric=metric, tp_a=tp_a, tp_b=tp_b, **layout,
                       weight_dtype_a=weight_dtype_a, weight_dtype_b=weight_dtype_b, kv_dtype_a=kv_dtype_a,
                       kv_dtype_b=kv_dtype_b, output_len=output_len, calibration=calibration, runtime=runtime,
                       images=images, image_size=image_size)

@@ -29,12 +29,16 @@ from ..recommend import (
 )
 from .common import (
     CALIBRATION_HELP,
+    DP_HELP,
+    EP_HELP,
     FORCE_HELP,
     IMAGE_SIZE_HELP,
     IMAGES_HELP,
     JSON_HELP,
     KV_DTYPE_HELP,
     MODEL_HELP,
+    MOE_IMBALANCE_HELP,
+    REDUNDANT_HELP,
     RUNTIME_HELP,
     WEIGHT_DTYPE_HELP,
     app,
@@ -51,7 +55,9 @@ TTFT_SLO_HELP = "Time-to-first-token target, seconds."
 TPOT_SLO_HELP = "Time-per-output-token target, seconds (0.05 = 20 tokens/s per user)."
 TPOT_DEFAULT_HELP = (" Without --ttft-slo or --tpot-slo, recommend ranks for an interactive service at 0.05 s; "
                      "'none' ranks by cost alone.")
-MAX_GPUS_HELP = "Most GPUs one model instance may use."
+MAX_GPUS_HELP = ("Most GPUs one model instance may use. Above 8, a mixture-of-experts model is also searched with wide "
+                 "expert parallelism (ep 16, 32, 64, ... with data-parallel attention).")
+FIXED_HELP = " Given: the search keeps this degree fixed and searches the others."
 PRICE_HELP = "Price override DEVICE=USD_PER_GPU_HOUR (repeatable, or comma-separated pairs)."
 INPUT_HELP = "Prompt tokens per request."
 OUTPUT_HELP = "Output tokens per request."
@@ -86,13 +92,21 @@ def _seconds(text: str | None, name: str) -> float | None:
 
 
 def _rows(choices: list[Choice]) -> list[list[object]]:
-    return [[c.device, c.gpus, f"{c.tp}/{c.pp}/{c.ep}", c.batch, c.ttft_s, c.tpot_s * 1e3, c.tokens_per_s_per_user,
+    return [[c.device, c.gpus, f"{c.tp}/{c.pp}/{c.ep}" + (f" dp {c.dp}" if c.dp > 1 else ""), c.batch, c.ttft_s, c.tpot_s * 1e3, c.tokens_per_s_per_user,
              c.throughput_per_gpu_tok_s, money(c.price_per_gpu_hour), c.cost_per_million_tokens, c.energy_j_per_token]
             for c in choices]
 
 
 COLUMNS = ["device", "GPUs", "tp/pp/ep", "batch", "TTFT s", "TPOT ms", "tok/s/user", "tok/s/GPU", "$/GPU-h",
            "$/M tok", "J/tok"]
+
+
+def _no_layout_with_rate(layout: dict) -> None:
+    """Fleet sizing (--rate) searches tensor parallelism per device only: a fixed layout is refused, not ignored."""
+    given = [f"--{k.replace('_', '-')}" for k, v in layout.items() if v not in (None, 0)]
+    if given:
+        raise InputError(f"{', '.join(given)} cannot be combined with --rate: fleet sizing searches tensor-parallel "
+                         "replicas per device (drop --rate to rank layouts with them)")
 
 
 def _slo_words(rec: Recommendation) -> str:
@@ -172,6 +186,12 @@ def recommend_cmd(
     ttft_slo: float | None = typer.Option(None, "--ttft-slo", help=TTFT_SLO_HELP),
     tpot_slo_text: str = typer.Option(None, "--tpot-slo", help=TPOT_SLO_HELP + TPOT_DEFAULT_HELP),
     max_gpus: int = typer.Option(8, "--max-gpus", help=MAX_GPUS_HELP),
+    tp: int = typer.Option(None, "--tp", help="Tensor-parallel degree." + FIXED_HELP, show_default=False),
+    pp: int = typer.Option(None, "--pp", help="Pipeline-parallel degree." + FIXED_HELP, show_default=False),
+    ep: int = typer.Option(None, "--ep", help=EP_HELP + FIXED_HELP, show_default=False),
+    dp: int = typer.Option(None, "--dp", help=DP_HELP + FIXED_HELP, show_default=False),
+    moe_imbalance: float = typer.Option(None, "--moe-imbalance", help=MOE_IMBALANCE_HELP, show_default=False),
+    redundant_experts: int = typer.Option(0, "--redundant-experts", help=REDUNDANT_HELP),
     price: list[str] = typer.Option(None, "--price", help=PRICE_HELP),
     weight_dtype: str = typer.Option(None, "--weight-dtype", help=WEIGHT_DTYPE_HELP),
     kv_dtype: str = typer.Option(None, "--kv-dtype", help=KV_DTYPE_HELP),
@@ -197,16 +217,19 @@ def recommend_cmd(
     tpot_slo: float | None = None
     if tpot_slo_text is None or tpot_slo_text.strip().lower() != "none":
         ttft_slo, tpot_slo, note = interactive_default(ttft_slo, _seconds(tpot_slo_text, "--tpot-slo"))
+    layout = dict(tp=tp, pp=pp, ep=ep, dp=dp, moe_imbalance=moe_imbalance, redundant_experts=redundant_experts)
     if disaggregated and rate is None:
         raise InputError("--disaggregated sizes a fleet: add --rate R (requests per second)")
     if rate is not None:
+        _no_layout_with_rate(layout)
         _fleet(model, input_len, output_len, rate, devices, ttft_slo, tpot_slo, disaggregated, max_gpus,
                parse_prices(price), weight_dtype, kv_dtype, calibration, runtime, json_, note, html=html, force=force,
                images={"images": images, "image_size": image_size} if images else {})
         return
     rec = recommend(model, input_len, output_len, devices=devices, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
                     max_gpus=max_gpus, prices=parse_prices(price), weight_dtype=weight_dtype, kv_dtype=kv_dtype,
-                    calibration=calibration, runtime=runtime, images=images, image_size=image_size)
+                    calibration=calibration, runtime=runtime, **layout, images=images,
+                    image_size=image_size)
     if html is not None:
         path = write_text(html, recommendation_html(rec, note=note), force=force)
         (console_err if json_ else say)(f"wrote {path}")
@@ -228,6 +251,12 @@ def pareto_cmd(
     ttft_slo: float = typer.Option(None, "--ttft-slo", help=TTFT_SLO_HELP + " Points that miss it are left out."),
     tpot_slo: float = typer.Option(None, "--tpot-slo", help=TPOT_SLO_HELP + " Points that miss it are left out."),
     max_gpus: int = typer.Option(8, "--max-gpus", help=MAX_GPUS_HELP),
+    tp: int = typer.Option(None, "--tp", help="Tensor-parallel degree." + FIXED_HELP, show_default=False),
+    pp: int = typer.Option(None, "--pp", help="Pipeline-parallel degree." + FIXED_HELP, show_default=False),
+    ep: int = typer.Option(None, "--ep", help=EP_HELP + FIXED_HELP, show_default=False),
+    dp: int = typer.Option(None, "--dp", help=DP_HELP + FIXED_HELP, show_default=False),
+    moe_imbalance: float = typer.Option(None, "--moe-imbalance", help=MOE_IMBALANCE_HELP, show_default=False),
+    redundant_experts: int = typer.Option(0, "--redundant-experts", help=REDUNDANT_HELP),
     price: list[str] = typer.Option(None, "--price", help=PRICE_HELP),
     weight_dtype: str = typer.Option(None, "--weight-dtype", help=WEIGHT_DTYPE_HELP),
     kv_dtype: str = typer.Option(None, "--kv-dtype", help=KV_DTYPE_HELP),
@@ -254,16 +283,18 @@ def pareto_cmd(
             check_output(path, formats, force=force, what=option)
     if out is not None and html is not None and out.expanduser().resolve() == html.expanduser().resolve():
         raise InputError("--out and --html name the same file")
+    layout = dict(tp=tp, pp=pp, ep=ep, dp=dp, moe_imbalance=moe_imbalance, redundant_experts=redundant_experts)
     if disaggregated and rate is None:
         raise InputError("--disaggregated belongs to the request-rate view: add --rate R (requests per second)")
     if rate is not None:
+        _no_layout_with_rate(layout)
         _fleet(model, input_len, output_len, rate, devices, ttft_slo, tpot_slo, disaggregated, max_gpus,
                parse_prices(price), weight_dtype, kv_dtype, calibration, runtime, json_, "", html=html, png=out,
                force=force)
         return
     result = pareto(model, input_len, output_len, devices=devices, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
                     max_gpus=max_gpus, prices=parse_prices(price), weight_dtype=weight_dtype, kv_dtype=kv_dtype,
-                    calibration=calibration, runtime=runtime)
+                    calibration=calibration, runtime=runtime, **layout)
     tell = console_err if json_ else say
     if out is not None:
         tell(f"wrote {pareto_png(result, out, force=force)}")

@@ -21,9 +21,10 @@ from ..estimate import (
     extrapolation,
     image_tokens,
     make_deployment,
+    parallelism_fields,
     vision_seconds,
 )
-from ..hardware import load_hardware
+from ..hardware import SCALE_OUT_DEFAULT_GBIT_S, load_hardware
 from ..intervals import estimate_interval
 from ..memory import max_batch, memory_use
 from ..runtime import RuntimeProfile
@@ -31,7 +32,6 @@ from .lengths import RANDOM_STATE, make_lengths
 from .queueing import accepted_per_step, erlang_c, mg1_wait, slot_wait, wait_samples
 from .steady import Stage, Workload, prefill_queue, solve
 
-NIC_DEFAULT_GBPS = 400.0  # per GPU, when the catalog gives no NIC figure (one 400 Gb/s RDMA NIC per GPU)
 PERCENTILES = (50, 90, 99)
 MAX_RATES = 10_000
 
@@ -164,12 +164,13 @@ def _stage(dep: Deployment, cal, prof: RuntimeProfile, kind: str, draft_model: s
 def _batch_limit(dep: Deployment, prof: RuntimeProfile, held: float, limit: int) -> float:
     b = max_batch(dep.model, dep.hardware, context=np.array([held]), weight_dtype=dep.weight_dtype,
                   kv_dtype=dep.kv_dtype, tp=dep.tp, pp=dep.pp, ep=dep.ep, kv_fraction=prof.memory_fraction,
-                  rule=prof.memory_rule, limit=limit)
-    return float(min(float(b[0]) * dep.dp, limit))
+                  rule=prof.memory_rule, limit=limit, redundant_experts=dep.redundant_experts)
+    return float(min(float(b[0]), limit) * dep.dp)  # each attention replica up to the limit
 
 
 def serve(model, hardware, rate, input_len: Any = 512, output_len: Any = 128, *, tp: int = 1, pp: int = 1,
-          ep: int = 1, weight_dtype: Any = None, kv_dtype: str | None = None,
+          ep: int | None = None, dp: int | None = None, weight_dtype: Any = None, kv_dtype: str | None = None,
+          moe_imbalance: float | None = None, redundant_experts: int = 0,
           calibration: Any = "default", runtime: str | RuntimeProfile | None = None,
           input_dist: str | None = None, output_dist: str | None = None, lengths: str | Path | None = None,
           chunk: int | None = None, prefix_hit: float = 0.0, spec: str | None = None,
@@ -194,7 +195,9 @@ def serve(model, hardware, rate, input_len: Any = 512, output_len: Any = 128, *,
                 or v != round(v):
             raise InputError(f"{name} must be a whole number of tokens from 1 to 1e7, got {show(v)}")
     lens = make_lengths(float(input_len), float(output_len), input_dist, output_dist, lengths)
-    dep = make_deployment(model, hardware, tp=tp, pp=pp, ep=ep, weight_dtype=weight_dtype, kv_dtype=kv_dtype)
+    dep = make_deployment(model, hardware, tp=tp, pp=pp, ep=ep, dp=dp, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
+                          moe_imbalance=moe_imbalance, redundant_experts=redundant_experts)
+    tp, pp, ep = dep.tp, dep.pp, dep.ep
     cal = load_calibration(calibration)
     prof = cal.runtime(runtime)
     if chunk is None:
@@ -304,8 +307,9 @@ def serve(model, hardware, rate, input_len: Any = 512, output_len: Any = 128, *,
         kv_bytes = dep.model.kv_cache_bytes_per_token(dep.kv_dtype)
         link, bw = kv_link(pdep, dep)
         if "default" in link:
-            notes.append(f"KV transfer between nodes at an assumed {NIC_DEFAULT_GBPS:g} Gb/s NIC per GPU "
-                         f"(the catalog has no NIC figure for {pdev.id} or {dep.hardware.id})")
+            unstated = " or ".join(sorted({h.id for h in (pdev, dep.hardware) if h.scale_out_default}))
+            notes.append(f"KV transfer between nodes at an assumed {SCALE_OUT_DEFAULT_GBIT_S:g} Gb/s NIC per GPU "
+                         f"(the catalog states no scale-out network for {unstated})")
         xfer = i_s * kv_bytes / bw
         s_pick = s_i[pick][:, None]
         p_slot, w_slot = _slots(ok_d, float(st["x_cap"]) * d_mean, b_dec, d_mean * taus)
@@ -351,7 +355,8 @@ def serve(model, hardware, rate, input_len: Any = 512, output_len: Any = 128, *,
     throughput = np.where(saturated, capacity, rates) * float(o_s.mean())
     mem = memory_use(dep.model, dep.hardware, batch=np.where(saturated, blimit, b_dec) / dep.dp,
                      context=np.full(len(rates), held), prefill_tokens=np.full(len(rates), float(chunk)) / dep.dp,
-                     weight_dtype=dep.weight_dtype, kv_dtype=dep.kv_dtype, tp=tp, pp=pp, ep=ep)
+                     weight_dtype=dep.weight_dtype, kv_dtype=dep.kv_dtype, tp=tp, pp=pp, ep=ep,
+                     redundant_experts=dep.redundant_experts)
     details["memory"] = {**mem.to_dict()}
     details["batch_limit"] = blimit
     details["lengths"] = lens.summary()
@@ -365,7 +370,7 @@ def serve(model, hardware, rate, input_len: Any = 512, output_len: Any = 128, *,
     if cal.calibrated and cal.intervals:
         interval = estimate_interval(cal.intervals, extrapolation(cal, dep, prof, b_dec, i_s.mean(), o_s.mean(), n_img),
                                      values)
-    inputs = {"model": dep.model.id, "hardware": dep.hardware.id, "tp": tp, "pp": pp, "ep": ep,
+    inputs = {"model": dep.model.id, "hardware": dep.hardware.id, **parallelism_fields(dep),
               "weight_dtype": dep.weights.label, "kv_dtype": dep.kv_dtype, "runtime": prof.id,
               "input_len": float(lens.input_len.mean()), "output_len": float(o_s.mean()), "prefix_hit": hit,
               "replicas": replicas, "disaggregated": disagg, "calibrated": cal.calibrated,
@@ -417,13 +422,16 @@ def _slots(ok, servers: float, busy, hold_s):
 
 def kv_link(prefill: Deployment, decode: Deployment) -> tuple[str, float]:
     """How the KV cache moves from prefill to decode: (description, bytes/s). Same device kind
-    within one scale-up domain: its interconnect; otherwise the NIC of each GPU, in parallel over
-    the fewer GPUs of the two."""
+    within one scale-up domain: its interconnect; otherwise the NIC of each GPU (the slower
+    side's scale-out network, `scale_out` in the catalog), in parallel over the fewer GPUs of the two."""
     lanes = min(prefill.gpus, decode.gpus)
     same = prefill.hardware.id == decode.hardware.id and prefill.gpus + decode.gpus <= decode.hardware.max_devices
     if same:
         return f"{decode.hardware.interconnect_kind} within a node", lanes * decode.hardware.interconnect_bandwidth
-    return f"NIC between nodes ({NIC_DEFAULT_GBPS:g} Gb/s per GPU, default)", lanes * NIC_DEFAULT_GBPS * 1e9 / 8
+    slow = min((prefill.hardware, decode.hardware), key=lambda h: h.scale_out_bandwidth)
+    rate = f"{slow.scale_out_bandwidth * 8 / 1e9:g} Gb/s per GPU"
+    what = f"{rate}, default" if slow.scale_out_default else f"{slow.scale_out_kind}, {rate}"
+    return f"NIC between nodes ({what})", lanes * slow.scale_out_bandwidth
 
 
 __all__ = ["Serving", "serve", "parse_rates", "parse_spec", "spec_speedup", "kv_link"]

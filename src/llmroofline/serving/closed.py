@@ -29,6 +29,7 @@ from ..estimate import (
     extrapolation,
     make_deployment,
     p2p_time,
+    parallelism_fields,
     pass_time,
 )
 from ..intervals import estimate_interval
@@ -85,7 +86,8 @@ def _weighted_percentile(values: np.ndarray, weights: np.ndarray, p: float) -> f
 
 
 def serve_closed(model, hardware, clients: Any, input_len: Any = 512, output_len: Any = 128, *, tp: int = 1,
-                 pp: int = 1, ep: int = 1, weight_dtype: Any = None, kv_dtype: str | None = None,
+                 pp: int = 1, ep: int | None = None, dp: int | None = None, weight_dtype: Any = None,
+                 kv_dtype: str | None = None, moe_imbalance: float | None = None, redundant_experts: int = 0,
                  calibration: Any = "default", runtime: Any = None, chunk: int | None = None,
                  prefix_hit: float = 0.0, max_batch_size: int | None = None) -> Serving:
     """TTFT/TPOT/E2E means and percentiles of `clients` closed-loop users with equal lengths
@@ -112,7 +114,9 @@ def serve_closed(model, hardware, clients: Any, input_len: Any = 512, output_len
         raise InputError("a closed loop needs output_len of 2 or more: with one output token a request ends at its "
                          "prefill step and the waves do not stay together")
     i_len, o_len = float(input_len), float(output_len)
-    dep = make_deployment(model, hardware, tp=tp, pp=pp, ep=ep, weight_dtype=weight_dtype, kv_dtype=kv_dtype)
+    dep = make_deployment(model, hardware, tp=tp, pp=pp, ep=ep, dp=dp, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
+                          moe_imbalance=moe_imbalance, redundant_experts=redundant_experts)
+    tp, pp, ep = dep.tp, dep.pp, dep.ep
     cal = load_calibration(calibration)
     prof = cal.runtime(runtime)
     eff = cal.for_device(dep.hardware, prof)
@@ -165,7 +169,8 @@ def serve_closed(model, hardware, clients: Any, input_len: Any = 512, output_len
         interval = estimate_interval(cal.intervals, extrapolation(cal, dep, prof, n_arr, i_len, o_len), values)
     mem = memory_use(dep.model, dep.hardware, batch=n_arr / dep.dp, context=np.full(len(ns), i_len + o_len),
                      prefill_tokens=np.full(len(ns), float(chunk)) / dep.dp, weight_dtype=dep.weight_dtype,
-                     kv_dtype=dep.kv_dtype, tp=tp, pp=pp, ep=ep)
+                     kv_dtype=dep.kv_dtype, tp=tp, pp=pp, ep=ep,
+                     redundant_experts=dep.redundant_experts)
     notes = []
     if dep.model.max_context and i_len + o_len > dep.model.max_context:
         notes.append(f"requests hold {i_len + o_len:,.0f} tokens, more than the {dep.model.max_context:,} tokens of "
@@ -173,7 +178,7 @@ def serve_closed(model, hardware, clients: Any, input_len: Any = 512, output_len
     details: dict[str, Any] = {"clients": list(ns), "chunk_tokens": chunk, "prefill_steps": steps,
                                "wave_prefill_s": np.array(prefill_s), "memory": mem.to_dict(),
                                "batch_limit": blimit}
-    inputs = {"model": dep.model.id, "hardware": dep.hardware.id, "tp": tp, "pp": pp, "ep": ep,
+    inputs = {"model": dep.model.id, "hardware": dep.hardware.id, **parallelism_fields(dep),
               "weight_dtype": dep.weights.label, "kv_dtype": dep.kv_dtype, "runtime": prof.id,
               "input_len": i_len, "output_len": o_len, "prefix_hit": hit, "replicas": 1, "disaggregated": False,
               "calibrated": cal.calibrated}
