@@ -183,6 +183,7 @@ def test_estimate_view_matches_the_api_and_its_breakdown_adds_up():
     assert got["tpot"] == pytest.approx(float(r.tpot_s) * 1e3)
     assert got["throughput"] == pytest.approx(float(r.throughput_tok_s))
     assert got["fits"] == "yes"
+    assert got["energy"] == pytest.approx(float(r.energy_j_per_token)) and got["energy"] < got["energy_tdp"]
     intervals = {s["key"]: s["interval"] for s in v.summary}
     lo, hi = r.interval["throughput_tok_s"]
     assert intervals["throughput"] == pytest.approx((float(lo), float(hi)))

@@ -100,11 +100,12 @@ def test_deepseek_v3_on_32_devices_with_data_parallel_attention(round_hw):
     touched = 8 * (1 - (1 - 8 / 256) ** (128 * 2.56))
     assert touched == pytest.approx(8, rel=1e-4)
     assert float(ops["moe/experts_up"].weight_bytes) == pytest.approx(touched * 7168 * 2048 * (1 + 4 / 128**2))
-    # Dispatch and combine: the busiest device receives and returns 4 tokens x 8 experts x 7168 x 2
-    # bytes x 2.56, twice, over the 32 expert-parallel devices.
+    # Dispatch and combine: the busiest device receives 4 tokens x 8 experts x 7168 x 2.56 values,
+    # dispatched in fp8 (1 byte + a 4-byte scale per 128 values: the experts run fp8 GEMMs) and
+    # combined back in 16 bit (2 bytes), over the 32 expert-parallel devices.
     a2a = ops["moe/all_to_all"]
     assert a2a.comm_pattern == "all_to_all" and a2a.comm_devices == 32
-    assert float(a2a.comm_bytes) == pytest.approx(2 * 4 * 8 * 7168 * 2 * 2.56)
+    assert float(a2a.comm_bytes) == pytest.approx(4 * 8 * 7168 * 2.56 * ((1 + 4 / 128) + 2))
     assert "mlp/all_reduce" not in ops and "attn/all_reduce" not in ops  # tp = 1
 
 

@@ -77,7 +77,11 @@ def test_cost_energy_and_speed_follow_their_formulas(model, i, o, prices):
         system = c.throughput_per_gpu_tok_s * c.gpus  # output tokens/s of the whole instance
         assert c.price_per_gpu_hour == price
         assert c.cost_per_million_tokens == pytest.approx(price * c.gpus / (3600 * system) * 1e6, rel=1e-12)
-        assert c.energy_j_per_token == pytest.approx(hw.tdp_w * c.gpus / system, rel=1e-12)
+        # The ceiling is the board limit over the whole time; the power model draws less, never
+        # below idle (energy.py; these round devices take the catalog's default shares of TDP).
+        assert c.energy_j_per_token_tdp == pytest.approx(hw.tdp_w * c.gpus / system, rel=1e-12)
+        idle = lr.power_model(hw).idle_w
+        assert idle * c.gpus / system <= c.energy_j_per_token < c.energy_j_per_token_tdp
         assert c.tokens_per_s_per_user == pytest.approx(1 / c.tpot_s, rel=1e-12)
         assert c.gpus == max(c.tp, c.ep) * c.pp  # ep > tp: data-parallel attention replicas
         # The figures are the engine's own for that configuration.
@@ -86,6 +90,7 @@ def test_cost_energy_and_speed_follow_their_formulas(model, i, o, prices):
         assert float(e.throughput_per_gpu_tok_s) == pytest.approx(c.throughput_per_gpu_tok_s, rel=1e-9)
         assert float(e.ttft_s) == pytest.approx(c.ttft_s, rel=1e-9)
         assert float(e.tpot_s) == pytest.approx(c.tpot_s, rel=1e-9)
+        assert float(e.energy_j_per_token) == pytest.approx(c.energy_j_per_token, rel=1e-9)
     costs = [c.cost_per_million_tokens for c in r.ranking]
     assert costs == sorted(costs)
 
@@ -93,7 +98,8 @@ def test_cost_energy_and_speed_follow_their_formulas(model, i, o, prices):
 def test_json_has_the_spec_fields():
     d = recommend("llama2-7b", 1024, 256, devices=PAIR).to_dict()
     spec = {"device", "gpus", "tp", "pp", "ep", "batch", "ttft_s", "tpot_s", "throughput_per_gpu_tok_s",
-            "tokens_per_s_per_user", "price_per_gpu_hour", "cost_per_million_tokens", "energy_j_per_token"}
+            "tokens_per_s_per_user", "price_per_gpu_hour", "cost_per_million_tokens", "energy_j_per_token",
+            "energy_j_per_token_tdp"}
     assert set(d) >= {"ranking", "excluded"}
     assert all(spec <= set(c) for c in d["ranking"])
     json.dumps(d, allow_nan=False)

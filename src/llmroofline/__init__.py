@@ -2,6 +2,7 @@
 
 from .compare import Comparison, compare, parse_axis
 from .efficiency import Calibration, Efficiency, load_calibration
+from .energy import EnergyUse, PowerModel, power_model
 from .errors import InputError
 from .estimate import Deployment, Estimate, decode_step, estimate, make_deployment
 from .hardware import Hardware, list_hardware, load_hardware
@@ -25,4 +26,5 @@ __all__ = [
     "forward_ops", "list_hardware", "list_models", "load_calibration", "load_hardware", "load_model",
     "make_deployment", "max_batch", "memory_use", "model_from_config", "parse_axis", "roofline_time",
     "time_ops", "whole_model", "plot_comparison", "plot_roofline", "pareto", "recommend", "Serving", "serve",
+    "EnergyUse", "PowerModel", "power_model",
 ]

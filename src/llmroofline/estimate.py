@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import numpy as np
 from . import collectives
 from .collectives import boundaries_across, links
 from .efficiency import Calibration, Efficiency, load_calibration
+from .energy import EnergyUse, Work, decode_steps_work, energy_use, pass_work, power_model
 from .errors import InputError, show
 from .hardware import Hardware, load_hardware
 from .intervals import LONG_CONTEXT, estimate_interval
@@ -388,6 +390,23 @@ class Estimate:
     # Calibrated estimates: {"level": 0.8, "<metric>": (low, high) arrays, "conditions": {...}}
     interval: dict[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()  # one line each: assumptions made, limits crossed (assumptions.py)
+    # Computes `energy` on first use: it needs one more pass over the operators (energy.py).
+    energy_model: Callable[[], EnergyUse] | None = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def energy(self) -> EnergyUse | None:
+        """Joules per output token from the power model and at full board power (energy.py)."""
+        return self.energy_model() if self.energy_model is not None else None
+
+    @property
+    def energy_j_per_token(self) -> np.ndarray:
+        """Joules per output token, whole system, from the power model (energy.py)."""
+        return self.energy.j_per_token if self.energy is not None else np.full(np.shape(self.ttft_s), np.nan)
+
+    @property
+    def energy_j_per_token_tdp(self) -> np.ndarray:
+        """The ceiling: joules per output token at full board power, TDP × GPUs / tokens per second."""
+        return self.energy.j_per_token_tdp if self.energy is not None else np.full(np.shape(self.ttft_s), np.nan)
 
     def _widened_for(self) -> list:
         """Conditions that widened the interval: a list of names, or one list per grid point."""
@@ -421,6 +440,10 @@ class Estimate:
             "throughput_per_gpu_tok_s": clean(self.throughput_per_gpu_tok_s),
             "memory": {k: clean(v) for k, v in self.memory.to_dict().items()},
         }
+        if self.energy is not None:
+            d["energy_j_per_token"] = clean(self.energy.j_per_token)
+            d["energy_j_per_token_tdp"] = clean(self.energy.j_per_token_tdp)
+            d["power_w_per_gpu"] = clean(self.energy.power_w_per_gpu)
         if self.interval:
             d["interval"] = {"level": self.interval["level"],
                              **{k: [clean(v[0]), clean(v[1])] for k, v in self.interval.items()
@@ -597,6 +620,7 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
                 "weight_formats": dep.weight_formats(), "kv_dtype": dep.kv_dtype,
                 "gemm_precision": dep.gemm_precision, "runtime": prof.id, **image_inputs},
         weights=dep.weights, interval=interval,
+        energy_model=partial(workload_energy, dep, eff, mode, shape, B, In, Out, e2e if mode == "static" else tpot),
     )
 
 
@@ -717,14 +741,47 @@ def _continuous(dep: Deployment, eff: Efficiency, B, In, Out, step_extra=0.0, al
     prefill (the vision encoder's share).
     """
     micro = B / (dep.pp * dep.dp)  # sequences per attention replica and micro-batch
-    groups = [
-        AttentionGroup(micro * (Out - 1) / Out, 1, In + Out / 2 - 1),
-        AttentionGroup(micro / Out, In, 0, label="prefill"),
-    ]
+    groups = _continuous_groups(micro, In, Out)
     tokens = micro * (Out - 1) / Out + micro * In / Out
     step = pass_time(dep, eff, groups) + p2p_time(dep, eff, tokens) + step_extra
     alone = pass_time(dep, eff, [AttentionGroup(np.ones_like(In), In, 0)]) + p2p_time(dep, eff, In) + alone_extra
     return np.maximum(step, alone), step
+
+
+def _continuous_groups(micro, In, Out) -> list[AttentionGroup]:
+    """One continuous-batching step's sequences: decoders at the mean KV length, one prompt's share."""
+    return [AttentionGroup(micro * (Out - 1) / Out, 1, In + Out / 2 - 1),
+            AttentionGroup(micro / Out, In, 0, label="prefill")]
+
+
+# ---- energy (energy.py) ------------------------------------------------------------------------
+
+def workload_energy(dep: Deployment, eff: Efficiency, mode: str, shape: tuple[int, ...], B, In, Out,
+                    seconds) -> EnergyUse:
+    """Energy per output token of an estimate's workload, from the operator times its latency uses.
+
+    static: the whole batch, prefill plus every decode step, over the end-to-end time, B·Out tokens;
+    continuous and max: one step, over its time, B tokens. Each device holds one micro-batch's pass
+    per pass of the pipeline (pp micro-batches through 1/pp of the layers each).
+    """
+    work = Work(*_by_blocks(lambda b, i, o: _work_arrays(dep, eff, mode, b, i, o), shape, B, In, Out))
+    tokens = B * Out if mode == "static" else B
+    return energy_use(power_model(dep.hardware), dep.gpus, np.broadcast_to(seconds, shape), work,
+                      np.broadcast_to(tokens, shape))
+
+
+def _work_arrays(dep: Deployment, eff: Efficiency, mode: str, B, In, Out) -> tuple[np.ndarray, ...]:
+    """Activity seconds of one device (compute, busy, comm) over the passes `_static` or `_continuous` times."""
+    micro = B / (dep.pp * dep.dp)
+    hw = dep.hardware
+    if mode == "static":
+        b = np.asarray(micro, dtype=float)
+        work = (pass_work(dep.pass_ops([AttentionGroup(micro, In, 0)]), hw, eff)
+                + decode_steps_work(dep.pass_ops([AttentionGroup(b[..., None], 1, np.array([0.0, 1.0]))]), hw, eff,
+                                    In + 1, In + Out - 1))
+    else:
+        work = pass_work(dep.pass_ops(_continuous_groups(micro, In, Out)), hw, eff)
+    return work.compute_s, work.busy_s, work.comm_s
 
 
 def decode_step(model, hardware, batch, kv_len, *, tp: int = 1, weight_dtype: Any = None, kv_dtype: str | None = None,

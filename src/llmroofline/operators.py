@@ -99,6 +99,9 @@ class Sharding:
         return self.ep // self.tp if self.ep > self.tp else 1
 
 
+DISPATCH_FP8_BYTES = 1.0 + 4.0 / 128  # fp8 value plus its share of a 4-byte scale per 128
+
+
 def _linear(name: str, tokens, n_in: float, n_out: float, wbytes: float, precision: str, count: int,
             cache_bytes: float = 0.0) -> Operator:
     """y = x W: 2·tokens·in·out FLOPs; reads W and x, writes y. With cache_bytes > 0 the output
@@ -410,8 +413,12 @@ def _moe_ops(m: ModelSpec, tokens, sh: Sharding, weights: WeightPrecision, rates
     if sh.dp > 1:
         # Dispatch each local token's hidden state to its k experts and combine the results back:
         # two all-to-alls of tokens x k x hidden over the ep devices; the busiest device receives
-        # and returns the imbalance times the mean, and the collective waits for it.
-        op = _all_reduce("moe/all_to_all", t * 2 * k * hot, h, sh.ep, n)
+        # and returns the imbalance times the mean, and the collective waits for it. Experts that
+        # run 8-bit or 4-bit GEMMs take their input quantized before dispatch (fp8, one 4-byte
+        # scale per 128 values, as DeepEP's low-latency dispatch sends it:
+        # https://github.com/deepseek-ai/DeepEP); the combine returns 16-bit outputs.
+        dispatch = DISPATCH_FP8_BYTES if rates["experts"] in ("fp8", "int8", "fp4") else ACT_BYTES
+        op = _all_reduce("moe/all_to_all", t * k * hot * (dispatch + ACT_BYTES) / ACT_BYTES, h, sh.ep, n)
         ops.append(Operator(**{**op.__dict__, "comm_pattern": "all_to_all"}))
     return ops
 

@@ -93,11 +93,12 @@ def pareto_figure(result: Pareto) -> Any:
     fig = go.Figure()
     hover = ("%{customdata[0]}<br>tp %{customdata[1]}, pp %{customdata[2]}, ep %{customdata[3]}, batch "
              "%{customdata[4]}<br>TTFT %{customdata[5]:,.3~r} s, TPOT %{customdata[6]:,.3~r} ms<br>"
-             "%{x:,.3~r} tok/s per user, %{y:,.4~r} tok/s per GPU<br>$%{customdata[7]:,.3~r} per M tokens<extra></extra>")
+             "%{x:,.3~r} tok/s per user, %{y:,.4~r} tok/s per GPU<br>$%{customdata[7]:,.3~r} per M tokens, %{customdata[8]:,.3~r} J per token"
+             "<extra></extra>")
 
     def custom(choices: list[Choice]) -> list[list[Any]]:
-        return [[c.device, c.tp, c.pp, c.ep, c.batch, c.ttft_s, c.tpot_s * 1e3, c.cost_per_million_tokens]
-                for c in choices]
+        return [[c.device, c.tp, c.pp, c.ep, c.batch, c.ttft_s, c.tpot_s * 1e3, c.cost_per_million_tokens,
+                 c.energy_j_per_token] for c in choices]
 
     for i, (dev, pts) in enumerate(result.points.items()):
         color = palette[i % len(palette)]
@@ -152,7 +153,8 @@ _RANK_COLUMNS = (("device", "device", "{}"), ("GPUs", "gpus", "{}"), ("tp", "tp"
                  ("TPOT ms", "tpot_ms", "{:.3g}"), ("tok/s per user", "tokens_per_s_per_user", "{:.3g}"),
                  ("tok/s per GPU", "throughput_per_gpu_tok_s", "{:,.0f}"),
                  ("$ per GPU-hour", "price_per_gpu_hour", "{:,.2f}"),
-                 ("$ per M tokens", "cost_per_million_tokens", "{:.3f}"), ("J per token", "energy_j_per_token", "{:.3g}"))
+                 ("$ per M tokens", "cost_per_million_tokens", "{:.3f}"), ("J per token", "energy_j_per_token", "{:.3g}"),
+                 ("J per token at TDP", "energy_j_per_token_tdp", "{:.3g}"))
 
 
 def _choice_row(c: Choice) -> str:
@@ -184,7 +186,8 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}} td:nth-child(2),
 <h1>Cheapest configuration per device</h1>
 <p>{html.escape(_title(w))}; at most {w.max_gpus} GPUs; continuous batching.
 Cost per million output tokens = price per GPU-hour × GPUs / (3600 × tokens/s) × 10<sup>6</sup>;
-energy at full board power (TDP).</p>
+J per token from the power model (idle, compute-bound and memory-bound board power over the
+predicted operator times); J per token at TDP is the ceiling at full board power.</p>
 <p>{html.escape(objective_text(w)[0].upper() + objective_text(w)[1:])}.</p>
 {notes}{none}<table><tr><th>#</th>{head}</tr>{ranking}</table>
 {excluded_section}

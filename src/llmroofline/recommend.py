@@ -25,8 +25,9 @@ The search, per device, is exhaustive over this space:
 A configuration is feasible when it fits in memory and meets the SLOs (TTFT <= ttft_slo,
 TPOT <= tpot_slo). The best per device has the lowest cost per million output tokens,
 price per GPU-hour × GPUs / (3600 s × system throughput) × 1e6, ties going to the higher
-throughput per GPU. Energy per output token is TDP × GPUs / system throughput: joules at full
-board power, an upper bound.
+throughput per GPU. Energy per output token comes from the power model (energy.py: idle,
+compute-bound, memory-bound and communication power over the estimate's own operator times);
+`energy_j_per_token_tdp`, TDP × GPUs / system throughput, is the ceiling at full board power.
 """
 
 from __future__ import annotations
@@ -172,6 +173,7 @@ class Choice:
     energy_j_per_token: float
     memory_per_gpu_gb: float
     memory_capacity_gb: float
+    energy_j_per_token_tdp: float = math.nan  # the ceiling at full board power
     error_band: dict[str, float] = field(default_factory=dict)  # deprecated: see interval
     interval: dict[str, Any] = field(default_factory=dict)  # {"level", metric: [low, high]} when calibrated
     dp: int = 1  # attention replicas (gpus = tp x dp x pp)
@@ -216,6 +218,7 @@ class DevicePoints:
     tpot_s: np.ndarray
     throughput_per_gpu_tok_s: np.ndarray
     memory_per_gpu_gb: np.ndarray
+    energy_j_per_token: np.ndarray  # joules per output token from the power model (energy.py)
     # Prediction intervals per point (nan when the estimate is uncalibrated) and their level.
     throughput_per_gpu_low: np.ndarray
     throughput_per_gpu_high: np.ndarray
@@ -247,8 +250,8 @@ class DevicePoints:
         return self.price_per_gpu_hour * self.gpus / (3600.0 * self.throughput_tok_s) * 1e6
 
     @property
-    def energy_j_per_token(self) -> np.ndarray:
-        """Joules per output token at full board power: TDP × GPUs / system tokens/s."""
+    def energy_j_per_token_tdp(self) -> np.ndarray:
+        """The ceiling: joules per output token at full board power, TDP × GPUs / system tokens/s."""
         return self.tdp_w * self.gpus / self.throughput_tok_s
 
     def meets(self, ttft_slo: float | None, tpot_slo: float | None) -> np.ndarray:
@@ -293,6 +296,7 @@ class DevicePoints:
             price_per_gpu_hour=self.price_per_gpu_hour,
             cost_per_million_tokens=float(self.cost_per_million_tokens[i]),
             energy_j_per_token=float(self.energy_j_per_token[i]),
+            energy_j_per_token_tdp=float(self.energy_j_per_token_tdp[i]),
             memory_per_gpu_gb=float(self.memory_per_gpu_gb[i]), memory_capacity_gb=self.capacity_gb,
             error_band=dict(self.error_band), interval=self._interval(i), dp=int(self.dp[i]),
         )
@@ -307,6 +311,7 @@ class DevicePoints:
 
 
 _COLUMNS = ("tp", "pp", "ep", "dp", "batch", "ttft_s", "tpot_s", "throughput_per_gpu_tok_s", "memory_per_gpu_gb",
+            "energy_j_per_token",
             "throughput_per_gpu_low", "throughput_per_gpu_high", "ttft_low", "ttft_high", "tpot_low", "tpot_high")
 
 
@@ -554,6 +559,7 @@ def search_device(w: Workload, hw: Hardware, *, price: float, calibration: Calib
             cols["tpot_s"].append(r.tpot_s[keep])
             cols["throughput_per_gpu_tok_s"].append(r.throughput_per_gpu_tok_s[keep])
             cols["memory_per_gpu_gb"].append(r.memory.total[keep] / GB)
+            cols["energy_j_per_token"].append(r.energy_j_per_token[keep])
             for key, name in (("throughput_per_gpu_tok_s", "throughput_per_gpu"), ("ttft_s", "ttft"),
                               ("tpot_s", "tpot")):
                 lo, hi = r.interval.get(key, (np.full(r.batch.shape, np.nan),) * 2)

@@ -31,9 +31,10 @@ from .layout import (
 )
 
 RECOMMEND_COLUMNS = ["device", "gpus", "tp", "pp", "ep", "dp", "batch", "ttft_s", "tpot_s", "throughput_per_gpu_tok_s",
-                     "tokens_per_s_per_user", "price_per_gpu_hour", "cost_per_million_tokens", "energy_j_per_token"]
+                     "tokens_per_s_per_user", "price_per_gpu_hour", "cost_per_million_tokens", "energy_j_per_token",
+                     "energy_j_per_token_tdp"]
 RECOMMEND_HEADERS = ["device", "GPUs", "tp", "pp", "ep", "dp", "batch", "TTFT s", "TPOT ms", "tok/s per GPU",
-                     "tok/s per user", "$ per GPU-hour", "$ per M tokens", "J per token"]
+                     "tok/s per user", "$ per GPU-hour", "$ per M tokens", "J per token", "J per token at TDP"]
 
 
 def recommend_view(model: ModelSpec, *, input_len: int = 1024, output_len: int = 256,
@@ -60,6 +61,9 @@ def recommend_view(model: ModelSpec, *, input_len: int = 1024, output_len: int =
         summary.append(f"… and {n_ex - 8} more.")
     text = objective_text(rec.workload)
     summary.append(text[0].upper() + text[1:] + ".")
+    summary.append("J per token: board energy from a power model (idle, compute-bound and memory-bound power over "
+                   "the predicted operator times; docs/energy.md); J per token at TDP is the ceiling at full board "
+                   "power.")
     if note:  # the app has no 'none': an empty field means the interactive default
         summary.append("No latency target given: ranked for an interactive service, TPOT ≤ 50 ms (20 tokens/s per "
                        "user). Type a TPOT SLO to change it.")

@@ -80,8 +80,13 @@ def hardware_list(json_: bool = typer.Option(False, "--json", help=JSON_HELP)) -
 def hardware_show(device: str = typer.Argument(..., help=HARDWARE_HELP),
                   json_: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """Specification, ridge points and sources of one device."""
+    from ..energy import power_model
+
     hw = load_hardware(device)
     d = hw.to_dict()
+    power = power_model(hw)
+    d["power_w"] = power.to_dict()  # board power by activity, the energy model's (docs/energy.md)
+    d["power_sources"] = dict(power.sources)
     if json_:
         print_json(d)
         return

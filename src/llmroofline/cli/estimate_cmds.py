@@ -481,6 +481,8 @@ def estimate_cmd(
            *([["images", f"{images} per sequence x {d['tokens_per_image']} tokens "
                          f"({d['image_size'][0]}x{d['image_size'][1]} px)"]] if images else []),
            ["throughput per GPU", f"{fmt(d['throughput_per_gpu_tok_s'])} tok/s"],
+           ["energy", f"{fmt(d['energy_j_per_token'])} J/token at {fmt(d['power_w_per_gpu'])} W per GPU "
+                      f"(at full TDP: {fmt(d['energy_j_per_token_tdp'])} J/token)"],
            ["memory per GPU", f"{fmt(mem['weights_gb'])} weights + {fmt(mem['kv_cache_gb'])} KV + "
                               f"{fmt(mem['activations_gb'])} act = {fmt(mem['total_gb'])} of {fmt(mem['capacity_gb'])} GB"],
            ["fits", mem["fits"]]])
@@ -538,11 +540,11 @@ def _estimate_rows(d: dict[str, Any]) -> None:
     table(f"{d['model']} on {d['gpus']}× {d['hardware']} ({d['mode']}, {d['weight_dtype']} weights, "
           f"{d['kv_dtype']} KV, {'calibrated' if d['calibrated'] else 'plain roofline'})",
           ["batch", "input", "output", "TTFT ms", "TPOT ms", "end-to-end s", "tok/s", "tok/s per GPU",
-           "memory GB per GPU", "fits"],
-          [[int(b), int(i), int(o), t * 1e3, p * 1e3, e, th, tg, m, f] for b, i, o, t, p, e, th, tg, m, f in zip(
+           "J/token", "memory GB per GPU", "fits"],
+          [[int(b), int(i), int(o), t * 1e3, p * 1e3, e, th, tg, j, m, f] for b, i, o, t, p, e, th, tg, j, m, f in zip(
               col("batch"), col("input_len"), col("output_len"), col("ttft_s"), col("tpot_s"), col("e2e_s"),
-              col("throughput_tok_s"), col("throughput_per_gpu_tok_s"), col("memory", "total_gb"),
-              col("memory", "fits"), strict=False)])
+              col("throughput_tok_s"), col("throughput_per_gpu_tok_s"), col("energy_j_per_token"),
+              col("memory", "total_gb"), col("memory", "fits"), strict=False)])
     _print_warnings(d)
 
 

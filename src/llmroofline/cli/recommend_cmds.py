@@ -128,6 +128,8 @@ def _print_recommendation(rec: Recommendation) -> None:
             tlo, thi = best.interval["tpot_s"]
             console.print(f"{best.interval['level']:.0%} interval for {best.device}: {fmt(lo)} to {fmt(hi)} tok/s/GPU, "
                           f"TPOT {fmt(tlo * 1e3)} to {fmt(thi * 1e3)} ms (intervals of every entry: --json)")
+        console.print(f"J/tok from the power model (docs/energy.md); {best.device} at full TDP: "
+                      f"{fmt(best.energy_j_per_token_tdp)} J/tok (every entry: --json)")
     else:
         console.print(f"[bold red]No configuration meets the SLOs ({_slo_words(rec)}) on any device considered.[/]")
         closest = rec.closest()
