@@ -358,3 +358,19 @@ def test_serving_at_a_rate_encodes_each_admitted_prompts_images():
     assert (d["images"], d["image_tokens"], d["input_len"]) == (1, 1369, 256.0)
     with pytest.raises(InputError, match="no vision tower"):
         serve("llama2-7b", "H100-SXM5-80GB", images=1, **kw)
+
+
+def test_energy_counts_the_encoders_work():
+    # Same wall time, more active seconds: the encoder's work on the batch's images is counted
+    # (not idle power), and a text model's energy is unchanged by images = 0.
+    from llmroofline.estimate import workload_energy
+
+    dep = make_deployment("gemma-3-27b", "H100-SXM5-80GB")
+    eff = load_calibration("default").for_device(dep.hardware)
+    B, In, Out = np.array(8.0), np.array(768.0), np.array(128.0)
+    args = (dep, eff, "static", (), B, In, Out, np.array(5.0))
+    idle = workload_energy(*args).j_per_token
+    busy = workload_energy(*args, images=np.array(1.0)).j_per_token
+    assert busy > idle
+    r = lr.estimate("gemma-3-27b", "H100-SXM5-80GB", batch=8, input_len=512, output_len=128, images=[0, 1])
+    assert np.all(np.diff(r.energy_j_per_token) > 0)

@@ -620,7 +620,8 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
                 "weight_formats": dep.weight_formats(), "kv_dtype": dep.kv_dtype,
                 "gemm_precision": dep.gemm_precision, "runtime": prof.id, **image_inputs},
         weights=dep.weights, interval=interval,
-        energy_model=partial(workload_energy, dep, eff, mode, shape, B, In, Out, e2e if mode == "static" else tpot),
+        energy_model=partial(workload_energy, dep, eff, mode, shape, B, In, Out, e2e if mode == "static" else tpot,
+                             images=imgs if per_image else 0.0, image_size=image_size),
     )
 
 
@@ -757,14 +758,22 @@ def _continuous_groups(micro, In, Out) -> list[AttentionGroup]:
 # ---- energy (energy.py) ------------------------------------------------------------------------
 
 def workload_energy(dep: Deployment, eff: Efficiency, mode: str, shape: tuple[int, ...], B, In, Out,
-                    seconds) -> EnergyUse:
+                    seconds, images: Any = 0.0, image_size: Any = None) -> EnergyUse:
     """Energy per output token of an estimate's workload, from the operator times its latency uses.
 
     static: the whole batch, prefill plus every decode step, over the end-to-end time, B·Out tokens;
     continuous and max: one step, over its time, B tokens. Each device holds one micro-batch's pass
-    per pass of the pipeline (pp micro-batches through 1/pp of the layers each).
+    per pass of the pipeline (pp micro-batches through 1/pp of the layers each). With images
+    (per request), the vision encoder's work on them: all of the batch's (static) or those of the
+    B/Out requests a step admits (continuous), as the latency counts them.
     """
     work = Work(*_by_blocks(lambda b, i, o: _work_arrays(dep, eff, mode, b, i, o), shape, B, In, Out))
+    n_img = np.asarray(images, dtype=float)
+    if dep.model.vision is not None and np.any(n_img > 0):
+        encoded = B / dep.dp * n_img if mode == "static" else B / (dep.pp * dep.dp * Out) * n_img
+        v = pass_work(vision_ops(dep.model.vision, encoded, image_size=image_size, tp=dep.tp), dep.hardware, eff)
+        some = encoded > 0
+        work = work + Work(np.where(some, v.compute_s, 0.0), np.where(some, v.busy_s, 0.0), np.where(some, v.comm_s, 0.0))
     tokens = B * Out if mode == "static" else B
     return energy_use(power_model(dep.hardware), dep.gpus, np.broadcast_to(seconds, shape), work,
                       np.broadcast_to(tokens, shape))
