@@ -71,7 +71,31 @@ def models_doc() -> str:
                      f"{m.params_total / 1e9:.2f} | {fmt(pub, 2)} | {m.params_active / 1e9:.2f} | {fmt(pub_active, 2)} | "
                      f"{moe} | {m.kv_cache_bytes_per_token():,.0f} | {win} | {m.weight_precision().label} | "
                      f"{m.weight_bytes() / 1e9:,.1f} | {vision} | {serves} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + architectures_section()) + "\n"
+
+
+def architectures_section() -> list[str]:
+    """The models whose layers are not all softmax attention over a growing KV cache."""
+    lines = ["", "## Architectures", "",
+             "Most bundled models attend over a KV cache that grows by one entry per token in every layer "
+             "(sliding-window layers stop at their window). The models below replace some of that: "
+             "Gated DeltaNet linear attention and Mamba layers keep a fixed recurrent state per sequence "
+             "(their cost per token does not depend on the context); DeepSeek sparse attention caches a small "
+             "fp8 indexer key per token beside the MLA latent, scores every cached token with it, and attends "
+             "to the top k. KV bytes count only the attention layers (and the indexer key); the state is per "
+             "sequence, at 16 bit. Formulas, sources and a long-context case against a published figure: "
+             "[architectures.md](architectures.md).", "",
+             "| id | layers | attention | linear attention | Mamba | MLP-only blocks | KV bytes/token fp16 | "
+             "state bytes/sequence | sparse top-k |",
+             "|" + " --- |" * 9]
+    for m in lr.list_models():
+        if not (m.num_linear_layers or m.num_mamba_layers or m.is_sparse_attention):
+            continue
+        lines.append(f"| {m.id} | {m.num_layers} | {m.num_attention_layers} | {m.num_linear_layers or ''} | "
+                     f"{m.num_mamba_layers or ''} | {m.num_mlp_only_layers or ''} | "
+                     f"{m.kv_cache_bytes_per_token():,.0f} | {fmt(m.state_bytes_per_sequence() or None)} | "
+                     f"{fmt(m.index_topk or None)} |")
+    return lines
 
 
 if __name__ == "__main__":

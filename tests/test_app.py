@@ -12,7 +12,6 @@ import base64
 import json
 import re
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -208,22 +207,15 @@ def test_recommend_view_ranks_like_the_api():
     assert v.rows[0][tpot] == pytest.approx(rec.ranking[0].tpot_s * 1e3)  # TPOT shown in ms
 
 
-def test_default_views_are_fast():
-    """Every tab's default view computes well under a second (the page feels live)."""
+def test_default_views_compute():
+    """Every tab's default view computes (its speed is measured in benchmarks/bench_app.py)."""
     m = lr.load_model(MODEL)
     a, b, h = (lr.load_hardware(n) for n in ("A100-SXM4-80GB", "H20", "H100-SXM5-80GB"))
-    views = {
-        "roofline": lambda: A.roofline_view(m, [a, h, b], ["fp16"], batch=1, seq=2048),
-        "compare": lambda: A.compare_view(m, a, b),
-        "estimate": lambda: A.estimate_view(m, a, batch=8, input_len=2048, output_len=256),
-        "recommend": lambda: A.recommend_view(m, devices=[a, h, b, lr.load_hardware("MI300X"),
-                                                          lr.load_hardware("L40S")]),
-    }
-    for name, f in views.items():
-        f()  # warm caches (catalog, calibration)
-        t = time.perf_counter()
-        f()
-        assert time.perf_counter() - t < 1.0, name
+    assert A.roofline_view(m, [a, h, b], ["fp16"], batch=1, seq=2048) is not None
+    assert A.compare_view(m, a, b) is not None
+    assert A.estimate_view(m, a, batch=8, input_len=2048, output_len=256) is not None
+    v = A.recommend_view(m, devices=[a, h, b, lr.load_hardware("MI300X"), lr.load_hardware("L40S")])
+    assert v.rows
 
 
 def test_guard_turns_errors_into_messages():

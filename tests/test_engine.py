@@ -265,3 +265,18 @@ def test_config_file_with_unknown_model_type_loads_with_a_warning(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(lr.InputError, match="num_attention_heads"):
         lr.load_model(str(tmp_path / "config.json"))
+
+
+def test_mla_verify_pass_stays_in_the_latent_space(round_hw):
+    # A speculative verify pass (k + 1 = 2 tokens per sequence) decodes in the latent space like a
+    # one-token step: per new token, q_absorb is qk_nope x (kv_lora x heads) = 128 x 512·128 and no
+    # per-head K/V is decompressed. A 9-token pass is a prefill chunk: it decompresses every cached
+    # position (kv_b_proj over past + new = 1000 + 9 positions per sequence).
+    dep = lr.make_deployment("deepseek-v3", round_hw, tp=8)
+    heads = 128 / 8
+    verify = {op.name: op for op in dep.ops([AttentionGroup(4, 2, 1000)])}
+    assert "attn/kv_b_proj" not in verify
+    assert float(verify["attn/q_absorb"].flops) == pytest.approx(4 * 2 * 2 * 128 * 512 * heads)
+    chunk = {op.name: op for op in dep.ops([AttentionGroup(4, 9, 1000)])}
+    assert float(chunk["attn/kv_b_proj"].flops) == pytest.approx(4 * 1009 * 2 * 512 * heads * (128 + 128))
+    assert "attn/q_absorb" not in chunk

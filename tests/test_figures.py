@@ -262,10 +262,6 @@ def test_demo_writes_every_file(demo):
             assert f"'{name}'" in index or f'"{name}"' in index, name
 
 
-def test_demo_is_quick(demo):
-    assert demo["seconds"] < 30  # a few seconds on a laptop; generous for a loaded CI machine
-
-
 def test_demo_table_has_the_article_numbers(demo):
     with (demo["out_dir"] / "llama2-7b_a100_table.csv").open() as f:
         rows = list(csv.DictReader(f))

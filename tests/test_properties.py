@@ -31,7 +31,7 @@ from llmroofline.precision import GROUPS, WeightFormat, WeightPrecision  # noqa:
 from .conftest import round_device  # noqa: E402
 
 REL = 1e-9  # float64 round-off allowance for laws that hold exactly on paper
-KINDS = ("dense", "gqa", "mqa", "moe", "moe_shared", "sliding", "alternating", "mla")
+KINDS = ("dense", "gqa", "mqa", "moe", "moe_shared", "sliding", "alternating", "mla", "linear", "mamba", "sparse", "jamba")
 
 
 # ---- strategies ----------------------------------------------------------------------------
@@ -78,6 +78,35 @@ def configs(draw, kinds=KINDS) -> dict:
                    num_experts_per_tok=draw(st.integers(1, min(8, experts))),
                    moe_intermediate_size=draw(st.integers(8, 2 * hidden)), n_shared_experts=draw(st.integers(0, 2)),
                    first_k_dense_replace=draw(st.integers(0, cfg["num_hidden_layers"])))
+    elif kind == "linear":  # Gated DeltaNet layers with every interval-th layer attending (Qwen3-Next)
+        key_heads = draw(st.sampled_from([1, 2, 4, 16]))
+        cfg.update(model_type="qwen3_next", full_attention_interval=draw(st.integers(1, min(4, cfg["num_hidden_layers"]))),
+                   linear_num_key_heads=key_heads, linear_num_value_heads=key_heads * draw(st.sampled_from([1, 2])),
+                   linear_key_head_dim=draw(st.sampled_from([32, 128])),
+                   linear_value_head_dim=draw(st.sampled_from([32, 128])), linear_conv_kernel_dim=4)
+    elif kind == "mamba":  # Nemotron-H blocks: Mamba-2, attention or MLP (one part each)
+        layers = cfg["num_hidden_layers"]
+        groups = draw(st.sampled_from([1, 2, 8]))
+        cfg.update(model_type="nemotron_h", mlp_hidden_act="relu2",
+                   hybrid_override_pattern="".join(draw(st.lists(st.sampled_from("M*-"), min_size=layers,
+                                                                 max_size=layers))),
+                   mamba_num_heads=groups * draw(st.integers(1, 16)), mamba_head_dim=draw(st.sampled_from([32, 64])),
+                   ssm_state_size=draw(st.sampled_from([16, 128])), n_groups=groups, conv_kernel=4,
+                   chunk_size=draw(st.sampled_from([64, 128, 256])))
+    elif kind == "jamba":  # Mamba-1 layers with attention every period-th layer, MoE every other one
+        layers = cfg["num_hidden_layers"]
+        period = draw(st.integers(1, min(8, layers)))
+        experts = draw(st.integers(2, 16))
+        cfg.update(model_type="jamba", attn_layer_period=period, attn_layer_offset=draw(st.integers(0, period - 1)),
+                   mamba_d_state=draw(st.sampled_from([8, 16])), mamba_expand=2, mamba_d_conv=4,
+                   mamba_dt_rank=draw(st.sampled_from([16, 256])), num_experts=experts,
+                   num_experts_per_tok=draw(st.integers(1, min(2, experts))),
+                   expert_layer_period=min(2, layers), expert_layer_offset=min(1, layers - 1))
+    elif kind == "sparse":  # MLA with a lightning indexer keeping the top k (DeepSeek-V3.2)
+        cfg.update(model_type="deepseek_v32", kv_lora_rank=512, q_lora_rank=draw(st.sampled_from([0, 1536])),
+                   qk_rope_head_dim=64, qk_nope_head_dim=128, v_head_dim=128,
+                   index_topk=draw(st.integers(1, 4096)), index_n_heads=draw(st.sampled_from([8, 64])),
+                   index_head_dim=draw(st.sampled_from([64, 128])))
     return cfg
 
 

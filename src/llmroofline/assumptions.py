@@ -107,9 +107,25 @@ def _fixed_notes(dep: Deployment, *, kv_dtype_given: bool, requested_mode: str |
                    f"and multiplied at {rate} (weight-only quantization)")
     if not kv_dtype_given:
         out.append(f"KV cache assumed {dep.kv_dtype} (no KV-cache precision given)")
+    out += _architecture_notes(dep)
     if requested_mode and requested_mode != "max":
         out.append(f"batch 'max' runs mode max (continuous batching at the largest batch that fits); the requested "
                    f"mode {requested_mode} was not used")
+    return out
+
+
+def _architecture_notes(dep: Deployment) -> list[str]:
+    """What the model of a hybrid or sparse-attention layer assumes."""
+    m, out = dep.model, []
+    recurrent = m.num_linear_layers + m.num_mamba_layers
+    if recurrent:
+        out.append(f"{recurrent} of {m.num_layers} layers keep a fixed recurrent state "
+                   f"({m.state_bytes_per_sequence() / 1e6:,.1f} MB per sequence, 16 bit whatever the KV-cache "
+                   "precision) instead of a KV cache; their chunked prefill is costed at the per-token recurrence "
+                   "FLOPs (docs/architectures.md)")
+    if m.is_sparse_attention:
+        out.append(f"sparse attention: each query attends to at most {m.index_topk:,} cached tokens picked by an "
+                   "indexer that scores every cached token (docs/architectures.md)")
     return out
 
 

@@ -133,7 +133,8 @@ def _whole_decode_sum(dep: Deployment, batch, first_kv, last_kv):
         return w1.flops / peak - c1 * kv, c1, w1.bytes / bw - m1 * kv, m1
 
     first_kv, last_kv = np.asarray(first_kv, dtype=float), np.asarray(last_kv, dtype=float)
-    window = float(dep.model.sliding_window) if dep.model.num_sliding_layers else np.inf
+    # The kink in the KV length: the sliding window, or the sparse-attention top-k.
+    window = float(dep.model.sliding_window) if dep.model.num_sliding_layers else dep.model.attention_span
     below = sum_max_affine(*coefficients(1.0), first_kv, np.minimum(last_kv, window))
     if np.isinf(window):
         return below

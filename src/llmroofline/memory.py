@@ -16,6 +16,7 @@ import numpy as np
 
 from .errors import InputError
 from .hardware import Hardware
+from .hybrid import indexer_key_bytes, indexer_params, linear_in_proj_width, mamba_in_proj_width
 from .model import ModelSpec
 from .operators import ACT_BYTES, SMALL_WEIGHT_BYTES
 from .precision import bytes_per_element
@@ -84,12 +85,14 @@ def weights_per_device(model: ModelSpec, weight_dtype: Any = None, tp: int = 1, 
     experts = by_group["experts"]
     copies = (m.num_experts + redundant_experts) / m.num_experts if m.is_moe else 1.0
     per_layer = ((layers - experts) / tp + experts * copies / max(tp, ep)) / m.num_layers
+    attention_share = m.num_attention_layers / m.num_layers  # 1 unless linear-attention/Mamba layers replace some
     if m.is_mla:
         replicated = m.hidden_size * (m.kv_lora_rank + m.qk_rope_head_dim + m.q_lora_rank) * wa
-        per_layer += replicated * (1 - 1 / tp)
+        replicated += indexer_params(m)[0] * wa  # the sparse-attention indexer runs replicated
+        per_layer += replicated * (1 - 1 / tp) * attention_share
     else:
         extra_heads = math.ceil(m.num_kv_heads / tp) - m.num_kv_heads / tp
-        per_layer += 2 * m.hidden_size * m.head_dim * extra_heads * wa
+        per_layer += 2 * m.hidden_size * m.head_dim * extra_heads * wa * attention_share
     stage_layers = math.ceil(m.num_layers / pp)
     emb_share = emb / tp / (2 if pp > 1 and not m.tie_word_embeddings else 1)
     return per_layer * stage_layers + emb_share + vision / tp
@@ -97,7 +100,8 @@ def weights_per_device(model: ModelSpec, weight_dtype: Any = None, tp: int = 1, 
 
 def kv_bytes_per_sequence(model: ModelSpec, length, kv_dtype: str, tp: int = 1, pp: int = 1):
     """KV-cache bytes per sequence of `length` tokens on one device (window layers keep at most
-    the window)."""
+    the window), plus the fixed recurrent state of linear-attention and Mamba layers (heads split
+    over tp) and the sparse-attention indexer's keys."""
     m = model
     length = np.asarray(length, dtype=float)
     if m.is_mla:
@@ -106,7 +110,12 @@ def kv_bytes_per_sequence(model: ModelSpec, length, kv_dtype: str, tp: int = 1, 
         per_layer_token = 2 * math.ceil(m.num_kv_heads / tp) * m.head_dim
     frac = math.ceil(m.num_layers / pp) / m.num_layers
     tokens = m.num_global_layers * length + m.num_sliding_layers * np.minimum(length, m.sliding_window or np.inf)
-    return tokens * frac * per_layer_token * bytes_per_element(kv_dtype)
+    kv = tokens * frac * per_layer_token * bytes_per_element(kv_dtype)
+    if m.is_sparse_attention:
+        kv = kv + tokens * frac * indexer_key_bytes(m)
+    if m.num_linear_layers or m.num_mamba_layers:
+        kv = kv + frac * m.state_bytes_per_sequence() / tp
+    return kv
 
 
 def activation_bytes(model: ModelSpec, tokens, seqs, tp: int = 1):
@@ -115,6 +124,10 @@ def activation_bytes(model: ModelSpec, tokens, seqs, tp: int = 1):
     m = model
     tokens = np.asarray(tokens, dtype=float)
     qkv = (m.num_heads + 2 * m.num_kv_heads) * m.q_head_dim / tp
+    if m.num_linear_layers:
+        qkv = max(qkv, linear_in_proj_width(m) / tp)
+    if m.num_mamba_layers:
+        qkv = max(qkv, mamba_in_proj_width(m) / tp)
     mlp = 2 * m.intermediate_size / tp
     if m.is_moe:
         mlp = max(mlp, 2 * m.moe_intermediate_size * m.experts_per_token / tp)

@@ -19,6 +19,7 @@ from typing import Any
 from .catalog import catalog_files, looks_like_path, name_table
 from .errors import InputError, clean_name, show, unknown_name
 from .files import MAX_CONFIG_BYTES, parse_json, read_text
+from .hybrid import MAMBA1_CHUNK_TOKENS
 from .precision import (
     CHECKPOINT,
     GROUPS,
@@ -36,6 +37,7 @@ KNOWN_MODEL_TYPES = {
     "deepseek_v2", "deepseek_v3", "kimi_k2", "gpt_oss", "phi3", "phi", "glm4", "glm", "glm4_moe", "yi",
     "olmo2", "starcoder2", "cohere", "exaone", "internlm2", "minimax", "minimax_m2", "ernie4_5", "ernie4_5_moe",
     "qwen2_5_vl", "qwen2_5_vl_text",
+    "qwen3_next", "nemotron_h", "deepseek_v32", "falcon_h1", "jamba",
 }
 # Vision-language wrappers whose language model is a known text architecture: read it as that one.
 _TEXT_TOWER_TYPES = {"qwen2_5_vl": "qwen2", "qwen2_5_vl_text": "qwen2"}
@@ -87,6 +89,30 @@ class ModelSpec:
     qk_nope_head_dim: int = 0
     v_head_dim: int = 0
     attention_sinks: bool = False
+    # Hybrid token mixers (see hybrid.py): Gated DeltaNet linear attention (Qwen3-Next), Mamba-2
+    # (Nemotron-H), blocks with only an MLP or only a mixer (Nemotron-H), attention output gate.
+    num_linear_layers: int = 0
+    linear_num_key_heads: int = 0
+    linear_num_value_heads: int = 0
+    linear_key_head_dim: int = 0
+    linear_value_head_dim: int = 0
+    linear_conv_kernel: int = 0
+    num_mamba_layers: int = 0
+    mamba_num_heads: int = 0
+    mamba_head_dim: int = 0
+    ssm_state_size: int = 0
+    mamba_groups: int = 0
+    mamba_conv_kernel: int = 0
+    mamba_chunk_size: int = 0
+    mamba_dt_rank: int = 0  # > 0: Mamba-1 (Jamba), one head per channel, dt/B/C from x_proj
+    num_mlp_only_layers: int = 0
+    num_mixer_only_layers: int = 0
+    mamba_parallel: bool = False  # Falcon-H1: Mamba-2 beside attention in the same layers, outputs summed
+    attn_output_gate: bool = False
+    # DeepSeek sparse attention (V3.2): a lightning indexer picks index_topk cached tokens per query.
+    index_n_heads: int = 0
+    index_head_dim: int = 0
+    index_topk: int = 0
     # How the checkpoint stores each module group's weights (quantization_config, torch_dtype);
     # None when its quantization_config cannot be read, checkpoint_problem saying why (an explicit
     # weight_dtype still works then).
@@ -126,12 +152,39 @@ class ModelSpec:
         return self.num_experts > 0 and self.num_moe_layers > 0
 
     @property
+    def num_attention_layers(self) -> int:
+        """Layers with softmax attention (the rest hold a linear-attention or Mamba mixer, or none)."""
+        beside = self.num_mamba_layers if self.mamba_parallel else 0  # Mamba that shares its layer with attention
+        return self.num_layers - self.num_linear_layers - self.num_mamba_layers + beside - self.num_mlp_only_layers
+
+    @property
+    def num_mixer_layers(self) -> int:
+        """Layers with a token mixer of any kind (attention, linear attention, Mamba)."""
+        return self.num_layers - self.num_mlp_only_layers
+
+    @property
+    def num_mlp_layers(self) -> int:
+        """Layers with an MLP (dense or MoE)."""
+        return self.num_layers - self.num_mixer_only_layers
+
+    @property
     def num_dense_layers(self) -> int:
-        return self.num_layers - self.num_moe_layers
+        return self.num_mlp_layers - self.num_moe_layers
 
     @property
     def num_global_layers(self) -> int:
-        return self.num_layers - self.num_sliding_layers
+        return self.num_attention_layers - self.num_sliding_layers
+
+    @property
+    def is_sparse_attention(self) -> bool:
+        """DeepSeek sparse attention: each query attends to index_topk tokens the indexer picks."""
+        return self.index_topk > 0
+
+    @property
+    def attention_span(self) -> float:
+        """Cached positions one query of a global layer attends to at most: index_topk under sparse
+        attention, else unbounded."""
+        return float(self.index_topk) if self.index_topk else math.inf
 
     @property
     def attention_kind(self) -> str:
@@ -156,21 +209,41 @@ class ModelSpec:
             return self.kv_lora_rank + self.qk_rope_head_dim
         return 2 * self.num_kv_heads * self.head_dim
 
+    def kv_bytes_per_token_per_layer(self, kv_dtype: str = "fp16") -> float:
+        """Cached bytes per token in one attention layer: K and V (or MLA's latent) at kv_dtype,
+        plus the sparse-attention indexer's own fp8 key (hybrid.indexer_key_bytes)."""
+        from .hybrid import indexer_key_bytes
+
+        return self.kv_elements_per_token_per_layer * bytes_per_element(kv_dtype) + indexer_key_bytes(self)
+
     def kv_cache_bytes_per_token(self, kv_dtype: str = "fp16") -> float:
-        """KV-cache bytes per token over all layers (ignoring window caps)."""
-        return self.num_layers * self.kv_elements_per_token_per_layer * bytes_per_element(kv_dtype)
+        """KV-cache bytes per token over the attention layers (ignoring window caps); linear-attention
+        and Mamba layers keep a fixed state per sequence instead (state_bytes_per_sequence)."""
+        return self.num_attention_layers * self.kv_bytes_per_token_per_layer(kv_dtype)
+
+    def state_bytes_per_sequence(self) -> float:
+        """Recurrent and convolution state per sequence over all linear-attention and Mamba layers,
+        bytes (16 bit), whatever the context length."""
+        from .hybrid import state_bytes_per_sequence
+
+        return state_bytes_per_sequence(self)
 
     # ---- parameter counts (elements) ------------------------------------------------------
     def attention_params(self) -> int:
+        """One attention layer (with its sparse-attention indexer, where it has one)."""
+        from .hybrid import indexer_params
+
         h, H, K = self.hidden_size, self.num_heads, self.num_kv_heads
         if self.is_mla:
             q = (h * self.q_lora_rank + self.q_lora_rank + self.q_lora_rank * H * self.q_head_dim
                  if self.q_lora_rank else h * H * self.q_head_dim)
             kv = h * (self.kv_lora_rank + self.qk_rope_head_dim) + self.kv_lora_rank
             kv += self.kv_lora_rank * H * (self.qk_nope_head_dim + self.v_head_dim)
-            return q + kv + H * self.v_head_dim * h
+            return q + kv + H * self.v_head_dim * h + sum(indexer_params(self))
         d = self.head_dim
         n = h * (H + 2 * K) * d + H * d * h
+        if self.attn_output_gate:
+            n += h * H * d  # q_proj also emits a sigmoid gate per output channel
         if self.qkv_bias:
             n += (H + 2 * K) * d
         if self.qk_norm:
@@ -204,13 +277,23 @@ class ModelSpec:
     def norm_params_per_layer(self) -> int:
         return (4 if self.layernorm_bias else 2) * self.hidden_size
 
+    def norm_params(self) -> int:
+        """Layer norms of all layers: one before each token mixer and one before each MLP."""
+        per_norm = (2 if self.layernorm_bias else 1) * self.hidden_size
+        return (self.num_mixer_layers + self.num_mlp_layers) * per_norm
+
+    def mixer_params(self) -> int:
+        """Token mixers of all layers: attention, linear attention and Mamba."""
+        from .hybrid import recurrent_layer_params
+
+        return self.num_attention_layers * self.attention_params() + sum(recurrent_layer_params(self))
+
     def embedding_params(self) -> int:
         n = self.vocab_size * self.hidden_size
         return n if self.tie_word_embeddings else 2 * n
 
     def _params(self, active: bool) -> int:
-        per_layer = self.attention_params() + self.norm_params_per_layer()
-        total = self.num_layers * per_layer + self.embedding_params() + self.hidden_size
+        total = self.mixer_params() + self.norm_params() + self.embedding_params() + self.hidden_size
         total += self.num_dense_layers * self.dense_mlp_params()
         total += self.num_moe_layers * self.moe_layer_params(active)
         return total
@@ -238,12 +321,15 @@ class ModelSpec:
 
     def attention_matrix_params(self) -> int:
         """Elements of one layer's attention weight matrices (attention_params less biases, norms, sinks)."""
+        from .hybrid import indexer_params
+
         h, H, K = self.hidden_size, self.num_heads, self.num_kv_heads
         if self.is_mla:
             q = h * self.q_lora_rank + self.q_lora_rank * H * self.q_head_dim if self.q_lora_rank else h * H * self.q_head_dim
             kv = h * (self.kv_lora_rank + self.qk_rope_head_dim) + self.kv_lora_rank * H * (self.qk_nope_head_dim + self.v_head_dim)
-            return q + kv + H * self.v_head_dim * h
-        return h * (H + 2 * K) * self.head_dim + H * self.head_dim * h
+            return q + kv + H * self.v_head_dim * h + indexer_params(self)[0]
+        gate = h * H * self.head_dim if self.attn_output_gate else 0
+        return h * (H + 2 * K) * self.head_dim + H * self.head_dim * h + gate
 
     @property
     def weight_groups(self) -> tuple[str, ...]:
@@ -259,20 +345,23 @@ class ModelSpec:
         Matrices take their group's precision; vectors (biases, norms, attention sinks) stay
         16 bit. `norms` holds the layer norms and the final norm. The sum is params_total.
         """
-        L, Ld, Lm = self.num_layers, self.num_dense_layers, self.num_moe_layers
+        from .hybrid import recurrent_layer_params
+
+        La, Ld, Lm = self.num_attention_layers, self.num_dense_layers, self.num_moe_layers
         h, E = self.hidden_size, self.num_experts
         attn = self.attention_matrix_params()
+        rec_matrix, rec_vectors = recurrent_layer_params(self)  # the recurrent mixers count as attention
         mlp = (3 if self.gated_mlp else 2) * h * self.intermediate_size
         expert = 3 * h * self.moe_intermediate_size
         moe = self.is_moe
         return {
-            "attention": (L * attn, L * (self.attention_params() - attn)),
+            "attention": (La * attn + rec_matrix, La * (self.attention_params() - attn) + rec_vectors),
             "mlp": (Ld * mlp, Ld * (self.dense_mlp_params() - mlp)),
             "experts": (Lm * E * expert, Lm * E * (self.expert_params() - expert)) if moe else (0, 0),
             "shared_experts": (Lm * 3 * h * self.shared_expert_intermediate_size, 0) if moe else (0, 0),
             "router": (Lm * h * E, 0) if moe else (0, 0),
             "embeddings": (self.embedding_params(), 0),
-            "norms": (0, L * self.norm_params_per_layer() + h),
+            "norms": (0, self.norm_params() + h),
             # The vision tower stays 16 bit (vision.VISION_BYTES), whatever the linear layers use.
             "vision": self.vision.weight_elements() if self.vision else (0, 0),
         }
@@ -339,6 +428,9 @@ class ModelSpec:
                                                 if self.published_active_embeddings else None),
             variants=list(self.variants),
             kv_cache_bytes_per_token=int(self.kv_cache_bytes_per_token("fp16")),
+            state_bytes_per_sequence=int(self.state_bytes_per_sequence()),
+            layer_kinds={"attention": self.num_attention_layers, "linear_attention": self.num_linear_layers,
+                         "mamba2": self.num_mamba_layers, "mlp_only": self.num_mlp_only_layers},
             weight_dtype=checkpoint.label if checkpoint else None,  # as the checkpoint stores the weights
             weight_formats=checkpoint.to_dict() if checkpoint else {},
             weight_gb={**({"checkpoint": self.weight_bytes() / 1e9} if readable else {}),
@@ -403,6 +495,7 @@ def _check_spec(m: ModelSpec) -> None:
         for name in ("qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim"):
             if not getattr(m, name):
                 raise InputError(f"{where}: multi-head latent attention (kv_lora_rank > 0) needs {name} >= 1")
+    _check_hybrid(m, where)
     if m.checkpoint_precision is not None:
         check_weight_precision(m.checkpoint_precision, f"{where}: checkpoint_precision")
     elif not isinstance(m.checkpoint_problem, str) or not m.checkpoint_problem:
@@ -416,6 +509,40 @@ def _check_spec(m: ModelSpec) -> None:
             raise InputError(f"{where}: {name} must be a tuple of strings, got {show(v)}")
     if m.vision is not None and not isinstance(m.vision, VisionSpec):
         raise InputError(f"{where}: vision must be a VisionSpec or None, got {type(m.vision).__name__}")
+
+
+def _check_hybrid(m: ModelSpec, where: str) -> None:
+    """InputError unless the layer kinds add up and each mixer kind present has its sizes."""
+    mixers = m.num_linear_layers + (0 if m.mamba_parallel else m.num_mamba_layers) + m.num_mlp_only_layers
+    if mixers > m.num_layers or m.num_mamba_layers > m.num_layers:
+        raise InputError(f"{where}: {m.num_linear_layers} linear-attention + {m.num_mamba_layers} Mamba + "
+                         f"{m.num_mlp_only_layers} MLP-only layers exceed the {m.num_layers} layers")
+    if m.num_mlp_only_layers + m.num_mixer_only_layers > m.num_layers:
+        raise InputError(f"{where}: {m.num_mlp_only_layers} MLP-only + {m.num_mixer_only_layers} mixer-only "
+                         f"layers exceed the {m.num_layers} layers")
+    if m.num_sliding_layers > m.num_attention_layers:
+        raise InputError(f"{where}: {m.num_sliding_layers} sliding-window layers exceed the "
+                         f"{m.num_attention_layers} attention layers")
+    if m.num_moe_layers > m.num_mlp_layers:
+        raise InputError(f"{where}: {m.num_moe_layers} MoE layers exceed the {m.num_mlp_layers} layers with an MLP")
+    needs = {"num_linear_layers": ("linear_num_key_heads", "linear_num_value_heads", "linear_key_head_dim",
+                                   "linear_value_head_dim", "linear_conv_kernel"),
+             "num_mamba_layers": ("mamba_num_heads", "mamba_head_dim", "ssm_state_size", "mamba_groups",
+                                  "mamba_conv_kernel", "mamba_chunk_size"),
+             "index_topk": ("index_n_heads", "index_head_dim")}
+    for kind, sizes in needs.items():
+        if getattr(m, kind):
+            for name in sizes:
+                if not getattr(m, name):
+                    raise InputError(f"{where}: {kind} = {getattr(m, kind)} needs {name} >= 1")
+    if m.num_linear_layers and m.linear_num_value_heads % m.linear_num_key_heads:
+        raise InputError(f"{where}: linear_num_value_heads ({m.linear_num_value_heads}) is not a multiple of "
+                         f"linear_num_key_heads ({m.linear_num_key_heads})")
+    if m.num_mamba_layers and m.mamba_num_heads % m.mamba_groups:
+        raise InputError(f"{where}: mamba_num_heads ({m.mamba_num_heads}) is not a multiple of n_groups "
+                         f"({m.mamba_groups})")
+    if m.index_topk and not m.is_mla:
+        raise InputError(f"{where}: sparse attention (index_topk) is modelled for multi-head latent attention only")
 
 
 # ---- config.json parsing ------------------------------------------------------------------
@@ -514,6 +641,10 @@ def _moe_layers(cfg: dict[str, Any], layers: int, model_type: str, where: str) -
     """How many layers have a mixture-of-experts MLP (the rest are dense)."""
     if model_type.startswith("llama4"):
         return layers // _int(cfg, "interleave_moe_layer_step", default=1, where=where)
+    if cfg.get("expert_layer_period") is not None:  # Jamba: every period-th layer from the offset
+        period = _int(cfg, "expert_layer_period", maximum=layers, where=where)
+        offset = _int(cfg, "expert_layer_offset", default=0, minimum=0, maximum=period - 1, where=where)
+        return len([i for i in range(layers) if i % period == offset])
     if cfg.get("first_k_dense_replace") is not None:
         first = _int(cfg, "first_k_dense_replace", minimum=0, maximum=layers, where=where)
         freq = _int(cfg, "moe_layer_freq", default=1, where=where)
@@ -522,6 +653,110 @@ def _moe_layers(cfg: dict[str, Any], layers: int, model_type: str, where: str) -
     dense_only = set(_whole(where, "mlp_only_layers[]", i, 0, layers - 1)
                      for i in _list(cfg, "mlp_only_layers", where) or [])
     return len([i for i in range(layers) if (i + 1) % step == 0 and i not in dense_only])
+
+
+# Nemotron-H's hybrid_override_pattern: one character per block.
+_PATTERN_KINDS = {"M": "mamba", "*": "attention", "-": "mlp"}
+
+
+def _layer_kinds(cfg: dict[str, Any], layers: int, where: str) -> list[str] | None:
+    """Each layer's kind (attention, linear_attention, mamba, mlp) for hybrid configs; None for
+    a model whose every layer is attention + MLP."""
+    pattern = cfg.get("hybrid_override_pattern")
+    if pattern is not None:
+        if not isinstance(pattern, str) or len(pattern) != layers:
+            raise InputError(f"{where}: hybrid_override_pattern must be a string of one character per layer "
+                             f"({layers}), got {show(pattern)}")
+        unknown = sorted(set(pattern) - set(_PATTERN_KINDS))
+        if unknown:
+            raise InputError(f"{where}: hybrid_override_pattern holds {''.join(unknown)!r}; this tool models "
+                             f"M (Mamba-2), * (attention) and - (MLP) blocks")
+        return [_PATTERN_KINDS[c] for c in pattern]
+    types = _per_layer(cfg, "layer_types", layers, where)
+    if types is not None and any(t in ("linear_attention", "mamba") for t in types):
+        return ["linear_attention" if t == "linear_attention" else "mamba" if t == "mamba" else "attention"
+                for t in types]
+    period = cfg.get("attn_layer_period")
+    if period is not None and cfg.get("mamba_d_state") is not None:  # Jamba: attention every period-th layer
+        n = _whole(where, "attn_layer_period", period, 1, layers)
+        offset = _int(cfg, "attn_layer_offset", default=0, minimum=0, maximum=n - 1, where=where)
+        return ["attention" if i % n == offset else "mamba1" for i in range(layers)]
+    interval = cfg.get("full_attention_interval")
+    if interval is not None:
+        n = _whole(where, "full_attention_interval", interval, 1, layers)
+        return ["attention" if (i + 1) % n == 0 else "linear_attention" for i in range(layers)]
+    return None
+
+
+def _hybrid_fields(cfg: dict[str, Any], layers: int, where: str) -> dict[str, Any]:
+    """ModelSpec fields of linear-attention (Gated DeltaNet) and Mamba-2 layers; {} for a model
+    without them. Nemotron-H blocks hold one part each: a mixer (M, *) or an MLP (-)."""
+    if cfg.get("mamba_d_ssm") is not None or cfg.get("model_type") == "falcon_h1":
+        return _parallel_mamba_fields(cfg, layers, where)
+    kinds = _layer_kinds(cfg, layers, where)
+    if kinds is None:
+        return {}
+    out: dict[str, Any] = {"num_linear_layers": kinds.count("linear_attention")}
+    if out["num_linear_layers"]:
+        out.update(
+            linear_num_key_heads=_int(cfg, "linear_num_key_heads", where=where),
+            linear_num_value_heads=_int(cfg, "linear_num_value_heads", where=where),
+            linear_key_head_dim=_int(cfg, "linear_key_head_dim", where=where),
+            linear_value_head_dim=_int(cfg, "linear_value_head_dim", where=where),
+            linear_conv_kernel=_int(cfg, "linear_conv_kernel_dim", default=4, where=where),
+        )
+    if "hybrid_override_pattern" in cfg:
+        out.update(num_mlp_only_layers=kinds.count("mlp"), num_mixer_only_layers=layers - kinds.count("mlp"))
+    if "mamba1" in kinds:
+        hidden = _int(cfg, "hidden_size", where=where)
+        inner = _int(cfg, "mamba_expand", default=2, where=where) * hidden
+        out.update(num_mamba_layers=kinds.count("mamba1"), mamba_num_heads=inner, mamba_head_dim=1,
+                   ssm_state_size=_int(cfg, "mamba_d_state", where=where), mamba_groups=1,
+                   mamba_conv_kernel=_int(cfg, "mamba_d_conv", default=4, where=where),
+                   mamba_dt_rank=_int(cfg, "mamba_dt_rank", default=math.ceil(hidden / 16), where=where),
+                   mamba_chunk_size=MAMBA1_CHUNK_TOKENS)
+        return out
+    out["num_mamba_layers"] = kinds.count("mamba")
+    if out["num_mamba_layers"]:
+        hidden = _int(cfg, "hidden_size", where=where)
+        heads = _int(cfg, "mamba_num_heads", where=where)
+        head_dim = _int(cfg, "mamba_head_dim", default=_int(cfg, "expand", default=2, where=where) * hidden // heads,
+                        where=where)
+        out.update(mamba_num_heads=heads, mamba_head_dim=head_dim,
+                   ssm_state_size=_int(cfg, "ssm_state_size", "state_size", where=where),
+                   mamba_groups=_int(cfg, "n_groups", default=1, where=where),
+                   mamba_conv_kernel=_int(cfg, "conv_kernel", default=4, where=where),
+                   mamba_chunk_size=_int(cfg, "chunk_size", default=256, where=where))
+    return out
+
+
+def _parallel_mamba_fields(cfg: dict[str, Any], layers: int, where: str) -> dict[str, Any]:
+    """Falcon-H1: every layer runs attention and a Mamba-2 mixer side by side on the same input
+    and sums them, then its MLP."""
+    heads = _int(cfg, "mamba_n_heads", where=where)
+    d_ssm = _int(cfg, "mamba_d_ssm", default=0, minimum=0, where=where)
+    head_dim_value = cfg.get("mamba_d_head")
+    if head_dim_value is None or head_dim_value == "auto":
+        if not d_ssm or d_ssm % heads:
+            raise InputError(f"{where}: mamba_d_head is {show(head_dim_value)}, so mamba_d_ssm ({d_ssm}) must be "
+                             f"a multiple of mamba_n_heads ({heads})")
+        head_dim = d_ssm // heads
+    else:
+        head_dim = _whole(where, "mamba_d_head", head_dim_value, 1)
+    return dict(num_mamba_layers=layers, mamba_parallel=True, mamba_num_heads=heads, mamba_head_dim=head_dim,
+                ssm_state_size=_int(cfg, "mamba_d_state", where=where),
+                mamba_groups=_int(cfg, "mamba_n_groups", default=1, where=where),
+                mamba_conv_kernel=_int(cfg, "mamba_d_conv", default=4, where=where),
+                mamba_chunk_size=_int(cfg, "mamba_chunk_size", default=256, where=where))
+
+
+def _sparse_attention_fields(cfg: dict[str, Any], where: str) -> dict[str, Any]:
+    """DeepSeek sparse attention: the indexer's heads and width and the tokens each query keeps."""
+    if cfg.get("index_topk") is None:
+        return {}
+    return dict(index_topk=_int(cfg, "index_topk", maximum=MAX_LENGTH, where=where),
+                index_n_heads=_int(cfg, "index_n_heads", where=where),
+                index_head_dim=_int(cfg, "index_head_dim", where=where))
 
 
 def _check_meta(meta: dict[str, Any], where: str) -> None:
@@ -598,7 +833,7 @@ def model_from_config(cfg: Any, *, model_id: str = "custom", meta: dict[str, Any
     if heads % kv_heads:
         raise InputError(f"{where}: num_attention_heads ({heads}) is not a multiple of num_key_value_heads ({kv_heads})")
     vocab = _int(cfg, "vocab_size", "padded_vocab_size", where=where)
-    gelu_mlp = model_type in _GELU_MLP_TYPES
+    gelu_mlp = model_type in _GELU_MLP_TYPES or cfg.get("mlp_hidden_act") == "relu2"  # Nemotron-H: relu^2, no gate
     intermediate = _int(cfg, "intermediate_size_mlp" if model_type.startswith("llama4") else "intermediate_size",
                         "intermediate_size", "n_inner", "ffn_hidden_size", "ffn_dim",
                         default=4 * hidden, where=where)
@@ -625,10 +860,11 @@ def model_from_config(cfg: Any, *, model_id: str = "custom", meta: dict[str, Any
         if model_type.startswith("llama4"):
             shared = moe_inter  # one shared expert of the routed experts' width
         moe_layers = _moe_layers(cfg, layers, model_type, where)
+    hybrid = _hybrid_fields(cfg, layers, where)
 
     # Multi-head latent attention.
     kv_lora = _int(cfg, "kv_lora_rank", default=0, minimum=0, where=where)
-    mla = dict(q_lora_rank=0, kv_lora_rank=0, qk_rope_head_dim=0, qk_nope_head_dim=0, v_head_dim=0)
+    mla: dict[str, Any] = dict(q_lora_rank=0, kv_lora_rank=0, qk_rope_head_dim=0, qk_nope_head_dim=0, v_head_dim=0)
     if kv_lora:
         mla = dict(
             q_lora_rank=_int(cfg, "q_lora_rank", default=0, minimum=0, where=where),
@@ -640,7 +876,7 @@ def model_from_config(cfg: Any, *, model_id: str = "custom", meta: dict[str, Any
         kv_heads = heads  # MLA decompresses to every head; the cache is the shared latent
 
     # Head width: explicit, or hidden_size / heads (which must then divide; MLA has its own widths).
-    dim_name, dim = _lookup(cfg, ("head_dim", "kv_channels"))
+    dim_name, dim = _lookup(cfg, ("head_dim", "kv_channels", "attention_head_dim"))
     if dim is not None:
         head_dim = _whole(where, dim_name, dim, 1)
     elif hidden % heads and not kv_lora:
@@ -680,7 +916,7 @@ def model_from_config(cfg: Any, *, model_id: str = "custom", meta: dict[str, Any
         num_heads=heads,
         num_kv_heads=kv_heads,
         head_dim=head_dim,
-        intermediate_size=intermediate if moe_layers < layers else 0,
+        intermediate_size=intermediate if moe_layers < layers - hybrid.get("num_mixer_only_layers", 0) else 0,
         vocab_size=vocab,
         tie_word_embeddings=bool(tie),
         gated_mlp=not gelu_mlp,
@@ -688,7 +924,7 @@ def model_from_config(cfg: Any, *, model_id: str = "custom", meta: dict[str, Any
         qkv_bias=(_flag(cfg, "attention_bias", where) or _flag(cfg, "qkv_bias", where)
                   or _flag(cfg, "add_qkv_bias", where) or model_type in ("qwen2", "qwen2_moe")),
         mlp_bias=_flag(cfg, "mlp_bias", where) or model_type == "gptj",
-        qk_norm=(model_type in ("qwen3", "qwen3_moe", "gemma3", "gemma3_text", "olmo2")
+        qk_norm=(model_type in ("qwen3", "qwen3_moe", "qwen3_next", "gemma3", "gemma3_text", "olmo2")
                  or (model_type == "glm4_moe" and _flag(cfg, "use_qk_norm", where))),  # GLM-4.5/4.6: per config
         sliding_window=window,
         num_sliding_layers=n_sliding,
@@ -699,6 +935,9 @@ def model_from_config(cfg: Any, *, model_id: str = "custom", meta: dict[str, Any
         num_moe_layers=moe_layers,
         expert_bias=model_type == "gpt_oss",
         attention_sinks=model_type == "gpt_oss",
+        attn_output_gate=_flag(cfg, "attn_output_gate", where, default=model_type == "qwen3_next"),
+        **hybrid,
+        **_sparse_attention_fields(cfg, where),
         checkpoint_precision=stored,
         checkpoint_problem=problem,
         aliases=tuple(a.lower() for a in meta.get("aliases", [])),

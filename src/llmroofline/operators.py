@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from . import hybrid
 from .errors import InputError, show
 from .model import ModelSpec, expected_experts_touched
 from .moe_balance import check_imbalance
@@ -169,6 +170,22 @@ def cached_positions(new, past, window: float):
     return np.minimum(np.asarray(past, dtype=float) + new, window + new - 1)
 
 
+MLA_LATENT_MAX_NEW = 8  # new tokens per sequence still decoded in the latent space (a verify pass)
+
+
+def _absorbed(model: ModelSpec, new) -> np.ndarray:
+    """1 where MLA runs in the latent space (weights absorbed, MQA mode), 0 where it decompresses K
+    and V per head: decode passes absorb, including the verify pass of speculative decoding (up to
+    MLA_LATENT_MAX_NEW tokens per sequence: FlashMLA takes several query tokens per sequence for
+    multi-token prediction, and serving stacks verify drafts in the latent space); prefill
+    decompresses, except under sparse attention, which DeepSeek-V3.2 runs in MQA mode for prefill
+    and decode alike (its top-k keys are gathered from the latent cache)."""
+    new = np.asarray(new, dtype=float)
+    if model.is_sparse_attention:
+        return np.ones_like(new)
+    return (new <= MLA_LATENT_MAX_NEW).astype(float)
+
+
 def _attention_ops(model: ModelSpec, g: AttentionGroup, sh: Sharding, kv_bytes: float,
                    fused: bool, window: float, count: int, suffix: str) -> list[Operator]:
     """QK, softmax and SV of one layer kind. Fused (flash-style): scores never touch memory."""
@@ -185,7 +202,7 @@ def _attention_ops(model: ModelSpec, g: AttentionGroup, sh: Sharding, kv_bytes: 
         # kv_lora dims, one latent vector per position shared by all heads and replicated per device.
         # Prefill decompresses K and V per head (kv_b_proj) and attends over qk_nope+rope / v dims.
         # Decided per grid point: a grid may mix one-token and longer passes.
-        absorbed = (q == 1).astype(float)
+        absorbed = _absorbed(model, q)
         d_qk = absorbed * (model.kv_lora_rank + model.qk_rope_head_dim) + (1 - absorbed) * model.q_head_dim
         d_v = absorbed * model.kv_lora_rank + (1 - absorbed) * model.v_head_dim
         k_read = positions * (model.kv_lora_rank + model.qk_rope_head_dim) * kv_bytes
@@ -294,58 +311,71 @@ def forward_ops(model: ModelSpec, *, groups: list[AttentionGroup], weight_dtype:
     kvb = bytes_per_element(kv_dtype)
     tokens = sum(np.asarray(g.batch, dtype=float) * np.asarray(g.new, dtype=float) for g in groups)
     seqs = sum(np.asarray(g.batch, dtype=float) for g in groups)
-    h, L = m.hidden_size, m.num_layers
+    h = m.hidden_size
     ops: list[Operator] = [
         # Embedding lookup: gather one 16-bit row per token.
         _elementwise("embed", tokens, h, 0.0, 1.0, 1.0, 1),
         # Fused residual add + norm: reads residual and input, writes both.
-        _elementwise("attn/norm", tokens, h, 5.0, 2.0, 2.0, L, weight_elems=h),
+        _elementwise("attn/norm", tokens, h, 5.0, 2.0, 2.0, m.num_mixer_layers, weight_elems=h),
     ]
 
+    La = m.num_attention_layers
     heads = m.num_heads / tp
     if m.is_mla:
         cache_width = m.kv_lora_rank + m.qk_rope_head_dim
         if m.q_lora_rank:
-            ops.append(_linear("attn/q_a_proj", tokens, h, m.q_lora_rank, wb, gp, L))
-            ops.append(_linear("attn/q_b_proj", tokens, m.q_lora_rank, heads * m.q_head_dim, wb, gp, L))
+            ops.append(_linear("attn/q_a_proj", tokens, h, m.q_lora_rank, wb, gp, La))
+            ops.append(_linear("attn/q_b_proj", tokens, m.q_lora_rank, heads * m.q_head_dim, wb, gp, La))
         else:
-            ops.append(_linear("attn/q_proj", tokens, h, heads * m.q_head_dim, wb, gp, L))
+            ops.append(_linear("attn/q_proj", tokens, h, heads * m.q_head_dim, wb, gp, La))
         # The compressed latent (+ decoupled rope key) is what the cache stores.
-        ops.append(_linear("attn/kv_a_proj", tokens, h, cache_width, wb, gp, L, cache_bytes=kvb))
+        ops.append(_linear("attn/kv_a_proj", tokens, h, cache_width, wb, gp, La, cache_bytes=kvb))
     else:
         kv_heads = math.ceil(m.num_kv_heads / tp)
         kv_width = kv_heads * m.head_dim
-        ops.append(_linear("attn/q_proj", tokens, h, heads * m.head_dim, wb, gp, L))
-        ops.append(_linear("attn/k_proj", tokens, h, kv_width, wb, gp, L, cache_bytes=kvb))
-        ops.append(_linear("attn/v_proj", tokens, h, kv_width, wb, gp, L, cache_bytes=kvb))
+        gate = 2 if m.attn_output_gate else 1  # the output gate comes out of q_proj beside the query
+        ops.append(_linear("attn/q_proj", tokens, h, gate * heads * m.head_dim, wb, gp, La))
+        ops.append(_linear("attn/k_proj", tokens, h, kv_width, wb, gp, La, cache_bytes=kvb))
+        ops.append(_linear("attn/v_proj", tokens, h, kv_width, wb, gp, La, cache_bytes=kvb))
 
     for g in groups:
         suffix = f"_{g.label}" if g.label else ""
         if m.is_mla:
             batch = np.asarray(g.batch, dtype=float)
-            absorbed = (np.asarray(g.new, dtype=float) == 1).astype(float)
+            absorbed = _absorbed(m, g.new)
             if np.any(absorbed):
-                # Absorbed W_UK into the query and W_UV after attention (per head, kv_lora wide).
+                # Absorbed W_UK into the query and W_UV after attention (per head, kv_lora wide), per new token.
+                new_tokens = batch * np.asarray(g.new, dtype=float)
                 mla_decode = [
-                    _linear(f"attn/q_absorb{suffix}", batch, m.qk_nope_head_dim, m.kv_lora_rank * heads, wb, gp, L),
-                    _linear(f"attn/v_absorb{suffix}", batch, m.kv_lora_rank * heads, m.v_head_dim, wb, gp, L),
+                    _linear(f"attn/q_absorb{suffix}", new_tokens, m.qk_nope_head_dim, m.kv_lora_rank * heads, wb, gp, La),
+                    _linear(f"attn/v_absorb{suffix}", new_tokens, m.kv_lora_rank * heads, m.v_head_dim, wb, gp, La),
                 ]
                 ops += [_masked(op, absorbed) for op in mla_decode]
             if not np.all(absorbed):
                 past_and_new = batch * cached_positions(g.new, g.past, math.inf)
                 op = _linear(f"attn/kv_b_proj{suffix}", past_and_new, m.kv_lora_rank,
-                             heads * (m.qk_nope_head_dim + m.v_head_dim), wb, gp, L)
+                             heads * (m.qk_nope_head_dim + m.v_head_dim), wb, gp, La)
                 ops.append(_masked(op, 1 - absorbed))
         if m.num_global_layers:
-            ops += _attention_ops(m, g, sh, kvb, fused_attention, math.inf, m.num_global_layers, suffix)
+            ops += _attention_ops(m, g, sh, kvb, fused_attention, m.attention_span, m.num_global_layers, suffix)
+        if m.is_sparse_attention:
+            ops += _indexer_attention_ops(m, g, La, suffix, gp)
+        if m.num_linear_layers or m.num_mamba_layers:
+            ops += recurrent_scan_ops(m, g, sh, suffix)
         if m.num_sliding_layers:
             ops += _attention_ops(m, g, sh, kvb, fused_attention, float(m.sliding_window),
                                   m.num_sliding_layers, f"_local{suffix}")
 
-    ops.append(_linear("attn/o_proj", tokens, heads * m.attn_v_head_dim, h, wb, gp, L))
+    if m.attn_output_gate:  # o · sigmoid(gate) before o_proj
+        ops.append(_elementwise("attn/output_gate", tokens, heads * m.head_dim, 5.0, 2.0, 1.0, La))
+    ops.append(_linear("attn/o_proj", tokens, heads * m.attn_v_head_dim, h, wb, gp, La))
+    if m.is_sparse_attention:
+        ops += _indexer_projection_ops(m, tokens, wb, gp, La)
+    if m.num_linear_layers or m.num_mamba_layers:
+        ops += recurrent_projection_ops(m, tokens, seqs, sh, wb, gp)
     if tp > 1:
-        ops.append(_all_reduce("attn/all_reduce", tokens, h, tp, L))
-    ops.append(_elementwise("mlp/norm", tokens, h, 5.0, 2.0, 2.0, L, weight_elems=h))
+        ops.append(_all_reduce("attn/all_reduce", tokens, h, tp, m.num_mixer_layers))
+    ops.append(_elementwise("mlp/norm", tokens, h, 5.0, 2.0, 2.0, m.num_mlp_layers, weight_elems=h))
 
     if m.num_dense_layers:
         ops += _mlp_ops(m, "mlp", tokens, m.intermediate_size / tp, weights.bytes("mlp"), rates["mlp"],
@@ -354,7 +384,7 @@ def forward_ops(model: ModelSpec, *, groups: list[AttentionGroup], weight_dtype:
         ops += _moe_ops(m, tokens, sh, weights, rates)
     if tp > 1:
         # With data-parallel attention the MoE layers combine by all-to-all (moe/all_to_all) instead.
-        ops.append(_all_reduce("mlp/all_reduce", tokens, h, tp, L if sh.dp == 1 else m.num_dense_layers))
+        ops.append(_all_reduce("mlp/all_reduce", tokens, h, tp, m.num_mlp_layers if sh.dp == 1 else m.num_dense_layers))
 
     if include_lm_head:
         # Only the last position of each sequence needs logits.
@@ -421,6 +451,136 @@ def _moe_ops(m: ModelSpec, tokens, sh: Sharding, weights: WeightPrecision, rates
         op = _all_reduce("moe/all_to_all", t * k * hot * (dispatch + ACT_BYTES) / ACT_BYTES, h, sh.ep, n)
         ops.append(Operator(**{**op.__dict__, "comm_pattern": "all_to_all"}))
     return ops
+
+
+# ---- recurrent mixers (Gated DeltaNet, Mamba-2) and the sparse-attention indexer -------------
+# Sizes and their sources: hybrid.py.
+
+def _attention_kind(new) -> str:
+    """A table label: decode-like where every sequence adds one token (the roofline decides per point)."""
+    return ATTN_DECODE if np.all(np.asarray(new) == 1) else ATTN_PREFILL
+
+
+def _conv(name: str, tokens, seqs, channels: float, kernel: int, count: int) -> Operator:
+    """Short causal depthwise convolution + SiLU over `channels` per token: 2·kernel + 4 FLOPs per
+    element; reads and writes the activations once, and each sequence's last kernel-1 inputs
+    (the conv state) once each way."""
+    op = _elementwise(name, tokens, channels, 2.0 * kernel + 4.0, 1.0, 1.0, count, weight_elems=channels * kernel)
+    state = np.asarray(seqs, dtype=float) * (channels * max(kernel - 1, 0) * hybrid.STATE_BYTES)
+    return Operator(**{**op.__dict__, "kv_read_bytes": state, "kv_write_bytes": state})
+
+
+def recurrent_projection_ops(m: ModelSpec, tokens, seqs, sh: Sharding, wb: float, gp: str) -> list[Operator]:
+    """Projections, convolution and gated norm of the linear-attention and Mamba layers (heads
+    split over tp); the recurrence itself runs per group (recurrent_scan_ops)."""
+    h, tp = m.hidden_size, sh.tp
+    ops: list[Operator] = []
+    if m.num_linear_layers:
+        n = m.num_linear_layers
+        vd = hybrid.linear_value_dim(m) / tp
+        ops += [
+            _linear("linear/in_proj_qkvz", tokens, h, hybrid.linear_in_proj_width(m) / tp, wb, gp, n),
+            _linear("linear/in_proj_ba", tokens, h, 2 * m.linear_num_value_heads / tp, wb, gp, n),
+            _conv("linear/conv", tokens, seqs, hybrid.linear_conv_dim(m) / tp, m.linear_conv_kernel, n),
+            # RMS norm of each head's output times SiLU(z): reads o and z, writes one.
+            _elementwise("linear/norm_gate", tokens, vd, 8.0, 2.0, 1.0, n, weight_elems=m.linear_value_head_dim),
+            _linear("linear/out_proj", tokens, vd, h, wb, gp, n),
+        ]
+    if m.num_mamba_layers:
+        n = m.num_mamba_layers
+        inner = hybrid.mamba_inner(m) / tp
+        ops += [
+            _linear("mamba/in_proj", tokens, h, hybrid.mamba_in_proj_width(m) / tp, wb, gp, n),
+            _conv("mamba/conv", tokens, seqs, hybrid.mamba_conv_dim(m) / tp, m.mamba_conv_kernel, n),
+        ]
+        if m.mamba_dt_rank:  # Mamba-1: dt, B, C from x (x_proj), dt back to full width (dt_proj)
+            ops += [_linear("mamba/x_proj", tokens, inner, hybrid.mamba1_x_proj_width(m), wb, gp, n),
+                    _linear("mamba/dt_proj", tokens, m.mamba_dt_rank, inner, wb, gp, n)]
+        ops += [
+            # Mamba-2: gated RMS norm; Mamba-1: y·silu(z) only.
+            _elementwise("mamba/norm_gate", tokens, inner, 8.0, 2.0, 1.0, n,
+                         weight_elems=0 if m.mamba_dt_rank else inner),
+            _linear("mamba/out_proj", tokens, inner, h, wb, gp, n),
+        ]
+    return ops
+
+
+def recurrent_scan_ops(m: ModelSpec, g: AttentionGroup, sh: Sharding, suffix: str) -> list[Operator]:
+    """The recurrence of the linear-attention and Mamba layers for one group of sequences.
+
+    FLOPs per token: (FLOPs per state element) x state elements (hybrid.py derives 7 for Gated
+    DeltaNet, 5 for Mamba-2); the same count stands for the chunked prefill form, whose
+    intra-chunk products cost about what the per-token state update saves. The state is read
+    and written once per chunk of each sequence: once per decode step, ceil(new / chunk) times
+    in a prefill. Nothing here grows with the context length.
+    """
+    b = np.asarray(g.batch, dtype=float)
+    new = np.asarray(g.new, dtype=float)
+    t = b * new
+    common: dict[str, Any] = dict(kind=_attention_kind(new), precision="fp16", weight_bytes=ZERO, gemm_rows=new)
+    ops = []
+    if m.num_linear_layers:
+        state = hybrid.linear_state_elements(m) / sh.tp
+        passes = b * np.ceil(new / hybrid.GDN_CHUNK_TOKENS)
+        kd, vd, nv = hybrid.linear_key_dim(m), hybrid.linear_value_dim(m), m.linear_num_value_heads
+        ops.append(Operator(
+            name=f"linear/recurrence{suffix}", count=m.num_linear_layers,
+            flops=t * (hybrid.GDN_FLOPS_PER_STATE_ELEMENT * state),
+            act_read_bytes=t * ((2 * kd + vd + 2 * nv) / sh.tp * ACT_BYTES),  # q, k, v, beta, decay
+            act_write_bytes=t * (vd / sh.tp * ACT_BYTES),
+            kv_read_bytes=passes * (state * hybrid.STATE_BYTES), kv_write_bytes=passes * (state * hybrid.STATE_BYTES),
+            **common))
+    if m.num_mamba_layers:
+        state = hybrid.mamba_state_elements(m) / sh.tp
+        passes = b * np.ceil(new / m.mamba_chunk_size)
+        inner, gs = hybrid.mamba_inner(m), m.mamba_groups * m.ssm_state_size
+        ops.append(Operator(
+            name=f"mamba/scan{suffix}", count=m.num_mamba_layers,
+            flops=t * (hybrid.mamba_flops_per_state_element(m) * state),
+            act_read_bytes=t * ((inner + 2 * gs + m.mamba_num_heads) / sh.tp * ACT_BYTES),  # x, B, C, dt
+            act_write_bytes=t * (inner / sh.tp * ACT_BYTES),
+            kv_read_bytes=passes * (state * hybrid.STATE_BYTES), kv_write_bytes=passes * (state * hybrid.STATE_BYTES),
+            **common))
+    return ops
+
+
+def _indexer_projection_ops(m: ModelSpec, tokens, wb: float, gp: str, count: int) -> list[Operator]:
+    """The lightning indexer's query (from the q latent), its one shared key (written to the
+    indexer's fp8 cache) and per-head weights. Replicated on every tensor-parallel device, as
+    vLLM and SGLang run it."""
+    n, d, h = m.index_n_heads, m.index_head_dim, m.hidden_size
+    return [
+        _linear("attn/indexer_q", tokens, m.q_lora_rank or h, n * d, wb, gp, count),
+        _linear("attn/indexer_k", tokens, h, d, wb, gp, count, cache_bytes=hybrid.indexer_key_bytes(m) / d),
+        _linear("attn/indexer_weights", tokens, h, n, wb, gp, count),
+    ]
+
+
+def _indexer_attention_ops(m: ModelSpec, g: AttentionGroup, count: int, suffix: str, rate: str) -> list[Operator]:
+    """The indexer scores every cached position for each new token, then picks the top k.
+
+    Scores: per (query, key) pair n_heads · (2·d dot product + ReLU, weight, sum) at the attention
+    projections' GEMM rate (fp8 where the device and checkpoint have it, as DeepSeek runs it), reading
+    each position's cached index key; the fp32 scores are written and read back by the top-k
+    selection, which writes k indices per token. Linear in the context, unlike the main attention,
+    which sees at most index_topk positions (the attention ops' window).
+    """
+    b = np.asarray(g.batch, dtype=float)
+    new = np.asarray(g.new, dtype=float)
+    pairs = b * attended_pairs(new, g.past, math.inf)
+    positions = b * cached_positions(new, g.past, math.inf)
+    n, d = m.index_n_heads, m.index_head_dim
+    t = b * new
+    score = Operator(
+        name=f"attn/indexer_score{suffix}", kind=_attention_kind(new), precision=rate, count=count,
+        flops=pairs * (n * (2.0 * d + 3.0)), weight_bytes=ZERO,
+        act_read_bytes=t * (n * d * 1.0), act_write_bytes=pairs * 4.0,
+        kv_read_bytes=positions * hybrid.indexer_key_bytes(m), kv_write_bytes=ZERO, gemm_rows=new)
+    topk = Operator(
+        name=f"attn/indexer_topk{suffix}", kind=ELEMENTWISE, precision="fp16", count=count,
+        flops=pairs * 1.0, weight_bytes=ZERO, act_read_bytes=pairs * 4.0, act_write_bytes=t * (m.index_topk * 4.0),
+        kv_read_bytes=ZERO, kv_write_bytes=ZERO)
+    return [score, topk]
 
 
 def op_totals(ops: list[Operator], prefix: str = "") -> dict[str, np.ndarray]:

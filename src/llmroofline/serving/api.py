@@ -310,7 +310,8 @@ def serve(model, hardware, rate, input_len: Any = 512, output_len: Any = 128, *,
             unstated = " or ".join(sorted({h.id for h in (pdev, dep.hardware) if h.scale_out_default}))
             notes.append(f"KV transfer between nodes at an assumed {SCALE_OUT_DEFAULT_GBIT_S:g} Gb/s NIC per GPU "
                          f"(the catalog states no scale-out network for {unstated})")
-        xfer = i_s * kv_bytes / bw
+        # The prompt's KV cache, and the fixed recurrent state of linear-attention/Mamba layers.
+        xfer = (i_s * kv_bytes + dep.model.state_bytes_per_sequence()) / bw
         s_pick = s_i[pick][:, None]
         p_slot, w_slot = _slots(ok_d, float(st["x_cap"]) * d_mean, b_dec, d_mean * taus)
         ttft_samples = wait_samples(rho, wq, u_wait) + wait_samples(p_slot, w_slot, u_slot) + s_pick + xfer[pick][:, None]
