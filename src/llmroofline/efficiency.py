@@ -122,6 +122,19 @@ class Calibration:
     def for_device(self, hw: Hardware, runtime: Any = None) -> Efficiency:
         if not self.physical:
             return self.families.get(hw.family, self.default)
+        # Kept per device and profile object (a search asks for the same pair once per layout).
+        memo = self.__dict__.setdefault("_efficiencies", {})
+        hit = memo.get((id(hw), id(runtime)))
+        if hit is not None and hit[0] is hw and hit[1] is runtime and isinstance(runtime, RuntimeProfile):
+            return hit[2]
+        eff = self._for_device(hw, runtime)
+        if isinstance(runtime, RuntimeProfile):
+            if len(memo) >= 256:
+                memo.clear()
+            memo[(id(hw), id(runtime))] = (hw, runtime, eff)  # the objects are kept, so that their ids stay theirs
+        return eff
+
+    def _for_device(self, hw: Hardware, runtime: Any) -> Efficiency:
         pri = kernel_priors()
         factors = self.family_factors.get(hw.family, {})
         # A family's factor corrects its family's prior; a device with its own published figure keeps it.

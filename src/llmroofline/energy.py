@@ -31,7 +31,7 @@ from .efficiency import Efficiency
 from .errors import InputError, show
 from .hardware import Hardware, read_yaml
 from .operators import Operator
-from .roofline import operator_times
+from .roofline import NO_COMM, in_order, operator_times, small_pass_stacks
 
 POWER_FILE = CATALOG_ROOT / "priors" / "power.yaml"
 FIELDS = ("idle", "compute", "memory", "comm")
@@ -142,6 +142,11 @@ class Work:
 
 def pass_work(ops: list[Operator], hw: Hardware, eff: Efficiency) -> Work:
     """Activity seconds of one pass: every instance of every operator, timed as `pass_seconds` times them."""
+    stacks = small_pass_stacks(ops, hw, eff)
+    if stacks is not None:  # a small grid: the same sums, in the same order, in a few numpy calls
+        c, m, k, counts = stacks
+        return Work(in_order(counts * c), in_order(counts * np.maximum(c, m)),
+                    in_order(counts * k) if k is not NO_COMM else np.zeros(()))
     compute = busy = comm = np.zeros(())
     memo: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for op in ops:

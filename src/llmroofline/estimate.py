@@ -88,8 +88,8 @@ class Deployment:
     @cached_property
     def gemm_precisions(self) -> dict[str, str]:
         """The device rate each module group's GEMMs run at."""
-        w = self.weights
-        return {g: gemm_precision(w.format(g).precision, self.hardware.precisions) for g in GROUPS}
+        w, available = self.weights, self.hardware.precisions
+        return {g: gemm_precision(w.format(g).precision, available) for g in GROUPS}
 
     @property
     def gemm_precision(self) -> str:
@@ -108,14 +108,18 @@ class Deployment:
                            gemm_precision=self.gemm_precisions, sharding=self.sharding,
                            fused_attention=self.fused_attention)
 
+    @cached_property
+    def _pass_key(self) -> tuple:
+        """What a pass's operators depend on besides the sizes: the device only through the rate
+        each group's GEMMs run at."""
+        return (self.model.id, tuple(sorted(self.gemm_precisions.items())), self.sharding,
+                _text_of(self.weights), self.kv_dtype, self.fused_attention)
+
     def pass_ops(self, groups: list[AttentionGroup]) -> list[Operator]:
         """The pass's operators; built once per deployment and sizes inside `reuse_passes()`."""
         if _PASS_CACHE is None:
             return self.ops(groups)
-        # The device enters the operators only through the rate each group's GEMMs run at.
-        key = (self.model.id, tuple(sorted(self.gemm_precisions.items())), self.sharding,
-               repr(self.weights), self.kv_dtype, self.fused_attention,
-               tuple((g.label, *(_array_key(x) for x in (g.batch, g.new, g.past))) for g in groups))
+        key = (self._pass_key, tuple((g.label, *(_array_key(x) for x in (g.batch, g.new, g.past))) for g in groups))
         if key not in _PASS_CACHE:
             _PASS_CACHE[key] = self.ops(groups)
         return _PASS_CACHE[key]
@@ -126,7 +130,22 @@ class Deployment:
 _PASS_CACHE: dict[tuple, list[Operator]] | None = None
 
 
+_TEXTS: dict[int, tuple[object, str]] = {}
+
+
+def _text_of(x: object) -> str:
+    """repr(x), kept by identity for the objects a search passes again and again."""
+    hit = _TEXTS.get(id(x))
+    if hit is None or hit[0] is not x:
+        if len(_TEXTS) >= 256:
+            _TEXTS.clear()
+        hit = _TEXTS[id(x)] = (x, repr(x))  # the object is kept, so that its id stays its own
+    return hit[1]
+
+
 def _array_key(x) -> tuple:
+    if isinstance(x, (int, float)):
+        return ((), float(x))
     a = np.asarray(x, dtype=float)
     return (a.shape, a.tobytes())
 
@@ -457,6 +476,12 @@ class Estimate:
 
 def _as_lengths(name: str, value, minimum: int = 1) -> np.ndarray:
     """Whole numbers >= minimum (a number, a list or an array) as a float64 array."""
+    upper = ABSURD_BATCH if name == "batch" else ABSURD_LENGTH
+    if type(value) in (int, float) and minimum <= value <= upper and value == round(value):  # the usual cases
+        return np.asarray(value, dtype=float)
+    if type(value) is np.ndarray and value.dtype == np.float64 and value.size:  # ... checked at once
+        if ((value >= minimum) & (value <= upper) & (value == np.round(value))).all():  # NaN fails, inf too
+            return value
     a = None
     if not isinstance(value, (str, bytes, bool, np.bool_, dict, set)):
         try:
@@ -468,7 +493,6 @@ def _as_lengths(name: str, value, minimum: int = 1) -> np.ndarray:
         raise InputError(f"{name} must be a whole number or a list of whole numbers, got {show(value)}")
     if np.any(a < minimum) or np.any(a != np.round(a)):
         raise InputError(f"{name} must be whole numbers >= {minimum}, got {show(value)}")
-    upper = ABSURD_BATCH if name == "batch" else ABSURD_LENGTH
     if np.any(a > upper):
         raise InputError(f"{name} = {show(value)} is absurdly large (allowed up to {upper:g})")
     return a
@@ -589,7 +613,8 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
     bands = {k: cal.error_bands.get(f"{k}:{measured_mode}", v) for k, v in cal.error_bands.items() if ":" not in k}
 
     def full(x):
-        return np.broadcast_to(np.asarray(x, dtype=float), shape).copy()
+        a = np.asarray(x, dtype=float)
+        return a.copy() if a.shape == shape else np.broadcast_to(a, shape).copy()
 
     mem = MemoryUse(weights=full(mem.weights), kv_cache=full(mem.kv_cache), activations=full(mem.activations),
                     capacity=mem.capacity)

@@ -119,12 +119,17 @@ def parse_yaml(text: str, where: str) -> Any:
     """YAML text to plain data through `yaml.safe_load` (tags that would build Python objects are
     refused); a mapping that repeats a key is refused too, where PyYAML would keep the last value."""
     try:
-        root = yaml.compose(text, Loader=SAFE_LOADER)  # nodes only: nothing is constructed
-        dup = _duplicate_key(root) if root is not None else None
-        if dup is not None:
-            raise InputError(f"{where} is not valid YAML: key {clean_name(dup[0], 60)!r} appears twice "
-                             f"in one mapping (line {dup[1]})")
-        return yaml.load(text, Loader=SAFE_LOADER)  # noqa: S506 - the safe loader
+        # Composed once: the nodes are checked for repeated keys, then built (what yaml.safe_load does).
+        loader = SAFE_LOADER(text)
+        try:
+            root = loader.get_single_node()  # nodes only: nothing is constructed
+            dup = _duplicate_key(root) if root is not None else None
+            if dup is not None:
+                raise InputError(f"{where} is not valid YAML: key {clean_name(dup[0], 60)!r} appears twice "
+                                 f"in one mapping (line {dup[1]})")
+            return loader.construct_document(root) if root is not None else None
+        finally:
+            loader.dispose()
     except InputError:
         raise
     except yaml.YAMLError as e:

@@ -10,6 +10,7 @@ measured on the held-out rows where the public set has such rows, stated priors 
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -67,16 +68,29 @@ def factor_levels(widen: dict[str, float], conditions: dict[str, Any]) -> tuple[
     exponentials of an interval are taken on those levels, not on every grid point.
     """
     names = list(conditions)
-    holds = [np.asarray(conditions[k], dtype=bool) for k in names]
     index = np.zeros((), dtype=np.int64)
-    for bit, h in enumerate(holds):
+    for bit, k in enumerate(names):
+        h = conditions[k]
+        if isinstance(h, (bool, np.bool_)):  # one value for the whole grid
+            if h:
+                index = index + (1 << bit)
+            continue
+        h = np.asarray(h, dtype=bool)
         if h.ndim or bool(h):
             index = index + (h.astype(np.int64) << bit)
-    codes = np.arange(1 << len(names))
+    return _levels(tuple((k, widen.get(k, 1.0)) for k in names)), index
+
+
+@functools.lru_cache(maxsize=64)
+def _levels(factors: tuple[tuple[str, float], ...]) -> np.ndarray:
+    """The product of the factors of each combination of conditions (bit i: condition i holds)."""
+    codes = np.arange(1 << len(factors))
     levels = np.ones(())
-    for bit, k in enumerate(names):
-        levels = levels * np.where(codes >> bit & 1, widen.get(k, 1.0), 1.0)
-    return np.broadcast_to(levels, codes.shape), index
+    for bit, (_, f) in enumerate(factors):
+        levels = levels * np.where(codes >> bit & 1, f, 1.0)
+    out = np.array(np.broadcast_to(levels, codes.shape))
+    out.flags.writeable = False  # shared between calls
+    return out
 
 
 def metric_interval(value, quantiles: list[float], factor) -> tuple[np.ndarray, np.ndarray]:

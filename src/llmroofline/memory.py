@@ -144,6 +144,10 @@ def _check_parallel(model: ModelSpec, tp: int, pp: int) -> None:
 
 
 def _non_negative(name: str, value) -> np.ndarray:
+    if type(value) in (float, np.float64) and 0 <= value < math.inf:  # the usual cases, checked at once
+        return np.asarray(value)
+    if type(value) is np.ndarray and value.dtype == np.float64 and ((value >= 0) & (value < math.inf)).all():
+        return value
     try:
         a = np.asarray(value, dtype=float)
     except (TypeError, ValueError):

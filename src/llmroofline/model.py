@@ -373,6 +373,22 @@ class ModelSpec:
         layers (attention, MLP, experts) in it, router and embeddings as the checkpoint has them
         (16 bit). A WeightPrecision: as given.
         """
+        # Kept per model (derived, not a field: eq and hash ignore it), by value for names and by
+        # identity for a WeightPrecision (hashing one walks all its formats).
+        memo = self.__dict__.setdefault("_weight_precisions", {})
+        key = (type(weight_dtype), weight_dtype if weight_dtype is None or isinstance(weight_dtype, str)
+               else id(weight_dtype))
+        hit = memo.get(key)
+        if hit is not None and (hit[0] is weight_dtype or isinstance(weight_dtype, str)):
+            return hit[1]
+        wp = self._weight_precision(weight_dtype)
+        if isinstance(weight_dtype, (str, WeightPrecision)) or weight_dtype is None:
+            if len(memo) >= 64:
+                memo.clear()
+            memo[key] = (weight_dtype, wp)  # the object is kept, so that its id stays its own
+        return wp
+
+    def _weight_precision(self, weight_dtype: Any) -> WeightPrecision:
         if weight_dtype is None or (isinstance(weight_dtype, str) and weight_dtype.strip().lower() in CHECKPOINT + ("",)):
             if self.checkpoint_precision is None:
                 raise InputError(f"{self.checkpoint_problem}; give a weight precision (--weight-dtype) instead")
@@ -391,8 +407,14 @@ class ModelSpec:
         """Bytes of each module group (and `norms`): matrices at the group's bytes per element
         (scales included), vectors at 2 bytes."""
         wp = self.weight_precision(weight_dtype)
-        return {g: matrix * (wp.bytes(g) if g in GROUPS else 2.0) + vectors * 2.0
-                for g, (matrix, vectors) in self.weight_elements().items()}
+        memo = self.__dict__.setdefault("_weight_bytes", {})
+        hit = memo.get(id(wp))
+        if hit is None or hit[0] is not wp:
+            if len(memo) >= 64:
+                memo.clear()
+            hit = memo[id(wp)] = (wp, {g: matrix * (wp.bytes(g) if g in GROUPS else 2.0) + vectors * 2.0
+                                       for g, (matrix, vectors) in self.weight_elements().items()})
+        return dict(hit[1])
 
     def weight_bytes(self, weight_dtype: Any = None) -> float:
         """Bytes of all weights. None: as the checkpoint stores them; a precision name: the linear

@@ -31,6 +31,14 @@ SMALL_WEIGHT_BYTES = 2.0  # norms and biases are kept in 16 bit
 GEMM, ATTN_PREFILL, ATTN_DECODE, ELEMENTWISE, COMM = "gemm", "attn_prefill", "attn_decode", "elementwise", "comm"
 
 
+# Fields that do not apply to an operator hold this 0-d zero (broadcast on use); read-only, so
+# that every operator can share it.
+ZERO = np.zeros(())
+ZERO.flags.writeable = False
+ONE = np.ones(())  # the GEMM rows of an operator that is not a GEMM
+ONE.flags.writeable = False
+
+
 @dataclass(frozen=True)
 class Operator:
     """One kernel of the forward pass. Byte and FLOP counts are arrays over the workload grid."""
@@ -45,8 +53,8 @@ class Operator:
     act_write_bytes: np.ndarray
     kv_read_bytes: np.ndarray
     kv_write_bytes: np.ndarray
-    gemm_rows: np.ndarray = field(default_factory=lambda: np.ones(()))  # M of a GEMM (tokens per weight)
-    comm_bytes: np.ndarray = field(default_factory=lambda: np.zeros(()))  # all-reduce message per device
+    gemm_rows: np.ndarray = field(default_factory=lambda: ONE)  # M of a GEMM (tokens per weight)
+    comm_bytes: np.ndarray = field(default_factory=lambda: ZERO)  # all-reduce message per device
     comm_devices: int = 1
     comm_pattern: str = "all_reduce"  # or "all_to_all"
     window: float = math.inf  # sliding window of the layers it belongs to, in tokens
@@ -67,10 +75,6 @@ class Operator:
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(self.bytes > 0, self.flops / np.where(self.bytes > 0, self.bytes, 1), np.inf)
 
-
-# Fields that do not apply to an operator hold this 0-d zero (broadcast on use).
-ZERO = np.zeros(())
-ZERO.flags.writeable = False
 
 
 @dataclass(frozen=True)
@@ -246,13 +250,17 @@ def _check_pass(model: ModelSpec, groups: list[AttentionGroup], sh: Sharding) ->
     for g in groups:
         for name in ("batch", "new", "past"):
             v = getattr(g, name)
-            try:
-                a = None if isinstance(v, (str, bytes)) or np.asarray(v).dtype == bool else np.asarray(v, dtype=float)
-            except (TypeError, ValueError, OverflowError):  # OverflowError: 10**400
-                a = None
+            a: np.ndarray | None
+            if isinstance(v, float) or type(v) is np.ndarray and v.dtype == np.float64:  # the usual case, quickly
+                a = np.asarray(v)
+            else:
+                try:
+                    a = None if isinstance(v, (str, bytes)) or np.asarray(v).dtype == bool else np.asarray(v, dtype=float)
+                except (TypeError, ValueError, OverflowError):  # OverflowError: 10**400
+                    a = None
             if a is None or a.size == 0:
                 raise InputError(f"AttentionGroup.{name} must be a number or an array of numbers, got {show(v)}")
-            if not np.all(np.isfinite(a)) or np.any(a < 0) or np.any(a > MAX_GROUP_SIZE):
+            if not ((a >= 0) & (a <= MAX_GROUP_SIZE)).all():  # NaN fails both comparisons, inf the second
                 raise InputError(f"AttentionGroup.{name} must be from 0 to {MAX_GROUP_SIZE:g}, got {show(v)}")
             shapes.append(a.shape)
     try:
@@ -277,14 +285,16 @@ def gemm_precisions(weights: WeightPrecision, gemm_precision: Any = None) -> dic
     """The rate each module group's GEMMs run at. A name: every linear group at it, router and
     lm_head at fp16; a mapping: per group (missing groups as None does); None: each group at its
     own format's native rate (precision.gemm_precision on a device that has every rate)."""
-    native = {g: rate_for(weights.format(g).precision, set(RATES)) for g in GROUPS}
+    def native(g: str) -> str:
+        return rate_for(weights.format(g).precision, set(RATES))
+
     if gemm_precision is None:
-        return native
+        return {g: native(g) for g in GROUPS}
     if isinstance(gemm_precision, str):
         p = normalize(gemm_precision, field="gemm_precision")
         return {g: p if g in LINEAR_GROUPS else "fp16" for g in GROUPS}
     if isinstance(gemm_precision, Mapping):
-        return {g: normalize(gemm_precision[g], field=f"gemm_precision[{g}]") if g in gemm_precision else native[g]
+        return {g: normalize(gemm_precision[g], field=f"gemm_precision[{g}]") if g in gemm_precision else native(g)
                 for g in GROUPS}
     raise InputError(f"gemm_precision must be a precision name or a mapping of groups to names, got {show(gemm_precision)}")
 

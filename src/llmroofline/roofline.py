@@ -3,12 +3,14 @@
 Calibrated, a kernel also pays a share of the shorter bound (`overlap_loss`): near the ridge real
 kernels neither hide memory behind compute nor compute behind memory completely.
 
-Each operator is timed over the whole grid at once; `time_ops` stacks the times to (n_ops, *grid)
-for tables and figures, `pass_seconds` adds them up operator by operator.
+Each operator is timed over the whole grid at once (`kernel_seconds`, for one operator or a stack
+of like ones); `time_ops` stacks the times to (n_ops, *grid) for tables and figures,
+`pass_seconds` adds them up in operator order (on a small grid, like kernels timed as stacks).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +18,7 @@ import numpy as np
 from .collectives import collective_time, links
 from .efficiency import Efficiency
 from .hardware import Hardware
-from .operators import ATTN_DECODE, ATTN_PREFILL, COMM, GEMM, Operator
+from .operators import ATTN_DECODE, ATTN_PREFILL, COMM, GEMM, ZERO, Operator
 
 
 def attainable_flops(intensity, peak: float, bandwidth: float):
@@ -90,45 +92,70 @@ _LOWP_MEMORY = {"fp8": "fp8_memory_factor", "int8": "fp8_memory_factor", "fp4": 
 
 
 def operator_times(op: Operator, hw: Hardware, eff: Efficiency,
-                   memo: dict[int, tuple[np.ndarray, np.ndarray]] | None = None
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                   memo: dict | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One operator's compute-bound, memory-bound and communication seconds per instance, over its grid.
 
     The branches are on the operator's kind (a label), never on values: values decide only where
     an attention kernel is a decode kernel (one new token per sequence), per grid point. `memo`
-    keeps the tile padding of GEMM rows shared by the operators of one pass (the same array).
+    keeps what the operators of one pass share per rows array (tile padding, attention fractions).
     """
-    if op.kind == COMM:
-        # Inside one scale-up domain the flat ring (all-reduce: 2(n-1)/n of the message per
-        # device); beyond it, the part that crosses domains rides the NICs (collectives.py).
-        comm_s = collective_time(op.comm_pattern, op.comm_bytes, op.comm_devices, links(hw, eff))
-    else:
-        comm_s = NO_COMM
-    peak = device_peak(hw, op.precision)
-    nbytes = op.bytes
-    if op.kind == GEMM:
-        frac = eff.gemm_compute * getattr(eff, _LOWP_FACTOR[op.precision]) if op.precision in _LOWP_FACTOR \
+    compute_s, memory_s = kernel_seconds(op.kind, op.precision, op.flops, op.bytes, op.gemm_rows, op.kv_read_bytes,
+                                         op.kv_group, hw, eff, memo)
+    return compute_s, memory_s, comm_seconds(op, hw, eff) if op.kind == COMM else NO_COMM
+
+
+def kernel_seconds(kind: str, precision: str, flops, nbytes, rows, kv_read_bytes, kv_group: float, hw: Hardware,
+                   eff: Efficiency, memo: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Compute-bound and memory-bound seconds of kernels of one kind and precision: FLOPs, bytes
+    of memory traffic, GEMM rows (new tokens per sequence for attention) and K/V bytes read are
+    arrays over the grid, for one operator or for a stack of like operators (elementwise alike)."""
+    peak = device_peak(hw, precision)
+    if kind == GEMM:
+        frac = eff.gemm_compute * getattr(eff, _LOWP_FACTOR[precision]) if precision in _LOWP_FACTOR \
             else eff.gemm_compute
-        compute_s = op.flops * _padding(op.gemm_rows, eff, memo) / (peak * frac)
+        compute_s = flops * _padding(rows, eff, memo) / (peak * frac)
         # fp8/fp4 weights stream with their scales and dequantization: a share of 16-bit bandwidth
-        stream = getattr(eff, _LOWP_MEMORY[op.precision]) if op.precision in _LOWP_MEMORY else 1.0
+        stream = getattr(eff, _LOWP_MEMORY[precision]) if precision in _LOWP_MEMORY else 1.0
         memory_s = nbytes / (hw.memory_bandwidth * eff.memory * stream)
-    elif op.kind in (ATTN_PREFILL, ATTN_DECODE):
-        # An attention kernel is a decode kernel where each sequence adds one token (rows = new
-        # tokens per sequence), decided per grid point: a grid may mix one-token and longer prompts.
-        decode_like = np.asarray(op.gemm_rows) <= 1
-        compute_s = op.flops / (peak * np.where(decode_like, eff.attn_decode_compute, eff.attn_prefill_compute))
-        # Decode kernels that do not share K/V across a query group re-read it group^(1-reuse) times.
-        reread = np.where(decode_like, float(op.kv_group) ** (1.0 - eff.gqa_kv_reuse), 1.0)
-        memory_s = ((nbytes + (reread - 1.0) * op.kv_read_bytes)
-                    / (hw.memory_bandwidth * np.where(decode_like, eff.attn_decode_memory, eff.memory)))
+    elif kind in (ATTN_PREFILL, ATTN_DECODE):
+        compute_frac, memory_frac, reread = _attention_fractions(rows, kv_group, eff, memo)
+        compute_s = flops / (peak * compute_frac)
+        memory_s = (nbytes + (reread - 1.0) * kv_read_bytes) / (hw.memory_bandwidth * memory_frac)
     else:
-        compute_s = op.flops / (peak * 1.0)
+        compute_s = flops / (peak * 1.0)
         memory_s = nbytes / (hw.memory_bandwidth * eff.memory)
-    return np.asarray(compute_s, dtype=float), np.asarray(memory_s, dtype=float), comm_s
+    return np.asarray(compute_s, dtype=float), np.asarray(memory_s, dtype=float)
 
 
-def _padding(rows, eff: Efficiency, memo: dict[int, tuple[np.ndarray, np.ndarray]] | None) -> np.ndarray:
+def comm_seconds(op: Operator, hw: Hardware, eff: Efficiency) -> np.ndarray:
+    """Seconds of a communicating operator. Inside one scale-up domain the flat ring (all-reduce:
+    2(n-1)/n of the message per device); beyond it, the part that crosses domains rides the NICs
+    (collectives.py)."""
+    return collective_time(op.comm_pattern, op.comm_bytes, op.comm_devices, links(hw, eff))
+
+
+def _attention_fractions(rows, kv_group: float, eff: Efficiency,
+                         memo: dict | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Achieved compute and memory fractions of an attention kernel, and how often it reads K/V.
+
+    An attention kernel is a decode kernel where each sequence adds one token (rows = new
+    tokens per sequence), decided per grid point: a grid may mix one-token and longer prompts.
+    Decode kernels that do not share K/V across a query group re-read it group^(1-reuse) times.
+    The operators of one layer share their rows: `memo` keeps the fractions per rows array.
+    """
+    key = ("attention", id(rows), kv_group)
+    if memo is not None and key in memo and memo[key][0] is rows:
+        return memo[key][1]
+    decode_like = np.asarray(rows) <= 1
+    out = (np.where(decode_like, eff.attn_decode_compute, eff.attn_prefill_compute),
+           np.where(decode_like, eff.attn_decode_memory, eff.memory),
+           np.where(decode_like, float(kv_group) ** (1.0 - eff.gqa_kv_reuse), 1.0))
+    if memo is not None:
+        memo[key] = (rows, out)  # the array is kept, so that its id stays its own
+    return out
+
+
+def _padding(rows, eff: Efficiency, memo: dict | None) -> np.ndarray:
     """Rows a GEMM computes per useful row (padded_rows / rows); 0 where there are no rows."""
     key = id(rows)
     if memo is not None and key in memo and memo[key][0] is rows:
@@ -148,10 +175,20 @@ def step_seconds(compute_s, memory_s, comm_s, overlap_loss: float):
     return t if comm_s is NO_COMM or isinstance(comm_s, float) and comm_s == 0.0 else t + comm_s
 
 
+# A pass over a grid of at most this many points times its operators as stacks of like kernels
+# (same kind and precision): a few numpy calls per stack cost less than a few per operator. A
+# larger grid accumulates operator by operator, which is faster from about 300 points on (the
+# stacks' copies outweigh the calls saved) and holds no (n_ops, *grid) array.
+STACK_POINTS = 256
+
 def pass_seconds(ops: list[Operator], hw: Hardware, eff: Efficiency) -> np.ndarray:
-    """Seconds of all instances of all operators, accumulated operator by operator (no (n_ops, *grid) stack)."""
+    """Seconds of all instances of all operators, summed in operator order."""
+    stacks = small_pass_stacks(ops, hw, eff)
+    if stacks is not None:
+        compute, memory, comm, counts = stacks
+        return in_order(counts * step_seconds(compute, memory, comm, eff.overlap_loss))
     total = np.zeros(())
-    memo: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    memo: dict = {}
     for op in ops:
         t = op.count * step_seconds(*operator_times(op, hw, eff, memo), eff.overlap_loss)
         if total.shape == t.shape:
@@ -159,6 +196,81 @@ def pass_seconds(ops: list[Operator], hw: Hardware, eff: Efficiency) -> np.ndarr
         else:
             total = total + t
     return total
+
+
+def in_order(rows: np.ndarray) -> np.ndarray:
+    """The sum of a stack's rows added one after the other, as a loop over operators adds them (a
+    reduction may pair terms differently): the same sums to the last bit."""
+    return np.add.accumulate(rows, axis=0)[-1]
+
+
+def _field_shapes(ops: list[Operator]) -> set[tuple[int, ...]]:
+    """The distinct shapes of the operators' arrays."""
+    def fields(op: Operator) -> tuple:
+        return (op.flops, op.weight_bytes, op.act_read_bytes, op.act_write_bytes, op.kv_read_bytes, op.kv_write_bytes,
+                op.gemm_rows, op.comm_bytes)
+    try:
+        return {x.shape for op in ops for x in fields(op)}
+    except AttributeError:  # a field given as a plain number
+        return {np.shape(x) for op in ops for x in fields(op)}
+
+
+def small_pass_stacks(ops: list[Operator], hw: Hardware, eff: Efficiency
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Compute, memory and communication seconds per instance of a pass's operators as
+    (n_ops, *grid) stacks, with their counts as an (n_ops, 1, ...) column; None when the grid
+    has more than STACK_POINTS points (then time operator by operator).
+
+    Like kernels (same kind, precision and GQA group) are timed together by `kernel_seconds`:
+    every value goes through the same elementwise steps as with `operator_times`. Communication
+    is NO_COMM when no operator communicates.
+    """
+    shape = np.broadcast_shapes(*_field_shapes(ops))
+    if not ops or math.prod(shape) > STACK_POINTS:
+        return None
+    # The step time and the energy model time the same pass (the same operator objects, inside
+    # `estimate.reuse_passes()`) on the same device: the last few stacks are kept, by identity.
+    key = (tuple(map(id, ops)), id(hw), id(eff))
+    hit = _RECENT_STACKS.get(key)
+    if hit is not None:  # the same live objects: a kept entry holds its own, so their ids are not reused
+        return hit[3]
+    stacks = _stacks(ops, hw, eff, shape)
+    if len(_RECENT_STACKS) >= 4:
+        del _RECENT_STACKS[next(iter(_RECENT_STACKS))]
+    _RECENT_STACKS[key] = (tuple(ops), hw, eff, stacks)  # the objects are kept, so that their ids stay theirs
+    return stacks
+
+
+_RECENT_STACKS: dict[tuple, tuple] = {}
+
+
+def _stacks(ops: list[Operator], hw: Hardware, eff: Efficiency, shape: tuple[int, ...]
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    n = len(ops)
+    like: dict[tuple, list[int]] = {}
+    for i, op in enumerate(ops):
+        like.setdefault((op.kind, op.precision, op.kv_group), []).append(i)
+    compute, memory = np.empty((n, *shape)), np.empty((n, *shape))
+    for (kind, precision, kv_group), idx in like.items():
+        flops, nbytes, rows = np.empty((len(idx), *shape)), np.empty((len(idx), *shape)), np.empty((len(idx), *shape))
+        attention = kind in (ATTN_PREFILL, ATTN_DECODE)
+        kv_read = np.empty((len(idx), *shape)) if attention else ZERO
+        for j, i in enumerate(idx):
+            op = ops[i]
+            flops[j], nbytes[j], rows[j] = op.flops, op.bytes, op.gemm_rows
+            if attention:
+                kv_read[j] = op.kv_read_bytes
+        compute[idx], memory[idx] = kernel_seconds(kind, precision, flops, nbytes, rows, kv_read, kv_group, hw, eff)
+    comm: np.ndarray = NO_COMM
+    if any(op.kind == COMM for op in ops):
+        comm = np.zeros((n, *shape))
+        for i, op in enumerate(ops):
+            if op.kind == COMM:
+                comm[i] = comm_seconds(op, hw, eff)
+    counts = np.array([op.count for op in ops], dtype=float).reshape((-1,) + (1,) * len(shape))
+    for a in (compute, memory, comm, counts):
+        a.flags.writeable = False  # shared by the callers that ask again
+    return compute, memory, comm, counts
 
 
 def time_ops(ops: list[Operator], hw: Hardware, eff: Efficiency) -> OpTimes:

@@ -226,4 +226,6 @@ def runtime_from_framework(framework: str, version: str = "") -> RuntimeProfile:
 def with_fitted(profile: RuntimeProfile, values: dict[str, float]) -> RuntimeProfile:
     """The profile with fitted values (a calibration's `runtimes:` entry) in place of its priors."""
     fitted: dict[str, Any] = {k: float(v) for k, v in values.items() if k in FITTED_FIELDS}
+    if all(getattr(profile, k) == v for k, v in fitted.items()):  # already in place (or nothing fitted)
+        return profile
     return replace(profile, **fitted)
