@@ -15,7 +15,6 @@ ROUNDED = {
     "tiiuae/falcon-7b": (0.02, "published only as the label '7B'; the config counts 6.92B"),
     "tiiuae/falcon-40b": (0.04, "published only as the label '40B'; the config counts 41.3B"),
     "moonshotai/Kimi-K2-Instruct": (0.02, "published as '1T' (card) and '1.04T' (report); the config counts 1.026T"),
-    "meta-llama/Llama-4-Scout-17B-16E-Instruct": (0.02, "the published 109B includes the vision encoder"),
     "nvidia/Nemotron-H-8B-Base-8K": (0.02, "published only as the label '8B'; the config counts 8.10B"),
 }
 

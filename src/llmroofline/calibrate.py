@@ -260,8 +260,8 @@ def widen_factors(rows: list[Measurement], held_out: dict[str, np.ndarray], leve
     """Spread multipliers for estimates further from the data, measured where the public set can:
     a device family never seen (leave-one-device-out) and a stack never seen (leave-one-stack-out)
     against a model never seen (leave-one-model-out, the base); batch 1, long context and MoE rows
-    against the others within leave-one-model-out. FP4 and several nodes have no public rows:
-    stated priors (1.5). Returns the factors and the names of those set by prior."""
+    against the others within leave-one-model-out. FP4, several nodes and images (a vision
+    encoder) have no public rows: stated priors (1.5). Returns the factors and the names of those set by prior."""
     def pooled(pred: np.ndarray, mask=None) -> np.ndarray:
         out = []
         for i, (r, p) in enumerate(zip(rows, pred, strict=True)):
@@ -278,7 +278,7 @@ def widen_factors(rows: list[Measurement], held_out: dict[str, np.ndarray], leve
         "long_context": np.array([r.input_len + r.output_len > LONG_CONTEXT for r in rows]),
         "moe": np.array([load_model(r.model).is_moe for r in rows]),
     }
-    by_prior = ["fp4", "multi_node"]
+    by_prior = ["fp4", "multi_node", "images"]
     for name, mask in conditions.items():
         if mask.sum() >= min_rows and (~mask).sum() >= min_rows:
             factors[name] = _spread(pooled(held_out["model"], mask), level) / _spread(
@@ -286,7 +286,7 @@ def widen_factors(rows: list[Measurement], held_out: dict[str, np.ndarray], leve
         else:
             factors[name] = 1.5
             by_prior.append(name)
-    factors.update(fp4=1.5, multi_node=1.5)
+    factors.update(fp4=1.5, multi_node=1.5, images=1.5)
     return {k: float(min(max(v, 1.0), 10.0)) for k, v in factors.items()}, by_prior
 
 

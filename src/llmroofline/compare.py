@@ -22,11 +22,13 @@ from .estimate import (
     parallelism_fields,
     pass_time,
     sum_max_affine,
+    vision_seconds,
 )
 from .intensity import whole_model
 from .memory import memory_use
 from .operators import AttentionGroup
 from .roofline import device_peak, roofline_time
+from .vision import check_images
 
 METHODS = ("whole", "ops")
 METRICS = ("decode", "ttft", "e2e")
@@ -88,6 +90,8 @@ class Comparison:
     fits_b: np.ndarray
     labels: dict[str, str] = field(default_factory=dict)
     layouts: dict[str, dict[str, Any]] = field(default_factory=dict)  # per side: tp, pp, ep, dp (JSON echo)
+    images: int = 0  # images per sequence (vision-language models)
+    image_tokens: int = 0  # prompt tokens they add per sequence
 
     @property
     def ratio(self) -> np.ndarray:
@@ -105,6 +109,7 @@ class Comparison:
             "batch": self.batch.tolist(), "seq": self.seq.tolist(),
             "ratio": self.ratio.tolist(), "perf_a": self.perf_a.tolist(), "perf_b": self.perf_b.tolist(),
             "fits_a": self.fits_a.tolist(), "fits_b": self.fits_b.tolist(),
+            **({"images": self.images, "image_tokens": self.image_tokens} if self.images else {}),
         }
 
 
@@ -137,9 +142,13 @@ def _whole_decode_sum(dep: Deployment, batch, first_kv, last_kv):
 
 
 def performance(dep: Deployment, batch, seq, *, method: str, metric: str, output_len: int = 128,
-                calibration="none", runtime=None) -> np.ndarray:
-    """Throughput of one deployment on the grid (see METRIC_UNITS)."""
+                calibration="none", runtime=None, images: int = 0, image_size: Any = None) -> np.ndarray:
+    """Throughput of one deployment on the grid (see METRIC_UNITS). With images (method ops), a
+    prompt is seq text tokens plus the images' tokens (prompt tokens/s counts both), and the
+    prefill (ttft) encodes the images first."""
     b, s = np.asarray(batch, dtype=float), np.asarray(seq, dtype=float)
+    img_tokens = images * dep.model.vision.layout(image_size).tokens if images and dep.model.vision else 0
+    prompt = s + img_tokens
     # The batch is the whole instance's: each attention replica and pipeline micro-batch runs its share.
     micro = b / (dep.dp * dep.pp)
     if metric == "decode":
@@ -147,15 +156,17 @@ def performance(dep: Deployment, batch, seq, *, method: str, metric: str, output
             t, _ = _whole_time(dep, b, 1, s - 1)
         else:
             eff = load_calibration(calibration).for_device(dep.hardware, runtime)
-            t = pass_time(dep, eff, [AttentionGroup(micro, 1, s - 1)]) + p2p_time(dep, eff, micro)
+            t = pass_time(dep, eff, [AttentionGroup(micro, 1, prompt - 1)]) + p2p_time(dep, eff, micro)
         return b / t
     if metric == "ttft":
         if method == "whole":
             t, _ = _whole_time(dep, b, s, 0)
         else:
             eff = load_calibration(calibration).for_device(dep.hardware, runtime)
-            t = pass_time(dep, eff, [AttentionGroup(micro, s, 0)]) + p2p_time(dep, eff, micro * s)
-        return b * s / t
+            t = pass_time(dep, eff, [AttentionGroup(micro, prompt, 0)]) + p2p_time(dep, eff, micro * prompt)
+            if img_tokens:  # each attention replica encodes its sequences' images first
+                t = t + vision_seconds(dep, eff, b / dep.dp * images, image_size)
+        return b * prompt / t
     # e2e: a static batch with prompt s and output_len tokens
     if method == "whole":
         prefill, _ = _whole_time(dep, b, s, 0)
@@ -164,7 +175,8 @@ def performance(dep: Deployment, batch, seq, *, method: str, metric: str, output
     r = estimate(dep.model, dep.hardware, batch=b, input_len=s, output_len=output_len, tp=dep.tp, pp=dep.pp,
                  ep=dep.ep, dp=dep.dp, weight_dtype=dep.weight_dtype, kv_dtype=dep.kv_dtype, mode="static",
                  calibration=calibration, runtime=runtime, redundant_experts=dep.redundant_experts,
-                 moe_imbalance=dep.moe_imbalance)
+                 moe_imbalance=dep.moe_imbalance, images=images,
+                 image_size=image_size)
     return r.throughput_tok_s
 
 
@@ -182,11 +194,13 @@ def compare(model, a, b, *, batch: Any = "1:1024", seq: Any = "128:131072", meth
             weight_dtype_b: Any = None, kv_dtype_a: str | None = None, kv_dtype_b: str | None = None,
             output_len: int = 128, calibration: str = "none", runtime: str | None = None, pp: int = 1,
             ep: int | None = None, dp: int | None = None, moe_imbalance: float | None = None,
-            redundant_experts: int = 0) -> Comparison:
+            redundant_experts: int = 0, images: int = 0, image_size: Any = None) -> Comparison:
     """The A-over-B mesh. `batch` and `seq` are ranges `LO:HI`, lists or arrays; the batch is the
     whole instance's (split over dp attention replicas). pp, ep, dp, moe_imbalance and
     redundant_experts apply to both devices (make_deployment) and need method ops: method 1 (whole)
-    is the article's whole-model roofline with tensor parallelism only."""
+    is the article's whole-model roofline with tensor parallelism only. images (vision-language
+    models, method ops): each sequence's prompt is `seq` text tokens plus its images' tokens, and
+    its prefill encodes the images first."""
     if method not in METHODS:
         raise InputError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     if metric not in METRICS:
@@ -204,11 +218,19 @@ def compare(model, a, b, *, batch: Any = "1:1024", seq: Any = "128:131072", meth
                          "method ops")
     bs = parse_axis(batch, "batch", upper=1e7)
     ss = parse_axis(seq, "seq")
+    n_img = int(check_images(images)) if np.ndim(images) == 0 else -1
+    if n_img < 0:
+        raise InputError(f"images must be one whole number for a comparison, got {images!r}")
+    if n_img and method == "whole":
+        raise InputError("images: method 1 (whole) has no vision encoder; compare with method ops")
+    if n_img and dep_a.model.vision is None:
+        raise InputError(f"images = {n_img}: {dep_a.model.id} has no vision tower this tool models (a text-only model)")
+    img_tokens = n_img * dep_a.model.vision.layout(image_size).tokens if n_img and dep_a.model.vision else 0
     B, S = bs[:, None], ss[None, :]
-    perf_a = np.broadcast_to(performance(dep_a, B, S, method=method, metric=metric, output_len=output_len,
-                                         calibration=calibration, runtime=runtime), (bs.size, ss.size))
-    perf_b = np.broadcast_to(performance(dep_b, B, S, method=method, metric=metric, output_len=output_len,
-                                         calibration=calibration, runtime=runtime), (bs.size, ss.size))
+    kw: dict[str, Any] = dict(method=method, metric=metric, output_len=output_len, calibration=calibration,
+                              runtime=runtime, images=n_img, image_size=image_size)
+    perf_a = np.broadcast_to(performance(dep_a, B, S, **kw), (bs.size, ss.size))
+    perf_b = np.broadcast_to(performance(dep_b, B, S, **kw), (bs.size, ss.size))
 
     def label(dep: Deployment) -> str:
         tp = f"{dep.gpus}×" if dep.gpus > 1 else ""
@@ -217,7 +239,8 @@ def compare(model, a, b, *, batch: Any = "1:1024", seq: Any = "128:131072", meth
     return Comparison(
         model=dep_a.model.id, a=dep_a.hardware.id, b=dep_b.hardware.id, method=method, metric=metric,
         batch=bs, seq=ss, perf_a=np.array(perf_a), perf_b=np.array(perf_b),
-        fits_a=_fits(dep_a, B, S, metric, output_len), fits_b=_fits(dep_b, B, S, metric, output_len),
-        labels={"a": label(dep_a), "b": label(dep_b)},
+        fits_a=_fits(dep_a, B, S + img_tokens, metric, output_len),
+        fits_b=_fits(dep_b, B, S + img_tokens, metric, output_len),
+        labels={"a": label(dep_a), "b": label(dep_b)}, images=n_img, image_tokens=img_tokens,
         layouts={"a": parallelism_fields(dep_a), "b": parallelism_fields(dep_b)},
     )

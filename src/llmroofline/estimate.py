@@ -29,10 +29,12 @@ from .intervals import LONG_CONTEXT, estimate_interval
 from .memory import MemoryUse, max_batch, memory_use
 from .model import ModelSpec, load_model
 from .moe_balance import check_imbalance, hottest_device_factor
-from .operators import ACT_BYTES, AttentionGroup, Operator, Sharding, forward_ops
+from .operators import ACT_BYTES, ZERO, AttentionGroup, Operator, Sharding, forward_ops
 from .precision import GROUPS, LINEAR_GROUPS, WeightPrecision, gemm_precision, normalize
 from .roofline import OpTimes, operator_times, pass_overhead_s, pass_seconds, step_seconds, time_ops
 from .runtime import RuntimeProfile
+from .vision import check_images
+from .vision_ops import vision_ops
 
 MODES = ("static", "continuous", "max")
 MAX_BATCH = 2048
@@ -522,7 +524,8 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
              kv_dtype: str | None = None, mode: str | None = None, calibration: str | Calibration | None = "default",
              max_batch_size: int | None = None, fused_attention: bool = True,
              kv_memory_fraction: float | None = None, runtime: str | RuntimeProfile | None = None,
-             moe_imbalance: float | None = None, redundant_experts: int = 0, with_warnings: bool = True) -> Estimate:
+             moe_imbalance: float | None = None, redundant_experts: int = 0, images: Any = 0,
+             image_size: Any = None, with_warnings: bool = True) -> Estimate:
     """Predict TTFT, TPOT, end-to-end time, throughput and memory of a workload.
 
     mode: `static` (batch sequences start together: prefill, then output-1 decode steps),
@@ -534,6 +537,10 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
     layers in it. runtime: the serving stack (`generic`, `trtllm`, `vllm@0.6`, ...; runtime.py): its
     overheads and kernels, and how it sizes the KV cache (in-flight sequences hold input + output
     when it reserves whole sequences, input + half the output with a paged cache).
+    images: images per request (vision-language models; an array broadcasts like the lengths), each
+    of image_size (width, height) pixels or "WxH" (default: vision.DEFAULT_IMAGE_SIZE). Each image
+    adds its tokens to the prompt (prefill and KV cache) and its vision-encoder pass to the prefill:
+    TTFT includes both. input_len stays the text prompt.
     Parallelism (make_deployment): gpus = tp x dp x pp; batch is the whole instance's, split
     evenly over the dp attention replicas; ep defaults to tp x dp for a MoE model with dp > 1.
     with_warnings: False leaves `warnings` empty (for a search that reads none of them).
@@ -559,8 +566,10 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
     cal = load_calibration(calibration)
     prof = cal.runtime(runtime)
     eff = cal.for_device(dep.hardware, prof)
-    In = _as_lengths("input_len", input_len)
+    text_in = _as_lengths("input_len", input_len)
     Out = _as_lengths("output_len", output_len)
+    imgs, per_image = image_tokens(dep, images, image_size)
+    In = text_in + imgs * per_image if per_image else text_in  # the prompt the language model prefills
     if kv_memory_fraction is not None:
         if (isinstance(kv_memory_fraction, bool) or not isinstance(kv_memory_fraction, (int, float))
                 or not 0 < kv_memory_fraction <= 1):
@@ -587,20 +596,27 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
     try:
         shape = np.broadcast_shapes(np.shape(B), np.shape(In), np.shape(Out))
     except ValueError:
-        raise InputError(f"batch, input_len and output_len have shapes {np.shape(B)}, {np.shape(In)} and "
-                         f"{np.shape(Out)}, which do not broadcast together") from None
+        raise InputError(f"batch, input_len{', images' if per_image else ''} and output_len have shapes "
+                         f"{np.shape(B)}, {np.shape(In)} and {np.shape(Out)}, which do not broadcast together") from None
     # Each input keeps its own shape: decode-step costs depend on the batch only, so they are
     # computed along the batch axis and broadcast over the lengths at the end.
     B, In, Out = np.asarray(B, dtype=float), np.asarray(In, dtype=float), np.asarray(Out, dtype=float)
 
     if mode == "static":
         ttft, decode = _by_blocks(lambda b, i, o: _static(dep, eff, b, i, o), shape, B, In, Out)
+        if per_image:  # every sequence's images are encoded before the prefill (per attention replica)
+            ttft = ttft + vision_seconds(dep, eff, B / dep.dp * imgs, image_size)
         tpot = np.where(Out > 1, decode / np.maximum(Out - 1, 1), 0.0)
         e2e = ttft + decode
         throughput = B * Out / e2e
         prefill_tokens = B * In
     else:
-        ttft, tpot = _by_blocks(lambda b, i, o: _continuous(dep, eff, b, i, o), shape, B, In, Out)
+        # With images each step also encodes the images of the B/Out requests it admits, and a
+        # lone prompt encodes its own before its prefill.
+        step_images = vision_seconds(dep, eff, B / (dep.pp * dep.dp * Out) * imgs, image_size) if per_image else ZERO
+        own_images = vision_seconds(dep, eff, imgs, image_size) if per_image else ZERO
+        ttft, tpot = _by_blocks(lambda b, i, o, s, a: _continuous(dep, eff, b, i, o, s, a), shape, B, In, Out,
+                                step_images, own_images)
         if mode == "continuous":
             # A request arriving at a random moment first waits for the step under way to end: half a
             # step on average (the residual of a periodic step). Queueing under load: the serving layer.
@@ -627,24 +643,72 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
               "throughput_per_gpu_tok_s": full(throughput / dep.gpus)}
     interval = {}
     if cal.calibrated and cal.intervals:
-        interval = estimate_interval(cal.intervals, extrapolation(cal, dep, prof, B, In, Out), values)
+        interval = estimate_interval(cal.intervals, extrapolation(cal, dep, prof, B, In, Out, imgs), values)
     from .assumptions import estimate_warnings
 
     notes = estimate_warnings(dep, mode=mode, batch=B, input_len=In, output_len=Out, memory=mem,
                               requested_mode=requested_mode,
                               kv_dtype_given=not (kv_dtype is None or (isinstance(kv_dtype, str) and not kv_dtype.strip())),
                               max_batch_size=max_batch_size if mode == "max" else None) if with_warnings else []
+    if per_image and with_warnings:
+        notes.append(_image_note(dep, imgs, per_image, image_size))
+    image_inputs = {}
+    if dep.model.vision is not None:
+        layout = dep.model.vision.layout(image_size)
+        image_inputs = {"images": _echo(full(imgs)), "image_tokens": _echo(full(imgs * per_image)),
+                        "tokens_per_image": layout.tokens, "image_size": list(layout.pixels)}
     return Estimate(
         warnings=tuple(notes),
-        **values, batch=full(B), memory=mem, input_len=full(In), output_len=full(Out),
+        **values, batch=full(B), memory=mem, input_len=full(text_in), output_len=full(Out),
         mode=mode, gpus=dep.gpus, calibrated=cal.calibrated, error_band=bands,
         inputs={"model": dep.model.id, "hardware": dep.hardware.id, **parallelism_fields(dep),
                 "weight_dtype": dep.weights.label, "weight_source": dep.weights.source,
                 "weight_formats": dep.weight_formats(), "kv_dtype": dep.kv_dtype,
-                "gemm_precision": dep.gemm_precision, "runtime": prof.id},
+                "gemm_precision": dep.gemm_precision, "runtime": prof.id, **image_inputs},
         weights=dep.weights, interval=interval,
-        energy_model=partial(workload_energy, dep, eff, mode, shape, B, In, Out, e2e if mode == "static" else tpot),
+        energy_model=partial(workload_energy, dep, eff, mode, shape, B, In, Out, e2e if mode == "static" else tpot,
+                             images=imgs if per_image else 0.0, image_size=image_size),
     )
+
+
+def image_tokens(dep: Deployment, images: Any, image_size: Any) -> tuple[np.ndarray, int]:
+    """(images per request, language-model tokens per image); InputError for images on a model
+    without a vision tower this tool models."""
+    imgs = check_images(images)
+    v = dep.model.vision
+    if v is None:
+        if np.any(imgs > 0):
+            raise InputError(f"images = {show(images)}: {dep.model.id} has no vision tower this tool models "
+                             f"(Qwen2.5-VL, Gemma 3 and Llama 4 are modelled); use images = 0")
+        return imgs, 0
+    return imgs, v.layout(image_size).tokens if np.any(imgs > 0) else 0
+
+
+def vision_seconds(dep: Deployment, eff: Efficiency, images, image_size: Any = None) -> np.ndarray:
+    """Seconds to encode `images` images (an array; fractional: a share of a step's) on one
+    tensor-parallel group: the encoder's operators and its per-layer launch costs; 0 without images."""
+    v = dep.model.vision
+    n = np.asarray(images, dtype=float)
+    if v is None:
+        return np.zeros_like(n)
+    t = pass_seconds(vision_ops(v, n, image_size=image_size, tp=dep.tp), dep.hardware, eff)
+    return np.where(n > 0, t + v.depth * eff.layer_overhead_s, 0.0)
+
+
+def _image_note(dep: Deployment, imgs: np.ndarray, per_image: int, image_size: Any) -> str:
+    v = dep.model.vision
+    if v is None:  # images need a vision tower (image_tokens refuses them otherwise)
+        return ""
+    lay = v.layout(image_size)
+    w, h = lay.pixels
+    return (f"images: {per_image} prompt tokens per image ({v.kind} encoder at {w}x{h} pixels, "
+            f"{lay.tiles * lay.sequence} patches), up to {int(imgs.max()) * per_image} image tokens per request; "
+            f"the vision tower runs at 16 bit, its encoder pass is part of TTFT")
+
+
+def _echo(a: np.ndarray):
+    """Whole numbers for JSON: an int, or nested lists of ints."""
+    return int(a) if a.ndim == 0 else a.astype(int).tolist()
 
 
 def parallelism_fields(dep: Deployment) -> dict[str, Any]:
@@ -683,8 +747,10 @@ def _by_blocks(fn, shape: tuple[int, ...], *inputs: np.ndarray) -> tuple[np.ndar
     return tuple(np.concatenate(ys) for ys in zip(*blocks, strict=True))
 
 
-def extrapolation(cal: Calibration, dep: Deployment, prof: RuntimeProfile, B, In, Out) -> dict[str, Any]:
-    """Where an estimate lies outside the public measurements (each widens its interval)."""
+def extrapolation(cal: Calibration, dep: Deployment, prof: RuntimeProfile, B, In, Out, images: Any = 0
+                  ) -> dict[str, Any]:
+    """Where an estimate lies outside the public measurements (each widens its interval). In
+    counts the prompt's image tokens; images: per request (no public row measures an encoder)."""
     return {
         "unseen_family": dep.hardware.family not in cal.family_factors,
         "unseen_runtime": prof.id not in cal.runtimes,
@@ -693,6 +759,7 @@ def extrapolation(cal: Calibration, dep: Deployment, prof: RuntimeProfile, B, In
         "long_context": np.asarray(In + Out) > LONG_CONTEXT,
         "moe": dep.model.is_moe,
         "multi_node": dep.gpus > dep.hardware.max_devices,
+        "images": np.asarray(images) > 0,
     }
 
 
@@ -711,19 +778,20 @@ def _static(dep: Deployment, eff: Efficiency, B, In, Out):
     return prefill, decode
 
 
-def _continuous(dep: Deployment, eff: Efficiency, B, In, Out):
+def _continuous(dep: Deployment, eff: Efficiency, B, In, Out, step_extra=0.0, alone_extra=0.0):
     """Steady state of continuous batching with B requests in flight (In prompt, Out output tokens).
 
     Each step, B(Out-1)/Out requests decode at the mean KV length In + Out/2 and B/Out new requests
     prefill their prompts in the same pass (chunked prefill: the linear layers see all tokens
     in one GEMM). Every step emits B tokens. TTFT: one such step, or the prompt's own prefill
-    if that is longer.
+    if that is longer. step_extra and alone_extra (seconds) add to the step and to the lone
+    prefill (the vision encoder's share).
     """
     micro = B / (dep.pp * dep.dp)  # sequences per attention replica and micro-batch
     groups = _continuous_groups(micro, In, Out)
     tokens = micro * (Out - 1) / Out + micro * In / Out
-    step = pass_time(dep, eff, groups) + p2p_time(dep, eff, tokens)
-    alone = pass_time(dep, eff, [AttentionGroup(np.ones_like(In), In, 0)]) + p2p_time(dep, eff, In)
+    step = pass_time(dep, eff, groups) + p2p_time(dep, eff, tokens) + step_extra
+    alone = pass_time(dep, eff, [AttentionGroup(np.ones_like(In), In, 0)]) + p2p_time(dep, eff, In) + alone_extra
     return np.maximum(step, alone), step
 
 
@@ -736,14 +804,22 @@ def _continuous_groups(micro, In, Out) -> list[AttentionGroup]:
 # ---- energy (energy.py) ------------------------------------------------------------------------
 
 def workload_energy(dep: Deployment, eff: Efficiency, mode: str, shape: tuple[int, ...], B, In, Out,
-                    seconds) -> EnergyUse:
+                    seconds, images: Any = 0.0, image_size: Any = None) -> EnergyUse:
     """Energy per output token of an estimate's workload, from the operator times its latency uses.
 
     static: the whole batch, prefill plus every decode step, over the end-to-end time, B·Out tokens;
     continuous and max: one step, over its time, B tokens. Each device holds one micro-batch's pass
-    per pass of the pipeline (pp micro-batches through 1/pp of the layers each).
+    per pass of the pipeline (pp micro-batches through 1/pp of the layers each). With images
+    (per request), the vision encoder's work on them: all of the batch's (static) or those of the
+    B/Out requests a step admits (continuous), as the latency counts them.
     """
     work = Work(*_by_blocks(lambda b, i, o: _work_arrays(dep, eff, mode, b, i, o), shape, B, In, Out))
+    n_img = np.asarray(images, dtype=float)
+    if dep.model.vision is not None and np.any(n_img > 0):
+        encoded = B / dep.dp * n_img if mode == "static" else B / (dep.pp * dep.dp * Out) * n_img
+        v = pass_work(vision_ops(dep.model.vision, encoded, image_size=image_size, tp=dep.tp), dep.hardware, eff)
+        some = encoded > 0
+        work = work + Work(np.where(some, v.compute_s, 0.0), np.where(some, v.busy_s, 0.0), np.where(some, v.comm_s, 0.0))
     tokens = B * Out if mode == "static" else B
     return energy_use(power_model(dep.hardware), dep.gpus, np.broadcast_to(seconds, shape), work,
                       np.broadcast_to(tokens, shape))

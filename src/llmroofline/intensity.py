@@ -80,6 +80,7 @@ def whole_model(model: ModelSpec, batch, new, past, *, weight_dtype: Any = None,
         flops = flops + b * new * recurrent_flops_per_token(m)
         kv = kv + b * 2.0 * m.state_bytes_per_sequence()
     by_group = m.weight_bytes_by_group(weight_dtype)
-    decoder = sum(by_group.values()) - by_group["embeddings"] - m.hidden_size * 2.0  # tables and final norm
+    # The decoder layers alone: not the tables, the final norm or a vision tower.
+    decoder = sum(by_group.values()) - by_group["embeddings"] - m.hidden_size * 2.0 - by_group["vision"]
     weights = np.asarray(decoder, dtype=float)
     return WholeModel(flops=flops / tp, weight_bytes=weights / tp + 0 * flops, kv_bytes=kv / tp)

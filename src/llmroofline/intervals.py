@@ -18,7 +18,7 @@ import numpy as np
 from .errors import InputError, show
 
 METRICS = ("throughput", "ttft", "tpot", "e2e")
-WIDEN = ("unseen_family", "unseen_runtime", "batch_1", "fp4", "long_context", "moe", "multi_node")
+WIDEN = ("unseen_family", "unseen_runtime", "batch_1", "fp4", "long_context", "moe", "multi_node", "images")
 LONG_CONTEXT = 16384  # tokens of input + output beyond which a workload counts as long-context
 
 

@@ -72,14 +72,16 @@ def weights_per_device(model: ModelSpec, weight_dtype: Any = None, tp: int = 1, 
     replicated when tp exceeds the KV heads; MLA's down-projections are replicated; the
     embedding and lm_head (vocab-parallel) sit on the first and last stage. Routed experts are
     spread over max(tp, ep) devices (ep > tp: attention is data-parallel, experts are not), with
-    `redundant_experts` extra copies (EPLB) on top of the model's routed experts.
+    `redundant_experts` extra copies (EPLB) on top of the model's routed experts. A vision tower
+    counts whole (over tp) on the busiest device.
     """
     m = model
     wp = m.weight_precision(weight_dtype)
     by_group = m.weight_bytes_by_group(wp)
     wa = wp.bytes("attention")
     emb = by_group["embeddings"] + m.hidden_size * SMALL_WEIGHT_BYTES  # tables and the final norm
-    layers = sum(by_group.values()) - emb
+    vision = by_group["vision"]  # a vision tower: sharded over tp, held by the first stage
+    layers = sum(by_group.values()) - emb - vision
     experts = by_group["experts"]
     copies = (m.num_experts + redundant_experts) / m.num_experts if m.is_moe else 1.0
     per_layer = ((layers - experts) / tp + experts * copies / max(tp, ep)) / m.num_layers
@@ -93,7 +95,7 @@ def weights_per_device(model: ModelSpec, weight_dtype: Any = None, tp: int = 1, 
         per_layer += 2 * m.hidden_size * m.head_dim * extra_heads * wa * attention_share
     stage_layers = math.ceil(m.num_layers / pp)
     emb_share = emb / tp / (2 if pp > 1 and not m.tie_word_embeddings else 1)
-    return per_layer * stage_layers + emb_share
+    return per_layer * stage_layers + emb_share + vision / tp
 
 
 def kv_bytes_per_sequence(model: ModelSpec, length, kv_dtype: str, tp: int = 1, pp: int = 1):

@@ -29,14 +29,18 @@ from .precision import (
     normalize,
 )
 from .quantization import checkpoint_precision
+from .vision import VisionSpec, vision_from_config
 
 KNOWN_MODEL_TYPES = {
     "llama", "llama4", "llama4_text", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe",
     "gptj", "falcon", "RefinedWeb", "RefinedWebModel", "gemma", "gemma2", "gemma3", "gemma3_text",
     "deepseek_v2", "deepseek_v3", "kimi_k2", "gpt_oss", "phi3", "phi", "glm4", "glm", "glm4_moe", "yi",
     "olmo2", "starcoder2", "cohere", "exaone", "internlm2", "minimax", "minimax_m2", "ernie4_5", "ernie4_5_moe",
+    "qwen2_5_vl", "qwen2_5_vl_text",
     "qwen3_next", "nemotron_h", "deepseek_v32", "falcon_h1", "jamba",
 }
+# Vision-language wrappers whose language model is a known text architecture: read it as that one.
+_TEXT_TOWER_TYPES = {"qwen2_5_vl": "qwen2", "qwen2_5_vl_text": "qwen2"}
 EMBEDDING_COUNTS = ("both", "output", "none")
 # What `params_active` counts, the convention OpenAI's gpt-oss model card uses for its active figures.
 ACTIVE_PARAMS_CONVENTION = (
@@ -132,6 +136,8 @@ class ModelSpec:
     variants: tuple[str, ...] = ()
     catalog_entry: str = ""
     catalog_file: str = ""
+    # The vision encoder and projector of a vision-language model (vision.py); None: text only.
+    vision: VisionSpec | None = None
 
     def __post_init__(self) -> None:
         _check_spec(self)
@@ -294,12 +300,14 @@ class ModelSpec:
 
     @property
     def params_total(self) -> int:
-        return self._params(active=False)
+        """All parameters, the vision tower's included."""
+        return self._params(active=False) + (self.vision.params if self.vision else 0)
 
     @property
     def params_active(self) -> int:
         """Parameters a token's forward pass reads (ACTIVE_PARAMS_CONVENTION): top-k routed experts
-        instead of all, and without the input embedding table when it is not tied to the output head."""
+        instead of all, and without the input embedding table when it is not tied to the output head.
+        A vision tower is left out too: it runs once per image, not per text token."""
         lookup = 0 if self.tie_word_embeddings else self.vocab_size * self.hidden_size
         return self._params(active=self.is_moe) - lookup
 
@@ -354,6 +362,8 @@ class ModelSpec:
             "router": (Lm * h * E, 0) if moe else (0, 0),
             "embeddings": (self.embedding_params(), 0),
             "norms": (0, self.norm_params() + h),
+            # The vision tower stays 16 bit (vision.VISION_BYTES), whatever the linear layers use.
+            "vision": self.vision.weight_elements() if self.vision else (0, 0),
         }
 
     def weight_precision(self, weight_dtype: Any = None) -> WeightPrecision:
@@ -414,7 +424,7 @@ class ModelSpec:
     def summary(self) -> dict[str, Any]:
         """The fields `models show` prints (SPEC.md) plus derived figures."""
         d = {k: v for k, v in asdict(self).items()
-             if k not in ("aliases", "variants", "checkpoint_precision", "checkpoint_problem")}
+             if k not in ("aliases", "variants", "checkpoint_precision", "checkpoint_problem", "vision")}
         readable = self.checkpoint_precision is not None
         checkpoint = self.weight_precision() if readable else None
         d.update(
@@ -450,6 +460,7 @@ class ModelSpec:
         )
         if not readable:
             d["weight_dtype_error"] = self.checkpoint_problem
+        d["vision"] = self.vision.summary() if self.vision else None
         return d
 
 
@@ -518,6 +529,8 @@ def _check_spec(m: ModelSpec) -> None:
         v = getattr(m, name)
         if not isinstance(v, tuple) or not all(isinstance(a, str) for a in v):
             raise InputError(f"{where}: {name} must be a tuple of strings, got {show(v)}")
+    if m.vision is not None and not isinstance(m.vision, VisionSpec):
+        raise InputError(f"{where}: vision must be a VisionSpec or None, got {type(m.vision).__name__}")
 
 
 def _check_hybrid(m: ModelSpec, where: str) -> None:
@@ -831,6 +844,7 @@ def model_from_config(cfg: Any, *, model_id: str = "custom", meta: dict[str, Any
                       stacklevel=2)
     if not model_type:
         warnings.warn(f"{where}: no model_type; reading standard fields", stacklevel=2)
+    model_type = _TEXT_TOWER_TYPES.get(model_type, model_type)
 
     hidden = _int(cfg, "hidden_size", "n_embd", "d_model", where=where)
     layers = _int(cfg, "num_hidden_layers", "n_layer", "num_layers", "n_layers", where=where)
@@ -960,6 +974,7 @@ def model_from_config(cfg: Any, *, model_id: str = "custom", meta: dict[str, Any
         catalog_entry="",  # set by the catalog loader
         catalog_file="",
         max_context=max_positions,
+        vision=vision_from_config(top, hidden, where),
         **mla,
     )
 

@@ -48,6 +48,7 @@ from .model import ModelSpec, load_model
 from .moe_balance import check_imbalance
 from .precision import WeightPrecision, normalize
 from .runtime import RuntimeProfile
+from .vision import check_image_size, check_images
 
 TP_CHOICES = (1, 2, 4, 8)
 EP_CHOICES = (1, 2, 4, 8)
@@ -348,6 +349,14 @@ class Workload:
     fixed: dict[str, int] = field(default_factory=dict)  # degrees the search keeps: tp, pp, ep, dp
     moe_imbalance: float | None = None  # None: the published default (moe_balance.py)
     redundant_experts: int = 0
+    images: int = 0  # images per request (vision-language models)
+    image_size: tuple[int, int] | None = None  # (width, height) pixels; None: the default
+
+    @property
+    def image_tokens(self) -> int:
+        """Prompt tokens the images add to each request."""
+        v = self.model.vision
+        return self.images * v.layout(self.image_size).tokens if self.images and v else 0
 
     def to_dict(self) -> dict[str, Any]:
         d = {"model": self.model.id, "input_len": self.input_len, "output_len": self.output_len,
@@ -357,6 +366,8 @@ class Workload:
             d["fixed"] = dict(self.fixed)
         if self.model.is_moe:
             d.update(moe_imbalance=self.moe_imbalance, redundant_experts=self.redundant_experts)
+        if self.images:
+            d.update(images=self.images, image_tokens=self.image_tokens)
         return d
 
 
@@ -470,8 +481,12 @@ def resolve_prices(prices: Mapping[str, Any] | None, hws: list[Hardware]) -> dic
 def make_workload(model: Any, input_len: Any, output_len: Any, *, ttft_slo: Any = None, tpot_slo: Any = None,
                   max_gpus: Any = 8, weight_dtype: Any = None, kv_dtype: str | None = None, tp: Any = None,
                   pp: Any = None, ep: Any = None, dp: Any = None, moe_imbalance: Any = None,
-                  redundant_experts: Any = 0) -> Workload:
+                  redundant_experts: Any = 0, images: Any = 0, image_size: Any = None) -> Workload:
     m = load_model(model)
+    n_img = check_images(images)
+    if n_img.ndim or (n_img and m.vision is None):
+        raise InputError(f"images = {images!r}: " + ("one whole number per workload" if n_img.ndim else
+                         f"{m.id} has no vision tower this tool models (a text-only model)"))
     fixed = {k: _whole(k, v, MAX_GPUS_LIMIT) for k, v in (("tp", tp), ("pp", pp), ("ep", ep), ("dp", dp))
              if v is not None}
     if "tp" in fixed and m.num_heads % fixed["tp"]:
@@ -494,6 +509,8 @@ def make_workload(model: Any, input_len: Any, output_len: Any, *, ttft_slo: Any 
         weight_dtype=m.weight_precision(weight_dtype),
         kv_dtype=normalize(kv_dtype or "fp16", field="kv_dtype"),
         fixed=fixed, moe_imbalance=check_imbalance(moe_imbalance), redundant_experts=int(redundant_experts),
+        images=int(n_img),
+        image_size=check_image_size(image_size) if image_size is not None else None,
     )
 
 
@@ -522,7 +539,7 @@ def _plan(w: Workload, hw: Hardware, prof: RuntimeProfile, max_batch_size: int,
           footprints: dict[tuple[int, int, int], tuple] | None = None) -> _Plan:
     """footprints: `serving_footprint` by (tp, pp, ep), shared by the devices of one search (it does
     not depend on the device)."""
-    m, context = w.model, prof.kv_tokens(w.input_len, w.output_len)
+    m, context = w.model, prof.kv_tokens(w.input_len + w.image_tokens, w.output_len)
     footprints = {} if footprints is None else footprints
     per_replica: dict[tuple[int, int, int], int] = {}
 
@@ -583,7 +600,8 @@ def _evaluate(w: Workload, hw: Hardware, plan: _Plan, *, price: float, calibrati
         r = estimate(m, hw, batch=grid, input_len=w.input_len, output_len=w.output_len, tp=tp, pp=pp,
                      ep=ep, dp=dp, weight_dtype=w.weight_dtype, kv_dtype=w.kv_dtype, mode="continuous",
                      calibration=calibration, runtime=prof, moe_imbalance=w.moe_imbalance,
-                     redundant_experts=w.redundant_experts if ep > 1 else 0, with_warnings=False)
+                     redundant_experts=w.redundant_experts if ep > 1 else 0,
+                     images=w.images, image_size=w.image_size, with_warnings=False)
         own = np.searchsorted(grid, batches)  # this device's grid points within the evaluated one
         keep = own[np.asarray(r.memory.fits, dtype=bool)[own]]
         n = keep.size
@@ -606,7 +624,7 @@ def _evaluate(w: Workload, hw: Hardware, plan: _Plan, *, price: float, calibrati
                           **{k: np.concatenate(v) if v else np.zeros(0) for k, v in cols.items()})
     if len(points):
         return DeviceSearch(hw.id, points)
-    context = prof.kv_tokens(w.input_len, w.output_len)
+    context = prof.kv_tokens(w.input_len + w.image_tokens, w.output_len)
     return DeviceSearch(hw.id, None, _does_not_fit(w, hw, plan.layouts, context, prof))
 
 
@@ -670,10 +688,11 @@ def _slo_text(c: Choice, w: Workload) -> str:
 
 def _search(model: Any, input_len: Any, output_len: Any, devices: Any, *, ttft_slo: Any, tpot_slo: Any,
             max_gpus: Any, prices: Any, weight_dtype: Any, kv_dtype: str | None, calibration: Any,
-            max_batch_size: int, runtime: Any = None, layout: Mapping[str, Any] | None = None
-            ) -> tuple[Workload, list[DeviceSearch]]:
+            max_batch_size: int, runtime: Any = None, layout: Mapping[str, Any] | None = None,
+            images: Any = 0, image_size: Any = None) -> tuple[Workload, list[DeviceSearch]]:
     w = make_workload(model, input_len, output_len, ttft_slo=ttft_slo, tpot_slo=tpot_slo, max_gpus=max_gpus,
-                      weight_dtype=weight_dtype, kv_dtype=kv_dtype, **(layout or {}))
+                      weight_dtype=weight_dtype, kv_dtype=kv_dtype, images=images, image_size=image_size,
+                      **(layout or {}))
     hws = resolve_devices(devices)
     price = resolve_prices(prices, hws)
     cal = load_calibration(calibration)
@@ -716,7 +735,8 @@ def recommend(model: Any, input_len: Any, output_len: Any, devices: Any = None, 
               calibration: str | Calibration | None = "default", *, max_batch_size: int = MAX_BATCH,
               runtime: Any = None, tp: int | None = None, pp: int | None = None, ep: int | None = None,
               dp: int | None = None, moe_imbalance: float | None = None,
-              redundant_experts: int = 0) -> Recommendation:
+              redundant_experts: int = 0, images: Any = 0,
+              image_size: Any = None) -> Recommendation:
     """The cheapest configuration per device that fits and meets the SLOs, best first.
 
     devices: names or Hardware objects (None or 'all': the whole catalog); SLOs in seconds;
@@ -724,12 +744,14 @@ def recommend(model: Any, input_len: Any, output_len: Any, devices: Any = None, 
     whose `ranking` holds Choices (seconds, output tokens/s, USD per million output tokens,
     joules per output token) and whose `excluded` says why the other devices have none.
     tp, pp, ep, dp: fix that degree (the search covers the others; see the module docstring);
-    moe_imbalance, redundant_experts: as in estimate.
+    moe_imbalance, redundant_experts: as in estimate. images: per request, of image_size pixels
+    (vision-language models: their tokens lengthen the prompt, their encoder pass the prefill).
     """
     layout = dict(tp=tp, pp=pp, ep=ep, dp=dp, moe_imbalance=moe_imbalance, redundant_experts=redundant_experts)
     w, searches = _search(model, input_len, output_len, devices, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
                           max_gpus=max_gpus, prices=prices, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
-                          calibration=calibration, max_batch_size=max_batch_size, runtime=runtime, layout=layout)
+                          calibration=calibration, max_batch_size=max_batch_size, runtime=runtime, layout=layout,
+                          images=images, image_size=image_size)
     ranking: list[Choice] = []
     excluded: list[Exclusion] = []
     for s in searches:

@@ -90,6 +90,10 @@ WEIGHT_DTYPE_HELP = ("Weight precision of the linear layers: fp32, fp16, bf16, f
                      "nvfp4). Default: as the checkpoint stores them (its quantization_config, else 16 bit).")
 KV_DTYPE_HELP = "KV-cache precision (default fp16)."
 TP_HELP = "Tensor-parallel degree."
+IMAGES_HELP = ("Images per request (vision-language models): each adds its tokens to the prompt and its "
+               "vision-encoder pass to the prefill.")
+IMAGE_SIZE_HELP = ("Image size WIDTHxHEIGHT in pixels (default 1024x1024; Gemma 3 resizes every image to 896x896, "
+                   "Llama 4 tiles it in 336-pixel tiles).")
 PP_HELP = "Pipeline-parallel degree (stages)."
 EP_HELP = ("Expert-parallel degree: devices the routed experts spread over (MoE models). Default: tp x dp when "
            "--dp > 1, else 1; it must divide tp x dp and the routed (+ redundant) experts, and divide tp or be a "

@@ -20,6 +20,7 @@ from ..files import check_output, read_csv
 from ..intensity import whole_model
 from ..operators import AttentionGroup
 from ..roofline import device_peak, roofline_time, time_ops
+from ..vision_ops import vision_ops
 from .common import (
     CALIBRATION_HELP,
     DP_HELP,
@@ -27,6 +28,8 @@ from .common import (
     FORCE_HELP,
     HARDWARE_HELP,
     HTML_FILE_HELP,
+    IMAGE_SIZE_HELP,
+    IMAGES_HELP,
     JSON_HELP,
     KV_DTYPE_HELP,
     MODEL_HELP,
@@ -117,15 +120,21 @@ def _row_args(row: dict[str, Any], calibration: str, max_batch: int | None, runt
     mode = get("mode", "rate" if "rate" in serving or "concurrency" in serving else "static").lower()
     if mode not in ALL_MODES:
         raise InputError(f"column 'mode' must be one of {', '.join(ALL_MODES)}, got {mode!r}")
+    images = integer("images", 0)
+    image_size = (row.get("image_size") or "").strip() or None
     if mode in ("rate", "closed"):
-        return _serving_row_args(row, serving, mode, get, integer, calibration, max_batch, runtime, layout)
+        if images and mode == "closed":
+            raise InputError("column 'images': closed-loop clients (mode closed) do not take images yet")
+        args = _serving_row_args(row, serving, mode, get, integer, calibration, max_batch, runtime, layout)
+        return {**args, "images": images, "image_size": image_size} if images else args
     if serving:
         raise InputError(f"column {sorted(serving)[0]!r} applies to requests at a rate (mode rate or closed), "
                          f"not to mode {mode}")
     batch: Any = "max" if mode == "max" else integer("batch")
     return dict(model=get("model"), hardware=get("hardware"), batch=batch, input_len=integer("input_len"),
                 output_len=integer("output_len"), **layout, weight_dtype=row.get("weight_dtype") or None, kv_dtype=get("kv_dtype", "fp16"), mode=mode,
-                calibration=calibration, max_batch_size=max_batch, runtime=get("runtime", runtime))
+                calibration=calibration, max_batch_size=max_batch, runtime=get("runtime", runtime),
+                images=images, image_size=image_size)
 
 
 ALL_MODES = ("static", "continuous", "max", "rate", "closed")
@@ -196,7 +205,7 @@ def _estimate_row(row: dict[str, Any], calibration: str, max_batch: int | None, 
     return _serve_row(args) if "serving_mode" in args else _scalar(estimate(**args).to_dict())
 
 
-PER_ROW = ("batch", "input_len", "output_len")  # what varies inside one vectorized call
+PER_ROW = ("batch", "input_len", "output_len", "images")  # what varies inside one vectorized call
 LAYOUT = ("tp", "pp", "ep", "dp", "moe_imbalance", "redundant_experts")
 CHUNK_ROWS = 8192  # rows estimated (and written) at a time: memory stays bounded, output streams
 
@@ -251,7 +260,9 @@ def _estimate_group(members: list[dict[str, Any]]) -> list[dict[str, Any]]:
     d = r.to_dict()
     dep = make_deployment(first["model"], first["hardware"], weight_dtype=first["weight_dtype"],
                           kv_dtype=first["kv_dtype"], **{k: first[k] for k in LAYOUT})
-    notes = row_warnings(dep, mode=r.mode, batch=r.batch, input_len=r.input_len, output_len=r.output_len,
+    # The context a row holds counts its image tokens.
+    prompt = r.input_len + np.asarray(r.inputs.get("image_tokens", 0), dtype=float)
+    notes = row_warnings(dep, mode=r.mode, batch=r.batch, input_len=prompt, output_len=r.output_len,
                          memory=r.memory, max_batch_size=first["max_batch_size"] if r.mode == "max" else None)
     return [{**_pick(d, k, len(members)), "warnings": notes[k]} for k in range(len(members))]
 
@@ -309,7 +320,7 @@ def read_csv_rows(path: Path) -> list[dict[str, str]]:
 
 # Options that describe one workload: with --from-csv the rows do (see estimate_cmd).
 CSV_CONFLICTS = ("model", "hardware", *LAYOUT, "batch", "input_len", "output_len", "weight_dtype", "kv_dtype",
-                 "mode", "html")
+                 "mode", "html", "images", "image_size")
 
 
 @app.command("estimate")
@@ -356,6 +367,8 @@ def estimate_cmd(
     max_batch: int = typer.Option(None, "--max-batch",
                                   help=f"Upper bound on the batch in max mode (default: the runtime's, {MAX_BATCH} for generic)."),
     runtime: str = typer.Option("generic", "--runtime", help=RUNTIME_HELP),
+    images: int = typer.Option(0, "--images", help=IMAGES_HELP),
+    image_size: str = typer.Option(None, "--image-size", help=IMAGE_SIZE_HELP),
     from_csv: Path = typer.Option(None, "--from-csv", help="CSV of workloads, one estimate per row."),
     json_: bool = typer.Option(False, "--json", help=JSON_HELP),
     html: Path = typer.Option(None, "--html", help=HTML_FILE_HELP),
@@ -388,6 +401,10 @@ def estimate_cmd(
                "prefill_hardware": prefill_hardware, "prefill_tp": prefill_tp, "prefill_count": prefill_count,
                "replicas": replicas}
     given = {k: v for k, v in serving.items() if v is not None}
+    if images and mode is not None and mode.strip().lower() == "closed":
+        raise InputError("--images: closed-loop clients (--mode closed) do not take images yet; use --mode "
+                         "static, continuous, max or --rate")
+    image_args = {"images": images, "image_size": image_size} if images else {}
     if rate is not None or concurrency is not None or (mode is not None and mode.strip().lower() == "rate"):
         if mode is not None and mode.strip().lower() != "rate":
             raise InputError(f"--rate and --concurrency set requests arriving at a rate (--mode rate); they cannot be "
@@ -400,7 +417,7 @@ def estimate_cmd(
                  model=model, hardware=hardware, rate=rate, input_len=input_len, output_len=output_len,
                  tp=tp, pp=pp, ep=ep, dp=dp, moe_imbalance=moe_imbalance, redundant_experts=redundant_experts,
                  weight_dtype=weight_dtype, kv_dtype=kv_dtype, calibration=calibration, runtime=runtime,
-                 max_batch_size=max_batch, **{**given, "prefix_hit": prefix_hit or 0.0})
+                 max_batch_size=max_batch, **{**given, "prefix_hit": prefix_hit or 0.0}, **image_args)
         return
     if ttft_slo is not None or tpot_slo is not None:
         raise InputError("--ttft-slo and --tpot-slo apply to requests at a rate (--rate R or --concurrency N)")
@@ -429,7 +446,8 @@ def estimate_cmd(
                          "drop --mode")
     r = estimate(model, hardware, batch=b, input_len=input_len, output_len=output_len, tp=tp, pp=pp, ep=ep, dp=dp,
                  moe_imbalance=moe_imbalance, redundant_experts=redundant_experts, weight_dtype=weight_dtype,
-                 kv_dtype=kv_dtype, mode=mode, calibration=calibration, max_batch_size=max_batch, runtime=runtime)
+                 kv_dtype=kv_dtype, mode=mode, calibration=calibration, max_batch_size=max_batch, runtime=runtime,
+                 images=images, image_size=image_size)
     d = _scalar(r.to_dict())
     if html is not None:
         from ..report import write_estimate_report
@@ -460,6 +478,8 @@ def estimate_cmd(
            ["TPOT", f"{fmt(d['tpot_s'] * 1e3)} ms{span('tpot_s', 1e3)}"],
            ["end-to-end", f"{fmt(d['e2e_s'])} s{span('e2e_s')}"],
            ["throughput", f"{fmt(d['throughput_tok_s'])} tok/s{span('throughput_tok_s')}"],
+           *([["images", f"{images} per sequence x {d['tokens_per_image']} tokens "
+                         f"({d['image_size'][0]}x{d['image_size'][1]} px)"]] if images else []),
            ["throughput per GPU", f"{fmt(d['throughput_per_gpu_tok_s'])} tok/s"],
            ["energy", f"{fmt(d['energy_j_per_token'])} J/token at {fmt(d['power_w_per_gpu'])} W per GPU "
                       f"(at full TDP: {fmt(d['energy_j_per_token_tdp'])} J/token)"],
@@ -528,12 +548,21 @@ def _estimate_rows(d: dict[str, Any]) -> None:
     _print_warnings(d)
 
 
+def _ops_table(title: str, rows: list[dict[str, Any]], total: float) -> None:
+    table(title,
+          ["operator", "count", "GFLOPs", "weights MB", "act r/w MB", "KV r/w MB", "FLOP/B", "bound", "time µs", "share"],
+          [[r["name"], r["count"], r["flops"] / 1e9, r["weight_bytes"] / 1e6,
+            (r["act_read_bytes"] + r["act_write_bytes"]) / 1e6, (r["kv_read_bytes"] + r["kv_write_bytes"]) / 1e6,
+            r["intensity"], r["bound"], r["time_s"] * 1e6, f"{r['time_s'] / total:.1%}"] for r in rows])
+
+
 @app.command("ops")
 def ops_cmd(
     model: str = typer.Option(..., "--model", "-m", help=MODEL_HELP),
     hardware: str = typer.Option(..., "--hardware", "-d", help=HARDWARE_HELP),
-    phase: str = typer.Option("decode", "--phase", help="prefill | decode"),
-    batch: int = typer.Option(1, "--batch", "-b", help="Sequences in the pass."),
+    phase: str = typer.Option("decode", "--phase", help="prefill | decode | vision (the vision encoder of a "
+                                                         "vision-language model over --batch images)"),
+    batch: int = typer.Option(1, "--batch", "-b", help="Sequences in the pass (images with --phase vision)."),
     seq: int = typer.Option(1024, "--seq", "-s", help="Prompt length (prefill) or KV length (decode)."),
     tp: int = typer.Option(1, "--tp", help=TP_HELP),
     ep: int = typer.Option(None, "--ep", help=EP_HELP, show_default=False),
@@ -545,11 +574,12 @@ def ops_cmd(
     kv_dtype: str = typer.Option("fp16", "--kv-dtype", help=KV_DTYPE_HELP),
     calibration: str = typer.Option("none", "--calibration", help=CALIBRATION_HELP),
     unfused: bool = typer.Option(False, "--unfused-attention", help="Materialize attention scores (no flash kernel)."),
+    image_size: str = typer.Option(None, "--image-size", help=IMAGE_SIZE_HELP + " With --phase vision."),
     json_: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """The LLMRoofline article's method 2: per-operator FLOPs, bytes, intensity, bound and time of one pass."""
-    if phase not in ("prefill", "decode"):
-        raise InputError(f"--phase must be prefill or decode, got {phase!r}")
+    if phase not in ("prefill", "decode", "vision"):
+        raise InputError(f"--phase must be prefill, decode or vision, got {phase!r}")
     for name, v in (("--batch", batch), ("--seq", seq)):
         if v < 1 or v > 1e8:
             raise InputError(f"{name} must be from 1 to 1e8, got {v}")
@@ -557,7 +587,12 @@ def ops_cmd(
                           fused_attention=not unfused, moe_imbalance=moe_imbalance,
                           redundant_experts=redundant_experts)
     group = AttentionGroup(batch, 1, seq - 1) if phase == "decode" else AttentionGroup(batch, seq, 0)
-    ops = dep.ops([group])
+    if phase == "vision":
+        if dep.model.vision is None:
+            raise InputError(f"--phase vision: {dep.model.id} has no vision tower this tool models (a text-only model)")
+        ops = vision_ops(dep.model.vision, batch, image_size=image_size, tp=tp)
+    else:
+        ops = dep.ops([group])
     times = time_ops(ops, dep.hardware, load_calibration(calibration).for_device(dep.hardware))
     bound = times.bound()
     rows: list[dict[str, Any]] = []
@@ -575,6 +610,17 @@ def ops_cmd(
             "time_s": float(times.time_s[i]) * op.count,
         })
     total = float(sum(r["time_s"] for r in rows))
+    if phase == "vision":
+        lay = dep.model.vision.layout(image_size)  # type: ignore[union-attr]  # checked above
+        if json_:
+            print_json({"model": dep.model.id, "hardware": dep.hardware.id, "phase": phase, "images": batch,
+                        "image_size": list(lay.pixels), "tokens_per_image": lay.tokens, "tp": tp,
+                        "operators": rows, "total_time_s": total})
+            return
+        _ops_table(f"{dep.model.id} on {dep.hardware.id}, vision encoder, {batch} image(s) of {lay.pixels[0]}x"
+                   f"{lay.pixels[1]} px (times summed over layers)", rows, total)
+        console.print(f"method 2 (operators): {total * 1e3:.3f} ms for the images ({lay.tokens} prompt tokens each)")
+        return
     # The LLMRoofline article's method 1 beside it: the decoder layers as one kernel.
     whole = whole_model(dep.model, group.batch, group.new, group.past, weight_dtype=dep.weight_dtype,
                         kv_dtype=dep.kv_dtype, tp=tp)
@@ -587,11 +633,8 @@ def ops_cmd(
                     "seq": seq, **parallelism_fields(dep), "weight_dtype": dep.weights.label,
                     "weight_formats": dep.weight_formats(), "operators": rows, "total_time_s": total, "method1": method1})
         return
-    table(f"{dep.model.id} on {dep.hardware.id}, {phase}, batch {batch}, seq {seq} (times summed over layers)",
-          ["operator", "count", "GFLOPs", "weights MB", "act r/w MB", "KV r/w MB", "FLOP/B", "bound", "time µs", "share"],
-          [[r["name"], r["count"], r["flops"] / 1e9, r["weight_bytes"] / 1e6,
-            (r["act_read_bytes"] + r["act_write_bytes"]) / 1e6, (r["kv_read_bytes"] + r["kv_write_bytes"]) / 1e6,
-            r["intensity"], r["bound"], r["time_s"] * 1e6, f"{r['time_s'] / total:.1%}"] for r in rows])
+    _ops_table(f"{dep.model.id} on {dep.hardware.id}, {phase}, batch {batch}, seq {seq} (times summed over layers)",
+               rows, total)
     console.print(f"method 2 (operators): {total * 1e3:.3f} ms per pass")
     console.print(f"method 1 (whole model, plain roofline): {whole_s * 1e3:.3f} ms per pass, intensity "
                   f"{method1['intensity']:.1f} FLOP/byte (no embeddings, lm_head or activations)")

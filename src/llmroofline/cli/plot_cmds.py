@@ -28,6 +28,8 @@ from .common import (
     DP_HELP,
     EP_HELP,
     FORCE_HELP,
+    IMAGE_SIZE_HELP,
+    IMAGES_HELP,
     JSON_HELP,
     KV_DTYPE_HELP,
     MODEL_HELP,
@@ -229,6 +231,8 @@ def compare_cmd(
     output_len: int = typer.Option(128, "--output-len", help="Output tokens per sequence (--metric e2e)."),
     calibration: str = typer.Option("none", "--calibration", help=CALIBRATION_HELP + " (method ops only)"),
     runtime: str = typer.Option("generic", "--runtime", help=RUNTIME_HELP + " (with a calibration)"),
+    images: int = typer.Option(0, "--images", help=IMAGES_HELP + " Method ops only."),
+    image_size: str = typer.Option(None, "--image-size", help=IMAGE_SIZE_HELP),
     out: Path = typer.Option(None, "--out", "-o", help=OUT_HELP),
     html: Path = typer.Option(None, "--html", help=HTML_HELP),
     csv_: Path = typer.Option(None, "--csv", help="Write every cell (batch, seq, both devices, ratio, fits) as CSV."),
@@ -259,7 +263,8 @@ def compare_cmd(
                                   redundant_experts=redundant_experts)
     meshes = [compare(model, a, b, batch=bs, seq=ss, method=m, metric=metric, tp_a=tp_a, tp_b=tp_b, **layout,
                       weight_dtype_a=weight_dtype_a, weight_dtype_b=weight_dtype_b, kv_dtype_a=kv_dtype_a,
-                      kv_dtype_b=kv_dtype_b, output_len=output_len, calibration=calibration, runtime=runtime)
+                      kv_dtype_b=kv_dtype_b, output_len=output_len, calibration=calibration, runtime=runtime,
+                      images=images, image_size=image_size)
               for m in methods]
     check_plottable(meshes[0])
     written = []

@@ -32,6 +32,8 @@ from .common import (
     DP_HELP,
     EP_HELP,
     FORCE_HELP,
+    IMAGE_SIZE_HELP,
+    IMAGES_HELP,
     JSON_HELP,
     KV_DTYPE_HELP,
     MODEL_HELP,
@@ -141,14 +143,14 @@ def _print_recommendation(rec: Recommendation) -> None:
 
 def _fleet(model, input_len, output_len, rate, devices, ttft_slo, tpot_slo, disaggregated, max_gpus, prices,
            weight_dtype, kv_dtype, calibration, runtime, json_: bool, note: str, *, html: Path | None = None,
-           png: Path | None = None, force: bool = False) -> None:
+           png: Path | None = None, force: bool = False, images: dict[str, object] | None = None) -> None:
     from ..model import load_model
     from ..serving.fleet import size_fleet
 
     figures = html is not None or png is not None
     out = size_fleet(model, input_len, output_len, rate, devices, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
                      disaggregated=disaggregated, max_gpus=max_gpus, prices=prices, weight_dtype=weight_dtype,
-                     kv_dtype=kv_dtype, calibration=calibration, runtime=runtime, curves=figures)
+                     kv_dtype=kv_dtype, calibration=calibration, runtime=runtime, curves=figures, **(images or {}))
     out["warnings"] = [note] if note else []
     tell = console_err if json_ else say
     if figures:
@@ -206,6 +208,8 @@ def recommend_cmd(
                                                   "and devices_needed."),
     disaggregated: bool = typer.Option(False, "--disaggregated", help="With --rate: also search prefill/decode "
                                                                       "layouts on separate instances."),
+    images: int = typer.Option(0, "--images", help=IMAGES_HELP),
+    image_size: str = typer.Option(None, "--image-size", help=IMAGE_SIZE_HELP),
     json_: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Which device, parallelism and batch serve a workload cheapest per token within the SLOs."""
@@ -221,11 +225,13 @@ def recommend_cmd(
     if rate is not None:
         _no_layout_with_rate(layout)
         _fleet(model, input_len, output_len, rate, devices, ttft_slo, tpot_slo, disaggregated, max_gpus,
-               parse_prices(price), weight_dtype, kv_dtype, calibration, runtime, json_, note, html=html, force=force)
+               parse_prices(price), weight_dtype, kv_dtype, calibration, runtime, json_, note, html=html, force=force,
+               images={"images": images, "image_size": image_size} if images else {})
         return
     rec = recommend(model, input_len, output_len, devices=devices, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
                     max_gpus=max_gpus, prices=parse_prices(price), weight_dtype=weight_dtype, kv_dtype=kv_dtype,
-                    calibration=calibration, runtime=runtime, **layout)
+                    calibration=calibration, runtime=runtime, **layout, images=images,
+                    image_size=image_size)
     if html is not None:
         path = write_text(html, recommendation_html(rec, note=note), force=force)
         (console_err if json_ else say)(f"wrote {path}")

@@ -7,7 +7,7 @@ The layer above the per-step engine: it builds steps from request shapes and cal
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,15 @@ import numpy as np
 
 from ..efficiency import load_calibration
 from ..errors import InputError, show
-from ..estimate import MAX_BATCH, Deployment, extrapolation, make_deployment, parallelism_fields
+from ..estimate import (
+    MAX_BATCH,
+    Deployment,
+    extrapolation,
+    image_tokens,
+    make_deployment,
+    parallelism_fields,
+    vision_seconds,
+)
 from ..hardware import SCALE_OUT_DEFAULT_GBIT_S, load_hardware
 from ..intervals import estimate_interval
 from ..memory import max_batch, memory_use
@@ -167,12 +175,16 @@ def serve(model, hardware, rate, input_len: Any = 512, output_len: Any = 128, *,
           input_dist: str | None = None, output_dist: str | None = None, lengths: str | Path | None = None,
           chunk: int | None = None, prefix_hit: float = 0.0, spec: str | None = None,
           acceptance: float | None = None, max_batch_size: int | None = None, replicas: int = 1,
-          prefill_hardware: Any = None, prefill_tp: int | None = None, prefill_count: int = 1) -> Serving:
+          prefill_hardware: Any = None, prefill_tp: int | None = None, prefill_count: int = 1, images: Any = 0,
+          image_size: Any = None) -> Serving:
     """TTFT/TPOT/E2E means and percentiles, concurrency and capacity at Poisson request rates.
 
     rate: requests/s offered to the whole system (a number or a list: a sweep). replicas: identical
     instances sharing the rate. prefill_hardware: disaggregated serving, prefill on prefill_count
-    instances of that device at prefill_tp (decode on `hardware`, `replicas` instances).
+    instances of that device at prefill_tp (decode on `hardware`, `replicas` instances). images:
+    per request (vision-language models, one number), of image_size pixels: their tokens lengthen
+    every prompt and the steps that admit a prompt encode its images (on the prefill instances
+    when disaggregated).
     """
     rates = parse_rates(rate)
     kind, draft_model, k, acc = parse_spec(spec, acceptance)
@@ -196,8 +208,13 @@ def serve(model, hardware, rate, input_len: Any = 512, output_len: Any = 128, *,
     max_batch_size = _count("max_batch_size", max_batch_size, MAX_BATCH * 64)
     stage = _stage(dep, cal, prof, kind, draft_model, k)
     e_acc = float(accepted_per_step(acc, k))
+    if np.ndim(images):
+        raise InputError(f"images must be one whole number per request when serving at a rate, got {show(images)}")
+    n_img, per_image = image_tokens(dep, images, image_size)
+    if per_image:
+        stage = replace(stage, encoder_s=float(vision_seconds(dep, stage.eff, n_img, image_size)))
 
-    i_s, o_s = lens.input_len, lens.output_len
+    i_s, o_s = lens.input_len + n_img * per_image, lens.output_len
     new_s = i_s * (1 - hit)
     steps_s = (o_s - 1) / e_acc  # decode steps per request
     d_mean = float(steps_s.mean())
@@ -272,7 +289,7 @@ def serve(model, hardware, rate, input_len: Any = 512, output_len: Any = 128, *,
         pcount = _count("prefill_count", prefill_count)
         pdep = make_deployment(dep.model, pdev, tp=ptp, weight_dtype=weight_dtype, kv_dtype=kv_dtype)
         peff = cal.for_device(pdep.hardware, prof)
-        pstage = Stage(pdep, peff)
+        pstage = Stage(pdep, peff, encoder_s=float(vision_seconds(pdep, peff, n_img, image_size)) if per_image else 0.0)
         st = solve(stage, w, per_replica, blimit, chunk, with_prefill=False)
         ok_d = ~st["saturated"]
         xs = np.where(ok_d, st["x"], st["x_cap"])
@@ -352,12 +369,16 @@ def serve(model, hardware, rate, input_len: Any = 512, output_len: Any = 128, *,
     values = {"ttft_s": ttft_mean, "tpot_s": tpot_mean, "e2e_s": e2e_mean, "throughput_tok_s": throughput,
               "throughput_per_gpu_tok_s": throughput / gpus}
     if cal.calibrated and cal.intervals:
-        interval = estimate_interval(cal.intervals, extrapolation(cal, dep, prof, b_dec, i_s.mean(), o_s.mean()),
+        interval = estimate_interval(cal.intervals, extrapolation(cal, dep, prof, b_dec, i_s.mean(), o_s.mean(), n_img),
                                      values)
     inputs = {"model": dep.model.id, "hardware": dep.hardware.id, **parallelism_fields(dep),
               "weight_dtype": dep.weights.label, "kv_dtype": dep.kv_dtype, "runtime": prof.id,
-              "input_len": float(i_s.mean()), "output_len": float(o_s.mean()), "prefix_hit": hit,
-              "replicas": replicas, "disaggregated": disagg, "calibrated": cal.calibrated}
+              "input_len": float(lens.input_len.mean()), "output_len": float(o_s.mean()), "prefix_hit": hit,
+              "replicas": replicas, "disaggregated": disagg, "calibrated": cal.calibrated,
+              **({"images": int(n_img), "image_tokens": int(n_img) * per_image} if dep.model.vision else {})}
+    if per_image:
+        notes.append(f"images: {int(n_img)} per request, {per_image} prompt tokens each; every prompt's images are "
+                     f"encoded in the step that admits it ({float(stage.encoder_s) * 1e3:.3g} ms per request)")
     return Serving(rate=rates, ttft_s=ttft_mean, tpot_s=tpot_mean, e2e_s=e2e_mean, percentiles=pct,
                    concurrency=concurrency, decode_batch=nan_sat(b_dec * replicas), capacity_req_s=capacity,
                    saturated=saturated, throughput_tok_s=throughput, gpus=gpus, inputs=inputs, details=details,
@@ -452,8 +473,6 @@ def serve_at_concurrency(model, hardware, concurrency: Any, **kwargs: Any) -> Se
     if beyond.any():
         notes.append(f"concurrency {', '.join(f'{v:g}' for v in n[beyond])} exceeds the {held.max():.0f} requests the "
                      f"server holds below capacity: it runs at capacity, the others wait outside")
-    from dataclasses import replace
-
     return replace(result, inputs={**result.inputs, "concurrency_target": n.tolist()}, warnings=tuple(notes))
 
 

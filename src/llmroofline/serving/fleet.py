@@ -192,6 +192,9 @@ def size_fleet(model: Any, input_len: int, output_len: int, rate: float, devices
     entries.sort(key=lambda e: (e.cost_per_hour, e.devices_needed, e.device))
     out = {"rate": total, "input_len": input_len, "output_len": output_len, "ttft_slo": ttft_slo,
            "tpot_slo": tpot_slo, "percentile": 90, "ranking": [e.to_dict() for e in entries], "excluded": excluded}
+    if serving.get("images") and m.vision is not None:  # vision-language models: images per request
+        out.update(images=int(serving["images"]),
+                   image_tokens=int(serving["images"]) * m.vision.layout(serving.get("image_size")).tokens)
     if curves:
         out["curves"] = [_curve(e, sweeps, limits, price, hws) for e in entries]
     return out

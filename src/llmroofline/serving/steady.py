@@ -39,6 +39,9 @@ class Stage:
     draft: tuple[Deployment, Efficiency] | None = None  # a draft model for speculative decoding
     mtp: bool = False  # draft tokens from the model's own prediction heads
     k: int = 0  # draft tokens per step
+    # Seconds to encode one prompt's images (vision-language models); a step pays it per prompt it
+    # admits, linear in the prompts (the encoder is compute-bound at thousands of patches an image).
+    encoder_s: float = 0.0
 
     @property
     def lanes(self) -> float:
@@ -68,7 +71,8 @@ class Stage:
         if np.any(pre > 0):
             groups.append(AttentionGroup(pre / self.lanes, prompt_new, prompt_past, label="prefill"))
         tokens = (np.asarray(decode_seqs) * (self.k + 1) + pre * prompt_new) / self.lanes
-        return pass_time(self.dep, self.eff, groups) + p2p_time(self.dep, self.eff, tokens) + self.draft_time(decode_seqs, kv)
+        t = pass_time(self.dep, self.eff, groups) + p2p_time(self.dep, self.eff, tokens) + self.draft_time(decode_seqs, kv)
+        return t + pre / self.lanes * self.encoder_s if self.encoder_s else t
 
 
 @dataclass(frozen=True)
