@@ -303,3 +303,21 @@ def test_power_model_kept_per_device_equals_a_fresh_one():
     assert energy.power_model(hw) is first  # kept
     assert first == energy.power_model(hw, energy.power_priors())  # what the given priors build
     assert energy.power_model(lr.load_hardware("L40S")) != first
+
+
+def test_kept_batch_grid_is_batch_grid_read_only():
+    for largest in (0, 1, 10, 37, 2048, 65536):
+        kept = recommend_mod._kept_batch_grid(largest)
+        assert np.array_equal(kept, recommend_mod.batch_grid(largest)) and not kept.flags.writeable
+    assert recommend_mod.batch_grid(10).flags.writeable  # the public function still hands out its own array
+
+
+def test_weights_per_device_kept_equals_a_fresh_computation():
+    memory = importlib.import_module("llmroofline.memory")
+    m = lr.load_model("mixtral-8x7b")
+    for tp, pp, ep in ((1, 1, 1), (2, 1, 2), (4, 2, 8), (np.int64(2), 1, 1)):
+        kept = memory.weights_per_device(m, None, tp, pp, ep)
+        assert memory.weights_per_device(m, None, tp, pp, ep) == kept
+        fresh = memory._weights_per_device(m, m.weight_precision(None), tp, pp, ep, 0)
+        assert kept == fresh and type(kept) is type(fresh)
+    assert memory.weights_per_device(m, "fp8", 2, 1, 2) < memory.weights_per_device(m, None, 2, 1, 2)

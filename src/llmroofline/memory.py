@@ -77,6 +77,22 @@ def weights_per_device(model: ModelSpec, weight_dtype: Any = None, tp: int = 1, 
     """
     m = model
     wp = m.weight_precision(weight_dtype)
+    # Kept by identity of the model and its formats: an estimate asks once, a search hundreds of times.
+    key = (id(m), id(wp), tp, pp, ep, redundant_experts, type(tp), type(pp), type(ep), type(redundant_experts))
+    hit = _WEIGHTS.get(key)
+    if hit is not None and hit[0] is m and hit[1] is wp:
+        return hit[2]
+    if len(_WEIGHTS) >= 4096:
+        _WEIGHTS.clear()
+    out = _weights_per_device(m, wp, tp, pp, ep, redundant_experts)
+    _WEIGHTS[key] = (m, wp, out)  # the objects are kept, so that their ids stay their own
+    return out
+
+
+_WEIGHTS: dict[tuple, tuple[ModelSpec, Any, float]] = {}
+
+
+def _weights_per_device(m: ModelSpec, wp: Any, tp: int, pp: int, ep: int, redundant_experts: int) -> float:
     by_group = m.weight_bytes_by_group(wp)
     wa = wp.bytes("attention")
     emb = by_group["embeddings"] + m.hidden_size * SMALL_WEIGHT_BYTES  # tables and the final norm

@@ -32,6 +32,7 @@ compute-bound, memory-bound and communication power over the estimate's own oper
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -96,6 +97,14 @@ def batch_grid(largest: int, steps_per_doubling: int = GRID_STEPS_PER_DOUBLING) 
     k = np.arange(0, math.floor(math.log2(largest) * steps_per_doubling) + 1)
     grid = np.round(2.0 ** (k / steps_per_doubling))
     return np.unique(np.append(grid[grid <= largest], float(largest)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _kept_batch_grid(largest: int) -> np.ndarray:
+    """batch_grid(largest), read-only: the devices of a search share most of their largest batches."""
+    grid = batch_grid(largest)
+    grid.flags.writeable = False
+    return grid
 
 
 def tp_choices(model: ModelSpec, hw: Hardware, max_gpus: int) -> list[int]:
@@ -566,7 +575,7 @@ def _plan(w: Workload, hw: Hardware, prof: RuntimeProfile, max_batch_size: int,
     grids = {}
     for tp, pp in layouts:
         for ep, dp in _expert_layouts(w, hw, tp, pp, wide=tp in (min(tps), max(tps))):
-            batches = batch_grid(largest(tp, pp, ep, dp))
+            batches = _kept_batch_grid(largest(tp, pp, ep, dp))
             if batches.size:
                 grids[tp, pp, ep, dp] = batches
     return _Plan(list(layouts), grids)
