@@ -237,7 +237,7 @@ def test_recommend_fixed_degrees_and_wide_expert_parallelism(capsys):
 
 
 def test_a_moe_model_that_does_not_fit_suggests_wide_expert_parallelism():
-    rec = lr.recommend(V3, 1024, 1024, devices=["L40S"], tpot_slo=None)
+    rec = lr.recommend(V3, 1024, 1024, devices=["L40S"], tpot_slo=None, max_gpus=8)
     assert not rec.ranking and "raise --max-gpus" in rec.excluded[0].reason
 
 
@@ -279,3 +279,22 @@ def test_coarse_experts_default_to_balanced_and_say_so(round_hw):
     r = lr.estimate("mixtral-8x7b", round_hw, batch=8, input_len=128, output_len=8, tp=1, ep=2, calibration="none")
     assert r.inputs["moe_imbalance"] == 1.0
     assert any("routing assumed balanced" in w for w in r.warnings)
+
+
+def test_recommend_widens_expert_parallelism_when_the_model_needs_it():
+    # Kimi-K2 in fp8 (about 1.03 TB of weights) fits in no 8 x 80 GB H100 node; a B200 node
+    # (8 x 180 GB) holds it. With max_gpus not given, the H100 is searched again up to 64 GPUs
+    # with wide expert parallelism (dp = ep / tp); the B200 keeps its 8-GPU search.
+    from llmroofline.recommend import recommend
+
+    rec = recommend("kimi-k2", 2048, 512, devices=["h100", "b200"], tpot_slo=0.05)
+    by = {c.device: c for c in rec.ranking}
+    h100, b200 = by["H100-SXM5-80GB"], by["B200"]
+    assert 8 < h100.gpus <= 64 and h100.gpus == h100.tp * h100.pp * h100.dp and h100.ep > 8
+    assert b200.gpus <= 8
+    assert rec.workload.to_dict()["wide_ep_up_to"] == 64
+    # An explicit limit is a hard one: the H100 is excluded, with the way out named.
+    strict = recommend("kimi-k2", 2048, 512, devices=["h100"], max_gpus=8)
+    assert not strict.ranking and "raise --max-gpus" in strict.excluded[0].reason
+    # Dense models are never widened.
+    assert recommend("llama3.1-405b", 1024, 256, devices=["l40s"]).workload.widen_to == 0

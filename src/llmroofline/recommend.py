@@ -14,7 +14,10 @@ The search, per device, is exhaustive over this space:
 - wide expert parallelism (mixture of experts, when `max_gpus` exceeds 8): ep in 16, 32, 64,
   ... up to `max_gpus`, dividing the routed (+ redundant) experts, with data-parallel attention
   dp = ep / tp at the smallest and the largest tp, one pipeline stage (DeepSeek style: all-to-all
-  across nodes or a rack-scale domain, the busiest device's load imbalance included);
+  across nodes or a rack-scale domain, the busiest device's load imbalance included). When
+  `max_gpus` is not given (None: 8) and a MoE model fits nowhere on a device within 8 GPUs, that
+  device is searched again up to WIDE_EP_AUTO_GPUS with wide expert parallelism (the model needs
+  it); an explicit `max_gpus` is a hard limit;
 - fixed degrees: `tp`, `pp`, `ep` or `dp` given keep the search to layouts with that value
   (with `dp` given, a MoE model spreads its experts over tp x dp devices unless `ep` is given;
   a dense model runs dp plain replicas);
@@ -53,6 +56,8 @@ from .vision import check_image_size, check_images
 
 TP_CHOICES = (1, 2, 4, 8)
 EP_CHOICES = (1, 2, 4, 8)
+DEFAULT_MAX_GPUS = 8  # one HGX-class node
+WIDE_EP_AUTO_GPUS = 64  # how far a MoE model that fits in no node is widened when max_gpus is not given
 WIDE_EP_CHOICES = (16, 32, 64, 128, 256)  # beyond one scale-up domain, with data-parallel attention
 GRID_STEPS_PER_DOUBLING = 4
 KV_FRACTION = 0.9  # share of the memory left after weights and workspace a runtime gives the KV cache
@@ -360,6 +365,7 @@ class Workload:
     redundant_experts: int = 0
     images: int = 0  # images per request (vision-language models)
     image_size: tuple[int, int] | None = None  # (width, height) pixels; None: the default
+    widen_to: int = 0  # > max_gpus: a device where nothing fits is searched again up to this many GPUs
 
     @property
     def image_tokens(self) -> int:
@@ -369,7 +375,7 @@ class Workload:
 
     def to_dict(self) -> dict[str, Any]:
         d = {"model": self.model.id, "input_len": self.input_len, "output_len": self.output_len,
-             "ttft_slo_s": self.ttft_slo, "tpot_slo_s": self.tpot_slo, "max_gpus": self.max_gpus,
+             "ttft_slo_s": self.ttft_slo, "tpot_slo_s": self.tpot_slo, "max_gpus": self.max_gpus, "wide_ep_up_to": self.widen_to or None,
              "weight_dtype": self.weight_dtype.label, "kv_dtype": self.kv_dtype, "mode": "continuous"}
         if self.fixed:
             d["fixed"] = dict(self.fixed)
@@ -488,9 +494,11 @@ def resolve_prices(prices: Mapping[str, Any] | None, hws: list[Hardware]) -> dic
 
 
 def make_workload(model: Any, input_len: Any, output_len: Any, *, ttft_slo: Any = None, tpot_slo: Any = None,
-                  max_gpus: Any = 8, weight_dtype: Any = None, kv_dtype: str | None = None, tp: Any = None,
+                  max_gpus: Any = None, weight_dtype: Any = None, kv_dtype: str | None = None, tp: Any = None,
                   pp: Any = None, ep: Any = None, dp: Any = None, moe_imbalance: Any = None,
                   redundant_experts: Any = 0, images: Any = 0, image_size: Any = None) -> Workload:
+    """The validated question. max_gpus None: DEFAULT_MAX_GPUS, widened for a MoE model with no
+    fixed degree up to WIDE_EP_AUTO_GPUS on devices where nothing fits within it."""
     m = load_model(model)
     n_img = check_images(images)
     if n_img.ndim or (n_img and m.vision is None):
@@ -504,7 +512,8 @@ def make_workload(model: Any, input_len: Any, output_len: Any, *, ttft_slo: Any 
     resolve_parallelism(m, fixed.get("tp", 1), fixed.get("pp", 1), fixed.get("ep"),
                         fixed.get("dp"), redundant_experts)
     need = fixed.get("tp", 1) * fixed.get("pp", 1) * max(fixed.get("dp", 1), fixed.get("ep", 1) // fixed.get("tp", 1))
-    max_gpus = _whole("max_gpus", max_gpus, MAX_GPUS_LIMIT)
+    widen_to = WIDE_EP_AUTO_GPUS if max_gpus is None and m.is_moe and not fixed else 0
+    max_gpus = _whole("max_gpus", DEFAULT_MAX_GPUS if max_gpus is None else max_gpus, MAX_GPUS_LIMIT)
     if need > max_gpus:
         raise InputError(f"the fixed layout ({', '.join(f'{k} {v}' for k, v in fixed.items())}) needs {need} GPUs; "
                          f"max_gpus is {max_gpus} (raise --max-gpus)")
@@ -520,6 +529,7 @@ def make_workload(model: Any, input_len: Any, output_len: Any, *, ttft_slo: Any 
         fixed=fixed, moe_imbalance=check_imbalance(moe_imbalance), redundant_experts=int(redundant_experts),
         images=int(n_img),
         image_size=check_image_size(image_size) if image_size is not None else None,
+        widen_to=widen_to,
     )
 
 
@@ -714,9 +724,19 @@ def _search(model: Any, input_len: Any, output_len: Any, devices: Any, *, ttft_s
     prof = cal.runtime(runtime)
     footprints: dict[tuple[int, int, int], tuple] = {}
     plans = [_plan_one(w, hw, prof, max_batch_size, footprints) for hw in hws]
+    # A MoE model that fits nowhere on a device within max_gpus, when the limit was not given:
+    # that device is searched again with wide expert parallelism (the model needs it).
+    wide = replace(w, max_gpus=w.widen_to, widen_to=0) if w.widen_to > w.max_gpus else None
+    searched = [w] * len(hws)
+    for i, (hw, plan) in enumerate(zip(hws, plans, strict=True)):
+        if wide is not None and isinstance(plan, _Plan) and not plan.grids:
+            wider = _plan_one(wide, hw, prof, max_batch_size, footprints)
+            if isinstance(wider, _Plan) and wider.grids:
+                plans[i], searched[i] = wider, wide
     shared = _shared_grids(p for p in plans if isinstance(p, _Plan))
     with reuse_passes():
-        return w, [_search_one(w, hw, plan, price, cal, prof, shared) for hw, plan in zip(hws, plans, strict=True)]
+        return w, [_search_one(wd, hw, plan, price, cal, prof, shared)
+                   for wd, hw, plan in zip(searched, hws, plans, strict=True)]
 
 
 def _plan_one(w: Workload, hw: Hardware, prof: RuntimeProfile, max_batch_size: int,
@@ -739,7 +759,7 @@ def _search_one(w: Workload, hw: Hardware, plan: _Plan | str, price: Mapping[str
 
 
 def recommend(model: Any, input_len: Any, output_len: Any, devices: Any = None, ttft_slo: float | None = None,
-              tpot_slo: float | None = None, max_gpus: int = 8, prices: Mapping[str, float] | None = None,
+              tpot_slo: float | None = None, max_gpus: int | None = None, prices: Mapping[str, float] | None = None,
               weight_dtype: Any = None, kv_dtype: str | None = None,
               calibration: str | Calibration | None = "default", *, max_batch_size: int = MAX_BATCH,
               runtime: Any = None, tp: int | None = None, pp: int | None = None, ep: int | None = None,
@@ -852,7 +872,7 @@ def _pareto_from(w: Workload, searches: list[DeviceSearch]) -> Pareto:
 
 
 def pareto(model: Any, input_len: Any, output_len: Any, devices: Any = None, *, ttft_slo: float | None = None,
-           tpot_slo: float | None = None, max_gpus: int = 8, prices: Mapping[str, float] | None = None,
+           tpot_slo: float | None = None, max_gpus: int | None = None, prices: Mapping[str, float] | None = None,
            weight_dtype: Any = None, kv_dtype: str | None = None,
            calibration: str | Calibration | None = "default", max_batch_size: int = MAX_BATCH,
            runtime: Any = None, tp: int | None = None, pp: int | None = None, ep: int | None = None,

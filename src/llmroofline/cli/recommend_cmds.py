@@ -55,8 +55,10 @@ TTFT_SLO_HELP = "Time-to-first-token target, seconds."
 TPOT_SLO_HELP = "Time-per-output-token target, seconds (0.05 = 20 tokens/s per user)."
 TPOT_DEFAULT_HELP = (" Without --ttft-slo or --tpot-slo, recommend ranks for an interactive service at 0.05 s; "
                      "'none' ranks by cost alone.")
-MAX_GPUS_HELP = ("Most GPUs one model instance may use. Above 8, a mixture-of-experts model is also searched with wide "
-                 "expert parallelism (ep 16, 32, 64, ... with data-parallel attention).")
+MAX_GPUS_HELP = ("Most GPUs one model instance may use (default 8). Above 8, a mixture-of-experts model is also "
+                 "searched with wide expert parallelism (ep 16, 32, 64, ... with data-parallel attention). Not "
+                 "given: a mixture-of-experts model that fits nowhere on a device within 8 GPUs is searched there "
+                 "up to 64 with wide expert parallelism.")
 FIXED_HELP = " Given: the search keeps this degree fixed and searches the others."
 PRICE_HELP = "Price override DEVICE=USD_PER_GPU_HOUR (repeatable, or comma-separated pairs)."
 INPUT_HELP = "Prompt tokens per request."
@@ -119,7 +121,10 @@ def _slo_words(rec: Recommendation) -> str:
 def _print_recommendation(rec: Recommendation) -> None:
     w = rec.workload
     title = (f"{w.model.id}, {w.input_len} in / {w.output_len} out, {w.weight_dtype} weights, {w.kv_dtype} KV, "
-             f"{_slo_words(rec)}, ≤ {w.max_gpus} GPUs: cheapest configuration per device, best first")
+             f"{_slo_words(rec)}, ≤ {w.max_gpus} GPUs"
+             + (f" (≤ {w.widen_to} with wide expert parallelism where nothing fits within {w.max_gpus})"
+                if any(c.gpus > w.max_gpus for c in rec.ranking) else "")
+             + ": cheapest configuration per device, best first")
     if rec.ranking:
         table(title, COLUMNS, _rows(rec.ranking))
         best = rec.ranking[0]
@@ -187,7 +192,7 @@ def recommend_cmd(
     devices: str = typer.Option("all", "--devices", "-d", help=DEVICES_HELP),
     ttft_slo: float | None = typer.Option(None, "--ttft-slo", help=TTFT_SLO_HELP),
     tpot_slo_text: str = typer.Option(None, "--tpot-slo", help=TPOT_SLO_HELP + TPOT_DEFAULT_HELP),
-    max_gpus: int = typer.Option(8, "--max-gpus", help=MAX_GPUS_HELP),
+    max_gpus: int = typer.Option(None, "--max-gpus", help=MAX_GPUS_HELP, show_default=False),
     tp: int = typer.Option(None, "--tp", help="Tensor-parallel degree." + FIXED_HELP, show_default=False),
     pp: int = typer.Option(None, "--pp", help="Pipeline-parallel degree." + FIXED_HELP, show_default=False),
     ep: int = typer.Option(None, "--ep", help=EP_HELP + FIXED_HELP, show_default=False),
@@ -252,7 +257,7 @@ def pareto_cmd(
     devices: str = typer.Option("all", "--devices", "-d", help=DEVICES_HELP),
     ttft_slo: float = typer.Option(None, "--ttft-slo", help=TTFT_SLO_HELP + " Points that miss it are left out."),
     tpot_slo: float = typer.Option(None, "--tpot-slo", help=TPOT_SLO_HELP + " Points that miss it are left out."),
-    max_gpus: int = typer.Option(8, "--max-gpus", help=MAX_GPUS_HELP),
+    max_gpus: int = typer.Option(None, "--max-gpus", help=MAX_GPUS_HELP, show_default=False),
     tp: int = typer.Option(None, "--tp", help="Tensor-parallel degree." + FIXED_HELP, show_default=False),
     pp: int = typer.Option(None, "--pp", help="Pipeline-parallel degree." + FIXED_HELP, show_default=False),
     ep: int = typer.Option(None, "--ep", help=EP_HELP + FIXED_HELP, show_default=False),

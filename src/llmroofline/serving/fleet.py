@@ -83,7 +83,7 @@ def _sweep(common: dict[str, Any], device: str, tp: int, ttft_slo, tpot_slo, **k
 
 def size_fleet(model: Any, input_len: int, output_len: int, rate: float, devices: Any = None, *,
                ttft_slo: float | None = None, tpot_slo: float | None = None, disaggregated: bool = False,
-               max_gpus: int = 8, prices: dict[str, float] | None = None, weight_dtype: Any = None,
+               max_gpus: int | None = None, prices: dict[str, float] | None = None, weight_dtype: Any = None,
                kv_dtype: str | None = None, calibration: Any = "default", runtime: Any = None,
                curves: bool = False, **serving: Any) -> dict[str, Any]:
     """Replicas, devices and cost per device to serve `rate` requests/s within p90 targets.
@@ -120,7 +120,7 @@ def size_fleet(model: Any, input_len: int, output_len: int, rate: float, devices
         usd = price.get(hw.id, hw.price_per_hour_usd)
         best: FleetEntry | None = None
         reason = "no tensor-parallel degree fits"
-        for tp in tp_choices(m, hw, max_gpus):
+        for tp in tp_choices(m, hw, 8 if max_gpus is None else max_gpus):
             try:
                 limit, s = _sweep(common, hw.id, tp, ttft_slo, tpot_slo)
                 sweeps[(hw.id, tp)] = (limit, s)
