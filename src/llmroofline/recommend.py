@@ -17,7 +17,8 @@ The search, per device, is exhaustive over this space:
   across nodes or a rack-scale domain, the busiest device's load imbalance included). When
   `max_gpus` is not given (None: 8) and a MoE model fits nowhere on a device within 8 GPUs, that
   device is searched again up to WIDE_EP_AUTO_GPUS with wide expert parallelism (the model needs
-  it); an explicit `max_gpus` is a hard limit;
+  it: tp 1, one stage, attention data-parallel over the ep devices); an explicit `max_gpus` is a
+  hard limit;
 - fixed degrees: `tp`, `pp`, `ep` or `dp` given keep the search to layouts with that value
   (with `dp` given, a MoE model spreads its experts over tp x dp devices unless `ep` is given;
   a dense model runs dp plain replicas);
@@ -726,7 +727,9 @@ def _search(model: Any, input_len: Any, output_len: Any, devices: Any, *, ttft_s
     plans = [_plan_one(w, hw, prof, max_batch_size, footprints) for hw in hws]
     # A MoE model that fits nowhere on a device within max_gpus, when the limit was not given:
     # that device is searched again with wide expert parallelism (the model needs it).
-    wide = replace(w, max_gpus=w.widen_to, widen_to=0) if w.widen_to > w.max_gpus else None
+    # The widened search is the DeepSeek-style layout only: attention data-parallel (tp 1, one
+    # stage) with the experts over every device, which keeps it to a handful of configurations.
+    wide = replace(w, max_gpus=w.widen_to, widen_to=0, fixed={"tp": 1, "pp": 1}) if w.widen_to > w.max_gpus else None
     searched = [w] * len(hws)
     for i, (hw, plan) in enumerate(zip(hws, plans, strict=True)):
         if wide is not None and isinstance(plan, _Plan) and not plan.grids:
