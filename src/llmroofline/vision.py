@@ -222,6 +222,8 @@ def check_image_size(image_size: Any) -> tuple[int, int]:
 
 def check_images(images: Any) -> np.ndarray:
     """Images per request: whole numbers from 0 to MAX_IMAGES (a number or an array) as floats."""
+    if type(images) is int and 0 <= images <= MAX_IMAGES:  # the common case (no images), checked in one step
+        return np.array(float(images))
     a = None
     if not isinstance(images, (str, bytes, bool, np.bool_, dict, set)):
         try:
