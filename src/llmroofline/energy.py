@@ -20,7 +20,6 @@ figure this replaces, stays as the reported ceiling.
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -179,7 +178,11 @@ def decode_steps_work(ops: list[Operator], hw: Hardware, eff: Efficiency, first_
     `estimate.decode_steps_time` builds it): every operator's compute and memory seconds are affine
     in the KV length up to its window, so the sums over steps are exact closed forms.
     """
-    from .estimate import sum_max_affine
+    from .estimate import (  # estimate imports this module
+        at_kv_lengths,
+        sum_affine_clamped,
+        sum_max_affine,
+    )
 
     first_kv = np.asarray(first_kv, dtype=float)
     last_kv = np.asarray(last_kv, dtype=float)
@@ -187,30 +190,13 @@ def decode_steps_work(ops: list[Operator], hw: Hardware, eff: Efficiency, first_
     compute = busy = comm = np.zeros(())
     memo: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for op in ops:
-        (c_1, c_2), (m_1, m_2), (k_1, _) = (_at_lengths(x) for x in operator_times(op, hw, eff, memo))
+        (c_1, c_2), (m_1, m_2), (k_1, _) = (at_kv_lengths(x) for x in operator_times(op, hw, eff, memo))
         c1, m1 = c_2 - c_1, m_2 - m_1
         c0, m0 = c_1 - c1, m_1 - m1
-        compute = compute + op.count * _sum_affine_clamped(c0, c1, first_kv, last_kv, op.window)
+        compute = compute + op.count * sum_affine_clamped(c0, c1, first_kv, last_kv, op.window)
         busy = busy + op.count * sum_max_affine(c0, c1, m0, m1, first_kv, last_kv, op.window)
         comm = comm + op.count * steps * k_1
     return Work(compute, busy, comm)
-
-
-def _at_lengths(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A value at KV lengths 1 and 2 (the trailing axis; absent if it does not vary)."""
-    x = np.asarray(x)
-    return (x, x) if x.ndim == 0 else (x[..., 0], x[..., -1])
-
-
-def _sum_affine_clamped(c0, c1, lo, hi, window: float):
-    """Σ_{L=lo}^{hi} (c0 + c1·min(L, window)) over integers; 0 when hi < lo."""
-    top = np.minimum(hi, window)
-    n = np.maximum(top - lo + 1, 0)
-    below = n * c0 + c1 * (lo + top) * n / 2
-    if math.isinf(window):
-        return below
-    above = np.maximum(hi - np.maximum(lo, window + 1) + 1, 0)
-    return below + above * (c0 + c1 * window)
 
 
 # ---- joules --------------------------------------------------------------------------------

@@ -303,7 +303,7 @@ def sum_max_affine(a0, a1, b0, b1, lo, hi, window=np.inf):
     return a_sum + b_sum + above
 
 
-def _sum_affine_clamped(c0, c1, lo, hi, window):
+def sum_affine_clamped(c0, c1, lo, hi, window):
     """Σ_{L=lo}^{hi} (c0 + c1·min(L, window)) over integers: affine up to the window, constant above."""
     top = np.minimum(hi, window)
     below = _sum_affine(c0, c1, np.minimum(lo, top + 1), top)
@@ -363,7 +363,7 @@ def decode_steps_time(dep: Deployment, eff: Efficiency, batch, first_kv, last_kv
     memo: dict = {}
     for op in ops:
         times = operator_times(op, dep.hardware, eff, memo)
-        (c_1, c_2), (m_1, m_2), (comm, _) = (_at_lengths(x) for x in times)
+        (c_1, c_2), (m_1, m_2), (comm, _) = (at_kv_lengths(x) for x in times)
         per_step = per_step + op.count * comm
         c1, m1 = c_2 - c_1, m_2 - m_1
         if not (np.any(c1) or np.any(m1)):
@@ -373,12 +373,12 @@ def decode_steps_time(dep: Deployment, eff: Efficiency, batch, first_kv, last_kv
         # max + loss·min = (1 - loss)·max + loss·(compute + memory): both parts sum in closed form.
         part = _sum_max_split(c0, c1, m0, m1, first_kv, last_kv, op.window)
         if loss:
-            part = (1 - loss) * part + loss * _sum_affine_clamped(c0 + m0, c1 + m1, first_kv, last_kv, op.window)
+            part = (1 - loss) * part + loss * sum_affine_clamped(c0 + m0, c1 + m1, first_kv, last_kv, op.window)
         growing = growing + op.count * part
     return growing + steps * (per_step + pass_overhead_s(dep.model.num_layers, eff, dep.model.num_moe_layers))
 
 
-def _at_lengths(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def at_kv_lengths(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """An operator's value at KV lengths 1 and 2 (the trailing axis; absent if it does not vary)."""
     return (x, x) if x.ndim == 0 else (x[..., 0], x[..., -1])
 
