@@ -388,8 +388,8 @@ def forward_ops(model: ModelSpec, *, groups: list[AttentionGroup], weight_dtype:
     ops.append(_elementwise("mlp/norm", tokens, h, 5.0, 2.0, 2.0, m.num_mlp_layers, weight_elems=h))
 
     if m.num_dense_layers:
-        ops += _mlp_ops(m, "mlp", tokens, m.intermediate_size / tp, weights.bytes("mlp"), rates["mlp"],
-                        m.num_dense_layers)
+        ops += _mlp_ops(m.hidden_size, m.gated_mlp, "mlp", tokens, m.intermediate_size / tp, weights.bytes("mlp"),
+                        rates["mlp"], m.num_dense_layers)
     if m.num_moe_layers:
         ops += _moe_ops(m, tokens, sh, weights, rates)
     if tp > 1:
@@ -403,10 +403,11 @@ def forward_ops(model: ModelSpec, *, groups: list[AttentionGroup], weight_dtype:
     return ops
 
 
-def _mlp_ops(m: ModelSpec, prefix: str, tokens, width: float, wb: float, gp: str, count: int) -> list[Operator]:
-    """Dense MLP: gated (gate, up, act·mul, down) or plain (up, GELU, down); width is per device."""
-    h = m.hidden_size
-    if m.gated_mlp:
+def _mlp_ops(h: int, gated: bool, prefix: str, tokens, width: float, wb: float, gp: str,
+             count: int) -> list[Operator]:
+    """Dense MLP on h-wide rows: gated (gate, up, act·mul, down) or plain (up, GELU, down); width is
+    per device."""
+    if gated:
         return [
             _linear(f"{prefix}/gate_proj", tokens, h, width, wb, gp, count),
             _linear(f"{prefix}/up_proj", tokens, h, width, wb, gp, count),
@@ -448,8 +449,8 @@ def _moe_ops(m: ModelSpec, tokens, sh: Sharding, weights: WeightPrecision, rates
                                "gemm_rows": rows_per_expert}))
     ops.insert(3, _elementwise("moe/experts_act", routed, width, 5.0, 2.0, 1.0, n))
     if m.shared_expert_intermediate_size:
-        ops += _mlp_ops(m, "moe/shared", t, m.shared_expert_intermediate_size / sh.tp, weights.bytes("shared_experts"),
-                        rates["shared_experts"], n)
+        ops += _mlp_ops(m.hidden_size, m.gated_mlp, "moe/shared", t, m.shared_expert_intermediate_size / sh.tp,
+                        weights.bytes("shared_experts"), rates["shared_experts"], n)
     if sh.dp > 1:
         # Dispatch each local token's hidden state to its k experts and combine the results back:
         # two all-to-alls of tokens x k x hidden over the ep devices; the busiest device receives

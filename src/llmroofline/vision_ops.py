@@ -10,7 +10,16 @@ from typing import Any
 
 import numpy as np
 
-from .operators import ACT_BYTES, ATTN_PREFILL, ZERO, Operator, _all_reduce, _elementwise, _linear
+from .operators import (
+    ACT_BYTES,
+    ATTN_PREFILL,
+    ZERO,
+    Operator,
+    _all_reduce,
+    _elementwise,
+    _linear,
+    _mlp_ops,
+)
 from .vision import VISION_BYTES, VisionSpec
 
 
@@ -43,15 +52,7 @@ def vision_ops(v: VisionSpec, images: Any, *, image_size: Any = None, tp: int = 
     if tp > 1:
         ops.append(_all_reduce("vision/attn_all_reduce", tokens, d, tp, L))
     ops.append(_elementwise("vision/mlp_norm", tokens, d, 5.0, 2.0, 2.0, L, weight_elems=norm_elems))
-    m = v.intermediate_size / tp
-    if v.gated_mlp:
-        ops += [_linear("vision/mlp_gate", tokens, d, m, w, "fp16", L),
-                _linear("vision/mlp_up", tokens, d, m, w, "fp16", L),
-                _elementwise("vision/mlp_act", tokens, m, 5.0, 2.0, 1.0, L)]  # silu(gate)·up
-    else:
-        ops += [_linear("vision/mlp_up", tokens, d, m, w, "fp16", L),
-                _elementwise("vision/mlp_act", tokens, m, 8.0, 1.0, 1.0, L)]  # gelu
-    ops.append(_linear("vision/mlp_down", tokens, m, d, w, "fp16", L))
+    ops += _mlp_ops(d, v.gated_mlp, "vision/mlp", tokens, v.intermediate_size / tp, w, "fp16", L)
     if tp > 1:
         ops.append(_all_reduce("vision/mlp_all_reduce", tokens, d, tp, L))
     if v.post_norm:
