@@ -184,7 +184,7 @@ def recommendation_html(rec: Recommendation, *, note: str = "") -> str:
 td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}} td:nth-child(2),th:nth-child(2){{text-align:left}}</style>
 </head><body>
 <h1>Cheapest configuration per device</h1>
-<p>{html.escape(_title(w))}; at most {w.max_gpus} GPUs; continuous batching.
+<p>{html.escape(_title(w))}; {html.escape(w.gpu_limit)}; continuous batching.
 Cost per million output tokens = price per GPU-hour × GPUs / (3600 × tokens/s) × 10<sup>6</sup>;
 J per token from the power model (idle, compute-bound and memory-bound board power over the
 predicted operator times); J per token at TDP is the ceiling at full board power.</p>

@@ -369,6 +369,13 @@ class Workload:
     widen_to: int = 0  # > max_gpus: a device where nothing fits is searched again up to this many GPUs
 
     @property
+    def gpu_limit(self) -> str:
+        """The GPUs one instance may use, in words (the widened search included)."""
+        wide = (f" ({self.widen_to} with wide expert parallelism on devices where nothing fits within "
+                f"{self.max_gpus})") if self.widen_to > self.max_gpus else ""
+        return f"at most {self.max_gpus} GPUs{wide}"
+
+    @property
     def image_tokens(self) -> int:
         """Prompt tokens the images add to each request."""
         v = self.model.vision

@@ -121,10 +121,7 @@ def _slo_words(rec: Recommendation) -> str:
 def _print_recommendation(rec: Recommendation) -> None:
     w = rec.workload
     title = (f"{w.model.id}, {w.input_len} in / {w.output_len} out, {w.weight_dtype} weights, {w.kv_dtype} KV, "
-             f"{_slo_words(rec)}, ≤ {w.max_gpus} GPUs"
-             + (f" (≤ {w.widen_to} with wide expert parallelism where nothing fits within {w.max_gpus})"
-                if any(c.gpus > w.max_gpus for c in rec.ranking) else "")
-             + ": cheapest configuration per device, best first")
+             f"{_slo_words(rec)}, {w.gpu_limit}: cheapest configuration per device, best first")
     if rec.ranking:
         table(title, COLUMNS, _rows(rec.ranking))
         best = rec.ranking[0]
