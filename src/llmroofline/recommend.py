@@ -371,9 +371,9 @@ class Workload:
     @property
     def gpu_limit(self) -> str:
         """The GPUs one instance may use, in words (the widened search included)."""
-        wide = (f" ({self.widen_to} with wide expert parallelism on devices where nothing fits within "
+        wide = (f" (≤ {self.widen_to} with wide expert parallelism on devices where nothing fits within "
                 f"{self.max_gpus})") if self.widen_to > self.max_gpus else ""
-        return f"at most {self.max_gpus} GPUs{wide}"
+        return f"≤ {self.max_gpus} GPUs{wide}"
 
     @property
     def image_tokens(self) -> int:
