@@ -35,7 +35,8 @@ PATTERNS = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all")
 
 @dataclass(frozen=True, slots=True)
 class Links:
-    """The two levels a collective runs on, as achieved rates (bytes/s per device per direction)."""
+    """The two levels a collective runs on, as achieved rates (bytes/s per device per direction);
+    for a device stack, arrays over its members."""
 
     domain: int  # devices in one scale-up domain
     up_bandwidth: float  # inside a domain
@@ -46,22 +47,31 @@ class Links:
 
 
 def links(hw: Hardware, eff: Efficiency) -> Links:
-    """A device's two levels under achieved fractions (`eff.comm_bandwidth`, `eff.nic_bandwidth`)."""
-    return _links(hw.max_devices, hw.interconnect_bandwidth, hw.scale_out_bandwidth, hw.scale_out_latency_s,
-                  hw.nic_shares_link, eff.comm_bandwidth, eff.nic_bandwidth, eff.comm_latency_s)
+    """A device's two levels under achieved fractions (`eff.comm_bandwidth`, `eff.nic_bandwidth`).
+    For a device stack (device_stack.py) each field may be an array over its members."""
+    args = (hw.max_devices, hw.interconnect_bandwidth, hw.scale_out_bandwidth, hw.scale_out_latency_s,
+            hw.nic_shares_link, eff.comm_bandwidth, eff.nic_bandwidth, eff.comm_latency_s)
+    if any(isinstance(a, np.ndarray) for a in args):
+        return _links.__wrapped__(*args)
+    return _links(*args)
 
 
 @functools.lru_cache(maxsize=1024)
 def _links(domain: int, link: float, nic: float, nic_latency_s: float, shared: bool, link_fraction: float,
            nic_fraction: float, latency_s: float) -> Links:
     # Built once per device and efficiency: a pass prices several collectives on the same links.
-    up = link * link_fraction
-    return Links(domain=domain, up_bandwidth=up, out_bandwidth=min(nic * nic_fraction, up), up_latency_s=latency_s,
+    up, out = link * link_fraction, nic * nic_fraction
+    out = np.minimum(out, up) if isinstance(out, np.ndarray) or isinstance(up, np.ndarray) else min(out, up)
+    return Links(domain=domain, up_bandwidth=up, out_bandwidth=out, up_latency_s=latency_s,
                  out_latency_s=nic_latency_s, shared_link=shared)
 
 
-def layout(n: int, domain: int) -> tuple[int, float]:
-    """(domains k, devices per domain m) for n devices in domains of `domain`: k = ceil(n/d), m = n/k."""
+def layout(n: int, domain):
+    """(domains k, devices per domain m) for n devices in domains of `domain`: k = ceil(n/d), m = n/k.
+    domain may be an array (a device stack's members): then k and m are arrays."""
+    if isinstance(domain, np.ndarray):
+        ks = np.maximum(np.ceil(n / domain), 1.0)
+        return ks, n / ks
     k = max(math.ceil(n / domain), 1)
     return k, n / k
 
@@ -70,8 +80,8 @@ def all_reduce_time(nbytes, n: int, lk: Links):
     """Seconds of an all-reduce of `nbytes` per device over n devices."""
     k, m = layout(n, lk.domain)
     s = np.asarray(nbytes, dtype=float)
-    t = 2.0 * (m - 1.0) / max(m, 1.0) * s / lk.up_bandwidth
-    if k > 1:  # on one domain the NIC term is zero: skipped, not added
+    t = 2.0 * (m - 1.0) / np.maximum(m, 1.0) * s / lk.up_bandwidth
+    if np.any(k > 1):  # on one domain the NIC term is zero: skipped (a stack's one-domain members add 0)
         t = t + 2.0 * (k - 1.0) / k / m * s / lk.out_bandwidth
     return t + (lk.up_latency_s + 2 * (k - 1) * lk.out_latency_s)
 
@@ -81,8 +91,8 @@ def all_gather_time(nbytes, n: int, lk: Links):
     reduce-scatter of `nbytes` per device takes the same (the same traffic, reversed)."""
     k, m = layout(n, lk.domain)
     s = np.asarray(nbytes, dtype=float)
-    t = (m - 1.0) / max(m, 1.0) * s / lk.up_bandwidth
-    if k > 1:
+    t = (m - 1.0) / np.maximum(m, 1.0) * s / lk.up_bandwidth
+    if np.any(k > 1):
         t = t + (k - 1.0) / k / m * s / lk.out_bandwidth
     return t + (lk.up_latency_s + (k - 1) * lk.out_latency_s)
 
@@ -95,10 +105,13 @@ def all_to_all_time(nbytes, n: int, lk: Links):
     k, m = layout(n, lk.domain)
     s = np.asarray(nbytes, dtype=float)
     t = (m - 1.0) / max(float(n), 1.0) * s / lk.up_bandwidth
-    if k > 1:
-        out = (n - m) / n * s / lk.out_bandwidth
-        t = t + out if lk.shared_link else np.maximum(t, out)
-    return t + (lk.up_latency_s + min(k - 1, 1) * lk.out_latency_s)
+    if np.any(k > 1):
+        out = (n - m) / n * s / lk.out_bandwidth  # 0 for a stack's one-domain members: t + 0 and max(t, 0) are t
+        if isinstance(lk.shared_link, np.ndarray):
+            t = np.where(lk.shared_link, t + out, np.maximum(t, out))
+        else:
+            t = t + out if lk.shared_link else np.maximum(t, out)
+    return t + (lk.up_latency_s + np.minimum(k - 1, 1) * lk.out_latency_s)
 
 
 def p2p_time(nbytes, lk: Links, *, across: bool):
@@ -119,10 +132,13 @@ def collective_time(pattern: str, nbytes, n: int, lk: Links):
     return _TIMES[pattern](nbytes, n, lk)
 
 
-def boundaries_across(stages: int, per_stage: int, domain: int) -> int:
+def boundaries_across(stages: int, per_stage: int, domain):
     """Of the stages - 1 boundaries of a pipeline of `stages` stages of `per_stage` devices laid
     out one after the other, how many join two stages that do not share one domain (there the
-    hand-over goes over the NICs; the slowest rank's send bounds the hop)."""
+    hand-over goes over the NICs; the slowest rank's send bounds the hop). domain may be an array
+    (a device stack's members): then the counts are one."""
+    if isinstance(domain, np.ndarray):
+        return np.array([boundaries_across(stages, per_stage, int(d)) for d in domain.ravel()]).reshape(domain.shape)
     if stages * per_stage <= domain:
         return 0  # the whole pipeline in one domain
     if per_stage >= domain:

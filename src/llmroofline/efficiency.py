@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import CATALOG_ROOT
+from .device_stack import DeviceStack, stack_efficiencies
 from .errors import InputError, show
 from .hardware import Hardware, read_yaml
 from .intervals import validate_intervals
@@ -120,6 +121,8 @@ class Calibration:
         return with_fitted(prof, self.runtimes.get(prof.id, {}))
 
     def for_device(self, hw: Hardware, runtime: Any = None) -> Efficiency:
+        if isinstance(hw, DeviceStack):  # each member's, as arrays (device_stack.py)
+            return stack_efficiencies([self.for_device(m, runtime) for m in hw.members])
         if not self.physical:
             return self.families.get(hw.family, self.default)
         # Kept per device and profile object (a search asks for the same pair once per layout).

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from .catalog import CATALOG_ROOT
+from .device_stack import DeviceStack, stack_values
 from .efficiency import Efficiency
 from .errors import InputError, show
 from .hardware import Hardware, read_yaml
@@ -117,7 +118,12 @@ def power_priors() -> PowerPriors:
 
 
 def power_model(hw: Hardware, priors: PowerPriors | None = None) -> PowerModel:
-    """Watts per activity for a device: the catalog's fractions times its TDP."""
+    """Watts per activity for a device: the catalog's fractions times its TDP. A device stack:
+    each member's watts, as arrays."""
+    if isinstance(hw, DeviceStack):
+        each = [power_model(m, priors) for m in hw.members]
+        return PowerModel(hw.id, **{k: stack_values([getattr(p, k) for p in each])
+                                    for k in ("tdp_w", "idle_w", "compute_w", "memory_w", "comm_w")}, sources={})
     if priors is None:  # the bundled priors: kept per device (a search asks once per configuration)
         bundled = power_priors()
         hit = _POWER.get(id(hw))

@@ -21,6 +21,7 @@ import numpy as np
 
 from . import collectives
 from .collectives import boundaries_across, links
+from .device_stack import per_member, stack_shape
 from .efficiency import Calibration, Efficiency, load_calibration
 from .energy import EnergyUse, Work, decode_steps_work, energy_use, pass_work, power_model
 from .errors import InputError, show
@@ -142,6 +143,11 @@ def _gemm_rates(model: ModelSpec, weights: WeightPrecision, hw: Hardware) -> tup
         _RATES.clear()
     _RATES[key] = (model, weights, hw, (rates, rates[main]))  # the objects are kept, so that their ids stay theirs
     return rates, rates[main]
+
+
+def gemm_rates(model: ModelSpec, weights: WeightPrecision, hw: Hardware) -> dict[str, str]:
+    """Each module group's GEMM rate on `hw` (read-only: shared between calls)."""
+    return _gemm_rates(model, weights, hw)[0]
 
 
 # Passes keyed by deployment and sizes, kept only inside `reuse_passes()`: fitting evaluates the
@@ -398,7 +404,8 @@ def p2p_time(dep: Deployment, eff: Efficiency, tokens) -> np.ndarray:
     lk = links(dep.hardware, eff)
     across = dep.pipeline_boundaries_across
     inside = (dep.pp - 1 - across) * collectives.p2p_time(nbytes, lk, across=False)
-    return inside + across * collectives.p2p_time(nbytes, lk, across=True) if across else inside
+    # across: an array for a device stack, whose members with none add 0
+    return inside + across * collectives.p2p_time(nbytes, lk, across=True) if np.any(across) else inside
 
 
 # ---- results -------------------------------------------------------------------------------
@@ -569,6 +576,9 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
     text_in = _as_lengths("input_len", input_len)
     Out = _as_lengths("output_len", output_len)
     imgs, per_image = image_tokens(dep, images, image_size)
+    stack = stack_shape(dep.hardware)
+    if stack:
+        _check_stack_inputs(mode, text_in, Out, imgs, batch)
     In = text_in + imgs * per_image if per_image else text_in  # the prompt the language model prefills
     if kv_memory_fraction is not None:
         if (isinstance(kv_memory_fraction, bool) or not isinstance(kv_memory_fraction, (int, float))
@@ -598,6 +608,8 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
     except ValueError:
         raise InputError(f"batch, input_len{', images' if per_image else ''} and output_len have shapes "
                          f"{np.shape(B)}, {np.shape(In)} and {np.shape(Out)}, which do not broadcast together") from None
+    if stack:  # a device stack's members along a last axis (in mode max B has it already)
+        shape = np.broadcast_shapes(shape, stack)
     # Each input keeps its own shape: decode-step costs depend on the batch only, so they are
     # computed along the batch axis and broadcast over the lengths at the end.
     B, In, Out = np.asarray(B, dtype=float), np.asarray(In, dtype=float), np.asarray(Out, dtype=float)
@@ -669,6 +681,17 @@ def estimate(model, hardware, batch: Any = 1, input_len: Any = 512, output_len: 
         energy_model=partial(workload_energy, dep, eff, mode, shape, B, In, Out, e2e if mode == "static" else tpot,
                              images=imgs if per_image else 0.0, image_size=image_size),
     )
+
+
+def _check_stack_inputs(mode: str, *inputs: Any) -> None:
+    """A device stack (device_stack.py) adds a last axis for its members: the inputs must leave it free."""
+    if mode == "static":
+        raise InputError("a device stack is evaluated in mode continuous or max (a static batch's decode sum keeps "
+                         "its KV lengths on the last axis)")
+    for x in inputs:
+        if not isinstance(x, str) and np.ndim(x) and np.shape(x)[-1] != 1:
+            raise InputError(f"with a device stack every input's last axis must have length 1 (the members take it), "
+                             f"got shape {np.shape(x)}")
 
 
 def image_tokens(dep: Deployment, images: Any, image_size: Any) -> tuple[np.ndarray, int]:
@@ -752,7 +775,7 @@ def extrapolation(cal: Calibration, dep: Deployment, prof: RuntimeProfile, B, In
     """Where an estimate lies outside the public measurements (each widens its interval). In
     counts the prompt's image tokens; images: per request (no public row measures an encoder)."""
     return {
-        "unseen_family": dep.hardware.family not in cal.family_factors,
+        "unseen_family": per_member(dep.hardware, lambda hw: hw.family not in cal.family_factors),
         "unseen_runtime": prof.id not in cal.runtimes,
         "batch_1": np.asarray(B) <= 1,
         "fp4": "fp4" in dep.weights.label or "fp4" in dep.kv_dtype or "fp4" in dep.gemm_precisions.values(),

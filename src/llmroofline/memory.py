@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .device_stack import DeviceStack, per_member
 from .errors import InputError
 from .hardware import Hardware
 from .hybrid import indexer_key_bytes, indexer_params, linear_in_proj_width, mamba_in_proj_width
@@ -27,7 +28,9 @@ RESERVED_BYTES = 1.0 * GIB  # CUDA context, cuBLAS/NCCL workspaces, allocator sl
 
 
 def usable_memory(hw: Hardware) -> float:
-    """Bytes a runtime can allocate on the device (see the module docstring)."""
+    """Bytes a runtime can allocate on the device (see the module docstring); per member of a device stack."""
+    if isinstance(hw, DeviceStack):
+        return per_member(hw, usable_memory)
     unit = GIB if hw.memory_type.upper().startswith("HBM") else GB
     return hw.memory_bytes / GB * unit - RESERVED_BYTES
 PREFILL_CHUNK_TOKENS = 16384  # tokens in one prefill pass for workspace sizing (chunked prefill)

@@ -44,9 +44,18 @@ from typing import Any
 
 import numpy as np
 
+from .device_stack import DeviceStack, stack_devices
 from .efficiency import Calibration, load_calibration
 from .errors import InputError, require_positive, show
-from .estimate import ABSURD_LENGTH, MAX_BATCH, estimate, resolve_parallelism, reuse_passes
+from .estimate import (
+    ABSURD_LENGTH,
+    MAX_BATCH,
+    Estimate,
+    estimate,
+    gemm_rates,
+    resolve_parallelism,
+    reuse_passes,
+)
 from .hardware import Hardware, list_hardware, load_hardware
 from .memory import batch_in_memory, serving_footprint, usable_memory
 from .model import ModelSpec, load_model
@@ -618,41 +627,102 @@ def _evaluate(w: Workload, hw: Hardware, plan: _Plan, *, price: float, calibrati
               prof: RuntimeProfile, shared: Mapping[Layout, np.ndarray] | None = None) -> DeviceSearch:
     """One device's points: each configuration of its plan evaluated in one continuous-batching
     estimate, over its own batch grid or over the `shared` grid holding it."""
-    m = w.model
+    results = {}
+    for key, batches in plan.grids.items():
+        grid = shared[key] if shared else batches
+        results[key] = _points(_estimate(w, hw, key, grid, calibration, prof), grid, batches)
+    return _device_search(w, hw, plan, price, results, prof)
+
+
+def _estimate(w: Workload, hw: Hardware, layout: Layout, grid: np.ndarray, calibration: Calibration,
+              prof: RuntimeProfile) -> Estimate:
+    """One configuration in continuous batching over a batch grid; on a device stack, over a
+    (batch, 1) column so that the members take the last axis."""
+    tp, pp, ep, dp = layout
+    return estimate(w.model, hw, batch=grid[:, None] if isinstance(hw, DeviceStack) else grid,
+                    input_len=w.input_len, output_len=w.output_len, tp=tp, pp=pp, ep=ep, dp=dp,
+                    weight_dtype=w.weight_dtype, kv_dtype=w.kv_dtype, mode="continuous", calibration=calibration,
+                    runtime=prof, moe_imbalance=w.moe_imbalance, redundant_experts=w.redundant_experts if ep > 1 else 0,
+                    images=w.images, image_size=w.image_size, with_warnings=False)
+
+
+_Points = tuple[dict[str, np.ndarray], dict[str, float], float]  # columns, error band, interval level
+
+
+def _result_columns(r: Estimate) -> dict[str, np.ndarray]:
+    """The values a search keeps of an estimate, by point column name, plus `fits`; a device
+    stack's with the members first (row j: member j)."""
+    cols = {"fits": r.memory.fits, "batch": r.batch, "ttft_s": r.ttft_s, "tpot_s": r.tpot_s,
+            "throughput_per_gpu_tok_s": r.throughput_per_gpu_tok_s, "memory_per_gpu_gb": r.memory.total / GB,
+            "energy_j_per_token": r.energy_j_per_token}
+    for key, name in (("throughput_per_gpu_tok_s", "throughput_per_gpu"), ("ttft_s", "ttft"), ("tpot_s", "tpot")):
+        lo, hi = r.interval.get(key, (np.full(r.batch.shape, np.nan),) * 2)
+        cols[f"{name}_low"], cols[f"{name}_high"] = lo, hi
+    return {k: np.broadcast_to(v, r.batch.shape).T for k, v in cols.items()}
+
+
+def _points(r: Estimate, grid: np.ndarray, batches: np.ndarray, columns: dict[str, np.ndarray] | None = None,
+            member: int | None = None) -> _Points:
+    """The fitting points of one configuration: the device's own batches out of the evaluated grid.
+    On a device stack, member j's row of its `_result_columns`."""
+    columns = _result_columns(r) if columns is None else columns
+    rows = {k: v[member] if member is not None else v for k, v in columns.items()}
+    own = np.searchsorted(grid, batches)  # this device's grid points within the evaluated one
+    keep = own[rows.pop("fits")[own]]
+    return {k: v[keep] for k, v in rows.items()}, dict(r.error_band), float(r.interval.get("level", 0.0))
+
+
+def _device_search(w: Workload, hw: Hardware, plan: _Plan, price: float, results: Mapping[Layout, _Points],
+                   prof: RuntimeProfile) -> DeviceSearch:
+    """A device's DeviceSearch from the points of each configuration of its plan, in plan order."""
     cols: dict[str, list[np.ndarray]] = {k: [] for k in _COLUMNS}
     band: dict[str, float] = {}
     level = 0.0
-    for (tp, pp, ep, dp), batches in plan.grids.items():
-        grid = shared[tp, pp, ep, dp] if shared else batches
-        r = estimate(m, hw, batch=grid, input_len=w.input_len, output_len=w.output_len, tp=tp, pp=pp,
-                     ep=ep, dp=dp, weight_dtype=w.weight_dtype, kv_dtype=w.kv_dtype, mode="continuous",
-                     calibration=calibration, runtime=prof, moe_imbalance=w.moe_imbalance,
-                     redundant_experts=w.redundant_experts if ep > 1 else 0,
-                     images=w.images, image_size=w.image_size, with_warnings=False)
-        own = np.searchsorted(grid, batches)  # this device's grid points within the evaluated one
-        keep = own[np.asarray(r.memory.fits, dtype=bool)[own]]
-        n = keep.size
-        for k, v in (("tp", tp), ("pp", pp), ("ep", ep), ("dp", dp)):
-            cols[k].append(np.full(n, v))
-        cols["batch"].append(r.batch[keep])
-        cols["ttft_s"].append(r.ttft_s[keep])
-        cols["tpot_s"].append(r.tpot_s[keep])
-        cols["throughput_per_gpu_tok_s"].append(r.throughput_per_gpu_tok_s[keep])
-        cols["memory_per_gpu_gb"].append(r.memory.total[keep] / GB)
-        cols["energy_j_per_token"].append(r.energy_j_per_token[keep])
-        for key, name in (("throughput_per_gpu_tok_s", "throughput_per_gpu"), ("ttft_s", "ttft"),
-                          ("tpot_s", "tpot")):
-            lo, hi = r.interval.get(key, (np.full(r.batch.shape, np.nan),) * 2)
-            cols[f"{name}_low"].append(np.asarray(lo)[keep])
-            cols[f"{name}_high"].append(np.asarray(hi)[keep])
-        band = dict(r.error_band)
-        level = float(r.interval.get("level", 0.0))
+    for key in plan.grids:
+        values, band, level = results[key]
+        n = values["batch"].size
+        for name, degree in zip(("tp", "pp", "ep", "dp"), key, strict=True):
+            cols[name].append(np.full(n, degree))
+        for name, v in values.items():
+            cols[name].append(v)
     points = DevicePoints(hw.id, price, hw.tdp_w, hw.memory_bytes / GB, error_band=band, interval_level=level,
                           **{k: np.concatenate(v) if v else np.zeros(0) for k, v in cols.items()})
     if len(points):
         return DeviceSearch(hw.id, points)
     context = prof.kv_tokens(w.input_len + w.image_tokens, w.output_len)
     return DeviceSearch(hw.id, None, _does_not_fit(w, hw, plan.layouts, context, prof))
+
+
+def _evaluate_stacked(w: Workload, hws: list[Hardware], plans: list[_Plan | str], cal: Calibration,
+                      prof: RuntimeProfile, shared: Mapping[Layout, np.ndarray]
+                      ) -> dict[int, dict[Layout, _Points]]:
+    """Every device's configurations, each configuration evaluated once for all the devices that
+    search it at the same GEMM rates (a device stack, device_stack.py): their points by device
+    index. A device left out (its rates or a stacked estimate raised an error) is searched alone."""
+    weights = w.model.weight_precision(w.weight_dtype)
+    by_rates: dict[tuple[Layout, tuple], list[int]] = {}
+    for i, (hw, plan) in enumerate(zip(hws, plans, strict=True)):
+        if not isinstance(plan, _Plan):
+            continue
+        try:
+            rates = tuple(sorted(gemm_rates(w.model, weights, hw).items()))
+        except InputError:
+            continue
+        for key in plan.grids:
+            by_rates.setdefault((key, rates), []).append(i)
+    out: dict[int, dict[Layout, _Points]] = {}
+    failed: set[int] = set()
+    for (key, _), members in by_rates.items():
+        grid = shared[key]
+        try:
+            r = _estimate(w, stack_devices([hws[i] for i in members]), key, grid, cal, prof)
+        except InputError:  # searched alone, each device gets its own reason
+            failed.update(members)
+            continue
+        columns = _result_columns(r)
+        for j, i in enumerate(members):
+            out.setdefault(i, {})[key] = _points(r, grid, plans[i].grids[key], columns, j)  # type: ignore[union-attr]
+    return {i: v for i, v in out.items() if i not in failed and len(v) == len(plans[i].grids)}  # type: ignore[union-attr]
 
 
 def _expert_layouts(w: Workload, hw: Hardware, tp: int, pp: int, wide: bool) -> list[tuple[int, int]]:
@@ -745,8 +815,10 @@ def _search(model: Any, input_len: Any, output_len: Any, devices: Any, *, ttft_s
                 plans[i], searched[i] = wider, wide
     shared = _shared_grids(p for p in plans if isinstance(p, _Plan))
     with reuse_passes():
-        return w, [_search_one(wd, hw, plan, price, cal, prof, shared)
-                   for wd, hw, plan in zip(searched, hws, plans, strict=True)]
+        stacked = _evaluate_stacked(w, hws, plans, cal, prof, shared)
+        return w, [_device_search(wd, hw, plan, price.get(hw.id, hw.price_per_hour_usd), stacked[i], prof)
+                   if i in stacked and isinstance(plan, _Plan) else _search_one(wd, hw, plan, price, cal, prof, shared)
+                   for i, (wd, hw, plan) in enumerate(zip(searched, hws, plans, strict=True))]
 
 
 def _plan_one(w: Workload, hw: Hardware, prof: RuntimeProfile, max_batch_size: int,

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .collectives import collective_time, links
+from .device_stack import DeviceStack, stack_shape
 from .efficiency import Efficiency
 from .hardware import Hardware
 from .operators import ATTN_DECODE, ATTN_PREFILL, COMM, GEMM, ZERO, Operator
@@ -33,7 +34,11 @@ def roofline_time(flops, nbytes, peak: float, bandwidth: float):
 
 def device_peak(hw: Hardware, precision: str) -> float:
     """Dense FLOP/s for a precision; fp16 and bf16 stand in for each other (same rate on
-    every device that has both)."""
+    every device that has both). A device stack: each member's, as an array."""
+    if isinstance(hw, DeviceStack):
+        if precision in hw.peaks:
+            return hw.peaks[precision]
+        return hw.peak(precision)  # raises a clear error
     if precision in hw.peak_flops:
         return hw.peak_flops[precision]
     twin = {"fp16": "bf16", "bf16": "fp16"}.get(precision)
@@ -77,11 +82,13 @@ def padded_rows(rows, eff: Efficiency):
     picks the one that wastes less). The plain roofline pads nothing.
     """
     rows = np.asarray(rows, dtype=float)
-    if eff.gemm_min_rows <= 1 and eff.gemm_tile_rows <= 1:
+    untiled = np.logical_and(eff.gemm_min_rows <= 1, eff.gemm_tile_rows <= 1)  # an array for a device stack
+    if np.all(untiled):
         return rows
-    step = np.where(rows <= eff.gemm_tile_rows, eff.gemm_min_rows, max(eff.gemm_tile_rows / 2, eff.gemm_min_rows))
+    step = np.where(rows <= eff.gemm_tile_rows, eff.gemm_min_rows, np.maximum(eff.gemm_tile_rows / 2, eff.gemm_min_rows))
     tiled = np.ceil(np.maximum(rows, eff.gemm_min_rows) / step) * step
-    return np.where(rows <= eff.gemv_rows, rows, tiled)
+    padded = np.where(rows <= eff.gemv_rows, rows, tiled)
+    return padded if not np.any(untiled) else np.where(untiled, rows, padded)  # a device stack may mix both
 
 
 NO_COMM = np.zeros(())  # the communication time of an operator that does not communicate
@@ -170,7 +177,7 @@ def _padding(rows, eff: Efficiency, memo: dict | None) -> np.ndarray:
 def step_seconds(compute_s, memory_s, comm_s, overlap_loss: float):
     """Seconds of one instance: the longer bound, the unhidden share of the shorter, and communication."""
     t = np.maximum(compute_s, memory_s)
-    if overlap_loss:
+    if overlap_loss if isinstance(overlap_loss, float) else np.any(overlap_loss):  # a device stack's array: t + 0·min is t
         t = t + overlap_loss * np.minimum(compute_s, memory_s)
     return t if comm_s is NO_COMM or isinstance(comm_s, float) and comm_s == 0.0 else t + comm_s
 
@@ -256,10 +263,28 @@ class PassFields:
     # kernel_seconds' memo (tile padding and attention fractions of the stacked rows) per set of
     # the efficiencies they depend on, which most devices of a search share.
     memos: dict[tuple[float, ...], dict] = field(default_factory=dict)
+    _lifted: dict[int, PassFields] = field(default_factory=dict)
+
+    def lifted(self, ndim: int) -> PassFields:
+        """The same fields over a grid of at least `ndim` axes (unit axes in front), so that a
+        device stack's last axis (device_stack.py) falls after the operator axis."""
+        if len(self.shape) >= ndim:
+            return self
+        if ndim not in self._lifted:
+            extra = (1,) * (ndim - len(self.shape))
+
+            def up(a: np.ndarray) -> np.ndarray:
+                return a.reshape(a.shape[:1] + extra + a.shape[1:]) if a.ndim else a
+
+            like = tuple((kind, p, g, idx, up(f), up(b), up(r), up(kv)) for kind, p, g, idx, f, b, r, kv in self.like)
+            self._lifted[ndim] = PassFields(self.ops, extra + self.shape, like, up(self.counts))
+        return self._lifted[ndim]
 
     def memo(self, eff: Efficiency) -> dict:
-        key = (eff.gemm_min_rows, eff.gemm_tile_rows, eff.gemv_rows, eff.memory, eff.attn_prefill_compute,
-               eff.attn_decode_memory, eff.attn_decode_compute, eff.gqa_kv_reuse)
+        key = tuple(v if isinstance(v, float) else np.asarray(v).tobytes()  # a device stack's arrays by value
+                    for v in (eff.gemm_min_rows, eff.gemm_tile_rows, eff.gemv_rows, eff.memory,
+                              eff.attn_prefill_compute, eff.attn_decode_memory, eff.attn_decode_compute,
+                              eff.gqa_kv_reuse))
         if key not in self.memos:
             if len(self.memos) >= 16:
                 self.memos.clear()
@@ -325,7 +350,9 @@ def _gather(ops: list[Operator]) -> PassFields | None:
 
 def _stacks(fields: PassFields, hw: Hardware, eff: Efficiency
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    ops, shape = fields.ops, fields.shape
+    stack = stack_shape(hw)
+    fields = fields.lifted(len(stack))
+    ops, shape = fields.ops, np.broadcast_shapes(fields.shape, stack)  # a device stack adds its axis
     n = len(ops)
     compute, memory = np.empty((n, *shape)), np.empty((n, *shape))
     memo = fields.memo(eff)
