@@ -11,8 +11,9 @@ Rows:
 - `estimate (process)`: one `llmroofline estimate` command, process start to exit; its floor is a
   process that only imports numpy, typer (with the pydantic it loads), rich and yaml.
 - `recommend`: every catalog device for one model (warm: catalogs already loaded): a dense model
-  (Llama-3.1 70B) and a mixture of experts (Mixtral 8x7B, whose expert-parallel layouts make about
-  five times as many configurations).
+  (Llama-3.1 70B) and three mixtures of experts (Mixtral 8x7B and Qwen3 30B-A3B, whose expert-parallel
+  layouts make about five times as many configurations, the largest searches; DeepSeek-V3, which
+  needs wide expert parallelism beyond one node on most devices).
 
 Times are medians of repeated runs (the machine is shared). Prints a table; never fails on a time.
 """
@@ -111,7 +112,8 @@ def main() -> None:
         t = median_of(lambda b=b, s=s: engine(model, device, b, s), repeat)
         mb = peak_mb(lambda b=b, s=s: engine(model, device, b, s)) if target_mb else None
         rows.append((f"grid {n}x{n}", t, t_floor, mb, target_s, target_mb))
-    for name, label in (("llama3.1-70b", "Llama-3.1 70B"), ("mixtral-8x7b", "Mixtral 8x7B")):
+    for name, label in (("llama3.1-70b", "Llama-3.1 70B"), ("mixtral-8x7b", "Mixtral 8x7B"),
+                        ("qwen3-30b-a3b", "Qwen3 30B-A3B"), ("deepseek-v3", "DeepSeek-V3")):
         recommend(name, 4096, 1024)  # its catalog entry loaded
         t = median_of(lambda name=name: recommend(name, 4096, 1024), max(args.repeat // 3, 3))
         rows.append((f"recommend, all devices, {label}", t, None, None, 0.3, None))

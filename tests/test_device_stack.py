@@ -121,7 +121,9 @@ def test_bad_stacks_are_refused():
 
 @pytest.mark.parametrize(("model", "kw"), [("qwen3-30b-a3b", {}), ("deepseek-v3", {}),
                                            ("llama3.1-70b", {"max_gpus": 16}),
-                                           ("qwen2.5-vl-7b", {"images": 2})])
+                                           ("qwen2.5-vl-7b", {"images": 2}),
+                                           ("llama3.1-8b", {"calibration": "none", "runtime": "vllm"}),
+                                           ("mixtral-8x7b", {"weight_dtype": "fp8", "tp": 2, "pp": 2})])
 def test_recommend_on_stacks_equals_recommend_device_by_device(model, kw, monkeypatch):
     fast = rec.recommend(model, 4096, 1024, **kw)
     monkeypatch.setattr(rec, "_evaluate_stacked", lambda *a, **k: {})  # every device searched alone
