@@ -9,21 +9,19 @@ LLMROOFLINE_DEBUG=1 to see the traceback).
 from __future__ import annotations
 
 import errno
-import importlib
 import io
 import os
-import pkgutil
 import sys
 import traceback
 import warnings
 from typing import Any
 
 from ..errors import InputError
+from . import catalog_cmds  # noqa: F401 - the `models` and `hardware` groups' commands
 from .common import app, console_err
 
-for _mod in sorted(m.name for m in pkgutil.iter_modules(__path__)):
-    if _mod != "common":
-        importlib.import_module(f"{__name__}.{_mod}")
+# The other command modules are imported when their command runs (common.COMMAND_MODULES).
+
 
 def one_line(text: str) -> str:
     """Collapse a message onto one line (a message may quote a multi-line value)."""

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
 import sys
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import numpy as np
 import typer
+import typer.core
+import typer.main
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -17,7 +21,63 @@ from rich.text import Text
 from ..errors import clean_name, clean_text
 from ..formatting import cell_text, is_prose
 
+# Each command -> the module of this package that defines it, in the order `llmroofline --help`
+# lists them (tests/test_cli_lazy.py checks this against what the modules register).
+COMMAND_MODULES = {
+    "app": "app_cmds", "validate": "calibration_cmds", "calibrate": "calibration_cmds",
+    "estimate": "estimate_cmds", "ops": "estimate_cmds", "roofline": "plot_cmds", "compare": "plot_cmds",
+    "demo": "plot_cmds", "recommend": "recommend_cmds", "pareto": "recommend_cmds",
+}
+
+
+class _LazyCommands(MutableMapping[str, Any]):
+    """The root group's commands, each built the first time it is looked up.
+
+    A process runs one command: importing every command module (and through them comparison
+    meshes, `recommend`, plots, calibration) and turning every command's signature into click
+    options costs it tens of milliseconds for nothing. Listed names come from COMMAND_MODULES, so
+    `--help`, usage errors and suggestions see every command; looking one up imports its module
+    (which registers its commands on `app`) and builds it as Typer would have.
+    """
+
+    def __init__(self, built: MutableMapping[str, Any]) -> None:
+        self._built = dict(built)  # commands Typer already built: the groups, modules imported earlier
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._built:
+            if name not in COMMAND_MODULES:
+                raise KeyError(name)
+            importlib.import_module(f"{__package__}.{COMMAND_MODULES[name]}")
+            info = next(c for c in app.registered_commands if c.name == name)
+            self._built[name] = typer.main.get_command_from_info(
+                info, pretty_exceptions_short=app.pretty_exceptions_short, rich_markup_mode=app.rich_markup_mode)
+        return self._built[name]
+
+    def __iter__(self) -> Iterator[str]:  # the lazy commands first, then the groups, as Typer orders them
+        yield from COMMAND_MODULES
+        yield from (name for name in self._built if name not in COMMAND_MODULES)
+
+    def __len__(self) -> int:
+        return len({*COMMAND_MODULES, *self._built})
+
+    def __contains__(self, name: object) -> bool:
+        return name in COMMAND_MODULES or name in self._built
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        raise TypeError("commands cannot be removed")
+
+
+class _LazyGroup(typer.core.TyperGroup):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.commands = _LazyCommands(self.commands)
+
+
 app = typer.Typer(
+    cls=_LazyGroup,
     name="llmroofline",
     help="Predict LLM inference speed on accelerators without running it.",
     no_args_is_help=True,
