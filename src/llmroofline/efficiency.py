@@ -187,9 +187,9 @@ def _warn_unknown_families(fams: dict[str, Any], where: str) -> None:
     may have a new family, so this is a warning)."""
     if not fams:
         return
-    from .hardware import hardware_catalog
+    from .hardware import catalog_families
 
-    known = {hw.family for hw in hardware_catalog().values()}
+    known = catalog_families()
     unknown = sorted(set(fams) - known)
     if unknown:
         warnings.warn(f"{where}: no catalog device belongs to the calibrated famil{'ies' if len(unknown) > 1 else 'y'} "
