@@ -10,7 +10,6 @@ import numpy as np
 from rich.markup import escape
 
 from ..errors import InputError
-from ..serving import serve, serve_at_concurrency, serve_closed
 from .common import console, console_err, fmt, print_json, say, table
 
 RATE_HELP = ("Requests per second arriving (Poisson), or a comma-separated sweep 1,2,4; implies --mode rate.")
@@ -32,6 +31,9 @@ SERVING_ONLY = ("input_dist", "output_dist", "lengths", "chunk", "prefix_hit", "
 def run_rate(json_: bool, concurrency: str | None = None, clients: Any = None, html: Path | None = None,
              force: bool = False, ttft_slo: float | None = None, tpot_slo: float | None = None,
              **kwargs: Any) -> None:
+    # Imported here: `estimate` imports this module, and most of its runs serve no request rate.
+    from ..serving import serve, serve_at_concurrency, serve_closed
+
     for name, v in (("--ttft-slo", ttft_slo), ("--tpot-slo", tpot_slo)):
         if v is not None and not (math.isfinite(v) and v > 0):
             raise InputError(f"{name} must be a positive number of seconds, got {v:g}")
