@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import logging
 import math
 import numbers
 import warnings
@@ -1122,6 +1121,8 @@ def _fetch_from_hub(repo_id: str) -> ModelSpec:
         from huggingface_hub import hf_hub_download
     except ImportError:
         raise unknown_name("model", repo_id, known_model_names()) from None
+    import logging  # here: only a Hub download needs it, and importing it costs a few ms per command
+
     hub_log = logging.getLogger("huggingface_hub")
     level = hub_log.level
     hub_log.setLevel(logging.ERROR)  # its retry messages would break the one-line error contract
