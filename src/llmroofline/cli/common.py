@@ -146,7 +146,7 @@ class _QuickCoercion:
 
     Typer >= 0.20 checks every option's value through a pydantic TypeAdapter, built for each
     option of the command that runs, even one left unset. Importing pydantic's adapter machinery
-    and building the adapters cost a one-shot command such as `estimate` (41 options) about 60 ms
+    and building the adapters cost a one-shot command such as `estimate` (about 40 options) about 60 ms
     of its 0.3 s. A value that is None (an unset option: Typer returns None for it too), one
     already of a plain str, int, float or bool option's type (a default), or a string of digits
     for an int option has one answer; anything else still goes through Typer, with its messages.
