@@ -8,14 +8,15 @@ efficiencies. Given to `estimate` with inputs whose last axis has length 1, ever
 a last axis with one column per member, each computed by the same elementwise steps as an estimate
 on that device alone: the same values to the last bit (tests/test_device_stack.py).
 
-Only what differs by value is stacked. What decides a code path (the device's precisions, the GEMM
-rates a model runs at) must be the same for every member: `stack_devices` refuses devices whose
-GEMM rates differ (group them first, as `recommend` does).
+Only what differs by value is stacked. What decides a code path must be the same for every
+member: the GEMM rate each module group runs at (its peak, its low-precision factors). Group
+devices by it first, as `recommend` does; fp16 and bf16 count as one rate on a device where they
+have the same peak.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -42,10 +43,9 @@ def stack_values(values: list[Any]) -> Any:
 @dataclass(frozen=True)
 class DeviceStack(Hardware):
     """Member devices as one Hardware: numeric specs are arrays over the members (see the module
-    docstring); `peaks` holds each member's FLOP/s for every precision all of them can run."""
+    docstring), peak_flops too (`stack_devices`)."""
 
     members: tuple[Hardware, ...] = ()
-    peaks: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:  # the members were validated one by one
         if not self.members:
@@ -61,28 +61,25 @@ class DeviceStack(Hardware):
 
 
 def stack_devices(hws: list[Hardware]) -> DeviceStack:
-    """One DeviceStack of `hws`, in order. Its precisions are those every member has (so a model's
-    GEMM rates on the stack are those on each member, when they agree); `peaks` also resolves
-    fp16/bf16 per member as `roofline.device_peak` does for one device."""
+    """One DeviceStack of `hws`, in order. Its peaks are each member's FLOP/s for every precision
+    all of them can run, fp16 and bf16 standing in for each other as `roofline.device_peak` lets
+    them on one device: an operator at any of those precisions gets each member's own figure."""
     from .roofline import device_peak  # roofline imports this module
 
     if not hws:
         raise ValueError("a device stack needs at least one member")
     if any(isinstance(hw, DeviceStack) for hw in hws):
         raise ValueError("a device stack's members are single devices")
-    common = set.intersection(*(set(hw.peak_flops) for hw in hws))
-    wanted = set().union(*(set(hw.peak_flops) for hw in hws)) | {"fp16", "bf16"}
     peaks = {}
-    for p in sorted(wanted):
+    for p in sorted(set().union(*(set(hw.peak_flops) for hw in hws)) | {"fp16", "bf16"}):
         try:
             peaks[p] = stack_values([device_peak(hw, p) for hw in hws])
-        except InputError:  # a precision some member lacks: no operator of a shared configuration asks for it
+        except InputError:  # a precision some member lacks: not one of the stack's
             continue
     numeric = {name: stack_values([getattr(hw, name) for hw in hws]) for name in _NUMERIC}
     return DeviceStack(
-        id="+".join(hw.id for hw in hws), name=f"{len(hws)} devices", vendor="", family="",
-        peak_flops={p: peaks[p] for p in sorted(common)}, interconnect_kind="", members=tuple(hws), peaks=peaks,
-        memory_type="", scale_out_kind="", **numeric)
+        id="+".join(hw.id for hw in hws), name=f"{len(hws)} devices", vendor="", family="", peak_flops=peaks,
+        interconnect_kind="", members=tuple(hws), memory_type="", scale_out_kind="", **numeric)
 
 
 def members(hw: Hardware) -> tuple[Hardware, ...]:

@@ -693,6 +693,16 @@ def _device_search(w: Workload, hw: Hardware, plan: _Plan, price: float, results
     return DeviceSearch(hw.id, None, _does_not_fit(w, hw, plan.layouts, context, prof))
 
 
+def _rates_key(model: ModelSpec, weights: WeightPrecision, hw: Hardware) -> tuple[tuple[str, str], ...]:
+    """What the devices of one stack must share: the GEMM rate of each module group, fp16 and bf16
+    as one where the device runs both at the same peak (a stack times them at each member's own)."""
+    rates = gemm_rates(model, weights, hw)
+    if "fp16" in hw.peak_flops and hw.peak_flops.get("bf16") == hw.peak_flops["fp16"] or \
+            ("fp16" in hw.peak_flops) != ("bf16" in hw.peak_flops):  # one of the two: it stands in for the other
+        rates = {g: "fp16" if r == "bf16" else r for g, r in rates.items()}
+    return tuple(sorted(rates.items()))
+
+
 def _evaluate_stacked(w: Workload, hws: list[Hardware], plans: list[_Plan | str], cal: Calibration,
                       prof: RuntimeProfile, shared: Mapping[Layout, np.ndarray]
                       ) -> dict[int, dict[Layout, _Points]]:
@@ -705,7 +715,7 @@ def _evaluate_stacked(w: Workload, hws: list[Hardware], plans: list[_Plan | str]
         if not isinstance(plan, _Plan):
             continue
         try:
-            rates = tuple(sorted(gemm_rates(w.model, weights, hw).items()))
+            rates = _rates_key(w.model, weights, hw)
         except InputError:
             continue
         for key in plan.grids:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .collectives import collective_time, links
-from .device_stack import DeviceStack, stack_shape
+from .device_stack import stack_shape
 from .efficiency import Efficiency
 from .hardware import Hardware
 from .operators import ATTN_DECODE, ATTN_PREFILL, COMM, GEMM, ZERO, Operator
@@ -34,11 +34,8 @@ def roofline_time(flops, nbytes, peak: float, bandwidth: float):
 
 def device_peak(hw: Hardware, precision: str) -> float:
     """Dense FLOP/s for a precision; fp16 and bf16 stand in for each other (same rate on
-    every device that has both). A device stack: each member's, as an array."""
-    if isinstance(hw, DeviceStack):
-        if precision in hw.peaks:
-            return hw.peaks[precision]
-        return hw.peak(precision)  # raises a clear error
+    every device that has both). A device stack: each member's, as an array (its peak_flops hold
+    the stand-ins already)."""
     if precision in hw.peak_flops:
         return hw.peak_flops[precision]
     twin = {"fp16": "bf16", "bf16": "fp16"}.get(precision)
