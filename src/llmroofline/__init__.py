@@ -13,6 +13,8 @@ import sys
 import types
 from typing import TYPE_CHECKING, Any
 
+from .heap import keep_freed_memory
+
 if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, eagerly
     from .compare import Comparison, compare, parse_axis
     from .efficiency import Calibration, Efficiency, load_calibration
@@ -30,6 +32,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, eagerly
     from .serving import Serving, serve
 
 __version__ = "0.1.0"
+
+keep_freed_memory()  # numpy temporaries reuse freed memory instead of faulting in new pages (heap.py)
 
 # Each public name -> the submodule that defines it.
 _EXPORTS = {
