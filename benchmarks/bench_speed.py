@@ -9,7 +9,7 @@ Rows:
 - `floor`: the least numpy can do for the same grid: a 15-operator roofline, max(FLOPs / peak,
   bytes / bandwidth) summed over operators, for one pass (no decode sum, no calibration).
 - `estimate (process)`: one `llmroofline estimate` command, process start to exit; its floor is a
-  process that only imports numpy, typer (with the pydantic it loads), rich and yaml.
+  process that only imports numpy, typer, rich and yaml.
 - `recommend`: every catalog device for one model (warm: catalogs already loaded): a dense model
   (Llama-3.1 70B) and three mixtures of experts (Mixtral 8x7B and Qwen3 30B-A3B, whose expert-parallel
   layouts make about five times as many configurations, the largest searches; DeepSeek-V3, which
@@ -88,12 +88,10 @@ def process_wall(code: str, args: list[str], repeat: int) -> float:
 
 
 def cli_wall(repeat: int) -> tuple[float, float | None]:
-    """The command's wall time, and its floor: a process that only imports the libraries it needs
-    (recent typer imports pydantic to parse options)."""
-    try:
-        floor: float | None = process_wall("import numpy, pydantic, rich.console, typer, yaml", [], repeat)
-    except subprocess.CalledProcessError:  # no pydantic: an older typer
-        floor = process_wall("import numpy, rich.console, typer, yaml", [], repeat)
+    """The command's wall time, and its floor: a process that only imports the libraries the
+    command needs (numpy, typer, rich, yaml; typer's pydantic option checks are not among them,
+    see cli/common.py)."""
+    floor = process_wall("import numpy, rich.console, typer, yaml", [], repeat)
     return process_wall("import sys; from llmroofline.cli import main; sys.exit(main())", CLI, repeat), floor
 
 
