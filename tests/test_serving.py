@@ -6,11 +6,14 @@ import csv
 import io
 import json
 import time
+import warnings
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llmroofline.cli import main
 from llmroofline.errors import InputError
@@ -294,6 +297,23 @@ def test_fleet_sizing_meets_targets_with_whole_devices():
             fewer = serve(M8, e["device"], 40.0 / max(e["replicas"] - 1, 1), 1024, 256, tp=e["tp"])
             assert e["replicas"] == 1 or fewer.saturated[0] or fewer.percentiles["ttft_p90_s"][0] > 1.0 or \
                 fewer.percentiles["tpot_p90_s"][0] > 0.05
+
+
+def test_a_fleet_of_a_model_that_needs_expert_parallelism():
+    """DeepSeek-V3 fits in no tensor-parallel layout of one 8 x H100 node; its fleet is sized with
+    the wide expert-parallel layout recommend finds (tp 1, ep = dp), and the whole fleet checks out."""
+    from llmroofline.serving.fleet import layout_text, size_fleet
+
+    out = size_fleet("deepseek-v3", 2048, 512, 20.0, "H100-SXM5-80GB", tpot_slo=0.05)
+    assert not out["excluded"]
+    (e,) = out["ranking"]
+    assert (e["tp"], e["pp"]) == (1, 1) and e["ep"] == e["dp"] > 8  # beyond one node
+    assert e["gpus"] == e["tp"] * e["pp"] * e["dp"] and e["devices_needed"] == e["replicas"] * e["gpus"]
+    assert e["tpot_p90_s"] <= 0.05
+    assert layout_text(e) == f"{e['replicas']}x tp1 ep{e['ep']} dp{e['dp']}"
+    check = serve("deepseek-v3", "H100-SXM5-80GB", 20.0, 2048, 512, tp=1, ep=e["ep"], dp=e["dp"],
+                  replicas=e["replicas"])
+    assert check.percentiles["tpot_p90_s"][0] == pytest.approx(e["tpot_p90_s"])
 
 
 def test_cli_recommend_rate():
@@ -583,3 +603,20 @@ def test_closed_loop_issue_case_as_documented():
 def test_cli_unknown_mode_lists_every_mode():
     rc, _, err = run_cli("estimate", "-m", M8, "-d", H100, "--mode", "foo")
     assert rc == 2 and "rate, closed" in err and len(err.strip().splitlines()) == 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 200), st.integers(1, 30), st.floats(0, 100), st.integers(0, 2**32 - 1))
+def test_percentiles_by_column_are_numpys(rows, cols, p, seed):
+    """The vectorized nan-percentile gives np.nanpercentile's values exactly, NaN columns included."""
+    from llmroofline.serving.api import nan_percentile_by_column
+
+    rng = np.random.default_rng(seed)
+    a = np.round(rng.lognormal(size=(rows, cols)), int(rng.integers(0, 4)))  # ties too
+    a[rng.random((rows, cols)) < rng.choice([0.0, 0.1, 1.0])] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+        np.testing.assert_array_equal(nan_percentile_by_column(a, p), np.nanpercentile(a, p, axis=0))
+        several = [50, 90, 99, p]  # in one call: one partition for all of them, the same values
+        np.testing.assert_array_equal(nan_percentile_by_column(a, several), np.nanpercentile(a, several, axis=0))
+        np.testing.assert_array_equal(np.percentile(a, several, axis=0)[1], np.percentile(a, 90, axis=0))

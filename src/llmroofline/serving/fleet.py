@@ -1,8 +1,10 @@
 """Fleet sizing: how many replicas (and devices) serve a request rate within latency targets.
 
-Per device and tensor-parallel degree, a rate sweep of one replica finds the highest rate per
-replica whose p90 TTFT and p90 TPOT meet the targets; replicas = ceil(rate / that), devices =
-replicas x GPUs per replica. Disaggregated layouts size the two sides apart, as they decouple:
+Per device and layout, a rate sweep of one replica finds the highest rate per replica whose p90
+TTFT and p90 TPOT meet the targets; replicas = ceil(rate / that), devices = replicas x GPUs per
+replica. The layouts are every tensor-parallel degree and, where `recommend` finds a cheaper
+layout with pipeline stages or expert parallelism (a MoE model spread over several nodes), that
+layout too. Disaggregated layouts size the two sides apart, as they decouple:
 prefill instances by TTFT (M/G/1 wait + prefill + KV transfer), decode instances by TPOT, every
 prefill device and degree paired with every decode device and degree; the cheapest pair wins, so
 the prefill:decode ratio is chosen, not given. Each answer is checked by a final estimate of the
@@ -27,6 +29,9 @@ BIG = 4096  # instances on the side not being sized (never its bottleneck)
 RETRIES = 8  # instances added one at a time when the whole fleet misses a target
 
 
+Layout = tuple[int, int, int, int]  # tp, pp, ep, dp
+
+
 @dataclass(frozen=True)
 class FleetEntry:
     device: str
@@ -42,9 +47,16 @@ class FleetEntry:
     disaggregated: bool = False
     prefill: dict[str, Any] = field(default_factory=dict)
     decode: dict[str, Any] = field(default_factory=dict)
+    pp: int = 1
+    ep: int = 1
+    dp: int = 1  # attention replicas: GPUs per replica = tp x dp x pp
+
+    @property
+    def layout(self) -> Layout:
+        return self.tp, self.pp, self.ep, self.dp
 
     def to_dict(self) -> dict[str, Any]:
-        d = {k: getattr(self, k) for k in ("device", "tp", "replicas", "gpus", "devices_needed",
+        d = {k: getattr(self, k) for k in ("device", "tp", "pp", "ep", "dp", "replicas", "gpus", "devices_needed",
                                            "rate_per_replica_req_s", "ttft_p90_s", "tpot_p90_s", "cost_per_hour",
                                            "cost_per_million_tokens", "disaggregated")}
         if self.disaggregated:
@@ -65,20 +77,37 @@ def _limit(rates, ttft, tpot, ttft_slo, tpot_slo) -> float:
     return float(rates[upto - 1]) if upto > 0 else 0.0
 
 
-def _sweep(common: dict[str, Any], device: str, tp: int, ttft_slo, tpot_slo, **kw) -> tuple[float, Any]:
+def _sweep(common: dict[str, Any], device: str, layout: Layout, ttft_slo, tpot_slo, **kw) -> tuple[float, Any]:
     """Highest rate per replica meeting the targets: a geometric sweep up to capacity, then a
     linear one between the last rate that met them and the first that did not."""
-    cap = serve(hardware=device, rate=1e-3, tp=tp, **common, **kw).capacity_req_s
+    kw = {**dict(zip(("tp", "pp", "ep", "dp"), layout, strict=True)), **kw}
+    cap = serve(hardware=device, rate=1e-3, **common, **kw).capacity_req_s
     rates = SWEEP * cap
-    s = serve(hardware=device, rate=rates, tp=tp, **common, **kw)
+    s = serve(hardware=device, rate=rates, **common, **kw)
     limit = _limit(s.rate, s.percentiles["ttft_p90_s"], s.percentiles["tpot_p90_s"], ttft_slo, tpot_slo)
     above = rates[rates > limit]
     if above.size:
         fine = np.linspace(max(limit, rates[0] / 10), above[0], 41)[1:]
-        f = serve(hardware=device, rate=fine, tp=tp, **common, **kw)
+        f = serve(hardware=device, rate=fine, **common, **kw)
         more = _limit(f.rate, f.percentiles["ttft_p90_s"], f.percentiles["tpot_p90_s"], ttft_slo, tpot_slo)
         limit = max(limit, more)
     return limit, s
+
+
+def _wider_layouts(model: Any, input_len: int, output_len: int, hws: list, *, ttft_slo, tpot_slo, max_gpus,
+                   prices, weight_dtype, kv_dtype, calibration, runtime, serving: dict[str, Any]) -> dict[str, Layout]:
+    """Per device, the layout `recommend` ranks first when it is not plain tensor parallelism
+    (pipeline stages, expert or attention-data parallelism): the one more layout worth a sweep.
+    `recommend` searches every layout with one continuous-batching estimate each, in a fraction
+    of one sweep's time; a MoE model that fits nowhere within 8 GPUs is widened to wide expert
+    parallelism there."""
+    from ..recommend import recommend
+
+    images = {k: serving[k] for k in ("images", "image_size") if k in serving}
+    rec = recommend(model, input_len, output_len, devices=hws, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
+                    max_gpus=max_gpus, prices=prices, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
+                    calibration=calibration, runtime=runtime, **images)
+    return {c.device: (c.tp, c.pp, c.ep, c.dp) for c in rec.ranking if (c.pp, c.ep, c.dp) != (1, 1, 1)}
 
 
 def size_fleet(model: Any, input_len: int, output_len: int, rate: float, devices: Any = None, *,
@@ -114,24 +143,30 @@ def size_fleet(model: Any, input_len: int, output_len: int, rate: float, devices
     from ..model import load_model
 
     m = load_model(model)
-    sweeps: dict[tuple[str, int], tuple[float, Any]] = {}
+    wider = _wider_layouts(model, input_len, output_len, hws, ttft_slo=ttft_slo, tpot_slo=tpot_slo, max_gpus=max_gpus,
+                           prices=prices, weight_dtype=weight_dtype, kv_dtype=kv_dtype, calibration=cal,
+                           runtime=runtime, serving=serving)
+    sweeps: dict[tuple[str, Layout], tuple[float, Any]] = {}
     limits: dict[tuple[str, int, str], float] = {}
     for hw in hws:
         usd = price.get(hw.id, hw.price_per_hour_usd)
         best: FleetEntry | None = None
         reason = "no tensor-parallel degree fits"
-        for tp in tp_choices(m, hw, 8 if max_gpus is None else max_gpus):
+        layouts = [(tp, 1, 1, 1) for tp in tp_choices(m, hw, 8 if max_gpus is None else max_gpus)]
+        layouts += [wider[hw.id]] if hw.id in wider else []
+        for layout in layouts:
+            tp, pp, ep, dp = layout
             try:
-                limit, s = _sweep(common, hw.id, tp, ttft_slo, tpot_slo)
-                sweeps[(hw.id, tp)] = (limit, s)
+                limit, s = _sweep(common, hw.id, layout, ttft_slo, tpot_slo)
+                sweeps[(hw.id, layout)] = (limit, s)
             except InputError as err:
                 reason = str(err)
                 continue
-            if disaggregated:
+            if disaggregated and layout == (tp, 1, 1, 1):  # disaggregated sides: tensor parallelism
                 try:
-                    lp, _ = _sweep(common, hw.id, tp, ttft_slo, None, prefill_hardware=hw.id, prefill_tp=tp,
+                    lp, _ = _sweep(common, hw.id, layout, ttft_slo, None, prefill_hardware=hw.id, prefill_tp=tp,
                                    replicas=BIG)
-                    ld, _ = _sweep(common, hw.id, tp, None, tpot_slo, prefill_hardware=hw.id, prefill_tp=tp,
+                    ld, _ = _sweep(common, hw.id, layout, None, tpot_slo, prefill_hardware=hw.id, prefill_tp=tp,
                                    prefill_count=BIG)
                     if lp > 0:
                         prefill_sides.append((hw.id, tp, lp, usd * tp))
@@ -145,11 +180,11 @@ def size_fleet(model: Any, input_len: int, output_len: int, rate: float, devices
                 reason = "misses the latency targets even at a trickle of requests"
                 continue
             reps = math.ceil(total / limit - 1e-9)
-            gpus = tp
-            check = serve(hardware=hw.id, rate=total, tp=tp, replicas=reps, **common)
+            gpus = tp * pp * dp
+            check = serve(hardware=hw.id, rate=total, tp=tp, pp=pp, ep=ep, dp=dp, replicas=reps, **common)
             e = FleetEntry(hw.id, tp, reps, gpus, reps * gpus, total / reps,
                            float(check.percentiles["ttft_p90_s"][0]), float(check.percentiles["tpot_p90_s"][0]),
-                           reps * gpus * usd, reps * gpus * usd / tokens_per_hour * 1e6)
+                           reps * gpus * usd, reps * gpus * usd / tokens_per_hour * 1e6, pp=pp, ep=ep, dp=dp)
             if best is None or e.cost_per_hour < best.cost_per_hour:
                 best = e
         if best is None:
@@ -211,9 +246,9 @@ def _curve(e: FleetEntry, sweeps: dict, limits: dict, price: dict[str, float], h
                            "limit_req_s": limits[(p["device"], p["tp"], "prefill")]},
                           {"gpus": d["tp"], "usd_per_gpu_hour": usd[d["device"]],
                            "limit_req_s": limits[(d["device"], d["tp"], "decode")]}]}
-    limit, s = sweeps[(e.device, e.tp)]
-    return {"device": e.device, "disaggregated": False, "label": f"{e.device} tp{e.tp}",
-            "sides": [{"gpus": e.tp, "usd_per_gpu_hour": usd[e.device], "limit_req_s": limit}],
+    limit, s = sweeps[(e.device, e.layout)]
+    return {"device": e.device, "disaggregated": False, "label": f"{e.device} {_degrees(e.to_dict())}",
+            "sides": [{"gpus": e.gpus, "usd_per_gpu_hour": usd[e.device], "limit_req_s": limit}],
             "rate": s.rate.tolist(), "capacity_req_s": s.capacity_req_s,
             "ttft_p90_s": [None if not np.isfinite(v) else float(v) for v in s.percentiles["ttft_p90_s"]],
             "tpot_p90_s": [None if not np.isfinite(v) else float(v) for v in s.percentiles["tpot_p90_s"]]}
@@ -239,8 +274,13 @@ def fleet_cost_per_million(curve: dict[str, Any], rate, output_len: float) -> np
 
 
 def layout_text(entry: dict[str, Any]) -> str:
-    """One fleet entry's layout in words: '3x tp2' or 'prefill 1x H800 tp4 + decode 2x tp8'."""
+    """One fleet entry's layout in words: '3x tp2', '2x tp1 ep16 dp16' or 'prefill 1x H800 tp4 + decode 2x tp8'."""
     if entry["disaggregated"]:
         p, d = entry["prefill"], entry["decode"]
         return f"prefill {p['count']}x {p['device']} tp{p['tp']} + decode {d['count']}x tp{d['tp']}"
-    return f"{entry['replicas']}x tp{entry['tp']}"
+    return f"{entry['replicas']}x {_degrees(entry)}"
+
+
+def _degrees(entry: dict[str, Any]) -> str:
+    """'tp8', or with pipeline, expert or attention-data parallelism 'tp1 ep16 dp16'."""
+    return " ".join([f"tp{entry['tp']}"] + [f"{k}{entry[k]}" for k in ("pp", "ep", "dp") if entry.get(k, 1) != 1])
