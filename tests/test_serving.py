@@ -316,6 +316,20 @@ def test_a_fleet_of_a_model_that_needs_expert_parallelism():
     assert check.percentiles["tpot_p90_s"][0] == pytest.approx(e["tpot_p90_s"])
 
 
+def test_disaggregated_decode_with_expert_parallelism():
+    """Prefill instances stay tensor-parallel; a decode side may take the expert-parallel layout."""
+    from llmroofline.serving.fleet import layout_text, size_fleet
+
+    out = size_fleet("deepseek-v3", 2048, 512, 20.0, "H100-SXM5-80GB,B200", ttft_slo=2.0, tpot_slo=0.05,
+                     disaggregated=True)
+    (e,) = [x for x in out["ranking"] if x["disaggregated"] and x["device"] == "H100-SXM5-80GB"]
+    p, d = e["prefill"], e["decode"]
+    assert p["device"] == "B200" and d["ep"] == d["dp"] > 8 and d["tp"] == 1  # H100s hold it only spread wide
+    assert e["devices_needed"] == p["count"] * p["tp"] + d["count"] * d["tp"] * d["pp"] * d["dp"]
+    assert e["ttft_p90_s"] <= 2.0 and e["tpot_p90_s"] <= 0.05
+    assert layout_text(e) == f"prefill {p['count']}x B200 tp{p['tp']} + decode {d['count']}x tp1 ep{d['ep']} dp{d['dp']}"
+
+
 def test_cli_recommend_rate():
     rc, out, err = run_cli("recommend", "-m", M8, "-i", "512", "-o", "128", "--rate", "10", "--devices", "H100",
                            "--tpot-slo", "0.03", "--json")

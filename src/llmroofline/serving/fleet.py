@@ -5,9 +5,9 @@ TTFT and p90 TPOT meet the targets; replicas = ceil(rate / that), devices = repl
 replica. The layouts are every tensor-parallel degree and, where `recommend` finds a cheaper
 layout with pipeline stages or expert parallelism (a MoE model spread over several nodes), that
 layout too. Disaggregated layouts size the two sides apart, as they decouple:
-prefill instances by TTFT (M/G/1 wait + prefill + KV transfer), decode instances by TPOT, every
-prefill device and degree paired with every decode device and degree; the cheapest pair wins, so
-the prefill:decode ratio is chosen, not given. Each answer is checked by a final estimate of the
+prefill instances by TTFT (M/G/1 wait + prefill + KV transfer, tensor-parallel), decode instances
+by TPOT (any of the layouts), every prefill device and degree paired with every decode device and
+layout; the cheapest pair wins, so the prefill:decode ratio is chosen, not given. Each answer is checked by a final estimate of the
 whole fleet at the offered rate.
 """
 
@@ -139,7 +139,7 @@ def size_fleet(model: Any, input_len: int, output_len: int, rate: float, devices
     entries: list[FleetEntry] = []
     excluded: list[dict[str, str]] = []
     prefill_sides: list[tuple[str, int, float, float]] = []  # device, tp, rate per instance, USD/h
-    decode_sides: list[tuple[str, int, float, float]] = []
+    decode_sides: list[tuple[str, Layout, float, float]] = []  # device, layout, rate per instance, USD/h
     from ..model import load_model
 
     m = load_model(model)
@@ -147,7 +147,7 @@ def size_fleet(model: Any, input_len: int, output_len: int, rate: float, devices
                            prices=prices, weight_dtype=weight_dtype, kv_dtype=kv_dtype, calibration=cal,
                            runtime=runtime, serving=serving)
     sweeps: dict[tuple[str, Layout], tuple[float, Any]] = {}
-    limits: dict[tuple[str, int, str], float] = {}
+    limits: dict[tuple[str, Layout, str], float] = {}
     for hw in hws:
         usd = price.get(hw.id, hw.price_per_hour_usd)
         best: FleetEntry | None = None
@@ -162,18 +162,21 @@ def size_fleet(model: Any, input_len: int, output_len: int, rate: float, devices
             except InputError as err:
                 reason = str(err)
                 continue
-            if disaggregated and layout == (tp, 1, 1, 1):  # disaggregated sides: tensor parallelism
+            if disaggregated:  # prefill sides tensor-parallel; decode sides any layout
+                plain = layout == (tp, 1, 1, 1)
+                beside = tp if plain else max(t for t, *_ in layouts)  # a stand-in prefill instance while sizing decode
                 try:
-                    lp, _ = _sweep(common, hw.id, layout, ttft_slo, None, prefill_hardware=hw.id, prefill_tp=tp,
-                                   replicas=BIG)
-                    ld, _ = _sweep(common, hw.id, layout, None, tpot_slo, prefill_hardware=hw.id, prefill_tp=tp,
+                    if plain:
+                        lp, _ = _sweep(common, hw.id, layout, ttft_slo, None, prefill_hardware=hw.id, prefill_tp=tp,
+                                       replicas=BIG)
+                        if lp > 0:
+                            prefill_sides.append((hw.id, tp, lp, usd * tp))
+                            limits[(hw.id, (tp, 1, 1, 1), "prefill")] = lp
+                    ld, _ = _sweep(common, hw.id, layout, None, tpot_slo, prefill_hardware=hw.id, prefill_tp=beside,
                                    prefill_count=BIG)
-                    if lp > 0:
-                        prefill_sides.append((hw.id, tp, lp, usd * tp))
-                        limits[(hw.id, tp, "prefill")] = lp
                     if ld > 0:
-                        decode_sides.append((hw.id, tp, ld, usd * tp))
-                        limits[(hw.id, tp, "decode")] = ld
+                        decode_sides.append((hw.id, layout, ld, usd * tp * pp * dp))
+                        limits[(hw.id, layout, "decode")] = ld
                 except InputError:
                     pass
             if limit <= 0:
@@ -192,7 +195,9 @@ def size_fleet(model: Any, input_len: int, output_len: int, rate: float, devices
         else:
             entries.append(best)
     if disaggregated:
-        for dev, dtp, drate, dusd in decode_sides:
+        for dev, dlayout, drate, dusd in decode_sides:
+            dtp, dpp, dep_, ddp = dlayout
+            dgpus = dtp * dpp * ddp
             pick = None
             for pdev, ptp, prate, pusd in prefill_sides:
                 n_p, n_d = math.ceil(total / prate - 1e-9), math.ceil(total / drate - 1e-9)
@@ -205,8 +210,8 @@ def size_fleet(model: Any, input_len: int, output_len: int, rate: float, devices
             # The sides were sized apart (prefill swept beside its own device): the whole fleet may
             # differ a little (the KV link, the decode-slot wait). Add an instance where it misses.
             for _ in range(RETRIES):
-                check = serve(hardware=dev, rate=total, tp=dtp, replicas=n_d, prefill_hardware=pdev, prefill_tp=ptp,
-                              prefill_count=n_p, **common)
+                check = serve(hardware=dev, rate=total, tp=dtp, pp=dpp, ep=dep_, dp=ddp, replicas=n_d,
+                              prefill_hardware=pdev, prefill_tp=ptp, prefill_count=n_p, **common)
                 ttft, tpot = check.percentiles["ttft_p90_s"][0], check.percentiles["tpot_p90_s"][0]
                 slow_ttft = not np.isfinite(ttft) or (ttft_slo is not None and ttft > ttft_slo)
                 slow_tpot = not np.isfinite(tpot) or (tpot_slo is not None and tpot > tpot_slo)
@@ -217,11 +222,13 @@ def size_fleet(model: Any, input_len: int, output_len: int, rate: float, devices
             else:
                 continue
             cost = n_p * pusd + n_d * dusd
-            e = FleetEntry(dev, dtp, n_d, ptp + dtp, n_p * ptp + n_d * dtp, total / n_d,
+            decode = {"device": dev, "tp": dtp, "pp": dpp, "ep": dep_, "dp": ddp, "count": n_d,
+                      "rate_per_instance_req_s": total / n_d}
+            e = FleetEntry(dev, dtp, n_d, ptp + dgpus, n_p * ptp + n_d * dgpus, total / n_d,
                            float(check.percentiles["ttft_p90_s"][0]), float(check.percentiles["tpot_p90_s"][0]),
                            cost, cost / tokens_per_hour * 1e6, disaggregated=True,
                            prefill={"device": pdev, "tp": ptp, "count": n_p, "rate_per_instance_req_s": total / n_p},
-                           decode={"device": dev, "tp": dtp, "count": n_d, "rate_per_instance_req_s": total / n_d})
+                           decode=decode, pp=dpp, ep=dep_, dp=ddp)
             if not any(x.disaggregated and x.device == dev and x.cost_per_hour <= e.cost_per_hour for x in entries):
                 entries = [x for x in entries if not (x.disaggregated and x.device == dev)] + [e]
     entries.sort(key=lambda e: (e.cost_per_hour, e.devices_needed, e.device))
@@ -241,11 +248,11 @@ def _curve(e: FleetEntry, sweeps: dict, limits: dict, price: dict[str, float], h
     if e.disaggregated:
         p, d = e.prefill, e.decode
         return {"device": e.device, "disaggregated": True,
-                "label": f"{p['device']} tp{p['tp']} → {d['device']} tp{d['tp']}",
+                "label": f"{p['device']} tp{p['tp']} → {d['device']} {_degrees(d)}",
                 "sides": [{"gpus": p["tp"], "usd_per_gpu_hour": usd[p["device"]],
-                           "limit_req_s": limits[(p["device"], p["tp"], "prefill")]},
-                          {"gpus": d["tp"], "usd_per_gpu_hour": usd[d["device"]],
-                           "limit_req_s": limits[(d["device"], d["tp"], "decode")]}]}
+                           "limit_req_s": limits[(p["device"], (p["tp"], 1, 1, 1), "prefill")]},
+                          {"gpus": d["tp"] * d["pp"] * d["dp"], "usd_per_gpu_hour": usd[d["device"]],
+                           "limit_req_s": limits[(d["device"], e.layout, "decode")]}]}
     limit, s = sweeps[(e.device, e.layout)]
     return {"device": e.device, "disaggregated": False, "label": f"{e.device} {_degrees(e.to_dict())}",
             "sides": [{"gpus": e.gpus, "usd_per_gpu_hour": usd[e.device], "limit_req_s": limit}],
@@ -277,7 +284,7 @@ def layout_text(entry: dict[str, Any]) -> str:
     """One fleet entry's layout in words: '3x tp2', '2x tp1 ep16 dp16' or 'prefill 1x H800 tp4 + decode 2x tp8'."""
     if entry["disaggregated"]:
         p, d = entry["prefill"], entry["decode"]
-        return f"prefill {p['count']}x {p['device']} tp{p['tp']} + decode {d['count']}x tp{d['tp']}"
+        return f"prefill {p['count']}x {p['device']} tp{p['tp']} + decode {d['count']}x {_degrees(d)}"
     return f"{entry['replicas']}x {_degrees(entry)}"
 
 
