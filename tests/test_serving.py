@@ -330,6 +330,45 @@ def test_disaggregated_decode_with_expert_parallelism():
     assert layout_text(e) == f"prefill {p['count']}x B200 tp{p['tp']} + decode {d['count']}x tp1 ep{d['ep']} dp{d['dp']}"
 
 
+def test_fleet_layouts_ruled_out_by_capacity_could_not_win(monkeypatch):
+    """size_fleet skips the sweep of a layout whose capacity alone prices it above a fleet already
+    sized; sizing every layout by brute force picks the same fleet per device."""
+    from llmroofline.efficiency import load_calibration
+    from llmroofline.model import load_model
+    from llmroofline.recommend import resolve_devices, tp_choices
+    from llmroofline.serving import fleet
+
+    devices = "H100-SXM5-80GB,L40S,A100-SXM4-80GB"
+    swept = []
+    sweep = fleet._aggregated
+    monkeypatch.setattr(fleet, "_aggregated", lambda *a, **k: swept.append(a[1:3]) or sweep(*a, **k))
+    out = fleet.size_fleet("mixtral-8x7b", 2048, 512, 20.0, devices, tpot_slo=0.05)
+    monkeypatch.undo()
+    first = fleet._first_layouts("mixtral-8x7b", 2048, 512, resolve_devices(devices), ttft_slo=None, tpot_slo=0.05,
+                                 max_gpus=None, prices=None, weight_dtype=None, kv_dtype=None, calibration="default",
+                                 runtime=None, serving={})
+    common = dict(model="mixtral-8x7b", input_len=2048, output_len=512, weight_dtype=None, kv_dtype=None,
+                  calibration=load_calibration("default"), runtime=None)
+    m = load_model("mixtral-8x7b")
+    counted = 0
+    for hw in resolve_devices(devices):
+        layouts = [(tp, 1, 1, 1) for tp in tp_choices(m, hw, 8)]
+        layouts += [first[hw.id]] if first[hw.id] not in layouts else []
+        fleets = []
+        for i, layout in enumerate(layouts):
+            try:
+                cap = fleet._capacity(common, hw.id, layout)
+            except InputError:
+                continue
+            e = fleet._aggregated(common, hw.id, layout, cap, 20.0, hw.price_per_hour_usd, None, 0.05, {})
+            if isinstance(e, fleet.FleetEntry):
+                fleets.append((e.cost_per_hour, i, e))
+        (entry,) = [e for e in out["ranking"] if e["device"] == hw.id]
+        assert entry == min(fleets, key=lambda x: x[:2])[2].to_dict()
+        counted += len(fleets)
+    assert len(swept) < counted  # some layouts were ruled out without their sweep
+
+
 def test_cli_recommend_rate():
     rc, out, err = run_cli("recommend", "-m", M8, "-i", "512", "-o", "128", "--rate", "10", "--devices", "H100",
                            "--tpot-slo", "0.03", "--json")

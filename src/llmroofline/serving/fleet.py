@@ -77,11 +77,19 @@ def _limit(rates, ttft, tpot, ttft_slo, tpot_slo) -> float:
     return float(rates[upto - 1]) if upto > 0 else 0.0
 
 
-def _sweep(common: dict[str, Any], device: str, layout: Layout, ttft_slo, tpot_slo, **kw) -> tuple[float, Any]:
-    """Highest rate per replica meeting the targets: a geometric sweep up to capacity, then a
-    linear one between the last rate that met them and the first that did not."""
+def _capacity(common: dict[str, Any], device: str, layout: Layout, **kw) -> float:
+    """Requests/s one replica of the layout carries at most (no latency target)."""
     kw = {**dict(zip(("tp", "pp", "ep", "dp"), layout, strict=True)), **kw}
-    cap = serve(hardware=device, rate=1e-3, **common, **kw).capacity_req_s
+    return serve(hardware=device, rate=1e-3, **common, **kw).capacity_req_s
+
+
+def _sweep(common: dict[str, Any], device: str, layout: Layout, ttft_slo, tpot_slo, cap: float | None = None,
+           **kw) -> tuple[float, Any]:
+    """Highest rate per replica meeting the targets: a geometric sweep up to capacity (`cap`, or
+    found first), then a linear one between the last rate that met them and the first that did not."""
+    if cap is None:
+        cap = _capacity(common, device, layout, **kw)
+    kw = {**dict(zip(("tp", "pp", "ep", "dp"), layout, strict=True)), **kw}
     rates = SWEEP * cap
     s = serve(hardware=device, rate=rates, **common, **kw)
     limit = _limit(s.rate, s.percentiles["ttft_p90_s"], s.percentiles["tpot_p90_s"], ttft_slo, tpot_slo)
@@ -94,20 +102,54 @@ def _sweep(common: dict[str, Any], device: str, layout: Layout, ttft_slo, tpot_s
     return limit, s
 
 
-def _wider_layouts(model: Any, input_len: int, output_len: int, hws: list, *, ttft_slo, tpot_slo, max_gpus,
+def _known_capacity(caps: dict[Layout, float | InputError], common: dict[str, Any], device: str,
+                    layout: Layout) -> float:
+    """_capacity, asked once per layout (an InputError, such as a model that does not fit, too)."""
+    if layout not in caps:
+        try:
+            caps[layout] = _capacity(common, device, layout)
+        except InputError as err:
+            caps[layout] = err
+    found = caps[layout]
+    if isinstance(found, InputError):
+        raise found
+    return found
+
+
+def _aggregated(common: dict[str, Any], device: str, layout: Layout, cap: float, total: float, usd: float,
+                ttft_slo, tpot_slo, sweeps: dict) -> FleetEntry | str:
+    """The fleet of replicas of one layout that carries `total` req/s within the targets, checked
+    as a whole at that rate, or why there is none. Its sweep is kept in `sweeps`."""
+    tp, pp, ep, dp = layout
+    limit, s = _sweep(common, device, layout, ttft_slo, tpot_slo, cap=cap)
+    sweeps[(device, layout)] = (limit, s)
+    if limit <= 0:
+        return "misses the latency targets even at a trickle of requests"
+    reps = math.ceil(total / limit - 1e-9)
+    gpus = tp * pp * dp
+    check = serve(hardware=device, rate=total, tp=tp, pp=pp, ep=ep, dp=dp, replicas=reps, **common)
+    usd_h = reps * gpus * usd
+    tokens_per_hour = total * common["output_len"] * 3600
+    return FleetEntry(device, tp, reps, gpus, reps * gpus, total / reps, float(check.percentiles["ttft_p90_s"][0]),
+                      float(check.percentiles["tpot_p90_s"][0]), usd_h, usd_h / tokens_per_hour * 1e6,
+                      pp=pp, ep=ep, dp=dp)
+
+
+def _first_layouts(model: Any, input_len: int, output_len: int, hws: list, *, ttft_slo, tpot_slo, max_gpus,
                    prices, weight_dtype, kv_dtype, calibration, runtime, serving: dict[str, Any]) -> dict[str, Layout]:
-    """Per device, the layout `recommend` ranks first when it is not plain tensor parallelism
-    (pipeline stages, expert or attention-data parallelism): the one more layout worth a sweep.
-    `recommend` searches every layout with one continuous-batching estimate each, in a fraction
-    of one sweep's time; a MoE model that fits nowhere within 8 GPUs is widened to wide expert
-    parallelism there."""
+    """Per device, the layout `recommend` ranks first: swept first (the likeliest to be the
+    cheapest fleet, so that the others can be ruled out by their capacity alone), and, when it has
+    pipeline stages or expert or attention-data parallelism, the one layout beyond plain tensor
+    parallelism worth a sweep. `recommend` searches every layout with one continuous-batching
+    estimate each, in a fraction of one sweep's time; a MoE model that fits nowhere within 8 GPUs
+    is widened to wide expert parallelism there."""
     from ..recommend import recommend
 
     images = {k: serving[k] for k in ("images", "image_size") if k in serving}
     rec = recommend(model, input_len, output_len, devices=hws, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
                     max_gpus=max_gpus, prices=prices, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
                     calibration=calibration, runtime=runtime, **images)
-    return {c.device: (c.tp, c.pp, c.ep, c.dp) for c in rec.ranking if (c.pp, c.ep, c.dp) != (1, 1, 1)}
+    return {c.device: (c.tp, c.pp, c.ep, c.dp) for c in rec.ranking}
 
 
 def size_fleet(model: Any, input_len: int, output_len: int, rate: float, devices: Any = None, *,
@@ -143,22 +185,39 @@ def size_fleet(model: Any, input_len: int, output_len: int, rate: float, devices
     from ..model import load_model
 
     m = load_model(model)
-    wider = _wider_layouts(model, input_len, output_len, hws, ttft_slo=ttft_slo, tpot_slo=tpot_slo, max_gpus=max_gpus,
+    first = _first_layouts(model, input_len, output_len, hws, ttft_slo=ttft_slo, tpot_slo=tpot_slo, max_gpus=max_gpus,
                            prices=prices, weight_dtype=weight_dtype, kv_dtype=kv_dtype, calibration=cal,
                            runtime=runtime, serving=serving)
     sweeps: dict[tuple[str, Layout], tuple[float, Any]] = {}
     limits: dict[tuple[str, Layout, str], float] = {}
     for hw in hws:
         usd = price.get(hw.id, hw.price_per_hour_usd)
-        best: FleetEntry | None = None
         reason = "no tensor-parallel degree fits"
         layouts = [(tp, 1, 1, 1) for tp in tp_choices(m, hw, 8 if max_gpus is None else max_gpus)]
-        layouts += [wider[hw.id]] if hw.id in wider else []
-        for layout in layouts:
+        layouts += [first[hw.id]] if hw.id in first and first[hw.id] not in layouts else []
+        caps: dict[Layout, float | InputError] = {}
+        # The layout recommend ranks first is sized first: likely the cheapest fleet, it bounds the
+        # others. Replicas are sized below capacity, so ceil(rate / capacity) replicas of a layout
+        # cost at least that bound; a layout whose bound cannot beat a fleet already sized (the
+        # cheapest wins, the earlier layout on a tie) is not swept.
+        done: dict[Layout, FleetEntry | str] = {}
+        lead = first.get(hw.id)
+        if lead is not None:
+            try:
+                done[lead] = _aggregated(common, hw.id, lead, _known_capacity(caps, common, hw.id, lead), total, usd,
+                                         ttft_slo, tpot_slo, sweeps)
+            except InputError:
+                pass
+        bars = [(e.cost_per_hour, layouts.index(k)) for k, e in done.items() if isinstance(e, FleetEntry)]
+        best: FleetEntry | None = None
+        for i, layout in enumerate(layouts):
             tp, pp, ep, dp = layout
             try:
-                limit, s = _sweep(common, hw.id, layout, ttft_slo, tpot_slo)
-                sweeps[(hw.id, layout)] = (limit, s)
+                cap = _known_capacity(caps, common, hw.id, layout)
+                bound = math.ceil(total / cap - 1e-9) * tp * pp * dp * usd
+                known = [*bars, *([(best.cost_per_hour, -1)] if best is not None else [])]
+                if layout not in done and not any((bound, i) > bar for bar in known):
+                    done[layout] = _aggregated(common, hw.id, layout, cap, total, usd, ttft_slo, tpot_slo, sweeps)
             except InputError as err:
                 reason = str(err)
                 continue
@@ -179,16 +238,10 @@ def size_fleet(model: Any, input_len: int, output_len: int, rate: float, devices
                         limits[(hw.id, layout, "decode")] = ld
                 except InputError:
                     pass
-            if limit <= 0:
-                reason = "misses the latency targets even at a trickle of requests"
-                continue
-            reps = math.ceil(total / limit - 1e-9)
-            gpus = tp * pp * dp
-            check = serve(hardware=hw.id, rate=total, tp=tp, pp=pp, ep=ep, dp=dp, replicas=reps, **common)
-            e = FleetEntry(hw.id, tp, reps, gpus, reps * gpus, total / reps,
-                           float(check.percentiles["ttft_p90_s"][0]), float(check.percentiles["tpot_p90_s"][0]),
-                           reps * gpus * usd, reps * gpus * usd / tokens_per_hour * 1e6, pp=pp, ep=ep, dp=dp)
-            if best is None or e.cost_per_hour < best.cost_per_hour:
+            e = done.get(layout)
+            if isinstance(e, str):
+                reason = e
+            elif e is not None and (best is None or e.cost_per_hour < best.cost_per_hour):
                 best = e
         if best is None:
             excluded.append({"device": hw.id, "reason": reason})
