@@ -207,6 +207,34 @@ def test_recommend_view_ranks_like_the_api():
     assert v.rows[0][tpot] == pytest.approx(rec.ranking[0].tpot_s * 1e3)  # TPOT shown in ms
 
 
+def test_images_per_request_reach_estimate_and_recommend():
+    """The Images field: a vision-language model's requests carry their images (the API's numbers),
+    a text model refuses them with the API's message, and an empty field means none."""
+    from llmroofline.app.inputs import parse_images
+    from llmroofline.recommend import recommend
+
+    m, d = lr.load_model("qwen2.5-vl-7b"), lr.load_hardware("H100-SXM5-80GB")
+    v = A.estimate_view(m, d, batch=8, input_len=1024, output_len=256, images=2)
+    r = lr.estimate(m, d, batch=8, input_len=1024, output_len=256, images=2)
+    got = {s["key"]: s["value"] for s in v.summary}
+    assert got["ttft"] == pytest.approx(float(r.ttft_s) * 1e3)
+    text_only = {s["key"]: s["value"] for s in A.estimate_view(m, d, batch=8, input_len=1024, output_len=256).summary}
+    assert got["ttft"] > text_only["ttft"]  # the images' tokens and encoder pass
+    assert v.data["inputs"]["images per request"] == 2 and v.data["inputs"]["image tokens per request"] > 0
+    devs = [d, lr.load_hardware("L40S")]
+    rv = A.recommend_view(m, devices=devs, images=2)
+    rec = recommend(m, 1024, 256, devices=devs, tpot_slo=0.05, images=2)
+    assert [row[0] for row in rv.rows] == [c.device for c in rec.ranking]
+    ttft = A.RECOMMEND_COLUMNS.index("ttft_s")
+    assert rv.rows[0][ttft] == pytest.approx(rec.ranking[0].ttft_s)
+    with pytest.raises(InputError, match="no vision tower"):
+        A.estimate_view(lr.load_model(MODEL), d, images=1)
+    assert parse_images("") == 0 and parse_images(None) == 0 and parse_images(" 3 ") == 3
+    for bad in ("-1", "1.5", "two"):
+        with pytest.raises(InputError, match="images|whole number"):
+            parse_images(bad)
+
+
 def test_default_views_compute():
     """Every tab's default view computes (its speed is measured in benchmarks/bench_app.py)."""
     m = lr.load_model(MODEL)

@@ -344,6 +344,9 @@ def estimate_sections(model: Any, hardware: Any, result: Estimate, calibration: 
         "calibration": "calibrated" if result.calibrated else "plain roofline (upper bound on speed)",
         "serving stack": inp.get("runtime"),
     }
+    if "images" in inp and np.any(np.asarray(inp["images"]) > 0):  # a vision-language model given images
+        inputs["images per request"] = _first(np.asarray(inp["images"], dtype=float))
+        inputs["image tokens per request"] = _first(np.asarray(inp["image_tokens"], dtype=float))
     level = interval_level(result)
     summary_rows = [[s["quantity"], s["value"], s["unit"],
                      f"{cell_text(s['interval'][0])} to {cell_text(s['interval'][1])}" if s["interval"] else ""]

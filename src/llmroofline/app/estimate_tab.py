@@ -11,6 +11,7 @@ from ..model import ModelSpec
 from ..report import BREAKDOWN_COLUMNS, breakdown_rows, estimate_sections, html_report, table_csv
 from .inputs import (
     RUNTIMES,
+    parse_images,
     parse_int,
     parse_optional_int,
     resolve_calibration,
@@ -38,11 +39,12 @@ from .layout import (
 def estimate_view(model: ModelSpec, device: Hardware, *, batch: int | str = 1, input_len: int = 512,
                   output_len: int = 128, tp: int = 1, pp: int = 1, weight_dtype: Any = None,
                   kv_dtype: str = "fp16", mode: str = "static", calibration: str = "default",
-                  runtime: str = "generic", ep: int | None = None, dp: int | None = None) -> View:
+                  runtime: str = "generic", ep: int | None = None, dp: int | None = None, images: int = 0) -> View:
     """One workload: headline numbers with prediction intervals, memory bar, per-operator breakdown,
-    batch sweep."""
+    batch sweep. images: per request (vision-language models)."""
     r = estimate(model, device, batch=batch, input_len=input_len, output_len=output_len, tp=tp, pp=pp, ep=ep,
-                 dp=dp, weight_dtype=weight_dtype, kv_dtype=kv_dtype, mode=mode, calibration=calibration, runtime=runtime)
+                 dp=dp, weight_dtype=weight_dtype, kv_dtype=kv_dtype, mode=mode, calibration=calibration, runtime=runtime,
+                 images=images)
     s = estimate_sections(model, device, r, calibration)
     rows = breakdown_rows(s.breakdown)
     return View(figures=s.figures, summary=s.summary, columns=BREAKDOWN_COLUMNS, rows=rows,
@@ -82,6 +84,7 @@ def tab(c: Choices) -> Any:
             html.Div(id="est-batch-note", className="hint"),
             html.Div([html.Div(field_("Input tokens", text("est-input", 2048, "input"))),
                       html.Div(field_("Output tokens", text("est-output", 256, "output")))], className="row2"),
+            *field_("Images per request", text("est-images", 0, "images"), "images"),
             html.Div([html.Div(field_("Weights", dd("est-weight", wdtypes, "checkpoint"), "weight_dtype")),
                       html.Div(field_("KV cache", dd("est-kv", dtypes, "fp16"), "kv_dtype"))], className="row2"),
             *field_("Mode", radio("est-mode", list(MODES), "static"), "mode"),
@@ -111,16 +114,16 @@ def register(app: Any, empty_fig: Any) -> None:
                   Input("est-batch", "value"), Input("est-input", "value"), Input("est-output", "value"),
                   Input("est-weight", "value"), Input("est-kv", "value"), Input("est-mode", "value"),
                   Input("est-cal", "value"), Input("est-runtime", "value"), Input("est-ep", "value"),
-                  Input("est-dp", "value")]
+                  Input("est-dp", "value"), Input("est-images", "value")]
 
-    def _est_args(device, tp, pp, batch, inp, outp, wd, kd, mode, cal, runtime, ep, dp) -> dict[str, Any]:
+    def _est_args(device, tp, pp, batch, inp, outp, wd, kd, mode, cal, runtime, ep, dp, images) -> dict[str, Any]:
         if batch_field_disabled(mode):
             batch = "max"  # the field is greyed out: max mode chooses the batch
         return dict(batch=parse_int(batch, "batch", allow_max=True), input_len=parse_int(inp, "input tokens"),
                     output_len=parse_int(outp, "output tokens"), tp=int(parse_int(tp, "tp")),
                     pp=int(parse_int(pp, "pp")), weight_dtype=wd, kv_dtype=kd, mode=mode,
                     calibration=resolve_calibration(cal), runtime=resolve_runtime(runtime),
-                    ep=parse_optional_int(ep, "ep"), dp=parse_optional_int(dp, "dp"))
+                    ep=parse_optional_int(ep, "ep"), dp=parse_optional_int(dp, "dp"), images=parse_images(images))
 
     @app.callback(Output("est-batch", "disabled"), Output("est-batch-note", "children"), Input("est-mode", "value"))
     def on_estimate_mode(mode):

@@ -42,6 +42,8 @@ HELP = {
     "batch": "Batch size (sequences), or 'max' for the largest batch that fits.",
     "input": "Prompt tokens per sequence.",
     "output": "Output tokens per sequence.",
+    "images": ("Images per request, at the model's default size (vision-language models: Qwen2.5-VL, Gemma 3, "
+               "Llama 4): their tokens join the prompt and their encoder pass the prefill. 0 for text."),
     "mode": "static: the batch starts together; continuous: requests kept in flight; max: continuous at the largest batch that fits.",
     "calibration": "default: the tool's best estimate (calibrated efficiencies); none: the plain roofline, an upper bound on speed.",
     "axis": "A range LO:HI (log-spaced, 24 points), LO:HI:N (N points), or a list 1,8,64.",
@@ -244,6 +246,16 @@ def parse_int(value: Any, name: str, *, allow_max: bool = False) -> int | str:
     if not math.isfinite(f) or f != round(f):
         raise InputError(f"{name} must be a whole number, got {value!r}")
     return int(f)
+
+
+def parse_images(value: Any) -> int:
+    """Images per request from a form value: empty is 0 (a text prompt)."""
+    if value is None or not str(value).strip():
+        return 0
+    n = int(parse_int(value, "images"))
+    if n < 0:
+        raise InputError(f"images must be a whole number >= 0, got {value!r}")
+    return n
 
 
 def parse_optional_int(value: Any, name: str) -> int | None:

@@ -9,6 +9,7 @@ from ..model import ModelSpec
 from ..report import table_csv
 from .inputs import (
     RUNTIMES,
+    parse_images,
     parse_int,
     parse_optional_float,
     resolve_device,
@@ -39,15 +40,16 @@ RECOMMEND_HEADERS = ["device", "GPUs", "tp", "pp", "ep", "dp", "batch", "TTFT s"
 
 def recommend_view(model: ModelSpec, *, input_len: int = 1024, output_len: int = 256,
                    devices: list[Hardware] | None = None, ttft_slo: float | None = None,
-                   tpot_slo: float | None = None, runtime: str = "generic") -> View:
+                   tpot_slo: float | None = None, runtime: str = "generic", images: int = 0) -> View:
     """Devices ranked by `recommend.recommend` (cheapest per token first) and the throughput-latency
-    Pareto chart of the same search (`pareto_plot.pareto_figure`)."""
+    Pareto chart of the same search (`pareto_plot.pareto_figure`). images: per request
+    (vision-language models)."""
     from ..pareto_plot import pareto_figure
     from ..recommend import interactive_default, objective_text, recommend
 
     ttft_slo, tpot_slo, note = interactive_default(ttft_slo, tpot_slo)  # none given: an interactive service
     rec = recommend(model, input_len, output_len, devices=devices or None, ttft_slo=ttft_slo, tpot_slo=tpot_slo,
-                    runtime=runtime)
+                    runtime=runtime, images=images)
     rows = [[c.to_dict().get(k) for k in RECOMMEND_COLUMNS] for c in rec.ranking]
     tpot = RECOMMEND_COLUMNS.index("tpot_s")
     shown = [[*r[:tpot], c.tpot_s * 1e3, *r[tpot + 1:]] for r, c in zip(rows, rec.ranking, strict=True)]  # TPOT in ms
@@ -86,6 +88,7 @@ def tab(c: Choices) -> Any:
             html.Div(id="rec-devices-list", className="chosen"),
             html.Div([html.Div(field_("Input tokens", text("rec-input", 1024, "input"))),
                       html.Div(field_("Output tokens", text("rec-output", 256, "output")))], className="row2"),
+            *field_("Images per request", text("rec-images", 0, "images"), "images"),
             html.Div([html.Div(field_("TTFT SLO s", text("rec-ttft", "", "slo"))),
                       html.Div(field_("TPOT SLO s", text("rec-tpot", "", "slo")))], className="row2"),
             *field_("Serving stack", dd("rec-runtime", list(RUNTIMES), "generic"), "runtime"),
@@ -110,15 +113,16 @@ def register(app: Any, empty_fig: Any) -> None:
                   Output("rec-table", "children"), Output("rec-store", "data"), *common,
                   Input("rec-devices", "value"), Input("rec-input", "value"), Input("rec-output", "value"),
                   Input("rec-ttft", "value"), Input("rec-tpot", "value"), Input("rec-runtime", "value"),
-                  Input("tabs", "value"))
+                  Input("rec-images", "value"), Input("tabs", "value"))
     @guard(5, (empty_fig, None, None, None))
-    def on_recommend(model, models_, devices_, devs, inp, outp, ttft, tpot, runtime, tab):
+    def on_recommend(model, models_, devices_, devs, inp, outp, ttft, tpot, runtime, images, tab):
         if tab != "recommend":  # ranking the whole catalog is the slowest view: only when shown
             return no_update, no_update, no_update, no_update, no_update
         v = recommend_view(resolve_model(model, models_), input_len=int(parse_int(inp, "input tokens")),
                            output_len=int(parse_int(outp, "output tokens")),
                            devices=[resolve_device(d, devices_) for d in devs or []] or None,
                            ttft_slo=parse_optional_float(ttft, "TTFT SLO"),
-                           tpot_slo=parse_optional_float(tpot, "TPOT SLO"), runtime=resolve_runtime(runtime))
+                           tpot_slo=parse_optional_float(tpot, "TPOT SLO"), runtime=resolve_runtime(runtime),
+                           images=parse_images(images))
         return (None, v.figures[0], [html.P(s) for s in v.summary], data_table(v.columns, v.rows, "rec-ranking"),
                 {"csv": v.csv, "name": "recommend_ranking.csv"})
