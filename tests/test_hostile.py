@@ -496,7 +496,7 @@ def estimate_request(model: str, calibration: str = "default", runtime: str = "g
     inputs = [("model", model), ("models-store", {}), ("devices-store", {}), ("est-device", "A100-SXM4-80GB"),
               ("est-tp", "1"), ("est-pp", "1"), ("est-batch", "8"), ("est-input", "512"), ("est-output", "64"),
               ("est-weight", "fp16"), ("est-kv", "fp16"), ("est-mode", "static"), ("est-cal", calibration),
-              ("est-runtime", runtime), ("est-ep", ""), ("est-dp", "")]
+              ("est-runtime", runtime), ("est-ep", ""), ("est-dp", ""), ("est-images", "0")]
     return {"output": ".." + "...".join(f"{i}.{p}" for i, p in outputs) + "..",
             "outputs": [{"id": i, "property": p} for i, p in outputs],
             "inputs": [{"id": i, "property": "value" if i != "models-store" and i != "devices-store" else "data",
