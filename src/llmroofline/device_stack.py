@@ -82,11 +82,6 @@ def stack_devices(hws: list[Hardware]) -> DeviceStack:
         interconnect_kind="", members=tuple(hws), memory_type="", scale_out_kind="", **numeric)
 
 
-def members(hw: Hardware) -> tuple[Hardware, ...]:
-    """The devices `hw` stands for: its members, or itself."""
-    return hw.members if isinstance(hw, DeviceStack) else (hw,)
-
-
 def per_member(hw: Hardware, value: Any) -> Any:
     """value(device) for one device; for a stack, the members' values as an array (or the shared one)."""
     if isinstance(hw, DeviceStack):
