@@ -116,9 +116,18 @@ class Calibration:
     intervals: dict[str, Any] = field(default_factory=dict)  # see intervals.py
 
     def runtime(self, name: Any = None) -> RuntimeProfile:
-        """The serving-stack profile with this calibration's fitted values in place of its priors."""
+        """The serving-stack profile with this calibration's fitted values in place of its priors
+        (one object per profile, so that `for_device` finds what it computed for it before)."""
         prof = load_runtime(name)
-        return with_fitted(prof, self.runtimes.get(prof.id, {}))
+        memo = self.__dict__.setdefault("_fitted_runtimes", {})
+        hit = memo.get(id(prof))
+        if hit is not None and hit[0] is prof:
+            return hit[1]
+        fitted = with_fitted(prof, self.runtimes.get(prof.id, {}))
+        if len(memo) >= 64:
+            memo.clear()
+        memo[id(prof)] = (prof, fitted)  # the profile is kept, so that its id stays its own
+        return fitted
 
     def for_device(self, hw: Hardware, runtime: Any = None) -> Efficiency:
         if isinstance(hw, DeviceStack):  # each member's, as arrays (device_stack.py)
