@@ -61,6 +61,7 @@ from .memory import batch_in_memory, serving_footprint, usable_memory
 from .model import ModelSpec, load_model
 from .moe_balance import check_imbalance
 from .precision import WeightPrecision, normalize
+from .roofline import device_peak
 from .runtime import RuntimeProfile
 from .vision import check_image_size, check_images
 
@@ -697,8 +698,11 @@ def _rates_key(model: ModelSpec, weights: WeightPrecision, hw: Hardware) -> tupl
     """What the devices of one stack must share: the GEMM rate of each module group, fp16 and bf16
     as one where the device runs both at the same peak (a stack times them at each member's own)."""
     rates = gemm_rates(model, weights, hw)
-    if "fp16" in hw.peak_flops and hw.peak_flops.get("bf16") == hw.peak_flops["fp16"] or \
-            ("fp16" in hw.peak_flops) != ("bf16" in hw.peak_flops):  # one of the two: it stands in for the other
+    try:  # a device with one of the two runs the other at its rate (roofline.device_peak)
+        twins = device_peak(hw, "fp16") == device_peak(hw, "bf16")
+    except InputError:
+        twins = False
+    if twins:
         rates = {g: "fp16" if r == "bf16" else r for g, r in rates.items()}
     return tuple(sorted(rates.items()))
 

@@ -2,13 +2,14 @@
 
 Per device and layout, a rate sweep of one replica finds the highest rate per replica whose p90
 TTFT and p90 TPOT meet the targets; replicas = ceil(rate / that), devices = replicas x GPUs per
-replica. The layouts are every tensor-parallel degree and, where `recommend` finds a cheaper
-layout with pipeline stages or expert parallelism (a MoE model spread over several nodes), that
-layout too. Disaggregated layouts size the two sides apart, as they decouple:
-prefill instances by TTFT (M/G/1 wait + prefill + KV transfer, tensor-parallel), decode instances
-by TPOT (any of the layouts), every prefill device and degree paired with every decode device and
-layout; the cheapest pair wins, so the prefill:decode ratio is chosen, not given. Each answer is checked by a final estimate of the
-whole fleet at the offered rate.
+replica. The layouts are every tensor-parallel degree and the one `recommend` ranks first (with
+pipeline stages or expert parallelism where that is cheaper: a MoE model spread over several
+nodes). That one is sized first; a layout whose capacity alone prices it above a fleet found is
+not swept. Disaggregated layouts size the two sides apart, as they decouple: prefill instances
+by TTFT (M/G/1 wait + prefill + KV transfer, tensor-parallel), decode instances by TPOT (any of
+the layouts), every prefill device and degree paired with every decode device and layout; the
+cheapest pair wins, so the prefill:decode ratio is chosen, not given. Each answer is checked by
+a final estimate of the whole fleet at the offered rate.
 """
 
 from __future__ import annotations
@@ -21,15 +22,12 @@ import numpy as np
 
 from ..efficiency import load_calibration
 from ..errors import InputError
-from ..recommend import resolve_devices, resolve_prices, tp_choices
+from ..recommend import Layout, resolve_devices, resolve_prices, tp_choices
 from .api import parse_rates, serve
 
 SWEEP = np.geomspace(0.002, 0.999, 40)  # shares of one replica's capacity
 BIG = 4096  # instances on the side not being sized (never its bottleneck)
 RETRIES = 8  # instances added one at a time when the whole fleet misses a target
-
-
-Layout = tuple[int, int, int, int]  # tp, pp, ep, dp
 
 
 @dataclass(frozen=True)
@@ -77,9 +75,25 @@ def _limit(rates, ttft, tpot, ttft_slo, tpot_slo) -> float:
     return float(rates[upto - 1]) if upto > 0 else 0.0
 
 
+def _degrees_kw(layout: Layout) -> dict[str, Any]:
+    """A layout as serve's keyword arguments."""
+    return dict(zip(("tp", "pp", "ep", "dp"), layout, strict=True))
+
+
+def _gpus(layout: Layout) -> int:
+    """GPUs of one instance: tp x pp x dp."""
+    tp, pp, _, dp = layout
+    return tp * pp * dp
+
+
+def _usd_per_million(usd_per_hour: float, rate: float, output_len: float) -> float:
+    """USD per million output tokens of a fleet costing usd_per_hour at `rate` requests/s."""
+    return usd_per_hour / (rate * output_len * 3600) * 1e6
+
+
 def _capacity(common: dict[str, Any], device: str, layout: Layout, **kw) -> float:
     """Requests/s one replica of the layout carries at most (no latency target)."""
-    kw = {**dict(zip(("tp", "pp", "ep", "dp"), layout, strict=True)), **kw}
+    kw = {**_degrees_kw(layout), **kw}
     return serve(hardware=device, rate=1e-3, **common, **kw).capacity_req_s
 
 
@@ -89,7 +103,7 @@ def _sweep(common: dict[str, Any], device: str, layout: Layout, ttft_slo, tpot_s
     found first), then a linear one between the last rate that met them and the first that did not."""
     if cap is None:
         cap = _capacity(common, device, layout, **kw)
-    kw = {**dict(zip(("tp", "pp", "ep", "dp"), layout, strict=True)), **kw}
+    kw = {**_degrees_kw(layout), **kw}
     rates = SWEEP * cap
     s = serve(hardware=device, rate=rates, **common, **kw)
     limit = _limit(s.rate, s.percentiles["ttft_p90_s"], s.percentiles["tpot_p90_s"], ttft_slo, tpot_slo)
@@ -126,13 +140,12 @@ def _aggregated(common: dict[str, Any], device: str, layout: Layout, cap: float,
     if limit <= 0:
         return "misses the latency targets even at a trickle of requests"
     reps = math.ceil(total / limit - 1e-9)
-    gpus = tp * pp * dp
+    gpus = _gpus(layout)
     check = serve(hardware=device, rate=total, tp=tp, pp=pp, ep=ep, dp=dp, replicas=reps, **common)
     usd_h = reps * gpus * usd
-    tokens_per_hour = total * common["output_len"] * 3600
     return FleetEntry(device, tp, reps, gpus, reps * gpus, total / reps, float(check.percentiles["ttft_p90_s"][0]),
-                      float(check.percentiles["tpot_p90_s"][0]), usd_h, usd_h / tokens_per_hour * 1e6,
-                      pp=pp, ep=ep, dp=dp)
+                      float(check.percentiles["tpot_p90_s"][0]), usd_h,
+                      _usd_per_million(usd_h, total, common["output_len"]), pp=pp, ep=ep, dp=dp)
 
 
 def _first_layouts(model: Any, input_len: int, output_len: int, hws: list, *, ttft_slo, tpot_slo, max_gpus,
@@ -177,7 +190,6 @@ def size_fleet(model: Any, input_len: int, output_len: int, rate: float, devices
     cal = load_calibration(calibration)
     common = dict(model=model, input_len=input_len, output_len=output_len, weight_dtype=weight_dtype,
                   kv_dtype=kv_dtype, calibration=cal, runtime=runtime, **serving)
-    tokens_per_hour = total * output_len * 3600
     entries: list[FleetEntry] = []
     excluded: list[dict[str, str]] = []
     prefill_sides: list[tuple[str, int, float, float]] = []  # device, tp, rate per instance, USD/h
@@ -214,7 +226,7 @@ def size_fleet(model: Any, input_len: int, output_len: int, rate: float, devices
             tp, pp, ep, dp = layout
             try:
                 cap = _known_capacity(caps, common, hw.id, layout)
-                bound = math.ceil(total / cap - 1e-9) * tp * pp * dp * usd
+                bound = math.ceil(total / cap - 1e-9) * _gpus(layout) * usd
                 known = [*bars, *([(best.cost_per_hour, -1)] if best is not None else [])]
                 if layout not in done and not any((bound, i) > bar for bar in known):
                     done[layout] = _aggregated(common, hw.id, layout, cap, total, usd, ttft_slo, tpot_slo, sweeps)
@@ -234,7 +246,7 @@ def size_fleet(model: Any, input_len: int, output_len: int, rate: float, devices
                     ld, _ = _sweep(common, hw.id, layout, None, tpot_slo, prefill_hardware=hw.id, prefill_tp=beside,
                                    prefill_count=BIG)
                     if ld > 0:
-                        decode_sides.append((hw.id, layout, ld, usd * tp * pp * dp))
+                        decode_sides.append((hw.id, layout, ld, usd * _gpus(layout)))
                         limits[(hw.id, layout, "decode")] = ld
                 except InputError:
                     pass
@@ -250,7 +262,7 @@ def size_fleet(model: Any, input_len: int, output_len: int, rate: float, devices
     if disaggregated:
         for dev, dlayout, drate, dusd in decode_sides:
             dtp, dpp, dep_, ddp = dlayout
-            dgpus = dtp * dpp * ddp
+            dgpus = _gpus(dlayout)
             pick = None
             for pdev, ptp, prate, pusd in prefill_sides:
                 n_p, n_d = math.ceil(total / prate - 1e-9), math.ceil(total / drate - 1e-9)
@@ -279,7 +291,7 @@ def size_fleet(model: Any, input_len: int, output_len: int, rate: float, devices
                       "rate_per_instance_req_s": total / n_d}
             e = FleetEntry(dev, dtp, n_d, ptp + dgpus, n_p * ptp + n_d * dgpus, total / n_d,
                            float(check.percentiles["ttft_p90_s"][0]), float(check.percentiles["tpot_p90_s"][0]),
-                           cost, cost / tokens_per_hour * 1e6, disaggregated=True,
+                           cost, _usd_per_million(cost, total, output_len), disaggregated=True,
                            prefill={"device": pdev, "tp": ptp, "count": n_p, "rate_per_instance_req_s": total / n_p},
                            decode=decode, pp=dpp, ep=dep_, dp=ddp)
             if not any(x.disaggregated and x.device == dev and x.cost_per_hour <= e.cost_per_hour for x in entries):
